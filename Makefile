@@ -1,0 +1,39 @@
+# Everything a fresh machine needs: `make run` (local stack) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV := .venv
+TOOLS := .venv-tools
+PY := $(VENV)/bin/python
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+export PYTHONPATH := layers/loyalty:.
+
+.PHONY: run test lint unit integration e2e template openapi build clean
+
+$(VENV)/.installed: requirements-dev.txt layers/loyalty/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(TOOLS)/.installed: requirements-tools.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check -r requirements-tools.txt
+	touch $@
+
+run: $(VENV)/.installed ## start the local stack on http://127.0.0.1:3000 with the demo tenant
+	$(PY) -m infra.local
+
+test: $(VENV)/.installed $(TOOLS)/.installed lint ## lint, then every test: unit, integration, template, e2e
+	$(PY) -m pytest -n 2 --dist loadgroup
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+openapi: $(VENV)/.installed ## regenerate docs/openapi.json from the code
+	$(PY) -m loyalty.api.openapi > docs/openapi.json
+
+build: $(TOOLS)/.installed ## sam build (no Docker needed)
+	$(TOOLS)/bin/sam build
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,28 @@
+"""HTTP API Lambda authorizer (simple responses): API key -> tenant, role and channel.
+
+It authorises every request and passes who the caller is, or that nobody is, in the context: the routes
+then answer 401 / 403 as problem JSON (loyalty.api.principal). Because the answer does not depend on the
+route, API Gateway may cache it per key. The key itself is never logged.
+"""
+
+from functools import lru_cache
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from loyalty.observability import logger
+from loyalty.services.auth import ApiKeyService, api_key_service
+
+
+@lru_cache(maxsize=1)
+def service() -> ApiKeyService:
+    return api_key_service()
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    header = (event.get("headers") or {}).get("authorization", "")
+    api_key = header[7:].strip() if header.lower().startswith("bearer ") else header.strip()
+    principal = service().resolve(api_key) if api_key else None
+    logger.info("caller resolved", extra={"known": principal is not None,
+                                          "key_id": principal.key_id if principal else None})
+    return {"isAuthorized": True, "context": principal.as_context() if principal else {"tenant": ""}}

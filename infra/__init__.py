@@ -1,0 +1,1 @@
+"""What runs the stack outside AWS (the local stack) and deployment settings."""

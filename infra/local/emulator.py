@@ -1,0 +1,88 @@
+"""The embedded AWS emulator: a moto server on 127.0.0.1 that answers one request at a time, and the
+resources of template.yaml created in it.
+
+One request at a time gives DynamoDB's per-request atomicity: moto's threaded server can lose updates
+when transactions overlap (see ../shared/probe-notes.md), which would make the local stack lie about races.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any, Callable
+
+import boto3
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from infra.local.template import ACCOUNT, REGION, Resolver, Template
+
+
+class _QuietHandler(MotoRequestHandler):
+    def log_request(self, *args: object, **kwargs: object) -> None:
+        return  # one line per AWS call would drown the functions' own logs
+
+
+class Emulator:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        app = DomainDispatcherApplication(create_backend_app)
+        self._server: BaseWSGIServer = make_server(host, port, app, threaded=False, request_handler=_QuietHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "Emulator":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
+                            aws_access_key_id="local", aws_secret_access_key="local")
+
+
+def provision(template: Template, client: Callable[[str], Any]) -> Resolver:
+    """Create the template's tables, queues and buses with `client(service)`; return a resolver for their
+    physical names. The tests use it too, so they run on the same resources as the stack."""
+    physical: dict[str, dict[str, str]] = {}
+    resolver = Resolver(template, physical)
+    dynamodb, sqs, events = client("dynamodb"), client("sqs"), client("events")
+
+    for name, resource in template.of_type("AWS::SQS::Queue").items():
+        props = resource.get("Properties", {})
+        queue_name = props.get("QueueName", name)
+        attributes = {k: str(v) for k, v in props.items() if k in ("VisibilityTimeout", "MessageRetentionPeriod",
+                                                                      "DelaySeconds", "ReceiveMessageWaitTimeSeconds")}
+        if props.get("FifoQueue"):
+            attributes["FifoQueue"] = "true"
+        url = sqs.create_queue(QueueName=queue_name, Attributes=attributes)["QueueUrl"]
+        physical[name] = {"Ref": url, "Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue_name}", "QueueName": queue_name}
+    for name, resource in template.of_type("AWS::SQS::Queue").items():
+        redrive = resource.get("Properties", {}).get("RedrivePolicy")
+        if redrive:
+            sqs.set_queue_attributes(QueueUrl=physical[name]["Ref"],
+                                     Attributes={"RedrivePolicy": json.dumps(resolver(redrive))})
+
+    for name, resource in template.of_type("AWS::Events::EventBus").items():
+        bus = resolver(resource["Properties"]["Name"])
+        arn = events.create_event_bus(Name=bus)["EventBusArn"]
+        physical[name] = {"Ref": bus, "Name": bus, "Arn": arn}
+
+    for name, resource in template.of_type("AWS::DynamoDB::Table").items():
+        props = resolver(resource["Properties"])
+        table = props.get("TableName", name)
+        request: dict[str, Any] = {k: props[k] for k in ("AttributeDefinitions", "KeySchema", "BillingMode",
+                                                        "GlobalSecondaryIndexes", "LocalSecondaryIndexes",
+                                                        "StreamSpecification") if k in props}
+        description = dynamodb.create_table(TableName=table, **request)["TableDescription"]
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl:
+            dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification=ttl)
+        physical[name] = {"Ref": table, "Arn": description["TableArn"],
+                          "StreamArn": description.get("LatestStreamArn", "")}
+    return resolver

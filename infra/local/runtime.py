@@ -1,0 +1,87 @@
+"""Run the template's Lambda handlers in this process, one invocation at a time, as Lambda would call them."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+
+from infra.local.template import ACCOUNT, REGION, Function, Resolver
+
+_invocation_lock = threading.Lock()
+
+
+@dataclass
+class LambdaContext:
+    function_name: str
+    memory_limit_in_mb: int
+    invoked_function_arn: str
+    aws_request_id: str
+    deadline: float
+    log_group_name: str = "/aws/lambda/local"
+    log_stream_name: str = "local"
+    function_version: str = "$LATEST"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+class LocalFunction:
+    def __init__(self, spec: Function) -> None:
+        self.spec = spec
+        self._handler: Callable[[dict, Any], Any] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.logical_id
+
+    def invoke(self, event: dict) -> Any:
+        """One invocation at a time across the whole stack, so handlers never interleave (as separate
+        Lambda sandboxes would not share memory)."""
+        with _invocation_lock:
+            os.environ["AWS_LAMBDA_FUNCTION_NAME"] = self.name
+            handler = self._load()
+            context = LambdaContext(self.name, 512, f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.name}",
+                                    str(uuid.uuid4()), time.monotonic() + self.spec.timeout)
+            return handler(event, context)
+
+    def _load(self) -> Callable[[dict, Any], Any]:
+        if self._handler is None:
+            module_name, function_name = self.spec.handler.rsplit(".", 1)
+            path = self.spec.code_dir / f"{module_name.replace('.', '/')}.py"
+            module = _import_file(f"lambda_{self.name}_{module_name}", path)
+            self._handler = getattr(module, function_name)
+        return self._handler
+
+
+def _import_file(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader, f"cannot import {path}"
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def configure_environment(functions: list[Function], resolver: Resolver, endpoint: str | None,
+                          layer_dirs: list[Path]) -> None:
+    """The functions share one process, so they share one environment: the union of theirs (the template
+    gives them the same table, bus and queues), plus the emulator endpoint and the layer on sys.path."""
+    for function in functions:
+        for key, value in function.environment.items():
+            os.environ[key] = str(resolver(value))
+    os.environ.update({"AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+                       "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"})
+    if endpoint:
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
+    os.environ.pop("AWS_PROFILE", None)
+    for directory in layer_dirs:
+        if str(directory) not in sys.path:
+            sys.path.insert(0, str(directory))

@@ -1,0 +1,124 @@
+"""The template's schedules, fired on time (moto keeps schedules but never fires them), and on demand.
+
+Supports what SAM schedules use: rate(N minute|minutes|hour|hours|day|days) and the six-field AWS cron
+(minutes hours day-of-month month day-of-week year) with *, ?, lists, ranges, steps, L-less day names,
+evaluated in the schedule's time zone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from infra.local.runtime import LocalFunction
+from infra.local.template import ACCOUNT, REGION, ScheduleSource
+from loyalty.observability import logger
+
+_DAYS = {name: i for i, name in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"], start=1)}
+_MONTHS = {name: i for i, name in enumerate(
+    ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], start=1)}
+
+
+def _field(spec: str, low: int, high: int, names: dict[str, int] | None = None) -> set[int] | None:
+    """The values a cron field allows; None means any (* or ?)."""
+    if spec in ("*", "?"):
+        return None
+    values: set[int] = set()
+    for part in spec.upper().split(","):
+        for name, number in (names or {}).items():
+            part = part.replace(name, str(number))
+        step = 1
+        if "/" in part:
+            part, step_text = part.split("/")
+            step = int(step_text)
+        if part in ("*", ""):
+            start, end = low, high
+        elif "-" in part:
+            start, end = map(int, part.split("-"))
+        else:
+            start = end = int(part)
+            if step > 1:
+                end = high
+        values.update(range(start, end + 1, step))
+    return values
+
+
+class Cron:
+    def __init__(self, expression: str) -> None:
+        fields = expression.split()
+        if len(fields) != 6:
+            raise ValueError(f"an AWS cron has six fields: {expression!r}")
+        self.minutes = _field(fields[0], 0, 59)
+        self.hours = _field(fields[1], 0, 23)
+        self.days = _field(fields[2], 1, 31)
+        self.months = _field(fields[3], 1, 12, _MONTHS)
+        self.weekdays = _field(fields[4], 1, 7, _DAYS)  # 1 = Sunday
+        self.years = _field(fields[5], 1970, 2199)
+
+    def matches(self, moment: datetime) -> bool:
+        weekday = (moment.isoweekday() % 7) + 1
+        checks = [(self.minutes, moment.minute), (self.hours, moment.hour), (self.days, moment.day),
+                  (self.months, moment.month), (self.weekdays, weekday), (self.years, moment.year)]
+        return all(allowed is None or value in allowed for allowed, value in checks)
+
+
+def due(expression: str, zone: str, previous: datetime, now: datetime) -> bool:
+    """Did the schedule fire in the minutes (previous, now]? Times are aware."""
+    rate = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression)
+    cron = re.fullmatch(r"cron\((.+)\)", expression)
+    minute = previous.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    while minute <= now:
+        if rate:
+            unit = {"minute": 1, "hour": 60, "day": 1440}[rate.group(2).rstrip("s")]
+            if int(minute.timestamp() // 60) % (int(rate.group(1)) * unit) == 0:
+                return True
+        elif cron and Cron(cron.group(1)).matches(minute.astimezone(ZoneInfo(zone))):
+            return True
+        minute += timedelta(minutes=1)
+    return False
+
+
+def scheduled_event(source: ScheduleSource, at: datetime) -> dict[str, Any]:
+    if source.input:
+        return json.loads(source.input)
+    return {
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": ACCOUNT, "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"), "region": REGION,
+        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{source.name}"], "detail": {},
+    }
+
+
+class Scheduler:
+    def __init__(self, schedules: dict[str, tuple[ScheduleSource, LocalFunction]], tick_seconds: float = 5.0) -> None:
+        self.schedules = schedules
+        self.tick_seconds = tick_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="scheduler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def trigger(self, name: str) -> Any:
+        """Fire one schedule now (the operator's `run now`)."""
+        source, function = self.schedules[name]
+        return function.invoke(scheduled_event(source, datetime.now(timezone.utc)))
+
+    def _run(self) -> None:
+        previous = datetime.now(timezone.utc)
+        while not self._stop.wait(self.tick_seconds):
+            now = datetime.now(timezone.utc)
+            for name, (source, _) in self.schedules.items():
+                if source.enabled and due(source.expression, source.timezone, previous, now):
+                    try:
+                        self.trigger(name)
+                    except Exception:
+                        logger.exception("scheduled invocation failed", extra={"schedule": name})
+            previous = now

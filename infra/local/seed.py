@@ -1,0 +1,76 @@
+"""The demo tenant: the sample program of spec social-hub §4 and §8.1, a few stores and products, and keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loyalty.domain.config import KINDS
+from loyalty.services.auth import api_key_service
+from loyalty.services.config import config_service
+
+TENANT = "demo"
+PROGRAM = "DEMO"
+
+MASTER_DATA: list[tuple[str, dict[str, Any]]] = [
+    ("store", {"code": "SH001", "name": "上海南京路店", "type": "offline", "city": "上海"}),
+    ("store", {"code": "KS003", "name": "昆山昆城店", "type": "offline", "city": "昆山"}),
+    ("store", {"code": "WEB", "name": "官网虚拟门店", "type": "virtual"}),
+    ("store", {"code": "MINI", "name": "会员中心小程序虚拟门店", "type": "virtual"}),
+    ("productCategory", {"code": "SNACK", "name": "小食"}),
+    ("productCategory", {"code": "DESSERT", "name": "甜品"}),
+    ("product", {"code": "TD0001", "name": "咸味薯条", "categoryCode": "SNACK"}),
+    ("product", {"code": "IC0600", "name": "600g生日蛋糕冰淇淋", "categoryCode": "DESSERT"}),
+    ("paymentMethod", {"code": "1001", "name": "现金", "earnsPoints": True}),
+    ("paymentMethod", {"code": "2343", "name": "EBUY微信扫码支付", "earnsPoints": True}),
+    ("paymentMethod", {"code": "GIFT", "name": "礼品卡", "earnsPoints": False}),
+    ("storeGroup", {"code": "online", "name": "线上门店", "description": "官网与小程序", "storeCodes": ["WEB", "MINI"]}),
+    ("storeGroup", {"code": "offline", "name": "线下门店", "description": "实体门店", "storeCodes": ["SH001", "KS003"]}),
+]
+
+PROGRAM_STRUCTURE: list[tuple[str, dict[str, Any]]] = [
+    ("pointGroup", {"code": "points", "name": "积分"}),
+    ("pointGroup", {"code": "growth", "name": "成长值"}),
+    ("costCenter", {"code": "member", "name": "会员成本中心"}),
+    ("costCenter", {"code": "marketing", "name": "营销成本中心"}),
+    ("tier", {"code": "base", "name": "普通会员", "order": 1, "base": True, "validity": {"type": "none"}}),
+    ("tier", {"code": "silver", "name": "银卡会员", "order": 2, "validity": {"type": "fixedPeriod", "days": 365}}),
+    ("tier", {"code": "gold", "name": "金卡会员", "order": 3, "validity": {"type": "fixedPeriod", "days": 365}}),
+    ("tier", {"code": "platinum", "name": "铂金卡会员", "order": 4, "validity": {"type": "fixedPeriod", "days": 365}}),
+    ("tierRule", {"code": "silver", "name": "银卡会员条件", "tierCode": "silver", "pointGroupCode": "points",
+                  "lowerBound": 300, "upperBound": 1000, "windowDays": 365}),
+    ("tierRule", {"code": "gold", "name": "金卡会员条件", "tierCode": "gold", "pointGroupCode": "points",
+                  "lowerBound": 1000, "upperBound": 5000, "windowDays": 365}),
+    ("tierRule", {"code": "platinum", "name": "铂金卡会员", "tierCode": "platinum", "pointGroupCode": "points",
+                  "lowerBound": 5000, "windowDays": 365}),
+    ("pointRule", {"code": "online-amount", "name": "线上门店1元积1分", "pointGroupCode": "points", "awardMode": "amount",
+                   "unit": "1", "pointsPerUnit": 1, "countsTowardUpgrade": True, "costCenterCode": "marketing",
+                   "storeScope": {"storeGroupCode": "online"}, "validity": {"type": "fixedPeriod", "days": 365}}),
+    ("pointRule", {"code": "offline-amount", "name": "线下门店1元1积分", "pointGroupCode": "points", "awardMode": "amount",
+                   "unit": "1", "pointsPerUnit": 1, "countsTowardUpgrade": True, "costCenterCode": "member",
+                   "storeScope": {"storeGroupCode": "offline"}, "validity": {"type": "fixedPeriod", "days": 365}}),
+    ("pointRule", {"code": "offline-quantity", "name": "线下门店1个数量积1成长值", "pointGroupCode": "growth",
+                   "awardMode": "quantity", "unit": "1", "pointsPerUnit": 1, "countsTowardUpgrade": False,
+                   "costCenterCode": "member", "storeScope": {"storeGroupCode": "offline"},
+                   "validity": {"type": "fixedPeriod", "days": 365}}),
+]
+
+
+def seed_demo_tenant() -> dict[str, str]:
+    """Create the demo configuration and return fresh API keys by name (shown once, never stored plain)."""
+    config = config_service()
+    for kind_name, data in MASTER_DATA:
+        kind = KINDS[kind_name]
+        config.create(TENANT, kind, None, kind.model.model_validate(data))
+        if kind.enableable:
+            config.enable(TENANT, kind, data["code"])
+    config.create(TENANT, KINDS["program"], None,
+                  KINDS["program"].model.model_validate({"code": PROGRAM, "name": "品牌会员计划", "timeZone": "Asia/Shanghai"}))
+    for kind_name, data in PROGRAM_STRUCTURE:
+        kind = KINDS[kind_name]
+        config.create(TENANT, kind, PROGRAM, kind.model.model_validate(data))
+    keys = api_key_service()
+    return {
+        "operator": keys.issue(TENANT, "operator", "operator", "demo operator")[0],
+        "pos": keys.issue(TENANT, "channel", "POS", "demo POS")[0],
+        "miniProgram": keys.issue(TENANT, "channel", "MINI_PROGRAM", "demo mini-program")[0],
+    }

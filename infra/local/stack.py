@@ -1,0 +1,98 @@
+"""Assemble the local stack from template.yaml: emulator, resources, functions, HTTP API, pollers, schedules."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+from infra.local.emulator import Emulator, provision
+from infra.local.gateway import Gateway, serve
+from infra.local.runtime import LocalFunction, configure_environment
+from infra.local.template import Template
+
+ROOT = Path(__file__).resolve().parents[2]
+SWAGGER_UI = """<!doctype html><html><head><title>Loyalty API</title>
+<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head><body><div id="ui"></div>
+<script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script></body></html>"""
+
+
+class LocalStack:
+    def __init__(self, template_path: Path = ROOT / "template.yaml", host: str = "127.0.0.1", port: int = 3000,
+                 layer_dirs: list[Path] | None = None, openapi_path: Path = ROOT / "docs" / "openapi.json") -> None:
+        self.template = Template(template_path)
+        self.host, self.port = host, port
+        self.layer_dirs = layer_dirs or [ROOT / "layers" / "loyalty"]
+        self.openapi_path = openapi_path
+        self.emulator = Emulator(host).start()
+        self.pollers: list[Any] = []
+        self.scheduler: Any = None
+        self._server: Any = None
+
+    def start(self, seed: bool = True) -> dict[str, Any]:
+        resolver = provision(self.template, self.emulator.client)
+        specs = self.template.functions()
+        configure_environment(specs, resolver, self.emulator.endpoint, self.layer_dirs)
+        # Imported only now: the layer is on sys.path and boto3 sees the emulator from here on.
+        from infra.local.pollers import QueuePoller
+        from infra.local.scheduler import Scheduler
+
+        functions = {spec.logical_id: LocalFunction(spec) for spec in specs}
+        routes = [route for spec in specs for route in spec.routes]
+        authorizers = {name: (functions[self.template.authorizer_function(name)], self.template.identity_headers(name))
+                       for name in {route.authorizer for route in routes if route.authorizer}}
+        sqs = self.emulator.client("sqs")
+        for spec in specs:
+            for source in spec.queues:
+                queue = resolver.physical[source.queue]
+                self.pollers.append(QueuePoller(source, functions[spec.logical_id], sqs, queue["Ref"], queue["Arn"]))
+        self.scheduler = Scheduler({s.name: (s, functions[spec.logical_id]) for spec in specs for s in spec.schedules})
+        gateway = Gateway(routes, functions, authorizers, self._local_routes)
+        self._server = serve(gateway, self.host, self.port)
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, name="http", daemon=True).start()
+        for poller in self.pollers:
+            poller.start()
+        self.scheduler.start()
+        keys: dict[str, str] = {}
+        if seed:
+            from infra.local.seed import PROGRAM, TENANT, seed_demo_tenant
+
+            keys = seed_demo_tenant()
+        base = f"http://{self.host}:{self.port}"
+        return {
+            "baseUrl": base, "openapiUrl": f"{base}/openapi.json", "docsUrl": f"{base}/docs",
+            "emulatorEndpoint": self.emulator.endpoint,
+            "tenant": TENANT if seed else None, "programCode": PROGRAM if seed else None, "apiKeys": keys,
+            "tableName": resolver.ref(next(iter(self.template.of_type("AWS::DynamoDB::Table")))),
+            "queues": {name: resolver.physical[name]["Ref"] for name in self.template.of_type("AWS::SQS::Queue")},
+            "schedules": sorted(self.scheduler.schedules),
+            "routes": sorted(route.route_key for route in routes),
+        }
+
+    def stop(self) -> None:
+        for poller in self.pollers:
+            poller.stop()
+        if self.scheduler:
+            self.scheduler.stop()
+        if self._server:
+            self._server.shutdown()
+        self.emulator.stop()
+
+    def _local_routes(self, method: str, path: str, body: bytes) -> tuple[int, str, bytes] | None:
+        """Routes of the local stack itself: the API description, and running a schedule now."""
+        if method == "GET" and path == "/openapi.json" and self.openapi_path.exists():
+            return 200, "application/json", self.openapi_path.read_bytes()
+        if method == "GET" and path == "/docs":
+            return 200, "text/html; charset=utf-8", SWAGGER_UI.encode()
+        if path.startswith("/_local/schedules/") and method == "POST":
+            name = path.rsplit("/", 1)[1]
+            if name not in self.scheduler.schedules:
+                return 404, "application/json", json.dumps({"message": f"no schedule {name}"}).encode()
+            result = self.scheduler.trigger(name)
+            return 200, "application/json", json.dumps({"schedule": name, "result": result}, default=str).encode()
+        if path == "/_local/health":
+            return 200, "application/json", b'{"status":"ok"}'
+        return None

@@ -1,0 +1,94 @@
+"""The one way an HTTP function is built: a Powertools resolver with validation, the caller's principal
+enforced on every route, every error as problem JSON, and the routers it serves."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from loyalty.api import problems
+from loyalty.api.principal import Principal, principal_for
+from loyalty.domain.errors import DomainError
+from loyalty.observability import logger, metrics
+from loyalty.services.idempotency import CONFIG as IDEMPOTENCY_CONFIG
+
+MAX_BODY_BYTES = 256 * 1024
+
+
+def build_app(*routers: Router) -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver(enable_validation=True)
+    app.use(middlewares=[_authorize])
+
+    @app.exception_handler(DomainError)
+    def _domain_error(error: DomainError) -> Response:
+        return problems.for_domain_error(error, app.current_event.path)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid_request(error: RequestValidationError) -> Response:
+        return problems.for_validation_errors(list(error.errors()), app.current_event.path)
+
+    @app.exception_handler(IdempotencyValidationError)
+    def _key_reused(error: IdempotencyValidationError) -> Response:
+        return problems.problem(422, "IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used with another body",
+                                instance=app.current_event.path, field=None)
+
+    @app.exception_handler(IdempotencyAlreadyInProgressError)
+    def _in_progress(error: IdempotencyAlreadyInProgressError) -> Response:
+        return problems.problem(409, "REQUEST_IN_PROGRESS", "a request with this Idempotency-Key is still running",
+                                instance=app.current_event.path)
+
+    @app.not_found
+    def _no_route(error: NotFoundError) -> Response:
+        return problems.problem(404, "ROUTE_NOT_FOUND", "no such route", instance=app.current_event.path)
+
+    @app.exception_handler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        logger.exception("unhandled error")
+        return problems.problem(500, "INTERNAL_ERROR", "an unexpected error; it has been logged",
+                                instance=app.current_event.path)
+
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def http_handler(app: APIGatewayHttpResolver) -> Callable[[dict, LambdaContext], dict]:
+    """The Lambda entry point for an HTTP function: logging context, metrics, then the resolver."""
+
+    @metrics.log_metrics
+    @logger.inject_lambda_context(clear_state=True)
+    def handler(event: dict, context: LambdaContext) -> dict:
+        IDEMPOTENCY_CONFIG.register_lambda_context(context)
+        if len((event.get("body") or "").encode()) > MAX_BODY_BYTES:  # before parsing, so before validation
+            return problems.proxy_response(problems.problem(
+                413, "PAYLOAD_TOO_LARGE", f"bodies are limited to {MAX_BODY_BYTES} bytes", instance=event.get("rawPath")))
+        return app.resolve(event, context)
+
+    return handler
+
+
+def principal(router: Router) -> Principal:
+    return router.context["principal"]
+
+
+def idempotency_key(router: Router) -> str | None:
+    return router.current_event.headers.get("idempotency-key")
+
+
+def _authorize(app: APIGatewayHttpResolver, next_middleware: Callable[..., Response]) -> Response:
+    authorizer = app.current_event.request_context.authorizer
+    context: dict[str, Any] | None = authorizer.get_lambda if authorizer else None
+    caller = principal_for(app.current_event.path, context)
+    app.append_context(principal=caller)
+    logger.append_keys(tenant=caller.tenant, role=caller.role, key_id=caller.key_id)
+    return next_middleware(app)
+

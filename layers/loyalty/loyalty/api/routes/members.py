@@ -1,0 +1,65 @@
+"""Members, for channels: read, look up, bind channel identities (One ID), erase personal data."""
+
+from functools import lru_cache
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+
+from loyalty.api.problems import PROBLEM_RESPONSES
+from loyalty.api.resolver import principal
+from loyalty.api.routes.register_member import IdempotencyKey
+from loyalty.domain.config import CODE_PATTERN
+from loyalty.domain.errors import InvalidInput
+from loyalty.domain.members import ChannelIdentity, MemberView, normalize_phone
+from loyalty.services.idempotency import run_once
+from loyalty.services.members import MemberService, member_service
+
+router = Router()
+MemberId = Annotated[str, Path(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$", description="The member's ULID")]
+
+
+@lru_cache(maxsize=1)
+def service() -> MemberService:
+    return member_service()
+
+
+@router.get("/v1/members/lookup", operation_id="lookupMember", tags=["members"], responses=PROBLEM_RESPONSES,
+            summary="Find a member by phone, or by an identity on the calling channel")
+def lookup_member(
+    phone: Annotated[str | None, Query(max_length=30)] = None,
+    identity_type: Annotated[str | None, Query(alias="identityType", pattern=CODE_PATTERN)] = None,
+    identity_value: Annotated[str | None, Query(alias="identityValue", max_length=200)] = None,
+) -> MemberView:
+    caller = principal(router)
+    if phone is not None:
+        try:
+            normalized = normalize_phone(phone)
+        except ValueError as error:
+            raise InvalidInput(str(error), field="phone") from None
+        return service().find_by_phone(caller.tenant, normalized)
+    if identity_type and identity_value:
+        return service().find_by_identity(caller.tenant, caller.channel, identity_type, identity_value)
+    raise InvalidInput("give phone, or identityType and identityValue", code="LOOKUP_KEY_MISSING", field="phone")
+
+
+@router.get("/v1/members/<memberId>", operation_id="getMember", tags=["members"], responses=PROBLEM_RESPONSES,
+            summary="A member: profile, current tier and its validity, every point account")
+def get_member(memberId: MemberId) -> MemberView:  # noqa: N803 (path parameter name)
+    return service().get(principal(router).tenant, memberId)
+
+
+@router.post("/v1/members/<memberId>/identities", operation_id="bindIdentity", tags=["members"],
+             responses=PROBLEM_RESPONSES, summary="Bind an identity on the calling channel to the member (One ID)")
+def bind_identity(memberId: MemberId, body: Annotated[ChannelIdentity, Body()],  # noqa: N803
+                  idempotency_key: IdempotencyKey = None) -> MemberView:
+    caller = principal(router)
+    result = run_once(caller.tenant, "bindIdentity", idempotency_key, {"member": memberId, **body.model_dump()},
+                      lambda: service().bind_identity(caller.tenant, caller.channel, memberId, body).model_dump(mode="json"))
+    return MemberView.model_validate(result)
+
+
+@router.delete("/v1/members/<memberId>/personal-data", operation_id="erasePersonalData", tags=["members"],
+               responses=PROBLEM_RESPONSES, summary="Blank name, phone, email and birthday; the ledger is kept")
+def erase_personal_data(memberId: MemberId) -> MemberView:  # noqa: N803
+    return service().erase_personal_data(principal(router).tenant, memberId)

@@ -1,0 +1,284 @@
+"""Program configuration and master data (忠诚度配置, 基础数据): the shapes, their rules and their links.
+
+Each kind of configuration is described once by a `Kind`: where it lives (tenant or program), which other
+items it references (each reference is counted on the target so a referenced item cannot be deleted),
+and which of its values must be unique (kept by guard items). The store layer turns a Kind into
+conditional transactions; the API turns it into five routes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Callable, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+
+from loyalty.domain.validity import CamelModel, ExpiringValidity, NoExpiry, Validity
+
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+Code = Field(pattern=CODE_PATTERN, description="Stable identifier chosen by the operator, unique in its scope")
+Name = Field(min_length=1, max_length=200)
+MAX_GROUP_MEMBERS = 90  # a group and its members are written in one transaction (100-item limit)
+
+
+class ConfigItem(CamelModel):
+    code: str = Code
+    name: str = Name
+
+
+# --- program and its structure (programme-scoped) ---------------------------------------------------
+
+
+class Program(ConfigItem):
+    """A loyalty program (会员忠诚度计划): groups tiers, rules, point groups and cost centers."""
+
+    time_zone: str = Field(default="Asia/Shanghai", description="IANA zone; dates and sweeps follow it")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown time zone {value!r}") from error
+        return value
+
+
+class Tier(ConfigItem):
+    """A tier (等级). Higher `order` is better; exactly one base tier per program, and it never expires."""
+
+    order: int = Field(ge=1, le=999)
+    base: bool = False
+    validity: Validity = Field(default_factory=NoExpiry)
+
+    @model_validator(mode="after")
+    def _base_never_expires(self) -> "Tier":
+        if self.base and not isinstance(self.validity, NoExpiry):
+            raise ValueError("the base tier never expires: its validity must be type 'none'")
+        if not self.base and isinstance(self.validity, NoExpiry):
+            raise ValueError("a non-base tier needs a validity (fixedPeriod or fixedDate)")
+        return self
+
+
+class TierRule(ConfigItem):
+    """A tier rule (等级升降级规则): qualifying points in [lowerBound, upperBound) reach `tierCode`."""
+
+    tier_code: str = Code
+    point_group_code: str = Code
+    condition: Literal["points"] = Field(default="points", description="Only cumulative points (累计积分)")
+    lower_bound: int = Field(ge=0)
+    upper_bound: int | None = Field(default=None, ge=1, description="Exclusive; null = no upper limit")
+    window_days: int = Field(default=365, ge=1, le=3650)
+
+    @model_validator(mode="after")
+    def _bounds_ordered(self) -> "TierRule":
+        if self.upper_bound is not None and self.upper_bound <= self.lower_bound:
+            raise ValueError("upperBound must be greater than lowerBound")
+        return self
+
+
+class PointGroup(ConfigItem):
+    """A point group (积分组), e.g. 积分 or 成长值: every member gets one account per group."""
+
+
+class CostCenter(ConfigItem):
+    """A cost center (成本中心): every point record carries one so point costs can be attributed."""
+
+
+class StoreScope(CamelModel):
+    """Stores a rule applies to: listed stores, or one enabled store group; empty = every store."""
+
+    store_codes: list[str] = Field(default_factory=list, max_length=20)
+    store_group_code: str | None = Field(default=None, pattern=CODE_PATTERN)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> "StoreScope":
+        if self.store_codes and self.store_group_code:
+            raise ValueError("name stores or a store group, not both")
+        return self
+
+
+class ProductScope(CamelModel):
+    """Products a rule applies to: listed products, categories, or one enabled product group; empty = all."""
+
+    product_codes: list[str] = Field(default_factory=list, max_length=20)
+    category_codes: list[str] = Field(default_factory=list, max_length=20)
+    product_group_code: str | None = Field(default=None, pattern=CODE_PATTERN)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> "ProductScope":
+        if sum(map(bool, (self.product_codes, self.category_codes, self.product_group_code))) > 1:
+            raise ValueError("name products, categories or a product group, only one of them")
+        return self
+
+
+class PointRule(ConfigItem):
+    """A base point rule (基础积分规则): floor(base / unit) x pointsPerUnit points per order line."""
+
+    point_group_code: str = Code
+    award_mode: Literal["amount", "quantity"] = Field(description="amount: by points amount; quantity: by units")
+    unit: Decimal = Field(gt=0, max_digits=12, decimal_places=2, description="Yuan (amount) or units per step")
+    points_per_unit: int = Field(default=1, ge=1, le=1_000_000)
+    counts_toward_upgrade: bool = Field(description="是否可升级: copied onto every record the rule creates")
+    cost_center_code: str = Code
+    tier_codes: list[str] = Field(default_factory=list, max_length=20, description="Empty = every tier")
+    store_scope: StoreScope = Field(default_factory=StoreScope)
+    product_scope: ProductScope = Field(default_factory=ProductScope)
+    validity: ExpiringValidity
+
+
+# --- master data (tenant-scoped) ---------------------------------------------------------------------
+
+
+class Store(ConfigItem):
+    """A store (门店), physical or virtual (官网虚拟门店)."""
+
+    type: str | None = Field(default=None, max_length=50)
+    status: Literal["open", "closed"] = "open"
+    province: str | None = Field(default=None, max_length=50)
+    city: str | None = Field(default=None, max_length=50)
+
+
+class ProductCategory(ConfigItem):
+    """A product category (商品分类), optionally under a parent category."""
+
+    parent_code: str | None = Field(default=None, pattern=CODE_PATTERN)
+
+
+class Product(ConfigItem):
+    """A product (商品) in one category."""
+
+    category_code: str | None = Field(default=None, pattern=CODE_PATTERN)
+
+
+class PaymentMethod(ConfigItem):
+    """A payment method (付款方式); amounts paid with one that does not earn points earn none."""
+
+    earns_points: bool = True
+
+
+class StoreGroup(ConfigItem):
+    """A static store group (门店组): stores can change only before it is enabled; only enabled ones are usable."""
+
+    description: str = Field(min_length=1, max_length=500)
+    all_stores: bool = False
+    store_codes: list[str] = Field(default_factory=list, max_length=MAX_GROUP_MEMBERS)
+
+    @model_validator(mode="after")
+    def _members_or_all(self) -> "StoreGroup":
+        if self.all_stores and self.store_codes:
+            raise ValueError("a group of all stores lists no stores")
+        return self
+
+
+class ProductGroup(ConfigItem):
+    """A static product group (商品组), with the same life as a store group."""
+
+    description: str = Field(min_length=1, max_length=500)
+    all_products: bool = False
+    product_codes: list[str] = Field(default_factory=list, max_length=MAX_GROUP_MEMBERS)
+
+    @model_validator(mode="after")
+    def _members_or_all(self) -> "ProductGroup":
+        if self.all_products and self.product_codes:
+            raise ValueError("a group of all products lists no products")
+        return self
+
+
+# --- the kinds -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ref:
+    """One reference from an item to another item (`kind`, `code`), reported on `field` when broken."""
+
+    kind: str
+    code: str
+    field: str
+    must_be_enabled: bool = False
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str  # singular, camelCase: used in operation ids and error messages
+    plural: str  # the URL segment
+    model: type[ConfigItem]
+    scope: Literal["tenant", "program"]
+    refs: Callable[[ConfigItem], list[Ref]] = lambda item: []
+    unique: Callable[[ConfigItem], list[str]] = lambda item: []  # guard names, unique per scope
+    enableable: bool = False  # groups: draft until enabled, then frozen
+    frozen_once_members: bool = False  # members hold records of it: no delete once the program has members
+    operation_plural: str = ""  # operationId suffix for lists, e.g. "Tiers"
+
+    @property
+    def title(self) -> str:
+        return self.name[0].upper() + self.name[1:]
+
+
+def _point_rule_refs(rule: ConfigItem) -> list[Ref]:
+    assert isinstance(rule, PointRule)
+    refs = [Ref("pointGroup", rule.point_group_code, "pointGroupCode"), Ref("costCenter", rule.cost_center_code, "costCenterCode")]
+    refs += [Ref("tier", code, f"tierCodes/{i}") for i, code in enumerate(rule.tier_codes)]
+    stores, products = rule.store_scope, rule.product_scope
+    refs += [Ref("store", code, f"storeScope/storeCodes/{i}") for i, code in enumerate(stores.store_codes)]
+    if stores.store_group_code:
+        refs.append(Ref("storeGroup", stores.store_group_code, "storeScope/storeGroupCode", must_be_enabled=True))
+    refs += [Ref("product", code, f"productScope/productCodes/{i}") for i, code in enumerate(products.product_codes)]
+    refs += [Ref("productCategory", c, f"productScope/categoryCodes/{i}") for i, c in enumerate(products.category_codes)]
+    if products.product_group_code:
+        refs.append(Ref("productGroup", products.product_group_code, "productScope/productGroupCode", must_be_enabled=True))
+    return refs
+
+
+def _tier_rule_refs(rule: ConfigItem) -> list[Ref]:
+    assert isinstance(rule, TierRule)
+    return [Ref("tier", rule.tier_code, "tierCode"), Ref("pointGroup", rule.point_group_code, "pointGroupCode")]
+
+
+def _tier_guards(tier: ConfigItem) -> list[str]:
+    assert isinstance(tier, Tier)
+    return [f"TIER_ORDER#{tier.order:04d}"] + (["BASE_TIER"] if tier.base else [])
+
+
+def _optional_ref(kind: str, attribute: str, field_name: str) -> Callable[[ConfigItem], list[Ref]]:
+    def refs(item: ConfigItem) -> list[Ref]:
+        code = getattr(item, attribute)
+        return [Ref(kind, code, field_name)] if code else []
+
+    return refs
+
+
+def _member_refs(kind: str, attribute: str, field_name: str) -> Callable[[ConfigItem], list[Ref]]:
+    def refs(item: ConfigItem) -> list[Ref]:
+        return [Ref(kind, code, f"{field_name}/{i}") for i, code in enumerate(getattr(item, attribute))]
+
+    return refs
+
+
+KINDS: dict[str, Kind] = {
+    kind.name: kind
+    for kind in (
+        Kind("program", "programs", Program, "tenant"),
+        Kind("tier", "tiers", Tier, "program", unique=_tier_guards, frozen_once_members=True),
+        Kind("tierRule", "tier-rules", TierRule, "program", refs=_tier_rule_refs),
+        Kind("pointGroup", "point-groups", PointGroup, "program", frozen_once_members=True),
+        Kind("costCenter", "cost-centers", CostCenter, "program"),
+        Kind("pointRule", "point-rules", PointRule, "program", refs=_point_rule_refs),
+        Kind("store", "stores", Store, "tenant"),
+        Kind("productCategory", "product-categories", ProductCategory, "tenant",
+             refs=_optional_ref("productCategory", "parent_code", "parentCode"), operation_plural="ProductCategories"),
+        Kind("product", "products", Product, "tenant", refs=_optional_ref("productCategory", "category_code", "categoryCode")),
+        Kind("paymentMethod", "payment-methods", PaymentMethod, "tenant"),
+        Kind("storeGroup", "store-groups", StoreGroup, "tenant", refs=_member_refs("store", "store_codes", "storeCodes"),
+             enableable=True),
+        Kind("productGroup", "product-groups", ProductGroup, "tenant",
+             refs=_member_refs("product", "product_codes", "productCodes"), enableable=True),
+    )
+}
+
+
+def distinct_refs(refs: list[Ref]) -> dict[tuple[str, str], Ref]:
+    """One reference per target: an item naming the same store twice counts it once."""
+    return {(ref.kind, ref.code): ref for ref in reversed(refs)}

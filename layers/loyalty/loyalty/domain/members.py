@@ -1,0 +1,84 @@
+"""Members (会员): registration input, the One ID channel identities, and what a member looks like."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from loyalty.domain.config import CODE_PATTERN
+from loyalty.domain.validity import CamelModel
+
+_PHONE_NOISE = re.compile(r"[\s\-().]")
+_PHONE = re.compile(r"^\+?[0-9]{6,15}$")
+
+
+def normalize_phone(raw: str) -> str:
+    """One spelling per number, so the uniqueness guard cannot be dodged with spaces or dashes."""
+    phone = _PHONE_NOISE.sub("", raw)
+    if not _PHONE.match(phone):
+        raise ValueError("a phone number has 6 to 15 digits, optionally after a leading +")
+    return phone
+
+
+class ChannelIdentity(CamelModel):
+    """An account of the member's on a channel (第三方账号), e.g. a WeChat OpenID. The channel is the caller's."""
+
+    type: str = Field(pattern=CODE_PATTERN, examples=["wechatOpenId"])
+    value: str = Field(min_length=1, max_length=200)
+
+
+class Registration(CamelModel):
+    program_code: str = Field(pattern=CODE_PATTERN)
+    phone: str = Field(description="Unique per tenant; spaces and dashes are ignored")
+    name: str | None = Field(default=None, max_length=100)
+    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    birthday: date | None = None
+    gender: Literal["female", "male", "other", "unknown"] | None = None
+    store_code: str | None = Field(default=None, pattern=CODE_PATTERN, description="Registration store (注册门店)")
+    identity: ChannelIdentity | None = Field(default=None, description="Bound to the calling channel at once")
+
+    _phone = field_validator("phone")(lambda cls, value: normalize_phone(value))
+
+
+class TierView(CamelModel):
+    code: str
+    name: str
+    record_id: str
+    type: Literal["base", "upgrade", "retention", "downgrade"]
+    valid_from: datetime
+    valid_until: datetime | None
+
+
+class AccountView(CamelModel):
+    point_group_code: str
+    name: str
+    cumulative: int = Field(description="累计积分")
+    available: int = Field(description="可用积分")
+    expired: int = Field(description="过期积分")
+
+
+class IdentityView(CamelModel):
+    channel: str
+    type: str
+    value: str
+    bound_at: datetime
+
+
+class MemberView(CamelModel):
+    id: str
+    program_code: str
+    status: Literal["active", "erased"]
+    phone: str | None
+    name: str | None
+    email: str | None
+    birthday: date | None
+    gender: str | None
+    registered_at: datetime
+    registration_channel: str
+    registration_store_code: str | None
+    tier: TierView
+    accounts: list[AccountView]
+    identities: list[IdentityView]

@@ -1,0 +1,63 @@
+"""Validity periods shared by tiers, point lots and coupons: when does something that starts now end?
+
+Both shapes end at the last instant of a day in the program's time zone (docs/decisions.md, D-010):
+- fixed period (固定周期): the end of the day X days after the start;
+- fixed date (固定日期): the end of month/day in the year X years after the start (Feb 29 -> Feb 28).
+"""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Literal, Union
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+END_OF_DAY = time(23, 59, 59, 999999)
+
+
+class CamelModel(BaseModel):
+    """Base of every API-facing model: camelCase on the wire, unknown fields refused."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class NoExpiry(CamelModel):
+    type: Literal["none"] = "none"
+
+
+class FixedPeriod(CamelModel):
+    type: Literal["fixedPeriod"] = "fixedPeriod"
+    days: int = Field(ge=1, le=36500, description="Valid until the end of the day this many days after the start")
+
+
+class FixedDate(CamelModel):
+    type: Literal["fixedDate"] = "fixedDate"
+    years: int = Field(ge=0, le=100, description="0 = this year, 1 = next year, ...")
+    month: int = Field(ge=1, le=12)
+    day: int = Field(ge=1, le=31)
+
+    @model_validator(mode="after")
+    def _real_day(self) -> "FixedDate":
+        if self.day > (29 if self.month == 2 else calendar.monthrange(2001, self.month)[1]):
+            raise ValueError(f"month {self.month} has no day {self.day}")
+        return self
+
+
+Validity = Annotated[Union[NoExpiry, FixedPeriod, FixedDate], Field(discriminator="type")]
+ExpiringValidity = Annotated[Union[FixedPeriod, FixedDate], Field(discriminator="type")]
+
+
+def end_of_validity(validity: NoExpiry | FixedPeriod | FixedDate, start: datetime, zone: ZoneInfo) -> datetime | None:
+    """The last instant of the validity that starts at `start` (aware), or None when it never ends."""
+    local_start = start.astimezone(zone)
+    if isinstance(validity, NoExpiry):
+        return None
+    if isinstance(validity, FixedPeriod):
+        last_day = local_start.date() + timedelta(days=validity.days)
+    else:
+        year = local_start.year + validity.years
+        last_day = date(year, validity.month, min(validity.day, calendar.monthrange(year, validity.month)[1]))
+    return datetime.combine(last_day, END_OF_DAY, tzinfo=zone)

@@ -1,0 +1,108 @@
+"""Member use cases (channel API): register, bind identities (One ID), read, look up, erase personal data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from loyalty.clock import Clock, SystemClock
+from loyalty.domain.members import AccountView, ChannelIdentity, IdentityView, MemberView, Registration, TierView
+from loyalty.domain.validity import end_of_validity
+from loyalty.ids import new_ulid
+from loyalty.services import events
+from loyalty.services.config import ProgramLoader
+from loyalty.store import keys
+from loyalty.store.config_repo import ConfigRepository
+from loyalty.store.member_repo import MemberRepository, NewMember
+from loyalty.store.table import Item, Table, TransactionCancelled
+
+TIER_TYPES = {"BASE": "base", "UPGRADE": "upgrade", "RETENTION": "retention", "DOWNGRADE": "downgrade"}
+
+
+@dataclass
+class MemberService:
+    members: MemberRepository
+    programs: ProgramLoader
+    clock: Clock
+
+    def register(self, tenant: str, channel: str, request: Registration) -> MemberView:
+        """One transaction: profile, base-tier record (基础), one zero account per point group, the
+        channel identity and the uniqueness guards. A taken phone is a 409 naming the existing member."""
+        program = self.programs.load(tenant, request.program_code)
+        base = program.base_tier()
+        now, member_id = self.clock.now(), new_ulid()
+        record_id = new_ulid()
+        tier = {"code": base.code, "name": base.name, "recordId": record_id, "type": "BASE",
+                "validFrom": now.isoformat(), "validUntil": _iso(end_of_validity(base.validity, now, program.zone))}
+        profile = {
+            "memberId": member_id, "programCode": program.program.code, "status": "active", "phone": request.phone,
+            "name": request.name, "email": request.email, "gender": request.gender,
+            "birthday": request.birthday.isoformat() if request.birthday else None,
+            "registeredAt": now.isoformat(), "channel": channel, "storeCode": request.store_code, "tier": tier,
+        }
+        new = NewMember(
+            tenant=tenant, member_id=member_id,
+            profile={k: v for k, v in profile.items() if v is not None},
+            tier_record={**tier, "status": "valid", "change": "automatic", "createdAt": now.isoformat()},
+            accounts=[{"pointGroupCode": g.code, "name": g.name} for g in program.point_groups.values()],
+            identity=(channel, request.identity.type, request.identity.value) if request.identity else None,
+            first_of_program=None if program.has_members else (program.program.code, base.code),
+        )
+        self.members.register(new, now)
+        if not program.has_members:
+            self.programs.forget(tenant, program.program.code)
+        events.publish(tenant, "MemberRegistered", {"memberId": member_id, "programCode": program.program.code,
+                                                    "channel": channel, "tierCode": base.code})
+        return self.get(tenant, member_id)
+
+    def bind_identity(self, tenant: str, channel: str, member_id: str, identity: ChannelIdentity) -> MemberView:
+        self.members.bind_identity(tenant, member_id, (channel, identity.type, identity.value), self.clock.now())
+        return self.get(tenant, member_id)
+
+    def get(self, tenant: str, member_id: str) -> MemberView:
+        return _view(self.members.items(tenant, member_id))
+
+    def find_by_phone(self, tenant: str, phone: str) -> MemberView:
+        return self.get(tenant, self.members.id_by_phone(tenant, phone))
+
+    def find_by_identity(self, tenant: str, channel: str, identity_type: str, value: str) -> MemberView:
+        return self.get(tenant, self.members.id_by_identity(tenant, channel, identity_type, value))
+
+    def erase_personal_data(self, tenant: str, member_id: str) -> MemberView:
+        """Name, phone, email and birthday are blanked (一键删除隐私); points, tiers and ledger stay. Repeatable."""
+        member = self.get(tenant, member_id)
+        if member.phone is not None:
+            try:
+                self.members.erase_personal_data(tenant, member_id, member.phone, self.clock.now())
+            except TransactionCancelled:
+                pass  # erased meanwhile by a concurrent request: the outcome is the same
+        return self.get(tenant, member_id)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _view(items: list[Item]) -> MemberView:
+    profile, rest = items[0], items[1:]
+    tier = profile["tier"]
+    return MemberView(
+        id=profile["memberId"], program_code=profile["programCode"], status=profile["status"],
+        phone=profile.get("phone"), name=profile.get("name"), email=profile.get("email"),
+        birthday=date.fromisoformat(profile["birthday"]) if profile.get("birthday") else None,
+        gender=profile.get("gender"), registered_at=profile["registeredAt"],
+        registration_channel=profile["channel"], registration_store_code=profile.get("storeCode"),
+        tier=TierView(code=tier["code"], name=tier["name"], record_id=tier["recordId"], type=TIER_TYPES[tier["type"]],
+                      valid_from=tier["validFrom"], valid_until=tier.get("validUntil")),
+        accounts=[AccountView(point_group_code=i["pointGroupCode"], name=i["name"], cumulative=i["cumulative"],
+                              available=i["available"], expired=i["expired"])
+                  for i in rest if i["SK"].startswith(keys.ACCOUNT_PREFIX)],
+        identities=[IdentityView(channel=i["channel"], type=i["type"], value=i["value"], bound_at=i["boundAt"])
+                    for i in rest if i["SK"].startswith(keys.IDENTITY_PREFIX)],
+    )
+
+
+def member_service(table: Table | None = None, clock: Clock | None = None) -> MemberService:
+    table = table or Table()
+    return MemberService(MemberRepository(table), ProgramLoader(ConfigRepository(table)), clock or SystemClock())
+

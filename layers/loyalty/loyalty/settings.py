@@ -1,0 +1,25 @@
+"""Environment parsed once into a typed settings object; nothing else reads os.environ."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+@dataclass(frozen=True)
+class Settings:
+    table_name: str
+    event_bus_name: str
+    order_queue_url: str
+    idempotency_ttl_seconds: int
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings(
+        table_name=os.environ.get("TABLE_NAME", "loyalty"),
+        event_bus_name=os.environ.get("EVENT_BUS_NAME", "loyalty"),
+        order_queue_url=os.environ.get("ORDER_QUEUE_URL", ""),
+        idempotency_ttl_seconds=int(os.environ.get("IDEMPOTENCY_TTL_SECONDS", "86400")),
+    )

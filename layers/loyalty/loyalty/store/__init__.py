@@ -1,0 +1,1 @@
+"""The single table: the only package that knows item shapes and talks to DynamoDB."""

@@ -1,0 +1,223 @@
+"""Configuration items in the single table, with referential integrity kept by the writes themselves.
+
+Every reference an item makes is counted on its target (`refs`), incremented in the same transaction
+that writes the referencing item, under the condition that the target exists (and is enabled, for
+groups). A delete is conditioned on `refs = 0`. Unique values are guard items written alongside. So a
+missing target, a duplicate or a delete of something in use is refused by DynamoDB itself, atomically,
+whatever runs at the same time; nothing is read first and then trusted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from loyalty.domain.config import KINDS, ConfigItem, Kind, Ref, distinct_refs
+from loyalty.domain.errors import Conflict, InvalidInput, NotFound
+from loyalty.store import keys
+from loyalty.store.table import Item, Page, Table, TransactionCancelled, check, delete, put, update
+
+ENABLED = "enabled"
+DRAFT = "draft"
+
+
+@dataclass(frozen=True)
+class Stored:
+    kind: Kind
+    item: ConfigItem
+    version: int
+    status: str | None
+    created_at: str
+    updated_at: str
+    refs: int = 0
+    has_members: bool = False
+
+
+def _location(tenant: str, kind: Kind, program: str | None, code: str) -> tuple[str, str]:
+    pk = keys.program(tenant, program) if kind.scope == "program" and program else keys.tenant_config(tenant)
+    return pk, keys.config_sk(kind.name, code)
+
+
+def _ref_location(tenant: str, program: str | None, ref: Ref) -> tuple[str, str]:
+    return _location(tenant, KINDS[ref.kind], program, ref.code)
+
+
+class ConfigRepository:
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    # --- reads ---------------------------------------------------------------------------------------
+
+    def get(self, tenant: str, kind: Kind, program: str | None, code: str) -> Stored:
+        item = self.table.get(*_location(tenant, kind, program, code))
+        if item is None:
+            raise NotFound(f"no {kind.name} {code!r}", code=f"{_upper(kind)}_NOT_FOUND")
+        return self._stored(kind, item)
+
+    def list(self, tenant: str, kind: Kind, program: str | None, limit: int, cursor: str | None) -> tuple[list[Stored], str | None]:
+        pk, _ = _location(tenant, kind, program, "")
+        page: Page = self.table.query_prefix(pk, f"{kind.name}#", limit=limit, cursor=cursor)
+        return [self._stored(kind, item) for item in page.items], page.next_cursor
+
+    def program_items(self, tenant: str, program: str) -> list[Item]:
+        """Every item of one program's structure, in one query (a program is small)."""
+        return self.table.query_prefix(keys.program(tenant, program), "").items
+
+    # --- writes --------------------------------------------------------------------------------------
+
+    def create(self, tenant: str, kind: Kind, program: str | None, item: ConfigItem, now: datetime) -> Stored:
+        pk, sk = _location(tenant, kind, program, item.code)
+        stamp = now.isoformat()
+        record = {"PK": pk, "SK": sk, "kind": kind.name, "code": item.code, "data": _data(item),
+                  "version": 1, "refs": 0, "createdAt": stamp, "updatedAt": stamp}
+        if kind.enableable:
+            record["status"] = DRAFT
+        operations: list[dict] = [put(record, "attribute_not_exists(PK)")]
+        guards = kind.unique(item)
+        operations += [put(_guard(pk, name, item.code), "attribute_not_exists(PK)") for name in guards]
+        if kind.scope == "program":
+            operations.append(_count_on_program(tenant, program, +1))
+        targets = list(distinct_refs(kind.refs(item)).values())
+        operations += [_count(tenant, program, ref, +1) for ref in targets]
+        try:
+            self.table.transact(operations)
+        except TransactionCancelled as cancelled:
+            offset = 1 + len(guards) + (1 if kind.scope == "program" else 0)
+            if cancelled.failed(0):
+                raise Conflict(f"{kind.name} {item.code!r} already exists", code="ALREADY_EXISTS", field="code") from None
+            self._raise_for_guard(kind, cancelled, 1, guards)
+            if kind.scope == "program" and cancelled.failed(1 + len(guards)):
+                raise NotFound(f"no program {program!r}", code="PROGRAM_NOT_FOUND") from None
+            self._raise_for_refs(cancelled, offset, targets)
+            raise
+        return self._stored(kind, record)
+
+    def replace(self, tenant: str, kind: Kind, program: str | None, code: str, item: ConfigItem, now: datetime) -> Stored:
+        """Replace an item whole (PUT). Guarded by its version, so a concurrent change is refused, not lost."""
+        if item.code != code:
+            raise InvalidInput("the code in the body differs from the one in the path", field="code")
+        current = self.get(tenant, kind, program, code)
+        if current.status == ENABLED and kind.refs(current.item) != kind.refs(item):
+            raise Conflict(f"{kind.name} {code!r} is enabled: its members are frozen", code="GROUP_ENABLED")
+        pk, sk = _location(tenant, kind, program, code)
+        record = {"PK": pk, "SK": sk, "kind": kind.name, "code": code, "data": _data(item),
+                  "version": current.version + 1, "refs": current.refs, "createdAt": current.created_at,
+                  "updatedAt": now.isoformat()}
+        if current.status:
+            record["status"] = current.status
+        operations = [put(record, "version = :v", {":v": current.version})]
+        old_guards, new_guards = set(kind.unique(current.item)), kind.unique(item)
+        added_guards = [name for name in new_guards if name not in old_guards]
+        operations += [put(_guard(pk, name, code), "attribute_not_exists(PK)") for name in added_guards]
+        operations += [delete(pk, keys.guard_sk(name)) for name in old_guards - set(new_guards)]
+        old_refs, new_refs = distinct_refs(kind.refs(current.item)), distinct_refs(kind.refs(item))
+        added = [ref for key, ref in new_refs.items() if key not in old_refs]
+        removed = [ref for key, ref in old_refs.items() if key not in new_refs]
+        ref_offset = len(operations)
+        operations += [_count(tenant, program, ref, +1) for ref in added]
+        operations += [_count(tenant, program, ref, -1) for ref in removed]
+        try:
+            self.table.transact(operations)
+        except TransactionCancelled as cancelled:
+            if cancelled.failed(0):
+                raise Conflict(f"{kind.name} {code!r} changed meanwhile; read it again", code="CONCURRENT_UPDATE") from None
+            self._raise_for_guard(kind, cancelled, 1, added_guards)
+            self._raise_for_refs(cancelled, ref_offset, added)
+            raise
+        return self._stored(kind, record)
+
+    def delete(self, tenant: str, kind: Kind, program: str | None, code: str) -> None:
+        current = self.get(tenant, kind, program, code)
+        pk, sk = _location(tenant, kind, program, code)
+        condition = "version = :v AND refs = :zero"
+        if kind.name == "program":
+            condition += " AND attribute_not_exists(hasMembers)"
+        operations = [delete(pk, sk, condition, {":v": current.version, ":zero": 0})]
+        operations += [delete(pk, keys.guard_sk(name)) for name in kind.unique(current.item)]
+        if kind.scope == "program":
+            operations.append(_count_on_program(tenant, program, -1, unless_members=kind.frozen_once_members))
+        operations += [_count(tenant, program, ref, -1) for ref in distinct_refs(kind.refs(current.item)).values()]
+        try:
+            self.table.transact(operations)
+        except TransactionCancelled as cancelled:
+            if cancelled.failed(0):
+                old = cancelled.items[0] or {}
+                if old.get("hasMembers"):
+                    raise Conflict(f"program {code!r} has members", code="PROGRAM_IN_USE") from None
+                if old.get("refs", 0) > 0:
+                    raise Conflict(f"{kind.name} {code!r} is still referenced ({old['refs']})",
+                                   code="STILL_REFERENCED", references=old["refs"]) from None
+                raise Conflict(f"{kind.name} {code!r} changed meanwhile; read it again", code="CONCURRENT_UPDATE") from None
+            if kind.scope == "program":
+                raise Conflict(f"program {program!r} has members: its {kind.plural} cannot be deleted",
+                               code="PROGRAM_IN_USE") from None
+            raise
+
+    def enable(self, tenant: str, kind: Kind, code: str, now: datetime) -> Stored:
+        """Enable a group. Enabling an enabled group changes nothing, so a retry is harmless."""
+        pk, sk = _location(tenant, kind, None, code)
+        try:
+            self.table.transact([update(
+                pk, sk, "SET #status = :enabled, enabledAt = if_not_exists(enabledAt, :now)",
+                {":enabled": ENABLED, ":now": now.isoformat()}, "attribute_exists(PK)", {"#status": "status"},
+            )])
+        except TransactionCancelled:
+            raise NotFound(f"no {kind.name} {code!r}", code=f"{_upper(kind)}_NOT_FOUND") from None
+        return self.get(tenant, kind, None, code)
+
+    # --- helpers ---------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _stored(kind: Kind, record: Item) -> Stored:
+        return Stored(kind, kind.model.model_validate(record["data"]), record["version"], record.get("status"),
+                      record["createdAt"], record["updatedAt"], record.get("refs", 0),
+                      bool(record.get("hasMembers")))
+
+    @staticmethod
+    def _raise_for_guard(kind: Kind, cancelled: TransactionCancelled, offset: int, guards: list[str]) -> None:
+        for index, name in enumerate(guards):
+            if cancelled.failed(offset + index):
+                owner = (cancelled.items[offset + index] or {}).get("owner")
+                field = "base" if name == "BASE_TIER" else "order"
+                raise Conflict(f"{kind.name} {owner!r} already has this {field}", code=f"DUPLICATE_{field.upper()}",
+                               field=field, existing=owner)
+
+    @staticmethod
+    def _raise_for_refs(cancelled: TransactionCancelled, offset: int, refs: list[Ref]) -> None:
+        for index, ref in enumerate(refs):
+            if cancelled.failed(offset + index):
+                exists = cancelled.items[offset + index] is not None
+                detail = f"{ref.kind} {ref.code!r} is not enabled" if exists else f"no {ref.kind} {ref.code!r}"
+                raise InvalidInput(detail, code="NOT_ENABLED" if exists else "UNKNOWN_REFERENCE", field=ref.field)
+
+
+def _data(item: ConfigItem) -> dict[str, Any]:
+    return item.model_dump(mode="python", by_alias=True, exclude_none=True)
+
+
+def _guard(pk: str, name: str, owner: str) -> Item:
+    return {"PK": pk, "SK": keys.guard_sk(name), "owner": owner}
+
+
+def _count(tenant: str, program: str | None, ref: Ref, delta: int) -> dict:
+    pk, sk = _ref_location(tenant, program, ref)
+    if delta < 0:
+        return update(pk, sk, "SET refs = refs - :one", {":one": 1})
+    condition = "attribute_exists(PK)" + (" AND #status = :enabled" if ref.must_be_enabled else "")
+    values: dict[str, Any] = {":one": 1, ":zero": 0}
+    names = None
+    if ref.must_be_enabled:
+        values[":enabled"] = ENABLED
+        names = {"#status": "status"}
+    return update(pk, sk, "SET refs = if_not_exists(refs, :zero) + :one", values, condition, names)
+
+
+def _count_on_program(tenant: str, program: str | None, delta: int, unless_members: bool = False) -> dict:
+    pk, sk = keys.tenant_config(tenant), keys.config_sk("program", program or "")
+    condition = "attribute_exists(PK)" + (" AND attribute_not_exists(hasMembers)" if unless_members else "")
+    return update(pk, sk, "SET refs = refs + :delta", {":delta": delta}, condition)
+
+
+def _upper(kind: Kind) -> str:
+    return "".join("_" + c if c.isupper() else c.upper() for c in kind.name)

@@ -1,0 +1,68 @@
+"""Key builders. Every key starts with the tenant (`T#<tenant>#`), so no request can reach another
+tenant's items and IAM can scope by leading key. The one exception is the API-key lookup item, which
+is how a request finds its tenant in the first place (docs/decisions.md, D-006)."""
+
+from __future__ import annotations
+
+
+def tenant_config(tenant: str) -> str:
+    """Tenant-wide configuration: programs and master data (stores, products, groups, ...)."""
+    return f"T#{tenant}#CONFIG"
+
+
+def program(tenant: str, program_code: str) -> str:
+    """One program's structure: tiers, tier rules, point groups, cost centers, point rules."""
+    return f"T#{tenant}#PROGRAM#{program_code}"
+
+
+def config_sk(kind: str, code: str) -> str:
+    return f"{kind}#{code}"
+
+
+def guard_sk(name: str) -> str:
+    return f"guard#{name}"
+
+
+def member(tenant: str, member_id: str) -> str:
+    return f"T#{tenant}#M#{member_id}"
+
+
+MEMBER_SK = "MEMBER"  # the profile; the member's other summary items start with it too
+
+
+ACCOUNT_PREFIX = "MEMBER#ACCOUNT#"
+IDENTITY_PREFIX = "MEMBER#IDENTITY#"
+
+
+def account_sk(point_group: str) -> str:
+    return f"{ACCOUNT_PREFIX}{point_group}"
+
+
+def identity_sk(channel: str, identity_type: str, value: str) -> str:
+    return f"{IDENTITY_PREFIX}{channel}#{identity_type}#{value}"
+
+
+def tier_record_sk(record_id: str) -> str:
+    return f"TIER#{record_id}"
+
+
+def phone_guard(tenant: str, phone: str) -> str:
+    return f"T#{tenant}#PHONE#{phone}"
+
+
+def identity_guard(tenant: str, channel: str, identity_type: str, value: str) -> str:
+    return f"T#{tenant}#IDENTITY#{channel}#{identity_type}#{value}"
+
+
+GUARD_SK = "GUARD"
+
+
+def idempotency(tenant: str) -> str:
+    return f"T#{tenant}#IDEMPOTENCY"
+
+
+def api_key(key_hash: str) -> str:
+    return f"APIKEY#{key_hash}"
+
+
+API_KEY_SK = "APIKEY"

@@ -1,0 +1,130 @@
+"""Member items: the profile, one account per point group, identities and tier records, all in the
+member's partition, so one query reads a member whole. Phone and channel identities are unique per
+tenant through guard items written in the same transaction as what they guard."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from loyalty.domain.errors import Conflict, NotFound
+from loyalty.store import keys
+from loyalty.store.table import Item, Table, TransactionCancelled, check, delete, put, update
+
+
+@dataclass(frozen=True)
+class NewMember:
+    tenant: str
+    member_id: str
+    profile: Item  # attributes of the profile item, without keys
+    tier_record: Item
+    accounts: list[Item]  # one per point group: {"pointGroupCode", "name"}
+    identity: tuple[str, str, str] | None  # (channel, type, value)
+    first_of_program: Any = None  # (program code, base tier code) while the program has no members yet
+
+
+class MemberRepository:
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def register(self, new: NewMember, now: datetime) -> None:
+        tenant, member_id = new.tenant, new.member_id
+        pk, stamp = keys.member(tenant, member_id), now.isoformat()
+        phone = new.profile["phone"]
+        operations = [
+            put({"PK": pk, "SK": keys.MEMBER_SK, **new.profile}, "attribute_not_exists(PK)"),
+            put({"PK": keys.phone_guard(tenant, phone), "SK": keys.GUARD_SK, "memberId": member_id},
+                "attribute_not_exists(PK)"),
+            put({"PK": pk, "SK": keys.tier_record_sk(new.tier_record["recordId"]), **new.tier_record}),
+        ]
+        operations += [
+            put({"PK": pk, "SK": keys.account_sk(a["pointGroupCode"]), **a, "cumulative": 0, "available": 0,
+                 "expired": 0, "createdAt": stamp})
+            for a in new.accounts
+        ]
+        if new.identity:
+            operations += self._bind_operations(tenant, member_id, new.identity, stamp)
+        if new.first_of_program:
+            program_code, base_tier = new.first_of_program
+            operations += [
+                update(keys.tenant_config(tenant), keys.config_sk("program", program_code), "SET hasMembers = :yes",
+                       {":yes": True}, "attribute_exists(PK)"),
+                check(keys.program(tenant, program_code), keys.config_sk("tier", base_tier), "attribute_exists(PK)"),
+            ]
+        try:
+            self.table.transact(operations)
+        except TransactionCancelled as cancelled:
+            if cancelled.failed(1):
+                existing = (cancelled.items[1] or {}).get("memberId")
+                raise Conflict("a member with this phone number exists", code="PHONE_TAKEN", field="phone",
+                               existingMemberId=existing) from None
+            if new.identity and cancelled.failed(3 + len(new.accounts)):
+                raise self._identity_taken(cancelled.items[3 + len(new.accounts)]) from None
+            if new.first_of_program and cancelled.first_failed() is not None:
+                raise Conflict("the program changed meanwhile; retry", code="PROGRAM_CHANGED") from None
+            raise
+
+    def bind_identity(self, tenant: str, member_id: str, identity: tuple[str, str, str], now: datetime) -> bool:
+        """Bind a channel identity; False if it was already bound to this member (a harmless repeat)."""
+        pk = keys.member(tenant, member_id)
+        operations = [check(pk, keys.MEMBER_SK, "attribute_exists(PK) AND #status = :active", {":active": "active"},
+                            {"#status": "status"})]
+        operations += self._bind_operations(tenant, member_id, identity, now.isoformat())
+        try:
+            self.table.transact(operations)
+        except TransactionCancelled as cancelled:
+            if cancelled.failed(0):
+                raise NotFound(f"no member {member_id!r}", code="MEMBER_NOT_FOUND") from None
+            if cancelled.failed(1):
+                owner = (cancelled.items[1] or {}).get("memberId")
+                if owner == member_id:
+                    return False
+                raise self._identity_taken(cancelled.items[1]) from None
+            raise
+        return True
+
+    def items(self, tenant: str, member_id: str) -> list[Item]:
+        """Profile, accounts and identities: one query, since their sort keys share the MEMBER prefix."""
+        items = self.table.query_prefix(keys.member(tenant, member_id), keys.MEMBER_SK).items
+        if not items or items[0]["SK"] != keys.MEMBER_SK:
+            raise NotFound(f"no member {member_id!r}", code="MEMBER_NOT_FOUND")
+        return items
+
+    def id_by_phone(self, tenant: str, phone: str) -> str:
+        guard = self.table.get(keys.phone_guard(tenant, phone), keys.GUARD_SK)
+        if guard is None:
+            raise NotFound("no member with this phone number", code="MEMBER_NOT_FOUND")
+        return str(guard["memberId"])
+
+    def id_by_identity(self, tenant: str, channel: str, identity_type: str, value: str) -> str:
+        guard = self.table.get(keys.identity_guard(tenant, channel, identity_type, value), keys.GUARD_SK)
+        if guard is None:
+            raise NotFound("no member with this channel identity", code="MEMBER_NOT_FOUND")
+        return str(guard["memberId"])
+
+    def erase_personal_data(self, tenant: str, member_id: str, phone: str, now: datetime) -> None:
+        """Blank the profile's personal data and free the phone number, together; the ledger stays."""
+        pk = keys.member(tenant, member_id)
+        self.table.transact([
+            update(pk, keys.MEMBER_SK,
+                   "REMOVE phone, #name, email, birthday, gender SET #status = :erased, erasedAt = :now",
+                   {":erased": "erased", ":now": now.isoformat(), ":phone": phone},
+                   "phone = :phone", {"#name": "name", "#status": "status"}),
+            delete(keys.phone_guard(tenant, phone), keys.GUARD_SK, "memberId = :id", {":id": member_id}),
+        ])
+
+    @staticmethod
+    def _bind_operations(tenant: str, member_id: str, identity: tuple[str, str, str], stamp: str) -> list[dict]:
+        channel, identity_type, value = identity
+        return [
+            put({"PK": keys.identity_guard(tenant, channel, identity_type, value), "SK": keys.GUARD_SK,
+                 "memberId": member_id}, "attribute_not_exists(PK)"),
+            put({"PK": keys.member(tenant, member_id), "SK": keys.identity_sk(channel, identity_type, value),
+                 "channel": channel, "type": identity_type, "value": value, "boundAt": stamp}),
+        ]
+
+    @staticmethod
+    def _identity_taken(guard: Item | None) -> Conflict:
+        return Conflict("this channel identity is bound to another member", code="IDENTITY_TAKEN", field="identity",
+                        existingMemberId=(guard or {}).get("memberId"))

@@ -1,0 +1,177 @@
+"""A small wrapper over the low-level DynamoDB client: item codec, queries, and transactions whose
+cancellation reasons come back indexed by the order the caller wrote them in.
+
+Clients are created once per process (module level, lazily) and reach the local emulator through the
+standard AWS_ENDPOINT_URL setting, so the same code runs on AWS untouched.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any, Iterable
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from loyalty.domain.errors import InvalidInput
+from loyalty.settings import get_settings
+
+Item = dict[str, Any]
+
+
+class _Deserializer(TypeDeserializer):
+    """Whole numbers come back as int (points, counts), others as Decimal (amounts); never float."""
+
+    def _deserialize_n(self, value: str) -> int | Decimal:  # type: ignore[override]
+        number = Decimal(value)
+        return int(number) if number == number.to_integral_value() and "." not in value else number
+
+
+_serializer = TypeSerializer()
+_deserializer = _Deserializer()
+
+
+def to_attributes(item: Item) -> dict[str, Any]:
+    return {key: _serializer.serialize(value) for key, value in item.items()}
+
+
+def from_attributes(attributes: dict[str, Any]) -> Item:
+    return {key: _deserializer.deserialize(value) for key, value in attributes.items()}
+
+
+@lru_cache(maxsize=1)
+def dynamodb_client() -> Any:
+    return boto3.client("dynamodb")
+
+
+class TransactionCancelled(Exception):
+    """A transaction was refused; `reasons[i]` is the code for the i-th operation as written (None = fine)."""
+
+    def __init__(self, reasons: list[str | None], items: list[Item | None]) -> None:
+        super().__init__(f"transaction cancelled: {reasons}")
+        self.reasons = reasons
+        self.items = items
+
+    def failed(self, index: int) -> bool:
+        return self.reasons[index] == "ConditionalCheckFailed"
+
+    def first_failed(self) -> int | None:
+        return next((i for i, reason in enumerate(self.reasons) if reason == "ConditionalCheckFailed"), None)
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Item]
+    next_cursor: str | None
+
+
+def encode_cursor(sort_key: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"sk": sort_key}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, prefix: str) -> str:
+    """The sort key a page resumes after; a cursor from another listing is refused, never followed."""
+    try:
+        sort_key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["sk"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise InvalidInput("the cursor is not one this API issued", code="INVALID_CURSOR", field="cursor") from error
+    if not isinstance(sort_key, str) or not sort_key.startswith(prefix):
+        raise InvalidInput("the cursor belongs to another listing", code="INVALID_CURSOR", field="cursor")
+    return sort_key
+
+
+class Table:
+    """The one table. Keys are PK/SK strings that always start with the tenant (see keys.py)."""
+
+    def __init__(self, name: str | None = None, client: Any = None) -> None:
+        self.name = name or get_settings().table_name
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        return self._client or dynamodb_client()
+
+    def get(self, pk: str, sk: str, *, consistent: bool = True) -> Item | None:
+        response = self.client.get_item(
+            TableName=self.name, Key=to_attributes({"PK": pk, "SK": sk}), ConsistentRead=consistent
+        )
+        return from_attributes(response["Item"]) if "Item" in response else None
+
+    def query_prefix(self, pk: str, prefix: str, *, limit: int = 1000, cursor: str | None = None) -> Page:
+        """Items of one partition whose sort key starts with `prefix`, in sort-key order, one page."""
+        values = {":pk": pk, ":prefix": prefix} if prefix else {":pk": pk}
+        request: dict[str, Any] = {
+            "TableName": self.name,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)" if prefix else "PK = :pk",
+            "ExpressionAttributeValues": to_attributes(values),
+            "Limit": limit,
+        }
+        if cursor:
+            request["ExclusiveStartKey"] = to_attributes({"PK": pk, "SK": decode_cursor(cursor, prefix)})
+        response = self.client.query(**request)
+        items = [from_attributes(item) for item in response.get("Items", [])]
+        last = response.get("LastEvaluatedKey")
+        return Page(items, encode_cursor(from_attributes(last)["SK"]) if last else None)
+
+    def transact(self, operations: Iterable[dict[str, Any]]) -> None:
+        """Write all or nothing. Operations are TransactWriteItems entries without TableName; values are
+        plain Python and are serialised here. Raises TransactionCancelled with reasons in caller order."""
+        entries = [self._entry(operation) for operation in operations]
+        try:
+            self.client.transact_write_items(TransactItems=entries)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            raw = error.response.get("CancellationReasons", [])
+            reasons = [None if r.get("Code") in (None, "None") else r["Code"] for r in raw]
+            items = [from_attributes(r["Item"]) if "Item" in r else None for r in raw]
+            raise TransactionCancelled(reasons, items) from error
+
+    def _entry(self, operation: dict[str, Any]) -> dict[str, Any]:
+        (action, body), = operation.items()
+        body = dict(body, TableName=self.name)
+        for field in ("Item", "Key", "ExpressionAttributeValues"):
+            if field in body:
+                body[field] = to_attributes(body[field])
+        if "ConditionExpression" in body:
+            body.setdefault("ReturnValuesOnConditionCheckFailure", "ALL_OLD")
+        return {action: body}
+
+
+# --- builders for transaction entries, so call sites read as sentences ---------------------------------
+
+
+def put(item: Item, condition: str | None = None, values: Item | None = None, names: dict[str, str] | None = None) -> dict:
+    body: dict[str, Any] = {"Item": item}
+    return {"Put": _with_condition(body, condition, values, names)}
+
+
+def update(pk: str, sk: str, expression: str, values: Item | None = None, condition: str | None = None,
+           names: dict[str, str] | None = None) -> dict:
+    body: dict[str, Any] = {"Key": {"PK": pk, "SK": sk}, "UpdateExpression": expression}
+    return {"Update": _with_condition(body, condition, values, names)}
+
+
+def delete(pk: str, sk: str, condition: str | None = None, values: Item | None = None,
+           names: dict[str, str] | None = None) -> dict:
+    return {"Delete": _with_condition({"Key": {"PK": pk, "SK": sk}}, condition, values, names)}
+
+
+def check(pk: str, sk: str, condition: str, values: Item | None = None, names: dict[str, str] | None = None) -> dict:
+    return {"ConditionCheck": _with_condition({"Key": {"PK": pk, "SK": sk}}, condition, values, names)}
+
+
+def _with_condition(body: dict[str, Any], condition: str | None, values: Item | None,
+                    names: dict[str, str] | None) -> dict[str, Any]:
+    if condition:
+        body["ConditionExpression"] = condition
+    if values:
+        body["ExpressionAttributeValues"] = values
+    if names:
+        body["ExpressionAttributeNames"] = names
+    return body

@@ -1,0 +1,68 @@
+"""Fixtures: a fresh moto account per test with the resources of template.yaml, and the demo tenant."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.update(AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                  POWERTOOLS_SERVICE_NAME="loyalty", POWERTOOLS_METRICS_NAMESPACE="Loyalty",
+                  POWERTOOLS_LOG_LEVEL="INFO")
+
+from moto import mock_aws  # noqa: E402
+
+from infra.local.emulator import provision  # noqa: E402
+from infra.local.runtime import configure_environment  # noqa: E402
+from infra.local.template import REGION, Resolver  # noqa: E402
+from tests.support import TEMPLATE, Api, reset_process_state  # noqa: E402
+
+
+@pytest.fixture
+def aws() -> Iterator[Resolver]:
+    with mock_aws():
+        resolver = provision(TEMPLATE, lambda service: boto3.client(service, region_name=REGION))
+        configure_environment(TEMPLATE.functions(), resolver, None, [])
+        reset_process_state()
+        yield resolver
+    reset_process_state()
+
+
+@pytest.fixture
+def demo(aws: Resolver) -> dict[str, str]:
+    """The demo tenant of the local stack (spec social-hub §4.2, §4.3, §8.1 samples); returns its API keys."""
+    from infra.local.seed import seed_demo_tenant
+
+    return seed_demo_tenant()
+
+
+@pytest.fixture
+def api(aws: Resolver) -> Api:
+    return Api()
+
+
+class CapturedEvents:
+    """Everything published to the loyalty bus, through a catch-all rule into a queue (moto delivers it)."""
+
+    def __init__(self, resolver: Resolver) -> None:
+        self.sqs = boto3.client("sqs", region_name=REGION)
+        events = boto3.client("events", region_name=REGION)
+        self.url = self.sqs.create_queue(QueueName="captured-events")["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        bus = resolver.ref("LoyaltyBus")
+        events.put_rule(Name="capture-all", EventBusName=bus, EventPattern=json.dumps({"source": ["loyalty"]}))
+        events.put_targets(Rule="capture-all", EventBusName=bus, Targets=[{"Id": "queue", "Arn": arn}])
+
+    def drain(self) -> list[dict[str, Any]]:
+        received = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(message["Body"]) for message in received]
+
+
+@pytest.fixture
+def captured_events(aws: Resolver) -> CapturedEvents:
+    return CapturedEvents(aws)
