@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -44,6 +46,19 @@ def demo(aws: Resolver) -> dict[str, str]:
 @pytest.fixture
 def api(aws: Resolver) -> Api:
     return Api()
+
+
+@pytest.fixture
+def log_output() -> Iterator[io.StringIO]:
+    """Everything the functions log, formatted as in CloudWatch (the Powertools JSON lines)."""
+    from loyalty.observability import logger
+
+    output = io.StringIO()
+    handler = logging.StreamHandler(output)
+    handler.setFormatter(logger.registered_formatter)
+    logger._logger.addHandler(handler)
+    yield output
+    logger._logger.removeHandler(handler)
 
 
 class CapturedEvents:

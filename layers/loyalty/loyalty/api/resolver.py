@@ -26,7 +26,6 @@ MAX_BODY_BYTES = 256 * 1024
 
 def build_app(*routers: Router) -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver(enable_validation=True)
-    app.use(middlewares=[_authorize])
 
     @app.exception_handler(DomainError)
     def _domain_error(error: DomainError) -> Response:
@@ -68,9 +67,17 @@ def http_handler(app: APIGatewayHttpResolver) -> Callable[[dict, LambdaContext],
     @logger.inject_lambda_context(clear_state=True)
     def handler(event: dict, context: LambdaContext) -> dict:
         IDEMPOTENCY_CONFIG.register_lambda_context(context)
-        if len((event.get("body") or "").encode()) > MAX_BODY_BYTES:  # before parsing, so before validation
+        path = event.get("rawPath", "")
+        # Who calls, then how big: both before the body is parsed, so a stranger learns nothing of the schema.
+        try:
+            caller = principal_for(path, event.get("requestContext", {}).get("authorizer", {}).get("lambda"))
+        except DomainError as error:
+            return problems.proxy_response(problems.for_domain_error(error, path))
+        if len((event.get("body") or "").encode()) > MAX_BODY_BYTES:
             return problems.proxy_response(problems.problem(
-                413, "PAYLOAD_TOO_LARGE", f"bodies are limited to {MAX_BODY_BYTES} bytes", instance=event.get("rawPath")))
+                413, "PAYLOAD_TOO_LARGE", f"bodies are limited to {MAX_BODY_BYTES} bytes", instance=path))
+        logger.append_keys(tenant=caller.tenant, role=caller.role, key_id=caller.key_id)
+        app.append_context(principal=caller)
         return app.resolve(event, context)
 
     return handler
@@ -82,13 +89,4 @@ def principal(router: Router) -> Principal:
 
 def idempotency_key(router: Router) -> str | None:
     return router.current_event.headers.get("idempotency-key")
-
-
-def _authorize(app: APIGatewayHttpResolver, next_middleware: Callable[..., Response]) -> Response:
-    authorizer = app.current_event.request_context.authorizer
-    context: dict[str, Any] | None = authorizer.get_lambda if authorizer else None
-    caller = principal_for(app.current_event.path, context)
-    app.append_context(principal=caller)
-    logger.append_keys(tenant=caller.tenant, role=caller.role, key_id=caller.key_id)
-    return next_middleware(app)
 

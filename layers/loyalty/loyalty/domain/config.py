@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
-from loyalty.domain.validity import CamelModel, ExpiringValidity, NoExpiry, Validity
+from loyalty.domain.validity import CamelModel, ExpiringValidity, NoExpiry, Validity, invalid_field
 
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Code = Field(pattern=CODE_PATTERN, description="Stable identifier chosen by the operator, unique in its scope")
@@ -56,9 +56,11 @@ class Tier(ConfigItem):
     @model_validator(mode="after")
     def _base_never_expires(self) -> "Tier":
         if self.base and not isinstance(self.validity, NoExpiry):
-            raise ValueError("the base tier never expires: its validity must be type 'none'")
+            raise invalid_field("Tier", "validity", "the base tier never expires: its validity must be type 'none'",
+                                self.validity.type)
         if not self.base and isinstance(self.validity, NoExpiry):
-            raise ValueError("a non-base tier needs a validity (fixedPeriod or fixedDate)")
+            raise invalid_field("Tier", "validity", "a non-base tier needs a validity (fixedPeriod or fixedDate)",
+                                self.validity.type)
         return self
 
 
@@ -75,7 +77,7 @@ class TierRule(ConfigItem):
     @model_validator(mode="after")
     def _bounds_ordered(self) -> "TierRule":
         if self.upper_bound is not None and self.upper_bound <= self.lower_bound:
-            raise ValueError("upperBound must be greater than lowerBound")
+            raise invalid_field("TierRule", "upperBound", "upperBound must be greater than lowerBound", self.upper_bound)
         return self
 
 
@@ -146,6 +148,12 @@ class ProductCategory(ConfigItem):
 
     parent_code: str | None = Field(default=None, pattern=CODE_PATTERN)
 
+    @model_validator(mode="after")
+    def _not_own_parent(self) -> "ProductCategory":
+        if self.parent_code == self.code:
+            raise invalid_field("ProductCategory", "parentCode", "a category cannot be its own parent", self.parent_code)
+        return self
+
 
 class Product(ConfigItem):
     """A product (商品) in one category."""
@@ -169,7 +177,7 @@ class StoreGroup(ConfigItem):
     @model_validator(mode="after")
     def _members_or_all(self) -> "StoreGroup":
         if self.all_stores and self.store_codes:
-            raise ValueError("a group of all stores lists no stores")
+            raise invalid_field("StoreGroup", "storeCodes", "a group of all stores lists no stores", self.store_codes)
         return self
 
 
@@ -183,7 +191,8 @@ class ProductGroup(ConfigItem):
     @model_validator(mode="after")
     def _members_or_all(self) -> "ProductGroup":
         if self.all_products and self.product_codes:
-            raise ValueError("a group of all products lists no products")
+            raise invalid_field("ProductGroup", "productCodes", "a group of all products lists no products",
+                                self.product_codes)
         return self
 
 

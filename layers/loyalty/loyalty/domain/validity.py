@@ -12,8 +12,9 @@ from datetime import date, datetime, time, timedelta
 from typing import Annotated, Literal, Union
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 END_OF_DAY = time(23, 59, 59, 999999)
 
@@ -22,6 +23,12 @@ class CamelModel(BaseModel):
     """Base of every API-facing model: camelCase on the wire, unknown fields refused."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+def invalid_field(model: str, field: str, message: str, value: object) -> ValidationError:
+    """A rule across fields, reported on the one field at fault (its wire name), so clients get a pointer."""
+    error = InitErrorDetails(type=PydanticCustomError("value_error", message), loc=(field,), input=value)
+    return ValidationError.from_exception_data(model, [error])
 
 
 class NoExpiry(CamelModel):
@@ -42,7 +49,7 @@ class FixedDate(CamelModel):
     @model_validator(mode="after")
     def _real_day(self) -> "FixedDate":
         if self.day > (29 if self.month == 2 else calendar.monthrange(2001, self.month)[1]):
-            raise ValueError(f"month {self.month} has no day {self.day}")
+            raise invalid_field("FixedDate", "day", f"month {self.month} has no day {self.day}", self.day)
         return self
 
 
