@@ -27,6 +27,7 @@ test: $(VENV)/.installed $(TOOLS)/.installed lint ## lint, then every test: unit
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
 openapi: $(VENV)/.installed ## regenerate docs/openapi.json from the code

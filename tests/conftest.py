@@ -13,16 +13,21 @@ import boto3
 import pytest
 
 os.environ.pop("AWS_ENDPOINT_URL", None)
-os.environ.update(AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-                  POWERTOOLS_SERVICE_NAME="loyalty", POWERTOOLS_METRICS_NAMESPACE="Loyalty",
-                  POWERTOOLS_LOG_LEVEL="INFO")
+os.environ.update(
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    POWERTOOLS_SERVICE_NAME="loyalty",
+    POWERTOOLS_METRICS_NAMESPACE="Loyalty",
+    POWERTOOLS_LOG_LEVEL="INFO",
+)
 
-from moto import mock_aws  # noqa: E402
+from moto import mock_aws
 
-from infra.local.emulator import provision  # noqa: E402
-from infra.local.runtime import configure_environment  # noqa: E402
-from infra.local.template import REGION, Resolver  # noqa: E402
-from tests.support import TEMPLATE, Api, reset_process_state  # noqa: E402
+from infra.local.emulator import provision
+from infra.local.runtime import configure_environment
+from infra.local.template import REGION, Resolver
+from tests.support import TEMPLATE, Api, reset_process_state
 
 
 @pytest.fixture

@@ -25,8 +25,14 @@ def reset_process_state() -> None:
     import loyalty.settings as settings
     import loyalty.store.table as table
 
-    for cached in (table.dynamodb_client, events._events_client, settings.get_settings,
-                   admin_config.service, members.service, register_member.service):
+    for cached in (
+        table.dynamodb_client,
+        events._events_client,
+        settings.get_settings,
+        admin_config.service,
+        members.service,
+        register_member.service,
+    ):
         cached.cache_clear()
     idempotency._layers.clear()
 
@@ -35,9 +41,16 @@ def load_event(name: str) -> dict[str, Any]:
     return json.loads((EVENTS / name).read_text())
 
 
-def http_event(method: str, path: str, *, body: Any = None, principal: dict[str, str] | None = None,
-               query: dict[str, str] | None = None, headers: dict[str, str] | None = None,
-               raw_body: str | None = None) -> dict[str, Any]:
+def http_event(
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    principal: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    raw_body: str | None = None,
+) -> dict[str, Any]:
     """An API Gateway v2 event for `method path`, built on the sample in events/ (the gateway's shape)."""
     event = copy.deepcopy(load_event("members_get.json"))
     event["routeKey"] = f"{method} {path}"
@@ -72,8 +85,12 @@ class Api:
 
 
 def principal(tenant: str = "demo", role: str = "channel", channel: str = "POS") -> dict[str, str]:
-    return {"tenant": tenant, "role": role, "channel": channel if role == "channel" else "operator",
-            "keyId": "01TESTKEY00000000000000000"}
+    return {
+        "tenant": tenant,
+        "role": role,
+        "channel": channel if role == "channel" else "operator",
+        "keyId": "01TESTKEY00000000000000000",
+    }
 
 
 POS = principal()

@@ -23,6 +23,7 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     header = (event.get("headers") or {}).get("authorization", "")
     api_key = header[7:].strip() if header.lower().startswith("bearer ") else header.strip()
     principal = service().resolve(api_key) if api_key else None
-    logger.info("caller resolved", extra={"known": principal is not None,
-                                          "key_id": principal.key_id if principal else None})
+    logger.info(
+        "caller resolved", extra={"known": principal is not None, "key_id": principal.key_id if principal else None}
+    )
     return {"isAuthorized": True, "context": principal.as_context() if principal else {"tenant": ""}}

@@ -17,17 +17,23 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=3000, help="0 = any free port")
     parser.add_argument("--state-file", type=Path, default=ROOT / ".local" / "stack.json")
     parser.add_argument("--template", type=Path, default=ROOT / "template.yaml")
+    parser.add_argument("--no-seed", action="store_true", help="start empty, without the demo tenant")
     args = parser.parse_args()
 
-    stack = LocalStack(args.template, args.host, args.port)
-    info = stack.start()
+    stack = LocalStack(args.template.resolve(), args.host, args.port)
+    info = stack.start(seed=not args.no_seed)
     args.state_file.parent.mkdir(parents=True, exist_ok=True)
     args.state_file.write_text(json.dumps(info, indent=2, ensure_ascii=False))
     print(f"Loyalty local stack on {info['baseUrl']}  (API docs: {info['docsUrl']}, OpenAPI: {info['openapiUrl']})")
-    print(f"Demo tenant {info['tenant']!r}, program {info['programCode']!r}. API keys (send as 'Authorization: Bearer <key>'):")
-    for name, key in info["apiKeys"].items():
-        print(f"  {name:<12} {key}")
-    print(f"Schedules (POST {info['baseUrl']}/_local/schedules/<name> runs one now): {', '.join(info['schedules']) or 'none'}")
+    if info["apiKeys"]:
+        print(
+            f"Demo tenant {info['tenant']!r}, program {info['programCode']!r}. "
+            "API keys (send as 'Authorization: Bearer <key>'):"
+        )
+        for name, key in info["apiKeys"].items():
+            print(f"  {name:<12} {key}")
+    schedules = ", ".join(info["schedules"]) or "none"
+    print(f"Schedules (POST {info['baseUrl']}/_local/schedules/<name> runs one now): {schedules}")
     print(f"Written to {args.state_file}. Ctrl-C stops.", flush=True)
 
     stopped = threading.Event()

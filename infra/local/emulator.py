@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import boto3
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
@@ -32,9 +33,9 @@ class Emulator:
     @property
     def endpoint(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}"
 
-    def start(self) -> "Emulator":
+    def start(self) -> Emulator:
         self._thread.start()
         return self
 
@@ -42,8 +43,13 @@ class Emulator:
         self._server.shutdown()
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
-                            aws_access_key_id="local", aws_secret_access_key="local")
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
 
 
 def provision(template: Template, client: Callable[[str], Any]) -> Resolver:
@@ -56,8 +62,11 @@ def provision(template: Template, client: Callable[[str], Any]) -> Resolver:
     for name, resource in template.of_type("AWS::SQS::Queue").items():
         props = resource.get("Properties", {})
         queue_name = props.get("QueueName", name)
-        attributes = {k: str(v) for k, v in props.items() if k in ("VisibilityTimeout", "MessageRetentionPeriod",
-                                                                      "DelaySeconds", "ReceiveMessageWaitTimeSeconds")}
+        attributes = {
+            k: str(v)
+            for k, v in props.items()
+            if k in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "ReceiveMessageWaitTimeSeconds")
+        }
         if props.get("FifoQueue"):
             attributes["FifoQueue"] = "true"
         url = sqs.create_queue(QueueName=queue_name, Attributes=attributes)["QueueUrl"]
@@ -65,8 +74,9 @@ def provision(template: Template, client: Callable[[str], Any]) -> Resolver:
     for name, resource in template.of_type("AWS::SQS::Queue").items():
         redrive = resource.get("Properties", {}).get("RedrivePolicy")
         if redrive:
-            sqs.set_queue_attributes(QueueUrl=physical[name]["Ref"],
-                                     Attributes={"RedrivePolicy": json.dumps(resolver(redrive))})
+            sqs.set_queue_attributes(
+                QueueUrl=physical[name]["Ref"], Attributes={"RedrivePolicy": json.dumps(resolver(redrive))}
+            )
 
     for name, resource in template.of_type("AWS::Events::EventBus").items():
         bus = resolver(resource["Properties"]["Name"])
@@ -76,13 +86,25 @@ def provision(template: Template, client: Callable[[str], Any]) -> Resolver:
     for name, resource in template.of_type("AWS::DynamoDB::Table").items():
         props = resolver(resource["Properties"])
         table = props.get("TableName", name)
-        request: dict[str, Any] = {k: props[k] for k in ("AttributeDefinitions", "KeySchema", "BillingMode",
-                                                        "GlobalSecondaryIndexes", "LocalSecondaryIndexes",
-                                                        "StreamSpecification") if k in props}
+        request: dict[str, Any] = {
+            k: props[k]
+            for k in (
+                "AttributeDefinitions",
+                "KeySchema",
+                "BillingMode",
+                "GlobalSecondaryIndexes",
+                "LocalSecondaryIndexes",
+                "StreamSpecification",
+            )
+            if k in props
+        }
         description = dynamodb.create_table(TableName=table, **request)["TableDescription"]
         ttl = props.get("TimeToLiveSpecification")
         if ttl:
             dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification=ttl)
-        physical[name] = {"Ref": table, "Arn": description["TableArn"],
-                          "StreamArn": description.get("LatestStreamArn", "")}
+        physical[name] = {
+            "Ref": table,
+            "Arn": description["TableArn"],
+            "StreamArn": description.get("LatestStreamArn", ""),
+        }
     return resolver

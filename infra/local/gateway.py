@@ -7,9 +7,10 @@ import base64
 import json
 import time
 import uuid
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from infra.local.runtime import LocalFunction
@@ -20,14 +21,21 @@ Extra = Callable[[str, str, bytes], tuple[int, str, bytes] | None]  # local-only
 
 
 class Gateway:
-    def __init__(self, routes: list[Route], functions: dict[str, LocalFunction],
-                 authorizers: dict[str, tuple[LocalFunction, list[str]]], extra: Extra | None = None) -> None:
+    def __init__(
+        self,
+        routes: list[Route],
+        functions: dict[str, LocalFunction],
+        authorizers: dict[str, tuple[LocalFunction, list[str]]],
+        extra: Extra | None = None,
+    ) -> None:
         self.routes = sorted(routes, key=lambda route: route.specificity)
         self.functions = functions
         self.authorizers = authorizers
         self.extra = extra
 
-    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def handle(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
         url = urlsplit(target)
         path = unquote(url.path)
         if self.extra:
@@ -62,9 +70,16 @@ class Gateway:
         return None
 
 
-def _event(route: Route, method: str, path: str, query: str, headers: dict[str, str], body: bytes,
-           path_parameters: dict[str, str]) -> dict[str, Any]:
-    now = datetime.now(timezone.utc)
+def _event(
+    route: Route,
+    method: str,
+    path: str,
+    query: str,
+    headers: dict[str, str],
+    body: bytes,
+    path_parameters: dict[str, str],
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
     query_parameters: dict[str, str] = {}
     for key, value in parse_qsl(query, keep_blank_values=True):
         query_parameters[key] = f"{query_parameters[key]},{value}" if key in query_parameters else value
@@ -83,11 +98,22 @@ def _event(route: Route, method: str, path: str, query: str, headers: dict[str, 
         "queryStringParameters": query_parameters or None,
         "pathParameters": path_parameters or None,
         "requestContext": {
-            "accountId": ACCOUNT, "apiId": "local", "domainName": "localhost", "domainPrefix": "localhost",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
-                     "userAgent": headers.get("user-agent", "")},
-            "requestId": str(uuid.uuid4()), "routeKey": route.route_key, "stage": "$default",
-            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"), "timeEpoch": int(time.time() * 1000),
+            "accountId": ACCOUNT,
+            "apiId": "local",
+            "domainName": "localhost",
+            "domainPrefix": "localhost",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": headers.get("user-agent", ""),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": route.route_key,
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(time.time() * 1000),
         },
         "body": text_body,
         "isBase64Encoded": is_base64,
@@ -96,12 +122,17 @@ def _event(route: Route, method: str, path: str, query: str, headers: dict[str, 
 
 def _authorizer_event(event: dict[str, Any]) -> dict[str, Any]:
     return {
-        "version": "2.0", "type": "REQUEST",
+        "version": "2.0",
+        "type": "REQUEST",
         "routeArn": f"arn:aws:execute-api:us-east-1:{ACCOUNT}:local/$default/{event['routeKey'].replace(' ', '')}",
         "identitySource": [event["headers"].get("authorization", "")],
-        "routeKey": event["routeKey"], "rawPath": event["rawPath"], "rawQueryString": event["rawQueryString"],
-        "headers": event["headers"], "queryStringParameters": event["queryStringParameters"],
-        "pathParameters": event["pathParameters"], "requestContext": event["requestContext"],
+        "routeKey": event["routeKey"],
+        "rawPath": event["rawPath"],
+        "rawQueryString": event["rawQueryString"],
+        "headers": event["headers"],
+        "queryStringParameters": event["queryStringParameters"],
+        "pathParameters": event["pathParameters"],
+        "requestContext": event["requestContext"],
     }
 
 
@@ -138,9 +169,9 @@ def serve(gateway: Gateway, host: str, port: int) -> ThreadingHTTPServer:
             self.end_headers()
             self.wfile.write(payload)
 
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _any
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _any  # noqa: N815
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             return  # the functions log; the request line would only repeat them
 
     server = ThreadingHTTPServer((host, port), Handler)

@@ -17,8 +17,15 @@ from loyalty.observability import logger
 
 
 class QueuePoller:
-    def __init__(self, source: QueueSource, function: LocalFunction, sqs: Any, queue_url: str, queue_arn: str,
-                 idle_seconds: float = 0.2) -> None:
+    def __init__(
+        self,
+        source: QueueSource,
+        function: LocalFunction,
+        sqs: Any,
+        queue_url: str,
+        queue_arn: str,
+        idle_seconds: float = 0.2,
+    ) -> None:
         self.source, self.function, self.sqs = source, function, sqs
         self.queue_url, self.queue_arn = queue_url, queue_arn
         self.idle_seconds = idle_seconds
@@ -34,8 +41,12 @@ class QueuePoller:
     def poll_once(self) -> int:
         """Receive one batch and hand it to the function; returns how many messages it received."""
         # No long polling: the emulator serves one request at a time and a waiting receive would block it.
-        messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=min(self.source.batch_size, 10),
-                                            AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
+        messages = self.sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=min(self.source.batch_size, 10),
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
         if not messages:
             return 0
         failed: set[str] = {m["MessageId"] for m in messages}
@@ -48,8 +59,10 @@ class QueuePoller:
             logger.exception("batch failed", extra={"function": self.function.name, "queue": self.source.queue})
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
-            self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
         return len(messages)
 
     def _run(self) -> None:
@@ -69,8 +82,13 @@ class QueuePoller:
             "body": message["Body"],
             "attributes": message.get("Attributes", {}),
             "messageAttributes": {
-                name: {"stringValue": v.get("StringValue"), "binaryValue": v.get("BinaryValue"),
-                       "stringListValues": [], "binaryListValues": [], "dataType": v["DataType"]}
+                name: {
+                    "stringValue": v.get("StringValue"),
+                    "binaryValue": v.get("BinaryValue"),
+                    "stringListValues": [],
+                    "binaryListValues": [],
+                    "dataType": v["DataType"],
+                }
                 for name, v in message.get("MessageAttributes", {}).items()
             },
             "md5OfBody": message.get("MD5OfBody") or hashlib.md5(message["Body"].encode()).hexdigest(),  # noqa: S324

@@ -8,10 +8,11 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 from infra.local.template import ACCOUNT, REGION, Function, Resolver
 
@@ -48,8 +49,13 @@ class LocalFunction:
         with _invocation_lock:
             os.environ["AWS_LAMBDA_FUNCTION_NAME"] = self.name
             handler = self._load()
-            context = LambdaContext(self.name, 512, f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.name}",
-                                    str(uuid.uuid4()), time.monotonic() + self.spec.timeout)
+            context = LambdaContext(
+                self.name,
+                512,
+                f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.name}",
+                str(uuid.uuid4()),
+                time.monotonic() + self.spec.timeout,
+            )
             return handler(event, context)
 
     def _load(self) -> Callable[[dict, Any], Any]:
@@ -70,15 +76,22 @@ def _import_file(name: str, path: Path) -> ModuleType:
     return module
 
 
-def configure_environment(functions: list[Function], resolver: Resolver, endpoint: str | None,
-                          layer_dirs: list[Path]) -> None:
+def configure_environment(
+    functions: list[Function], resolver: Resolver, endpoint: str | None, layer_dirs: list[Path]
+) -> None:
     """The functions share one process, so they share one environment: the union of theirs (the template
     gives them the same table, bus and queues), plus the emulator endpoint and the layer on sys.path."""
     for function in functions:
         for key, value in function.environment.items():
             os.environ[key] = str(resolver(value))
-    os.environ.update({"AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
-                       "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"})
+    os.environ.update(
+        {
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+        }
+    )
     if endpoint:
         os.environ["AWS_ENDPOINT_URL"] = endpoint
     os.environ.pop("AWS_PROFILE", None)

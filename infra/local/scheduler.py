@@ -11,7 +11,7 @@ import json
 import re
 import threading
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,8 +20,12 @@ from infra.local.template import ACCOUNT, REGION, ScheduleSource
 from loyalty.observability import logger
 
 _DAYS = {name: i for i, name in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"], start=1)}
-_MONTHS = {name: i for i, name in enumerate(
-    ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], start=1)}
+_MONTHS = {
+    name: i
+    for i, name in enumerate(
+        ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], start=1
+    )
+}
 
 
 def _field(spec: str, low: int, high: int, names: dict[str, int] | None = None) -> set[int] | None:
@@ -62,8 +66,14 @@ class Cron:
 
     def matches(self, moment: datetime) -> bool:
         weekday = (moment.isoweekday() % 7) + 1
-        checks = [(self.minutes, moment.minute), (self.hours, moment.hour), (self.days, moment.day),
-                  (self.months, moment.month), (self.weekdays, weekday), (self.years, moment.year)]
+        checks = [
+            (self.minutes, moment.minute),
+            (self.hours, moment.hour),
+            (self.days, moment.day),
+            (self.months, moment.month),
+            (self.weekdays, weekday),
+            (self.years, moment.year),
+        ]
         return all(allowed is None or value in allowed for allowed, value in checks)
 
 
@@ -87,9 +97,15 @@ def scheduled_event(source: ScheduleSource, at: datetime) -> dict[str, Any]:
     if source.input:
         return json.loads(source.input)
     return {
-        "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
-        "account": ACCOUNT, "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"), "region": REGION,
-        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{source.name}"], "detail": {},
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT,
+        "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{source.name}"],
+        "detail": {},
     }
 
 
@@ -109,12 +125,12 @@ class Scheduler:
     def trigger(self, name: str) -> Any:
         """Fire one schedule now (the operator's `run now`)."""
         source, function = self.schedules[name]
-        return function.invoke(scheduled_event(source, datetime.now(timezone.utc)))
+        return function.invoke(scheduled_event(source, datetime.now(UTC)))
 
     def _run(self) -> None:
-        previous = datetime.now(timezone.utc)
+        previous = datetime.now(UTC)
         while not self._stop.wait(self.tick_seconds):
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             for name, (source, _) in self.schedules.items():
                 if source.enabled and due(source.expression, source.timezone, previous, now):
                     try:

@@ -23,8 +23,14 @@ MASTER_DATA: list[tuple[str, dict[str, Any]]] = [
     ("paymentMethod", {"code": "1001", "name": "现金", "earnsPoints": True}),
     ("paymentMethod", {"code": "2343", "name": "EBUY微信扫码支付", "earnsPoints": True}),
     ("paymentMethod", {"code": "GIFT", "name": "礼品卡", "earnsPoints": False}),
-    ("storeGroup", {"code": "online", "name": "线上门店", "description": "官网与小程序", "storeCodes": ["WEB", "MINI"]}),
-    ("storeGroup", {"code": "offline", "name": "线下门店", "description": "实体门店", "storeCodes": ["SH001", "KS003"]}),
+    (
+        "storeGroup",
+        {"code": "online", "name": "线上门店", "description": "官网与小程序", "storeCodes": ["WEB", "MINI"]},
+    ),
+    (
+        "storeGroup",
+        {"code": "offline", "name": "线下门店", "description": "实体门店", "storeCodes": ["SH001", "KS003"]},
+    ),
 ]
 
 PROGRAM_STRUCTURE: list[tuple[str, dict[str, Any]]] = [
@@ -36,22 +42,86 @@ PROGRAM_STRUCTURE: list[tuple[str, dict[str, Any]]] = [
     ("tier", {"code": "silver", "name": "银卡会员", "order": 2, "validity": {"type": "fixedPeriod", "days": 365}}),
     ("tier", {"code": "gold", "name": "金卡会员", "order": 3, "validity": {"type": "fixedPeriod", "days": 365}}),
     ("tier", {"code": "platinum", "name": "铂金卡会员", "order": 4, "validity": {"type": "fixedPeriod", "days": 365}}),
-    ("tierRule", {"code": "silver", "name": "银卡会员条件", "tierCode": "silver", "pointGroupCode": "points",
-                  "lowerBound": 300, "upperBound": 1000, "windowDays": 365}),
-    ("tierRule", {"code": "gold", "name": "金卡会员条件", "tierCode": "gold", "pointGroupCode": "points",
-                  "lowerBound": 1000, "upperBound": 5000, "windowDays": 365}),
-    ("tierRule", {"code": "platinum", "name": "铂金卡会员", "tierCode": "platinum", "pointGroupCode": "points",
-                  "lowerBound": 5000, "windowDays": 365}),
-    ("pointRule", {"code": "online-amount", "name": "线上门店1元积1分", "pointGroupCode": "points", "awardMode": "amount",
-                   "unit": "1", "pointsPerUnit": 1, "countsTowardUpgrade": True, "costCenterCode": "marketing",
-                   "storeScope": {"storeGroupCode": "online"}, "validity": {"type": "fixedPeriod", "days": 365}}),
-    ("pointRule", {"code": "offline-amount", "name": "线下门店1元1积分", "pointGroupCode": "points", "awardMode": "amount",
-                   "unit": "1", "pointsPerUnit": 1, "countsTowardUpgrade": True, "costCenterCode": "member",
-                   "storeScope": {"storeGroupCode": "offline"}, "validity": {"type": "fixedPeriod", "days": 365}}),
-    ("pointRule", {"code": "offline-quantity", "name": "线下门店1个数量积1成长值", "pointGroupCode": "growth",
-                   "awardMode": "quantity", "unit": "1", "pointsPerUnit": 1, "countsTowardUpgrade": False,
-                   "costCenterCode": "member", "storeScope": {"storeGroupCode": "offline"},
-                   "validity": {"type": "fixedPeriod", "days": 365}}),
+    (
+        "tierRule",
+        {
+            "code": "silver",
+            "name": "银卡会员条件",
+            "tierCode": "silver",
+            "pointGroupCode": "points",
+            "lowerBound": 300,
+            "upperBound": 1000,
+            "windowDays": 365,
+        },
+    ),
+    (
+        "tierRule",
+        {
+            "code": "gold",
+            "name": "金卡会员条件",
+            "tierCode": "gold",
+            "pointGroupCode": "points",
+            "lowerBound": 1000,
+            "upperBound": 5000,
+            "windowDays": 365,
+        },
+    ),
+    (
+        "tierRule",
+        {
+            "code": "platinum",
+            "name": "铂金卡会员",
+            "tierCode": "platinum",
+            "pointGroupCode": "points",
+            "lowerBound": 5000,
+            "windowDays": 365,
+        },
+    ),
+    (
+        "pointRule",
+        {
+            "code": "online-amount",
+            "name": "线上门店1元积1分",
+            "pointGroupCode": "points",
+            "awardMode": "amount",
+            "unit": "1",
+            "pointsPerUnit": 1,
+            "countsTowardUpgrade": True,
+            "costCenterCode": "marketing",
+            "storeScope": {"storeGroupCode": "online"},
+            "validity": {"type": "fixedPeriod", "days": 365},
+        },
+    ),
+    (
+        "pointRule",
+        {
+            "code": "offline-amount",
+            "name": "线下门店1元1积分",
+            "pointGroupCode": "points",
+            "awardMode": "amount",
+            "unit": "1",
+            "pointsPerUnit": 1,
+            "countsTowardUpgrade": True,
+            "costCenterCode": "member",
+            "storeScope": {"storeGroupCode": "offline"},
+            "validity": {"type": "fixedPeriod", "days": 365},
+        },
+    ),
+    (
+        "pointRule",
+        {
+            "code": "offline-quantity",
+            "name": "线下门店1个数量积1成长值",
+            "pointGroupCode": "growth",
+            "awardMode": "quantity",
+            "unit": "1",
+            "pointsPerUnit": 1,
+            "countsTowardUpgrade": False,
+            "costCenterCode": "member",
+            "storeScope": {"storeGroupCode": "offline"},
+            "validity": {"type": "fixedPeriod", "days": 365},
+        },
+    ),
 ]
 
 
@@ -63,8 +133,12 @@ def seed_demo_tenant() -> dict[str, str]:
         config.create(TENANT, kind, None, kind.model.model_validate(data))
         if kind.enableable:
             config.enable(TENANT, kind, data["code"])
-    config.create(TENANT, KINDS["program"], None,
-                  KINDS["program"].model.model_validate({"code": PROGRAM, "name": "品牌会员计划", "timeZone": "Asia/Shanghai"}))
+    config.create(
+        TENANT,
+        KINDS["program"],
+        None,
+        KINDS["program"].model.model_validate({"code": PROGRAM, "name": "品牌会员计划", "timeZone": "Asia/Shanghai"}),
+    )
     for kind_name, data in PROGRAM_STRUCTURE:
         kind = KINDS[kind_name]
         config.create(TENANT, kind, PROGRAM, kind.model.model_validate(data))

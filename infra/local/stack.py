@@ -20,8 +20,14 @@ SWAGGER_UI = """<!doctype html><html><head><title>Loyalty API</title>
 
 
 class LocalStack:
-    def __init__(self, template_path: Path = ROOT / "template.yaml", host: str = "127.0.0.1", port: int = 3000,
-                 layer_dirs: list[Path] | None = None, openapi_path: Path = ROOT / "docs" / "openapi.json") -> None:
+    def __init__(
+        self,
+        template_path: Path = ROOT / "template.yaml",
+        host: str = "127.0.0.1",
+        port: int = 3000,
+        layer_dirs: list[Path] | None = None,
+        openapi_path: Path = ROOT / "docs" / "openapi.json",
+    ) -> None:
         self.template = Template(template_path)
         self.host, self.port = host, port
         self.layer_dirs = layer_dirs or [ROOT / "layers" / "loyalty"]
@@ -41,8 +47,10 @@ class LocalStack:
 
         functions = {spec.logical_id: LocalFunction(spec) for spec in specs}
         routes = [route for spec in specs for route in spec.routes]
-        authorizers = {name: (functions[self.template.authorizer_function(name)], self.template.identity_headers(name))
-                       for name in {route.authorizer for route in routes if route.authorizer}}
+        authorizers = {
+            name: (functions[self.template.authorizer_function(name)], self.template.identity_headers(name))
+            for name in {route.authorizer for route in routes if route.authorizer}
+        }
         sqs = self.emulator.client("sqs")
         for spec in specs:
             for source in spec.queues:
@@ -57,15 +65,20 @@ class LocalStack:
             poller.start()
         self.scheduler.start()
         keys: dict[str, str] = {}
+        tenant = program = None
         if seed:
             from infra.local.seed import PROGRAM, TENANT, seed_demo_tenant
 
-            keys = seed_demo_tenant()
+            keys, tenant, program = seed_demo_tenant(), TENANT, PROGRAM
         base = f"http://{self.host}:{self.port}"
         return {
-            "baseUrl": base, "openapiUrl": f"{base}/openapi.json", "docsUrl": f"{base}/docs",
+            "baseUrl": base,
+            "openapiUrl": f"{base}/openapi.json",
+            "docsUrl": f"{base}/docs",
             "emulatorEndpoint": self.emulator.endpoint,
-            "tenant": TENANT if seed else None, "programCode": PROGRAM if seed else None, "apiKeys": keys,
+            "tenant": tenant,
+            "programCode": program,
+            "apiKeys": keys,
             "tableName": resolver.ref(next(iter(self.template.of_type("AWS::DynamoDB::Table")))),
             "queues": {name: resolver.physical[name]["Ref"] for name in self.template.of_type("AWS::SQS::Queue")},
             "schedules": sorted(self.scheduler.schedules),

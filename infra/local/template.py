@@ -105,10 +105,13 @@ class Template:
         functions = []
         for name, resource in self.of_type("AWS::Serverless::Function").items():
             props = {**defaults, **resource["Properties"]}
-            environment = {**defaults.get("Environment", {}).get("Variables", {}),
-                           **resource["Properties"].get("Environment", {}).get("Variables", {})}
-            function = Function(name, self.root / props["CodeUri"], props["Handler"], environment,
-                                int(props.get("Timeout", 3)))
+            environment = {
+                **defaults.get("Environment", {}).get("Variables", {}),
+                **resource["Properties"].get("Environment", {}).get("Variables", {}),
+            }
+            function = Function(
+                name, self.root / props["CodeUri"], props["Handler"], environment, int(props.get("Timeout", 3))
+            )
             for event in (props.get("Events") or {}).values():
                 self._add_event(function, event)
             functions.append(function)
@@ -120,19 +123,37 @@ class Template:
             api = self.resources[props["ApiId"]["Ref"]] if "ApiId" in props else {}
             default = api.get("Properties", {}).get("Auth", {}).get("DefaultAuthorizer")
             chosen = props.get("Auth", {}).get("Authorizer", default)
-            function.routes.append(Route(props["Method"].upper(), props["Path"], function.logical_id,
-                                         None if chosen in (None, "NONE") else chosen))
+            function.routes.append(
+                Route(
+                    props["Method"].upper(),
+                    props["Path"],
+                    function.logical_id,
+                    None if chosen in (None, "NONE") else chosen,
+                )
+            )
         elif kind == "SQS":
             queue = props["Queue"]["Fn::GetAtt"][0]
-            function.queues.append(QueueSource(function.logical_id, queue, int(props.get("BatchSize", 10)),
-                                               "ReportBatchItemFailures" in props.get("FunctionResponseTypes", [])))
+            function.queues.append(
+                QueueSource(
+                    function.logical_id,
+                    queue,
+                    int(props.get("BatchSize", 10)),
+                    "ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+                )
+            )
         elif kind in ("Schedule", "ScheduleV2"):
             name = props.get("Name") or f"{function.logical_id}-{len(function.schedules)}"
             enabled = props.get("Enabled", props.get("State", "ENABLED") == "ENABLED")
-            function.schedules.append(ScheduleSource(function.logical_id, name, props["Schedule" if kind == "Schedule"
-                                                     else "ScheduleExpression"],
-                                                     props.get("ScheduleExpressionTimezone", "UTC"), bool(enabled),
-                                                     props.get("Input")))
+            function.schedules.append(
+                ScheduleSource(
+                    function.logical_id,
+                    name,
+                    props["Schedule" if kind == "Schedule" else "ScheduleExpression"],
+                    props.get("ScheduleExpressionTimezone", "UTC"),
+                    bool(enabled),
+                    props.get("Input"),
+                )
+            )
 
     def authorizer_function(self, name: str) -> str:
         """The logical id of the function behind an HTTP API authorizer."""
@@ -159,7 +180,7 @@ class Resolver:
 
     def __call__(self, value: Any) -> Any:
         if isinstance(value, dict) and len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self.ref(arg)
             if key == "Fn::GetAtt":
@@ -173,8 +194,13 @@ class Resolver:
         return value
 
     def ref(self, name: str) -> str:
-        pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::StackName": STACK,
-                  "AWS::URLSuffix": "amazonaws.com", "AWS::Partition": "aws"}
+        pseudo = {
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::StackName": STACK,
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::Partition": "aws",
+        }
         if name in pseudo:
             return pseudo[name]
         if name in self.template.parameters:

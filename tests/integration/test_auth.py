@@ -11,8 +11,11 @@ import pytest
 from tests.support import OPERATOR, POS, ROOT, Api, load_event
 
 OPENAPI = json.loads((ROOT / "docs" / "openapi.json").read_text())
-OPERATIONS = [(method.upper(), path, spec["operationId"]) for path, item in OPENAPI["paths"].items()
-              for method, spec in item.items()]
+OPERATIONS = [
+    (method.upper(), path, spec["operationId"])
+    for path, item in OPENAPI["paths"].items()
+    for method, spec in item.items()
+]
 SAMPLE_PARAMETER = {"memberId": "01HZZZZZZZZZZZZZZZZZZZZZZZ"}
 
 
@@ -28,7 +31,11 @@ def authorize(api: Api, header: str | None) -> dict:
 
 def test_the_authorizer_resolves_each_key_to_its_tenant_role_and_channel(demo, api):
     assert authorize(api, f"Bearer {demo['pos']}")["context"] | {"keyId": ""} == {
-        "tenant": "demo", "role": "channel", "channel": "POS", "keyId": ""}
+        "tenant": "demo",
+        "role": "channel",
+        "channel": "POS",
+        "keyId": "",
+    }
     assert authorize(api, f"Bearer {demo['operator']}")["context"]["role"] == "operator"
     assert authorize(api, demo["miniProgram"])["context"]["channel"] == "MINI_PROGRAM"  # bare key also accepted
     # Unknown keys are passed on as nobody, for the route to answer 401 (the answer is cacheable per key)

@@ -10,9 +10,17 @@ DIAMOND = {"code": "diamond", "name": "钻石会员", "order": 5, "validity": {"
 
 
 def rule(**changes: object) -> dict:
-    base = {"code": "web-double", "name": "官网2倍积分", "pointGroupCode": "points", "awardMode": "amount", "unit": "1",
-            "pointsPerUnit": 2, "countsTowardUpgrade": True, "costCenterCode": "marketing",
-            "validity": {"type": "fixedDate", "years": 1, "month": 12, "day": 31}}
+    base = {
+        "code": "web-double",
+        "name": "官网2倍积分",
+        "pointGroupCode": "points",
+        "awardMode": "amount",
+        "unit": "1",
+        "pointsPerUnit": 2,
+        "countsTowardUpgrade": True,
+        "costCenterCode": "marketing",
+        "validity": {"type": "fixedDate", "years": 1, "month": 12, "day": 31},
+    }
     return {**base, **changes}
 
 
@@ -20,14 +28,25 @@ def test_seeded_program_matches_the_spec_samples(demo, api: Api):
     # social-hub §4.2: four tiers, 365-day periods; §4.3: the three rules; §8.1: the three point rules
     _, tiers = api.call("GET", TIERS, OPERATOR)
     assert sorted((t["order"], t["code"], t["base"], t["validity"].get("days")) for t in tiers["items"]) == [
-        (1, "base", True, None), (2, "silver", False, 365), (3, "gold", False, 365), (4, "platinum", False, 365)]
+        (1, "base", True, None),
+        (2, "silver", False, 365),
+        (3, "gold", False, 365),
+        (4, "platinum", False, 365),
+    ]
     _, rules = api.call("GET", "/v1/admin/programs/DEMO/tier-rules", OPERATOR)
     assert sorted((r["tierCode"], r["lowerBound"], r.get("upperBound")) for r in rules["items"]) == [
-        ("gold", 1000, 5000), ("platinum", 5000, None), ("silver", 300, 1000)]
+        ("gold", 1000, 5000),
+        ("platinum", 5000, None),
+        ("silver", 300, 1000),
+    ]
     _, point_rules = api.call("GET", RULES, OPERATOR)
-    assert sorted((r["name"], r["awardMode"], r["pointGroupCode"], r["countsTowardUpgrade"]) for r in point_rules["items"]) == [
-        ("线上门店1元积1分", "amount", "points", True), ("线下门店1个数量积1成长值", "quantity", "growth", False),
-        ("线下门店1元1积分", "amount", "points", True)]
+    assert sorted(
+        (r["name"], r["awardMode"], r["pointGroupCode"], r["countsTowardUpgrade"]) for r in point_rules["items"]
+    ) == [
+        ("线上门店1元积1分", "amount", "points", True),
+        ("线下门店1个数量积1成长值", "quantity", "growth", False),
+        ("线下门店1元1积分", "amount", "points", True),
+    ]
     _, groups = api.call("GET", "/v1/admin/programs/DEMO/point-groups", OPERATOR)
     assert {g["name"] for g in groups["items"]} == {"积分", "成长值"}
 
@@ -77,7 +96,14 @@ def test_tier_settings_are_validated(demo, api: Api):
 
 def test_tier_rule_bounds_and_references(demo, api: Api):
     path = "/v1/admin/programs/DEMO/tier-rules"
-    body = {"code": "r", "name": "r", "tierCode": "gold", "pointGroupCode": "points", "lowerBound": 500, "upperBound": 400}
+    body = {
+        "code": "r",
+        "name": "r",
+        "tierCode": "gold",
+        "pointGroupCode": "points",
+        "lowerBound": 500,
+        "upperBound": 400,
+    }
     status, problem = api.call("POST", path, OPERATOR, body=body)
     assert status == 422 and problem["errors"][0]["field"] == "/upperBound"
     status, problem = api.call("POST", path, OPERATOR, body={**body, "upperBound": 900, "tierCode": "ruby"})
@@ -108,7 +134,9 @@ def test_something_referenced_cannot_be_deleted_until_the_reference_goes(demo, a
     status, problem = api.call("DELETE", "/v1/admin/products/TD0001", OPERATOR)
     assert status == 409 and problem["code"] == "STILL_REFERENCED" and problem["references"] == 1
     # Replacing the rule to another product moves the reference
-    assert api.call("PUT", f"{RULES}/web-double", OPERATOR, body=rule(productScope={"productCodes": ["IC0600"]}))[0] == 200
+    assert (
+        api.call("PUT", f"{RULES}/web-double", OPERATOR, body=rule(productScope={"productCodes": ["IC0600"]}))[0] == 200
+    )
     assert api.call("DELETE", "/v1/admin/products/TD0001", OPERATOR)[0] == 204
     assert api.call("DELETE", "/v1/admin/products/IC0600", OPERATOR)[0] == 409
     assert api.call("DELETE", f"{RULES}/web-double", OPERATOR)[0] == 204
@@ -135,7 +163,9 @@ def test_tiers_and_point_groups_are_frozen_once_the_program_has_members(demo, ap
 
 
 def test_a_program_with_structure_cannot_be_deleted(demo, api: Api):
-    api.call("POST", "/v1/admin/programs", OPERATOR, body={"code": "P2", "name": "二号计划", "timeZone": "Europe/Paris"})
+    api.call(
+        "POST", "/v1/admin/programs", OPERATOR, body={"code": "P2", "name": "二号计划", "timeZone": "Europe/Paris"}
+    )
     api.call("POST", "/v1/admin/programs/P2/cost-centers", OPERATOR, body={"code": "cc", "name": "cc"})
     assert api.call("DELETE", "/v1/admin/programs/P2", OPERATOR)[1]["code"] == "STILL_REFERENCED"
     assert api.call("DELETE", "/v1/admin/programs/P2/cost-centers/cc", OPERATOR)[0] == 204
@@ -143,9 +173,13 @@ def test_a_program_with_structure_cannot_be_deleted(demo, api: Api):
 
 
 def test_structure_of_an_unknown_program_is_404_and_time_zones_are_checked(demo, api: Api):
-    status, problem = api.call("POST", "/v1/admin/programs/NOPE/cost-centers", OPERATOR, body={"code": "c", "name": "c"})
+    status, problem = api.call(
+        "POST", "/v1/admin/programs/NOPE/cost-centers", OPERATOR, body={"code": "c", "name": "c"}
+    )
     assert status == 404 and problem["code"] == "PROGRAM_NOT_FOUND"
-    status, problem = api.call("POST", "/v1/admin/programs", OPERATOR, body={"code": "X", "name": "x", "timeZone": "Mars/Base"})
+    status, problem = api.call(
+        "POST", "/v1/admin/programs", OPERATOR, body={"code": "X", "name": "x", "timeZone": "Mars/Base"}
+    )
     assert status == 422 and problem["errors"][0]["field"] == "/timeZone"
 
 

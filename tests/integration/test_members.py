@@ -8,43 +8,63 @@ import boto3
 
 from tests.support import MINI, OPERATOR, OTHER_TENANT_POS, POS, Api, load_event
 
-REGISTRATION = {"programCode": "DEMO", "phone": "13800138000", "name": "张三", "email": "zhang.san@example.com",
-                "birthday": "1990-05-01", "identity": {"type": "wechatOpenId", "value": "oAbC123"}}
+REGISTRATION = {
+    "programCode": "DEMO",
+    "phone": "13800138000",
+    "name": "张三",
+    "email": "zhang.san@example.com",
+    "birthday": "1990-05-01",
+    "identity": {"type": "wechatOpenId", "value": "oAbC123"},
+}
 
 
 def register(api: Api, body: dict | None = None, key: str | None = None, caller: dict = POS) -> tuple[int, dict]:
-    return api.call("POST", "/v1/members", caller, body=body or REGISTRATION,
-                    headers={"idempotency-key": key} if key else None)
+    return api.call(
+        "POST", "/v1/members", caller, body=body or REGISTRATION, headers={"idempotency-key": key} if key else None
+    )
 
 
-def test_sample_event_registers_a_member_with_base_tier_and_one_zero_account_per_point_group(demo, api, captured_events):
+def test_sample_event_registers_a_member_with_base_tier_and_one_zero_account_per_point_group(
+    demo, api, captured_events
+):
     # Given the demo program (points 积分 and growth 成长值), when the sample event from events/ is handled
     event = load_event("register_member.json")
     response = api.functions["RegisterMemberFunction"].invoke(event)
     # Then the member starts in the base tier, which never expires, with two zero accounts
     assert response["statusCode"] == 201
     import json
+
     member = json.loads(response["body"])
     assert member["tier"]["code"] == "base" and member["tier"]["type"] == "base"
     assert member["tier"]["validUntil"] is None
-    assert sorted((a["pointGroupCode"], a["name"], a["cumulative"], a["available"], a["expired"])
-                  for a in member["accounts"]) == [("growth", "成长值", 0, 0, 0), ("points", "积分", 0, 0, 0)]
+    assert sorted(
+        (a["pointGroupCode"], a["name"], a["cumulative"], a["available"], a["expired"]) for a in member["accounts"]
+    ) == [("growth", "成长值", 0, 0, 0), ("points", "积分", 0, 0, 0)]
     assert member["identities"][0]["channel"] == "POS" and member["identities"][0]["value"] == "oAbC123"
     assert member["registrationStoreCode"] == "SH001" and member["registrationChannel"] == "POS"
     # And MemberRegistered went to the bus, with the tenant
     [published] = captured_events.drain()
     assert published["detail-type"] == "MemberRegistered"
-    assert published["detail"] == {"tenant": "demo", "memberId": member["id"], "programCode": "DEMO",
-                                   "channel": "POS", "tierCode": "base"}
+    assert published["detail"] == {
+        "tenant": "demo",
+        "memberId": member["id"],
+        "programCode": "DEMO",
+        "channel": "POS",
+        "tierCode": "base",
+    }
 
 
 def test_the_base_tier_record_is_valid_and_automatic(demo, api, aws):
     status, member = register(api)
     assert status == 201
     table = boto3.resource("dynamodb", region_name="us-east-1").Table(aws.ref("LoyaltyTable"))
-    records = table.query(KeyConditionExpression="PK = :pk AND begins_with(SK, :sk)",
-                          ExpressionAttributeValues={":pk": f"T#demo#M#{member['id']}", ":sk": "TIER#"})["Items"]
-    assert [(r["code"], r["type"], r["status"], r["change"]) for r in records] == [("base", "BASE", "valid", "automatic")]
+    records = table.query(
+        KeyConditionExpression="PK = :pk AND begins_with(SK, :sk)",
+        ExpressionAttributeValues={":pk": f"T#demo#M#{member['id']}", ":sk": "TIER#"},
+    )["Items"]
+    assert [(r["code"], r["type"], r["status"], r["change"]) for r in records] == [
+        ("base", "BASE", "valid", "automatic")
+    ]
 
 
 def test_a_second_registration_with_the_same_phone_is_409_naming_the_member_and_writes_nothing(demo, api):
@@ -56,7 +76,9 @@ def test_a_second_registration_with_the_same_phone_is_409_naming_the_member_and_
     assert problem["code"] == "PHONE_TAKEN" and problem["existingMemberId"] == first["id"]
     assert problem["field"] == "/phone" and problem["type"] == "/problems/phone-taken"
     # The refused registration bound nothing
-    status, _ = api.call("GET", "/v1/members/lookup", POS, query={"identityType": "wechatOpenId", "identityValue": "oOther"})
+    status, _ = api.call(
+        "GET", "/v1/members/lookup", POS, query={"identityType": "wechatOpenId", "identityValue": "oOther"}
+    )
     assert status == 404
 
 
@@ -87,7 +109,10 @@ def test_binding_a_further_identity_then_looking_up_by_it_on_that_channel_only(d
     path = f"/v1/members/{member['id']}/identities"
     status, bound = api.call("POST", path, MINI, body={"type": "openId", "value": "mini-42"})
     assert status == 200
-    assert {(i["channel"], i["value"]) for i in bound["identities"]} == {("POS", "oAbC123"), ("MINI_PROGRAM", "mini-42")}
+    assert {(i["channel"], i["value"]) for i in bound["identities"]} == {
+        ("POS", "oAbC123"),
+        ("MINI_PROGRAM", "mini-42"),
+    }
     # Binding it again to the same member is a harmless repeat
     status, _ = api.call("POST", path, MINI, body={"type": "openId", "value": "mini-42"})
     assert status == 200
@@ -100,8 +125,9 @@ def test_binding_a_further_identity_then_looking_up_by_it_on_that_channel_only(d
 def test_binding_an_identity_that_another_member_holds_is_409(demo, api):
     _, first = register(api)
     _, second = register(api, {**REGISTRATION, "phone": "13900139000", "identity": None})
-    status, problem = api.call("POST", f"/v1/members/{second['id']}/identities", POS,
-                               body={"type": "wechatOpenId", "value": "oAbC123"})
+    status, problem = api.call(
+        "POST", f"/v1/members/{second['id']}/identities", POS, body={"type": "wechatOpenId", "value": "oAbC123"}
+    )
     assert status == 409 and problem["code"] == "IDENTITY_TAKEN" and problem["existingMemberId"] == first["id"]
 
 

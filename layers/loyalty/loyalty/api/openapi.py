@@ -24,10 +24,14 @@ DESCRIPTION = (
 
 
 def document() -> dict:
-    routers = [importlib.import_module(f"{routes.__name__}.{m.name}").router for m in pkgutil.iter_modules(routes.__path__)]
+    routers = [
+        importlib.import_module(f"{routes.__name__}.{m.name}").router for m in pkgutil.iter_modules(routes.__path__)
+    ]
     app = build_app(*routers)
     schema = app.get_openapi_json_schema(
-        title=TITLE, version=VERSION, description=DESCRIPTION,
+        title=TITLE,
+        version=VERSION,
+        description=DESCRIPTION,
         security_schemes={"apiKey": HTTPBearer(description="A channel or operator API key")},
         security=[{"apiKey": []}],
     )

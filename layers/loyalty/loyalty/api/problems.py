@@ -6,16 +6,29 @@ import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, Field
 
 from loyalty.domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unauthorized
 
 PROBLEM_JSON = "application/problem+json"
 STATUS_FOR: list[tuple[type[DomainError], int]] = [
-    (NotFound, 404), (Conflict, 409), (InvalidInput, 422), (Unauthorized, 401), (Forbidden, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (InvalidInput, 422),
+    (Unauthorized, 401),
+    (Forbidden, 403),
 ]
-TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
-          413: "Content Too Large", 422: "Unprocessable Content", 500: "Internal Server Error"}
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    413: "Content Too Large",
+    422: "Unprocessable Content",
+    500: "Internal Server Error",
+}
 
 
 class FieldError(BaseModel):
@@ -37,8 +50,16 @@ class Problem(BaseModel):
     errors: list[FieldError] | None = None
 
 
-def problem(status: int, code: str, detail: str, *, instance: str | None = None, field: str | None = None,
-            errors: list[dict[str, str]] | None = None, **extra: Any) -> Response:
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    field: str | None = None,
+    errors: list[dict[str, str]] | None = None,
+    **extra: Any,
+) -> Response:
     body: dict[str, Any] = {
         "type": f"/problems/{code.lower().replace('_', '-')}",
         "title": TITLES.get(status, "Error"),
@@ -58,8 +79,12 @@ def problem(status: int, code: str, detail: str, *, instance: str | None = None,
 
 def proxy_response(response: Response) -> dict[str, Any]:
     """A problem as a Lambda proxy response, for answers given before the resolver runs."""
-    return {"statusCode": response.status_code, "headers": {"Content-Type": PROBLEM_JSON}, "body": response.body,
-            "isBase64Encoded": False}
+    return {
+        "statusCode": response.status_code,
+        "headers": {"Content-Type": PROBLEM_JSON},
+        "body": response.body,
+        "isBase64Encoded": False,
+    }
 
 
 def for_domain_error(error: DomainError, instance: str | None) -> Response:
@@ -78,7 +103,7 @@ def for_validation_errors(errors: list[dict[str, Any]], instance: str | None) ->
     return problem(422, "VALIDATION_FAILED", f"{len(entries)} invalid value(s)", instance=instance, errors=entries)
 
 
-PROBLEM_RESPONSES: dict[int, dict[str, Any]] = {
+PROBLEM_RESPONSES: dict[int, OpenAPIResponse] = {
     status: {"description": TITLES[status], "content": {PROBLEM_JSON: {"model": Problem}}}
     for status in (400, 401, 403, 404, 409, 413, 422)
 }

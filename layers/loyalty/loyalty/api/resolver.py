@@ -3,7 +3,7 @@ enforced on every route, every error as problem JSON, and the routers it serves.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -37,13 +37,22 @@ def build_app(*routers: Router) -> APIGatewayHttpResolver:
 
     @app.exception_handler(IdempotencyValidationError)
     def _key_reused(error: IdempotencyValidationError) -> Response:
-        return problems.problem(422, "IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used with another body",
-                                instance=app.current_event.path, field=None)
+        return problems.problem(
+            422,
+            "IDEMPOTENCY_KEY_REUSED",
+            "this Idempotency-Key was used with another body",
+            instance=app.current_event.path,
+            field=None,
+        )
 
     @app.exception_handler(IdempotencyAlreadyInProgressError)
     def _in_progress(error: IdempotencyAlreadyInProgressError) -> Response:
-        return problems.problem(409, "REQUEST_IN_PROGRESS", "a request with this Idempotency-Key is still running",
-                                instance=app.current_event.path)
+        return problems.problem(
+            409,
+            "REQUEST_IN_PROGRESS",
+            "a request with this Idempotency-Key is still running",
+            instance=app.current_event.path,
+        )
 
     @app.not_found
     def _no_route(error: NotFoundError) -> Response:
@@ -52,8 +61,9 @@ def build_app(*routers: Router) -> APIGatewayHttpResolver:
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response:
         logger.exception("unhandled error")
-        return problems.problem(500, "INTERNAL_ERROR", "an unexpected error; it has been logged",
-                                instance=app.current_event.path)
+        return problems.problem(
+            500, "INTERNAL_ERROR", "an unexpected error; it has been logged", instance=app.current_event.path
+        )
 
     for router in routers:
         app.include_router(router)
@@ -74,8 +84,11 @@ def http_handler(app: APIGatewayHttpResolver) -> Callable[[dict, LambdaContext],
         except DomainError as error:
             return problems.proxy_response(problems.for_domain_error(error, path))
         if len((event.get("body") or "").encode()) > MAX_BODY_BYTES:
-            return problems.proxy_response(problems.problem(
-                413, "PAYLOAD_TOO_LARGE", f"bodies are limited to {MAX_BODY_BYTES} bytes", instance=path))
+            return problems.proxy_response(
+                problems.problem(
+                    413, "PAYLOAD_TOO_LARGE", f"bodies are limited to {MAX_BODY_BYTES} bytes", instance=path
+                )
+            )
         logger.append_keys(tenant=caller.tenant, role=caller.role, key_id=caller.key_id)
         app.append_context(principal=caller)
         return app.resolve(event, context)
@@ -89,4 +102,3 @@ def principal(router: Router) -> Principal:
 
 def idempotency_key(router: Router) -> str | None:
     return router.current_event.headers.get("idempotency-key")
-

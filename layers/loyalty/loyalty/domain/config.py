@@ -8,9 +8,10 @@ conditional transactions; the API turns it into five routes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Callable, Literal
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
@@ -54,13 +55,15 @@ class Tier(ConfigItem):
     validity: Validity = Field(default_factory=NoExpiry)
 
     @model_validator(mode="after")
-    def _base_never_expires(self) -> "Tier":
+    def _base_never_expires(self) -> Tier:
         if self.base and not isinstance(self.validity, NoExpiry):
-            raise invalid_field("Tier", "validity", "the base tier never expires: its validity must be type 'none'",
-                                self.validity.type)
+            raise invalid_field(
+                "Tier", "validity", "the base tier never expires: its validity must be type 'none'", self.validity.type
+            )
         if not self.base and isinstance(self.validity, NoExpiry):
-            raise invalid_field("Tier", "validity", "a non-base tier needs a validity (fixedPeriod or fixedDate)",
-                                self.validity.type)
+            raise invalid_field(
+                "Tier", "validity", "a non-base tier needs a validity (fixedPeriod or fixedDate)", self.validity.type
+            )
         return self
 
 
@@ -75,9 +78,11 @@ class TierRule(ConfigItem):
     window_days: int = Field(default=365, ge=1, le=3650)
 
     @model_validator(mode="after")
-    def _bounds_ordered(self) -> "TierRule":
+    def _bounds_ordered(self) -> TierRule:
         if self.upper_bound is not None and self.upper_bound <= self.lower_bound:
-            raise invalid_field("TierRule", "upperBound", "upperBound must be greater than lowerBound", self.upper_bound)
+            raise invalid_field(
+                "TierRule", "upperBound", "upperBound must be greater than lowerBound", self.upper_bound
+            )
         return self
 
 
@@ -96,7 +101,7 @@ class StoreScope(CamelModel):
     store_group_code: str | None = Field(default=None, pattern=CODE_PATTERN)
 
     @model_validator(mode="after")
-    def _one_way(self) -> "StoreScope":
+    def _one_way(self) -> StoreScope:
         if self.store_codes and self.store_group_code:
             raise ValueError("name stores or a store group, not both")
         return self
@@ -110,7 +115,7 @@ class ProductScope(CamelModel):
     product_group_code: str | None = Field(default=None, pattern=CODE_PATTERN)
 
     @model_validator(mode="after")
-    def _one_way(self) -> "ProductScope":
+    def _one_way(self) -> ProductScope:
         if sum(map(bool, (self.product_codes, self.category_codes, self.product_group_code))) > 1:
             raise ValueError("name products, categories or a product group, only one of them")
         return self
@@ -149,9 +154,11 @@ class ProductCategory(ConfigItem):
     parent_code: str | None = Field(default=None, pattern=CODE_PATTERN)
 
     @model_validator(mode="after")
-    def _not_own_parent(self) -> "ProductCategory":
+    def _not_own_parent(self) -> ProductCategory:
         if self.parent_code == self.code:
-            raise invalid_field("ProductCategory", "parentCode", "a category cannot be its own parent", self.parent_code)
+            raise invalid_field(
+                "ProductCategory", "parentCode", "a category cannot be its own parent", self.parent_code
+            )
         return self
 
 
@@ -175,7 +182,7 @@ class StoreGroup(ConfigItem):
     store_codes: list[str] = Field(default_factory=list, max_length=MAX_GROUP_MEMBERS)
 
     @model_validator(mode="after")
-    def _members_or_all(self) -> "StoreGroup":
+    def _members_or_all(self) -> StoreGroup:
         if self.all_stores and self.store_codes:
             raise invalid_field("StoreGroup", "storeCodes", "a group of all stores lists no stores", self.store_codes)
         return self
@@ -189,10 +196,11 @@ class ProductGroup(ConfigItem):
     product_codes: list[str] = Field(default_factory=list, max_length=MAX_GROUP_MEMBERS)
 
     @model_validator(mode="after")
-    def _members_or_all(self) -> "ProductGroup":
+    def _members_or_all(self) -> ProductGroup:
         if self.all_products and self.product_codes:
-            raise invalid_field("ProductGroup", "productCodes", "a group of all products lists no products",
-                                self.product_codes)
+            raise invalid_field(
+                "ProductGroup", "productCodes", "a group of all products lists no products", self.product_codes
+            )
         return self
 
 
@@ -228,16 +236,23 @@ class Kind:
 
 def _point_rule_refs(rule: ConfigItem) -> list[Ref]:
     assert isinstance(rule, PointRule)
-    refs = [Ref("pointGroup", rule.point_group_code, "pointGroupCode"), Ref("costCenter", rule.cost_center_code, "costCenterCode")]
+    refs = [
+        Ref("pointGroup", rule.point_group_code, "pointGroupCode"),
+        Ref("costCenter", rule.cost_center_code, "costCenterCode"),
+    ]
     refs += [Ref("tier", code, f"tierCodes/{i}") for i, code in enumerate(rule.tier_codes)]
     stores, products = rule.store_scope, rule.product_scope
     refs += [Ref("store", code, f"storeScope/storeCodes/{i}") for i, code in enumerate(stores.store_codes)]
     if stores.store_group_code:
         refs.append(Ref("storeGroup", stores.store_group_code, "storeScope/storeGroupCode", must_be_enabled=True))
     refs += [Ref("product", code, f"productScope/productCodes/{i}") for i, code in enumerate(products.product_codes)]
-    refs += [Ref("productCategory", c, f"productScope/categoryCodes/{i}") for i, c in enumerate(products.category_codes)]
+    refs += [
+        Ref("productCategory", c, f"productScope/categoryCodes/{i}") for i, c in enumerate(products.category_codes)
+    ]
     if products.product_group_code:
-        refs.append(Ref("productGroup", products.product_group_code, "productScope/productGroupCode", must_be_enabled=True))
+        refs.append(
+            Ref("productGroup", products.product_group_code, "productScope/productGroupCode", must_be_enabled=True)
+        )
     return refs
 
 
@@ -276,14 +291,38 @@ KINDS: dict[str, Kind] = {
         Kind("costCenter", "cost-centers", CostCenter, "program"),
         Kind("pointRule", "point-rules", PointRule, "program", refs=_point_rule_refs),
         Kind("store", "stores", Store, "tenant"),
-        Kind("productCategory", "product-categories", ProductCategory, "tenant",
-             refs=_optional_ref("productCategory", "parent_code", "parentCode"), operation_plural="ProductCategories"),
-        Kind("product", "products", Product, "tenant", refs=_optional_ref("productCategory", "category_code", "categoryCode")),
+        Kind(
+            "productCategory",
+            "product-categories",
+            ProductCategory,
+            "tenant",
+            refs=_optional_ref("productCategory", "parent_code", "parentCode"),
+            operation_plural="ProductCategories",
+        ),
+        Kind(
+            "product",
+            "products",
+            Product,
+            "tenant",
+            refs=_optional_ref("productCategory", "category_code", "categoryCode"),
+        ),
         Kind("paymentMethod", "payment-methods", PaymentMethod, "tenant"),
-        Kind("storeGroup", "store-groups", StoreGroup, "tenant", refs=_member_refs("store", "store_codes", "storeCodes"),
-             enableable=True),
-        Kind("productGroup", "product-groups", ProductGroup, "tenant",
-             refs=_member_refs("product", "product_codes", "productCodes"), enableable=True),
+        Kind(
+            "storeGroup",
+            "store-groups",
+            StoreGroup,
+            "tenant",
+            refs=_member_refs("store", "store_codes", "storeCodes"),
+            enableable=True,
+        ),
+        Kind(
+            "productGroup",
+            "product-groups",
+            ProductGroup,
+            "tenant",
+            refs=_member_refs("product", "product_codes", "productCodes"),
+            enableable=True,
+        ),
     )
 }
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DomainError(Exception):
     """Base: `code` is stable and documented; `field` points at the input at fault, if any."""
 
     code = "DOMAIN_ERROR"
 
-    def __init__(self, detail: str, *, code: str | None = None, field: str | None = None, **extra: object) -> None:
+    def __init__(self, detail: str, *, code: str | None = None, field: str | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
         if code:

@@ -21,14 +21,27 @@ class ProgramConfig:
     point_rules: dict[str, PointRule] = field(default_factory=dict)
 
     @classmethod
-    def from_items(cls, program: Program, has_members: bool, items: list[tuple[str, dict[str, Any]]]) -> "ProgramConfig":
-        buckets: dict[str, dict[str, Any]] = {"tier": {}, "tierRule": {}, "pointGroup": {}, "costCenter": {}, "pointRule": {}}
+    def from_items(cls, program: Program, has_members: bool, items: list[tuple[str, dict[str, Any]]]) -> ProgramConfig:
+        buckets: dict[str, dict[str, Any]] = {
+            "tier": {},
+            "tierRule": {},
+            "pointGroup": {},
+            "costCenter": {},
+            "pointRule": {},
+        }
         for kind_name, data in items:
             if kind_name in buckets:
                 item = KINDS[kind_name].model.model_validate(data)
                 buckets[kind_name][item.code] = item
-        return cls(program, has_members, buckets["tier"], buckets["tierRule"], buckets["pointGroup"], buckets["costCenter"],
-                   buckets["pointRule"])
+        return cls(
+            program,
+            has_members,
+            buckets["tier"],
+            buckets["tierRule"],
+            buckets["pointGroup"],
+            buckets["costCenter"],
+            buckets["pointRule"],
+        )
 
     @property
     def zone(self) -> ZoneInfo:

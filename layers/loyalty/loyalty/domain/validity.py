@@ -47,7 +47,7 @@ class FixedDate(CamelModel):
     day: int = Field(ge=1, le=31)
 
     @model_validator(mode="after")
-    def _real_day(self) -> "FixedDate":
+    def _real_day(self) -> FixedDate:
         if self.day > (29 if self.month == 2 else calendar.monthrange(2001, self.month)[1]):
             raise invalid_field("FixedDate", "day", f"month {self.month} has no day {self.day}", self.day)
         return self

@@ -32,10 +32,20 @@ class ApiKeyService:
         """A new key; the plaintext is returned here and nowhere else."""
         api_key = KEY_PREFIX + secrets.token_urlsafe(32)
         principal = Principal(tenant, role, channel if role == "channel" else "operator", new_ulid())
-        self.table.transact([put({
-            "PK": keys.api_key(digest(api_key)), "SK": keys.API_KEY_SK, **principal.as_context(),
-            "name": name, "createdAt": self.clock.now().isoformat(),
-        }, "attribute_not_exists(PK)")])
+        self.table.transact(
+            [
+                put(
+                    {
+                        "PK": keys.api_key(digest(api_key)),
+                        "SK": keys.API_KEY_SK,
+                        **principal.as_context(),
+                        "name": name,
+                        "createdAt": self.clock.now().isoformat(),
+                    },
+                    "attribute_not_exists(PK)",
+                )
+            ]
+        )
         return api_key, principal
 
     def resolve(self, api_key: str) -> Principal | None:

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 
 from loyalty.clock import Clock, SystemClock
-from loyalty.domain.config import KINDS, ConfigItem, Kind
+from loyalty.domain.config import KINDS, ConfigItem, Kind, Program
 from loyalty.domain.program import ProgramConfig
 from loyalty.store.config_repo import ConfigRepository, Stored
 from loyalty.store.table import Table
@@ -25,8 +25,10 @@ class ConfigService:
     def get(self, tenant: str, kind: Kind, program: str | None, code: str) -> Stored:
         return self.repository.get(tenant, kind, program, code)
 
-    def list(self, tenant: str, kind: Kind, program: str | None, limit: int, cursor: str | None) -> tuple[list[Stored], str | None]:
-        return self.repository.list(tenant, kind, program, limit, cursor)
+    def list_page(
+        self, tenant: str, kind: Kind, program: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[Stored], str | None]:
+        return self.repository.list_page(tenant, kind, program, limit, cursor)
 
     def replace(self, tenant: str, kind: Kind, program: str | None, code: str, item: ConfigItem) -> Stored:
         return self.repository.replace(tenant, kind, program, code, item, self.clock.now())
@@ -52,8 +54,11 @@ class ProgramLoader:
         if cached and time.monotonic() - cached[0] < self.ttl:
             return cached[1]
         program = self.repository.get(tenant, KINDS["program"], None, program_code)
+        assert isinstance(program.item, Program)
         items = self.repository.program_items(tenant, program_code)
-        config = ProgramConfig.from_items(program.item, program.has_members, [(i["kind"], i["data"]) for i in items if "kind" in i])
+        config = ProgramConfig.from_items(
+            program.item, program.has_members, [(i["kind"], i["data"]) for i in items if "kind" in i]
+        )
         self._cache[key] = (time.monotonic(), config)
         return config
 

@@ -7,7 +7,6 @@ from functools import lru_cache
 from typing import Any
 
 import boto3
-
 from aws_lambda_powertools.metrics import MetricUnit
 
 from loyalty.observability import logger, metrics

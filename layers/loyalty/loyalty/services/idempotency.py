@@ -7,7 +7,8 @@ A failed call leaves no record, so it can be retried.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function
 
@@ -42,8 +43,9 @@ def run_once(tenant: str, operation: str, key: str | None, payload: Any, command
     if not key:
         return command()
 
-    @idempotent_function(data_keyword_argument="request", persistence_store=_layer(tenant), config=CONFIG,
-                         key_prefix=operation)
+    @idempotent_function(
+        data_keyword_argument="request", persistence_store=_layer(tenant), config=CONFIG, key_prefix=operation
+    )
     def execute(request: dict) -> dict:
         return command()
 

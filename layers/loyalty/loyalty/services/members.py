@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Literal
 
 from loyalty.clock import Clock, SystemClock
 from loyalty.domain.members import AccountView, ChannelIdentity, IdentityView, MemberView, Registration, TierView
@@ -16,7 +18,12 @@ from loyalty.store.config_repo import ConfigRepository
 from loyalty.store.member_repo import MemberRepository, NewMember
 from loyalty.store.table import Item, Table, TransactionCancelled
 
-TIER_TYPES = {"BASE": "base", "UPGRADE": "upgrade", "RETENTION": "retention", "DOWNGRADE": "downgrade"}
+TIER_TYPES: dict[str, Literal["base", "upgrade", "retention", "downgrade"]] = {
+    "BASE": "base",
+    "UPGRADE": "upgrade",
+    "RETENTION": "retention",
+    "DOWNGRADE": "downgrade",
+}
 
 
 @dataclass
@@ -32,16 +39,31 @@ class MemberService:
         base = program.base_tier()
         now, member_id = self.clock.now(), new_ulid()
         record_id = new_ulid()
-        tier = {"code": base.code, "name": base.name, "recordId": record_id, "type": "BASE",
-                "validFrom": now.isoformat(), "validUntil": _iso(end_of_validity(base.validity, now, program.zone))}
+        tier = {
+            "code": base.code,
+            "name": base.name,
+            "recordId": record_id,
+            "type": "BASE",
+            "validFrom": now.isoformat(),
+            "validUntil": _iso(end_of_validity(base.validity, now, program.zone)),
+        }
         profile = {
-            "memberId": member_id, "programCode": program.program.code, "status": "active", "phone": request.phone,
-            "name": request.name, "email": request.email, "gender": request.gender,
+            "memberId": member_id,
+            "programCode": program.program.code,
+            "status": "active",
+            "phone": request.phone,
+            "name": request.name,
+            "email": request.email,
+            "gender": request.gender,
             "birthday": request.birthday.isoformat() if request.birthday else None,
-            "registeredAt": now.isoformat(), "channel": channel, "storeCode": request.store_code, "tier": tier,
+            "registeredAt": now.isoformat(),
+            "channel": channel,
+            "storeCode": request.store_code,
+            "tier": tier,
         }
         new = NewMember(
-            tenant=tenant, member_id=member_id,
+            tenant=tenant,
+            member_id=member_id,
             profile={k: v for k, v in profile.items() if v is not None},
             tier_record={**tier, "status": "valid", "change": "automatic", "createdAt": now.isoformat()},
             accounts=[{"pointGroupCode": g.code, "name": g.name} for g in program.point_groups.values()],
@@ -51,8 +73,11 @@ class MemberService:
         self.members.register(new, now)
         if not program.has_members:
             self.programs.forget(tenant, program.program.code)
-        events.publish(tenant, "MemberRegistered", {"memberId": member_id, "programCode": program.program.code,
-                                                    "channel": channel, "tierCode": base.code})
+        events.publish(
+            tenant,
+            "MemberRegistered",
+            {"memberId": member_id, "programCode": program.program.code, "channel": channel, "tierCode": base.code},
+        )
         return self.get(tenant, member_id)
 
     def bind_identity(self, tenant: str, channel: str, member_id: str, identity: ChannelIdentity) -> MemberView:
@@ -72,10 +97,9 @@ class MemberService:
         """Name, phone, email and birthday are blanked (一键删除隐私); points, tiers and ledger stay. Repeatable."""
         member = self.get(tenant, member_id)
         if member.phone is not None:
-            try:
+            # Erased meanwhile by a concurrent request? The outcome is the same.
+            with contextlib.suppress(TransactionCancelled):
                 self.members.erase_personal_data(tenant, member_id, member.phone, self.clock.now())
-            except TransactionCancelled:
-                pass  # erased meanwhile by a concurrent request: the outcome is the same
         return self.get(tenant, member_id)
 
 
@@ -87,22 +111,44 @@ def _view(items: list[Item]) -> MemberView:
     profile, rest = items[0], items[1:]
     tier = profile["tier"]
     return MemberView(
-        id=profile["memberId"], program_code=profile["programCode"], status=profile["status"],
-        phone=profile.get("phone"), name=profile.get("name"), email=profile.get("email"),
+        id=profile["memberId"],
+        program_code=profile["programCode"],
+        status=profile["status"],
+        phone=profile.get("phone"),
+        name=profile.get("name"),
+        email=profile.get("email"),
         birthday=date.fromisoformat(profile["birthday"]) if profile.get("birthday") else None,
-        gender=profile.get("gender"), registered_at=profile["registeredAt"],
-        registration_channel=profile["channel"], registration_store_code=profile.get("storeCode"),
-        tier=TierView(code=tier["code"], name=tier["name"], record_id=tier["recordId"], type=TIER_TYPES[tier["type"]],
-                      valid_from=tier["validFrom"], valid_until=tier.get("validUntil")),
-        accounts=[AccountView(point_group_code=i["pointGroupCode"], name=i["name"], cumulative=i["cumulative"],
-                              available=i["available"], expired=i["expired"])
-                  for i in rest if i["SK"].startswith(keys.ACCOUNT_PREFIX)],
-        identities=[IdentityView(channel=i["channel"], type=i["type"], value=i["value"], bound_at=i["boundAt"])
-                    for i in rest if i["SK"].startswith(keys.IDENTITY_PREFIX)],
+        gender=profile.get("gender"),
+        registered_at=profile["registeredAt"],
+        registration_channel=profile["channel"],
+        registration_store_code=profile.get("storeCode"),
+        tier=TierView(
+            code=tier["code"],
+            name=tier["name"],
+            record_id=tier["recordId"],
+            type=TIER_TYPES[tier["type"]],
+            valid_from=tier["validFrom"],
+            valid_until=tier.get("validUntil"),
+        ),
+        accounts=[
+            AccountView(
+                point_group_code=i["pointGroupCode"],
+                name=i["name"],
+                cumulative=i["cumulative"],
+                available=i["available"],
+                expired=i["expired"],
+            )
+            for i in rest
+            if i["SK"].startswith(keys.ACCOUNT_PREFIX)
+        ],
+        identities=[
+            IdentityView(channel=i["channel"], type=i["type"], value=i["value"], bound_at=i["boundAt"])
+            for i in rest
+            if i["SK"].startswith(keys.IDENTITY_PREFIX)
+        ],
     )
 
 
 def member_service(table: Table | None = None, clock: Clock | None = None) -> MemberService:
     table = table or Table()
     return MemberService(MemberRepository(table), ProgramLoader(ConfigRepository(table)), clock or SystemClock())
-

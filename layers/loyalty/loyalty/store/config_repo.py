@@ -16,7 +16,7 @@ from typing import Any
 from loyalty.domain.config import KINDS, ConfigItem, Kind, Ref, distinct_refs
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
 from loyalty.store import keys
-from loyalty.store.table import Item, Page, Table, TransactionCancelled, check, delete, put, update
+from loyalty.store.table import Item, Page, Table, TransactionCancelled, delete, put, update
 
 ENABLED = "enabled"
 DRAFT = "draft"
@@ -55,7 +55,9 @@ class ConfigRepository:
             raise NotFound(f"no {kind.name} {code!r}", code=f"{_upper(kind)}_NOT_FOUND")
         return self._stored(kind, item)
 
-    def list(self, tenant: str, kind: Kind, program: str | None, limit: int, cursor: str | None) -> tuple[list[Stored], str | None]:
+    def list_page(
+        self, tenant: str, kind: Kind, program: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[Stored], str | None]:
         pk, _ = _location(tenant, kind, program, "")
         page: Page = self.table.query_prefix(pk, f"{kind.name}#", limit=limit, cursor=cursor)
         return [self._stored(kind, item) for item in page.items], page.next_cursor
@@ -69,8 +71,17 @@ class ConfigRepository:
     def create(self, tenant: str, kind: Kind, program: str | None, item: ConfigItem, now: datetime) -> Stored:
         pk, sk = _location(tenant, kind, program, item.code)
         stamp = now.isoformat()
-        record = {"PK": pk, "SK": sk, "kind": kind.name, "code": item.code, "data": _data(item),
-                  "version": 1, "refs": 0, "createdAt": stamp, "updatedAt": stamp}
+        record = {
+            "PK": pk,
+            "SK": sk,
+            "kind": kind.name,
+            "code": item.code,
+            "data": _data(item),
+            "version": 1,
+            "refs": 0,
+            "createdAt": stamp,
+            "updatedAt": stamp,
+        }
         if kind.enableable:
             record["status"] = DRAFT
         operations: list[dict] = [put(record, "attribute_not_exists(PK)")]
@@ -85,7 +96,9 @@ class ConfigRepository:
         except TransactionCancelled as cancelled:
             offset = 1 + len(guards) + (1 if kind.scope == "program" else 0)
             if cancelled.failed(0):
-                raise Conflict(f"{kind.name} {item.code!r} already exists", code="ALREADY_EXISTS", field="code") from None
+                raise Conflict(
+                    f"{kind.name} {item.code!r} already exists", code="ALREADY_EXISTS", field="code"
+                ) from None
             self._raise_for_guard(kind, cancelled, 1, guards)
             if kind.scope == "program" and cancelled.failed(1 + len(guards)):
                 raise NotFound(f"no program {program!r}", code="PROGRAM_NOT_FOUND") from None
@@ -93,7 +106,9 @@ class ConfigRepository:
             raise
         return self._stored(kind, record)
 
-    def replace(self, tenant: str, kind: Kind, program: str | None, code: str, item: ConfigItem, now: datetime) -> Stored:
+    def replace(
+        self, tenant: str, kind: Kind, program: str | None, code: str, item: ConfigItem, now: datetime
+    ) -> Stored:
         """Replace an item whole (PUT). Guarded by its version, so a concurrent change is refused, not lost."""
         if item.code != code:
             raise InvalidInput("the code in the body differs from the one in the path", field="code")
@@ -101,9 +116,17 @@ class ConfigRepository:
         if current.status == ENABLED and kind.refs(current.item) != kind.refs(item):
             raise Conflict(f"{kind.name} {code!r} is enabled: its members are frozen", code="GROUP_ENABLED")
         pk, sk = _location(tenant, kind, program, code)
-        record = {"PK": pk, "SK": sk, "kind": kind.name, "code": code, "data": _data(item),
-                  "version": current.version + 1, "refs": current.refs, "createdAt": current.created_at,
-                  "updatedAt": now.isoformat()}
+        record = {
+            "PK": pk,
+            "SK": sk,
+            "kind": kind.name,
+            "code": code,
+            "data": _data(item),
+            "version": current.version + 1,
+            "refs": current.refs,
+            "createdAt": current.created_at,
+            "updatedAt": now.isoformat(),
+        }
         if current.status:
             record["status"] = current.status
         operations = [put(record, "version = :v", {":v": current.version})]
@@ -121,7 +144,9 @@ class ConfigRepository:
             self.table.transact(operations)
         except TransactionCancelled as cancelled:
             if cancelled.failed(0):
-                raise Conflict(f"{kind.name} {code!r} changed meanwhile; read it again", code="CONCURRENT_UPDATE") from None
+                raise Conflict(
+                    f"{kind.name} {code!r} changed meanwhile; read it again", code="CONCURRENT_UPDATE"
+                ) from None
             self._raise_for_guard(kind, cancelled, 1, added_guards)
             self._raise_for_refs(cancelled, ref_offset, added)
             raise
@@ -146,22 +171,36 @@ class ConfigRepository:
                 if old.get("hasMembers"):
                     raise Conflict(f"program {code!r} has members", code="PROGRAM_IN_USE") from None
                 if old.get("refs", 0) > 0:
-                    raise Conflict(f"{kind.name} {code!r} is still referenced ({old['refs']})",
-                                   code="STILL_REFERENCED", references=old["refs"]) from None
-                raise Conflict(f"{kind.name} {code!r} changed meanwhile; read it again", code="CONCURRENT_UPDATE") from None
+                    raise Conflict(
+                        f"{kind.name} {code!r} is still referenced ({old['refs']})",
+                        code="STILL_REFERENCED",
+                        references=old["refs"],
+                    ) from None
+                raise Conflict(
+                    f"{kind.name} {code!r} changed meanwhile; read it again", code="CONCURRENT_UPDATE"
+                ) from None
             if kind.scope == "program":
-                raise Conflict(f"program {program!r} has members: its {kind.plural} cannot be deleted",
-                               code="PROGRAM_IN_USE") from None
+                raise Conflict(
+                    f"program {program!r} has members: its {kind.plural} cannot be deleted", code="PROGRAM_IN_USE"
+                ) from None
             raise
 
     def enable(self, tenant: str, kind: Kind, code: str, now: datetime) -> Stored:
         """Enable a group. Enabling an enabled group changes nothing, so a retry is harmless."""
         pk, sk = _location(tenant, kind, None, code)
         try:
-            self.table.transact([update(
-                pk, sk, "SET #status = :enabled, enabledAt = if_not_exists(enabledAt, :now)",
-                {":enabled": ENABLED, ":now": now.isoformat()}, "attribute_exists(PK)", {"#status": "status"},
-            )])
+            self.table.transact(
+                [
+                    update(
+                        pk,
+                        sk,
+                        "SET #status = :enabled, enabledAt = if_not_exists(enabledAt, :now)",
+                        {":enabled": ENABLED, ":now": now.isoformat()},
+                        "attribute_exists(PK)",
+                        {"#status": "status"},
+                    )
+                ]
+            )
         except TransactionCancelled:
             raise NotFound(f"no {kind.name} {code!r}", code=f"{_upper(kind)}_NOT_FOUND") from None
         return self.get(tenant, kind, None, code)
@@ -170,9 +209,16 @@ class ConfigRepository:
 
     @staticmethod
     def _stored(kind: Kind, record: Item) -> Stored:
-        return Stored(kind, kind.model.model_validate(record["data"]), record["version"], record.get("status"),
-                      record["createdAt"], record["updatedAt"], record.get("refs", 0),
-                      bool(record.get("hasMembers")))
+        return Stored(
+            kind,
+            kind.model.model_validate(record["data"]),
+            record["version"],
+            record.get("status"),
+            record["createdAt"],
+            record["updatedAt"],
+            record.get("refs", 0),
+            bool(record.get("hasMembers")),
+        )
 
     @staticmethod
     def _raise_for_guard(kind: Kind, cancelled: TransactionCancelled, offset: int, guards: list[str]) -> None:
@@ -180,8 +226,12 @@ class ConfigRepository:
             if cancelled.failed(offset + index):
                 owner = (cancelled.items[offset + index] or {}).get("owner")
                 field = "base" if name == "BASE_TIER" else "order"
-                raise Conflict(f"{kind.name} {owner!r} already has this {field}", code=f"DUPLICATE_{field.upper()}",
-                               field=field, existing=owner)
+                raise Conflict(
+                    f"{kind.name} {owner!r} already has this {field}",
+                    code=f"DUPLICATE_{field.upper()}",
+                    field=field,
+                    existing=owner,
+                )
 
     @staticmethod
     def _raise_for_refs(cancelled: TransactionCancelled, offset: int, refs: list[Ref]) -> None:

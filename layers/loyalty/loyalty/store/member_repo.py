@@ -34,13 +34,24 @@ class MemberRepository:
         phone = new.profile["phone"]
         operations = [
             put({"PK": pk, "SK": keys.MEMBER_SK, **new.profile}, "attribute_not_exists(PK)"),
-            put({"PK": keys.phone_guard(tenant, phone), "SK": keys.GUARD_SK, "memberId": member_id},
-                "attribute_not_exists(PK)"),
+            put(
+                {"PK": keys.phone_guard(tenant, phone), "SK": keys.GUARD_SK, "memberId": member_id},
+                "attribute_not_exists(PK)",
+            ),
             put({"PK": pk, "SK": keys.tier_record_sk(new.tier_record["recordId"]), **new.tier_record}),
         ]
         operations += [
-            put({"PK": pk, "SK": keys.account_sk(a["pointGroupCode"]), **a, "cumulative": 0, "available": 0,
-                 "expired": 0, "createdAt": stamp})
+            put(
+                {
+                    "PK": pk,
+                    "SK": keys.account_sk(a["pointGroupCode"]),
+                    **a,
+                    "cumulative": 0,
+                    "available": 0,
+                    "expired": 0,
+                    "createdAt": stamp,
+                }
+            )
             for a in new.accounts
         ]
         if new.identity:
@@ -48,8 +59,13 @@ class MemberRepository:
         if new.first_of_program:
             program_code, base_tier = new.first_of_program
             operations += [
-                update(keys.tenant_config(tenant), keys.config_sk("program", program_code), "SET hasMembers = :yes",
-                       {":yes": True}, "attribute_exists(PK)"),
+                update(
+                    keys.tenant_config(tenant),
+                    keys.config_sk("program", program_code),
+                    "SET hasMembers = :yes",
+                    {":yes": True},
+                    "attribute_exists(PK)",
+                ),
                 check(keys.program(tenant, program_code), keys.config_sk("tier", base_tier), "attribute_exists(PK)"),
             ]
         try:
@@ -57,8 +73,12 @@ class MemberRepository:
         except TransactionCancelled as cancelled:
             if cancelled.failed(1):
                 existing = (cancelled.items[1] or {}).get("memberId")
-                raise Conflict("a member with this phone number exists", code="PHONE_TAKEN", field="phone",
-                               existingMemberId=existing) from None
+                raise Conflict(
+                    "a member with this phone number exists",
+                    code="PHONE_TAKEN",
+                    field="phone",
+                    existingMemberId=existing,
+                ) from None
             if new.identity and cancelled.failed(3 + len(new.accounts)):
                 raise self._identity_taken(cancelled.items[3 + len(new.accounts)]) from None
             if new.first_of_program and cancelled.first_failed() is not None:
@@ -68,8 +88,15 @@ class MemberRepository:
     def bind_identity(self, tenant: str, member_id: str, identity: tuple[str, str, str], now: datetime) -> bool:
         """Bind a channel identity; False if it was already bound to this member (a harmless repeat)."""
         pk = keys.member(tenant, member_id)
-        operations = [check(pk, keys.MEMBER_SK, "attribute_exists(PK) AND #status = :active", {":active": "active"},
-                            {"#status": "status"})]
+        operations = [
+            check(
+                pk,
+                keys.MEMBER_SK,
+                "attribute_exists(PK) AND #status = :active",
+                {":active": "active"},
+                {"#status": "status"},
+            )
+        ]
         operations += self._bind_operations(tenant, member_id, identity, now.isoformat())
         try:
             self.table.transact(operations)
@@ -106,25 +133,49 @@ class MemberRepository:
     def erase_personal_data(self, tenant: str, member_id: str, phone: str, now: datetime) -> None:
         """Blank the profile's personal data and free the phone number, together; the ledger stays."""
         pk = keys.member(tenant, member_id)
-        self.table.transact([
-            update(pk, keys.MEMBER_SK,
-                   "REMOVE phone, #name, email, birthday, gender SET #status = :erased, erasedAt = :now",
-                   {":erased": "erased", ":now": now.isoformat(), ":phone": phone},
-                   "phone = :phone", {"#name": "name", "#status": "status"}),
-            delete(keys.phone_guard(tenant, phone), keys.GUARD_SK, "memberId = :id", {":id": member_id}),
-        ])
+        self.table.transact(
+            [
+                update(
+                    pk,
+                    keys.MEMBER_SK,
+                    "REMOVE phone, #name, email, birthday, gender SET #status = :erased, erasedAt = :now",
+                    {":erased": "erased", ":now": now.isoformat(), ":phone": phone},
+                    "phone = :phone",
+                    {"#name": "name", "#status": "status"},
+                ),
+                delete(keys.phone_guard(tenant, phone), keys.GUARD_SK, "memberId = :id", {":id": member_id}),
+            ]
+        )
 
     @staticmethod
     def _bind_operations(tenant: str, member_id: str, identity: tuple[str, str, str], stamp: str) -> list[dict]:
         channel, identity_type, value = identity
         return [
-            put({"PK": keys.identity_guard(tenant, channel, identity_type, value), "SK": keys.GUARD_SK,
-                 "memberId": member_id}, "attribute_not_exists(PK)"),
-            put({"PK": keys.member(tenant, member_id), "SK": keys.identity_sk(channel, identity_type, value),
-                 "channel": channel, "type": identity_type, "value": value, "boundAt": stamp}),
+            put(
+                {
+                    "PK": keys.identity_guard(tenant, channel, identity_type, value),
+                    "SK": keys.GUARD_SK,
+                    "memberId": member_id,
+                },
+                "attribute_not_exists(PK)",
+            ),
+            put(
+                {
+                    "PK": keys.member(tenant, member_id),
+                    "SK": keys.identity_sk(channel, identity_type, value),
+                    "channel": channel,
+                    "type": identity_type,
+                    "value": value,
+                    "boundAt": stamp,
+                }
+            ),
         ]
 
     @staticmethod
     def _identity_taken(guard: Item | None) -> Conflict:
-        return Conflict("this channel identity is bound to another member", code="IDENTITY_TAKEN", field="identity",
-                        existingMemberId=(guard or {}).get("memberId"))
+        return Conflict(
+            "this channel identity is bound to another member",
+            code="IDENTITY_TAKEN",
+            field="identity",
+            existingMemberId=(guard or {}).get("memberId"),
+        )

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -133,7 +134,7 @@ class Table:
             raise TransactionCancelled(reasons, items) from error
 
     def _entry(self, operation: dict[str, Any]) -> dict[str, Any]:
-        (action, body), = operation.items()
+        ((action, body),) = operation.items()
         body = dict(body, TableName=self.name)
         for field in ("Item", "Key", "ExpressionAttributeValues"):
             if field in body:
@@ -146,19 +147,28 @@ class Table:
 # --- builders for transaction entries, so call sites read as sentences ---------------------------------
 
 
-def put(item: Item, condition: str | None = None, values: Item | None = None, names: dict[str, str] | None = None) -> dict:
+def put(
+    item: Item, condition: str | None = None, values: Item | None = None, names: dict[str, str] | None = None
+) -> dict:
     body: dict[str, Any] = {"Item": item}
     return {"Put": _with_condition(body, condition, values, names)}
 
 
-def update(pk: str, sk: str, expression: str, values: Item | None = None, condition: str | None = None,
-           names: dict[str, str] | None = None) -> dict:
+def update(
+    pk: str,
+    sk: str,
+    expression: str,
+    values: Item | None = None,
+    condition: str | None = None,
+    names: dict[str, str] | None = None,
+) -> dict:
     body: dict[str, Any] = {"Key": {"PK": pk, "SK": sk}, "UpdateExpression": expression}
     return {"Update": _with_condition(body, condition, values, names)}
 
 
-def delete(pk: str, sk: str, condition: str | None = None, values: Item | None = None,
-           names: dict[str, str] | None = None) -> dict:
+def delete(
+    pk: str, sk: str, condition: str | None = None, values: Item | None = None, names: dict[str, str] | None = None
+) -> dict:
     return {"Delete": _with_condition({"Key": {"PK": pk, "SK": sk}}, condition, values, names)}
 
 
@@ -166,8 +176,9 @@ def check(pk: str, sk: str, condition: str, values: Item | None = None, names: d
     return {"ConditionCheck": _with_condition({"Key": {"PK": pk, "SK": sk}}, condition, values, names)}
 
 
-def _with_condition(body: dict[str, Any], condition: str | None, values: Item | None,
-                    names: dict[str, str] | None) -> dict[str, Any]:
+def _with_condition(
+    body: dict[str, Any], condition: str | None, values: Item | None, names: dict[str, str] | None
+) -> dict[str, Any]:
     if condition:
         body["ConditionExpression"] = condition
     if values:

@@ -2,9 +2,10 @@
 plus `enable` for store and product groups. Described once in domain/config.py."""
 
 import inspect
+from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
-from typing import Annotated, Any, Callable, Literal
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
@@ -36,8 +37,11 @@ def _resource_model(kind: Kind) -> type[BaseModel]:
 
 
 def _page_model(kind: Kind, resource: type[BaseModel]) -> type[BaseModel]:
-    return create_model(f"{kind.title}Page", items=(list[resource], ...),  # type: ignore[valid-type]
-                        next_cursor=(str | None, Field(default=None, alias="nextCursor")))
+    return create_model(
+        f"{kind.title}Page",
+        items=(list[resource], ...),  # type: ignore[valid-type]
+        next_cursor=(str | None, Field(default=None, alias="nextCursor")),
+    )
 
 
 def _dump(stored: Stored) -> dict[str, Any]:
@@ -59,8 +63,12 @@ def _describe(function: Callable[..., Any], parameters: list[tuple[str, Any, Any
     """Give a generated route function the signature Powertools reads: its parameters (path, query,
     body) with their types, and its response model. Parameters it does not declare stay unused."""
     function.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
-         for name, annotation, default in parameters], return_annotation=returns)
+        [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+            for name, annotation, default in parameters
+        ],
+        return_annotation=returns,
+    )
 
 
 def _register(kind: Kind) -> None:
@@ -71,25 +79,29 @@ def _register(kind: Kind) -> None:
     collection = f"/v1/admin/programs/<programCode>/{kind.plural}" if scoped else f"/v1/admin/{kind.plural}"
     item_path = collection + "/<code>"
     tags = ["configuration" if scoped or kind.name == "program" else "master data"]
-    common = {"tags": tags, "responses": PROBLEM_RESPONSES}
 
-    def create(body: Any, programCode: str | None = None) -> Any:  # noqa: N803
+    def create(body: Any, programCode: str | None = None) -> Any:
         caller = principal(router)
         payload = {"program": programCode, **body.model_dump(mode="json")}
-        return run_once(caller.tenant, f"create{kind.title}", idempotency_key(router), payload,
-                        lambda: _dump(service().create(caller.tenant, kind, programCode, body)))
+        return run_once(
+            caller.tenant,
+            f"create{kind.title}",
+            idempotency_key(router),
+            payload,
+            lambda: _dump(service().create(caller.tenant, kind, programCode, body)),
+        )
 
-    def list_items(limit: int = 50, cursor: str | None = None, programCode: str | None = None) -> Any:  # noqa: N803
-        items, next_cursor = service().list(principal(router).tenant, kind, programCode, limit, cursor)
+    def list_items(limit: int = 50, cursor: str | None = None, programCode: str | None = None) -> Any:
+        items, next_cursor = service().list_page(principal(router).tenant, kind, programCode, limit, cursor)
         return {"items": [_dump(stored) for stored in items], "nextCursor": next_cursor}
 
-    def get(code: str, programCode: str | None = None) -> Any:  # noqa: N803
+    def get(code: str, programCode: str | None = None) -> Any:
         return _dump(service().get(principal(router).tenant, kind, programCode, code))
 
-    def replace(code: str, body: Any, programCode: str | None = None) -> Any:  # noqa: N803
+    def replace(code: str, body: Any, programCode: str | None = None) -> Any:
         return _dump(service().replace(principal(router).tenant, kind, programCode, code, body))
 
-    def delete(code: str, programCode: str | None = None) -> None:  # noqa: N803
+    def delete(code: str, programCode: str | None = None) -> None:
         service().delete(principal(router).tenant, kind, programCode, code)
 
     program = [("programCode", CodePath, _REQUIRED)] if scoped else []
@@ -102,20 +114,46 @@ def _register(kind: Kind) -> None:
     _describe(delete, program + [code], None)
 
     title, plural = kind.title, _operation_plural(kind)
-    router.post(collection, operation_id=f"create{title}", status_code=201, summary=f"Create a {kind.name}", **common)(create)
-    router.get(collection, operation_id=f"list{plural}", summary=f"List {kind.plural}", **common)(list_items)
-    router.get(item_path, operation_id=f"get{title}", summary=f"Read a {kind.name}", **common)(get)
-    router.put(item_path, operation_id=f"update{title}", summary=f"Replace a {kind.name}", **common)(replace)
-    router.delete(item_path, operation_id=f"delete{title}", status_code=204,
-                  summary=f"Delete a {kind.name}; refused (409) while it is referenced", **common)(delete)
+
+    def add(
+        method: str, path: str, operation: str, summary: str, function: Callable[..., Any], status: int = 200
+    ) -> None:
+        router.route(
+            path,
+            method,
+            operation_id=operation,
+            summary=summary,
+            status_code=status,
+            tags=tags,
+            responses=PROBLEM_RESPONSES,
+        )(function)
+
+    add("POST", collection, f"create{title}", f"Create a {kind.name}", create, 201)
+    add("GET", collection, f"list{plural}", f"List {kind.plural}", list_items)
+    add("GET", item_path, f"get{title}", f"Read a {kind.name}", get)
+    add("PUT", item_path, f"update{title}", f"Replace a {kind.name}", replace)
+    add(
+        "DELETE",
+        item_path,
+        f"delete{title}",
+        f"Delete a {kind.name}; refused (409) while it is referenced",
+        delete,
+        204,
+    )
 
     if kind.enableable:
+
         def enable(code: str) -> Any:
             return _dump(service().enable(principal(router).tenant, kind, code))
 
         _describe(enable, [("code", CodePath, _REQUIRED)], resource)
-        router.post(item_path + "/enable", operation_id=f"enable{title}",
-                    summary=f"Enable a {kind.name}: its members freeze and rules may use it", **common)(enable)
+        add(
+            "POST",
+            item_path + "/enable",
+            f"enable{title}",
+            f"Enable a {kind.name}: its members freeze and rules may use it",
+            enable,
+        )
 
 
 for _kind in KINDS.values():

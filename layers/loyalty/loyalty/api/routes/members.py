@@ -24,8 +24,13 @@ def service() -> MemberService:
     return member_service()
 
 
-@router.get("/v1/members/lookup", operation_id="lookupMember", tags=["members"], responses=PROBLEM_RESPONSES,
-            summary="Find a member by phone, or by an identity on the calling channel")
+@router.get(
+    "/v1/members/lookup",
+    operation_id="lookupMember",
+    tags=["members"],
+    responses=PROBLEM_RESPONSES,
+    summary="Find a member by phone, or by an identity on the calling channel",
+)
 def lookup_member(
     phone: Annotated[str | None, Query(max_length=30)] = None,
     identity_type: Annotated[str | None, Query(alias="identityType", pattern=CODE_PATTERN)] = None,
@@ -43,23 +48,46 @@ def lookup_member(
     raise InvalidInput("give phone, or identityType and identityValue", code="LOOKUP_KEY_MISSING", field="phone")
 
 
-@router.get("/v1/members/<memberId>", operation_id="getMember", tags=["members"], responses=PROBLEM_RESPONSES,
-            summary="A member: profile, current tier and its validity, every point account")
-def get_member(memberId: MemberId) -> MemberView:  # noqa: N803 (path parameter name)
+@router.get(
+    "/v1/members/<memberId>",
+    operation_id="getMember",
+    tags=["members"],
+    responses=PROBLEM_RESPONSES,
+    summary="A member: profile, current tier and its validity, every point account",
+)
+def get_member(memberId: MemberId) -> MemberView:
     return service().get(principal(router).tenant, memberId)
 
 
-@router.post("/v1/members/<memberId>/identities", operation_id="bindIdentity", tags=["members"],
-             responses=PROBLEM_RESPONSES, summary="Bind an identity on the calling channel to the member (One ID)")
-def bind_identity(memberId: MemberId, body: Annotated[ChannelIdentity, Body()],  # noqa: N803
-                  idempotency_key: IdempotencyKey = None) -> MemberView:
+@router.post(
+    "/v1/members/<memberId>/identities",
+    operation_id="bindIdentity",
+    tags=["members"],
+    responses=PROBLEM_RESPONSES,
+    summary="Bind an identity on the calling channel to the member (One ID)",
+)
+def bind_identity(
+    memberId: MemberId,
+    body: Annotated[ChannelIdentity, Body()],
+    idempotency_key: IdempotencyKey = None,
+) -> MemberView:
     caller = principal(router)
-    result = run_once(caller.tenant, "bindIdentity", idempotency_key, {"member": memberId, **body.model_dump()},
-                      lambda: service().bind_identity(caller.tenant, caller.channel, memberId, body).model_dump(mode="json"))
+    result = run_once(
+        caller.tenant,
+        "bindIdentity",
+        idempotency_key,
+        {"member": memberId, **body.model_dump()},
+        lambda: service().bind_identity(caller.tenant, caller.channel, memberId, body).model_dump(mode="json"),
+    )
     return MemberView.model_validate(result)
 
 
-@router.delete("/v1/members/<memberId>/personal-data", operation_id="erasePersonalData", tags=["members"],
-               responses=PROBLEM_RESPONSES, summary="Blank name, phone, email and birthday; the ledger is kept")
-def erase_personal_data(memberId: MemberId) -> MemberView:  # noqa: N803
+@router.delete(
+    "/v1/members/<memberId>/personal-data",
+    operation_id="erasePersonalData",
+    tags=["members"],
+    responses=PROBLEM_RESPONSES,
+    summary="Blank name, phone, email and birthday; the ledger is kept",
+)
+def erase_personal_data(memberId: MemberId) -> MemberView:
     return service().erase_personal_data(principal(router).tenant, memberId)

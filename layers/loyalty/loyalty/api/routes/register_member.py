@@ -13,8 +13,10 @@ from loyalty.services.idempotency import run_once
 from loyalty.services.members import MemberService, member_service
 
 router = Router()
-IdempotencyKey = Annotated[str | None, Header(alias="idempotency-key", max_length=200,
-                                              description="Retries with the same key get the first answer")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="idempotency-key", max_length=200, description="Retries with the same key get the first answer"),
+]
 
 
 @lru_cache(maxsize=1)
@@ -22,12 +24,22 @@ def service() -> MemberService:
     return member_service()
 
 
-@router.post("/v1/members", operation_id="registerMember", status_code=201, tags=["members"],
-             summary="Register a member with the base tier and one zero account per point group",
-             responses={**PROBLEM_RESPONSES, 201: {"description": "Registered"}})
+@router.post(
+    "/v1/members",
+    operation_id="registerMember",
+    status_code=201,
+    tags=["members"],
+    summary="Register a member with the base tier and one zero account per point group",
+    responses={**PROBLEM_RESPONSES, 201: {"description": "Registered"}},
+)
 def register_member(body: Annotated[Registration, Body()], idempotency_key: IdempotencyKey = None) -> MemberView:
     caller = principal(router)
     payload = body.model_dump(mode="json")
-    result = run_once(caller.tenant, "registerMember", idempotency_key, payload,
-                      lambda: service().register(caller.tenant, caller.channel, body).model_dump(mode="json"))
+    result = run_once(
+        caller.tenant,
+        "registerMember",
+        idempotency_key,
+        payload,
+        lambda: service().register(caller.tenant, caller.channel, body).model_dump(mode="json"),
+    )
     return MemberView.model_validate(result)

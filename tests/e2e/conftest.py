@@ -1,0 +1,76 @@
+"""Start the local stack as a user would (`python -m infra.local`) and find it through its state file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import ROOT
+
+
+class Stack:
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.info = info
+        self.base = info["baseUrl"]
+
+    def request(
+        self, method: str, path: str, body: Any = None, key: str | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base + path, data=data, method=method)
+        request.add_header("content-type", "application/json")
+        if key:
+            request.add_header("authorization", f"Bearer {key}")
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                payload = response.read()
+                status = response.status
+        except urllib.error.HTTPError as error:
+            payload, status = error.read(), error.code
+        try:
+            return status, json.loads(payload) if payload else None
+        except ValueError:
+            return status, payload.decode()
+
+
+def start_stack(tmp: Path, *extra: str) -> Iterator[Stack]:
+    state = tmp / "stack.json"
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers' / 'loyalty'}{os.pathsep}{ROOT}"}
+    env.pop("AWS_ENDPOINT_URL", None)
+    log = (tmp / "stack.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "infra.local", "--port", "0", "--state-file", str(state), *extra],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while not state.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("the local stack did not start:\n" + (tmp / "stack.log").read_text()[-4000:])
+        time.sleep(0.1)
+    try:
+        yield Stack(json.loads(state.read_text()))
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    yield from start_stack(tmp_path_factory.mktemp("stack"))

@@ -1,0 +1,65 @@
+"""The README's run command, driven over HTTP: the demo tenant, members, access rules, the API docs."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-stack")]
+
+
+def test_the_stack_prints_working_keys_and_its_routes(stack):
+    assert set(stack.info["apiKeys"]) == {"operator", "pos", "miniProgram"}
+    assert "POST /v1/members" in stack.info["routes"] and "ANY /v1/admin/{proxy+}" in stack.info["routes"]
+    assert stack.info["baseUrl"].startswith("http://127.0.0.1:")
+
+
+def test_a_member_registered_over_http_has_the_base_tier_and_two_zero_accounts(stack):
+    key = stack.info["apiKeys"]["pos"]
+    status, member = stack.request(
+        "POST",
+        "/v1/members",
+        {"programCode": "DEMO", "phone": "13700137000", "name": "李四"},
+        key,
+        headers={"Idempotency-Key": "e2e-1"},
+    )
+    assert status == 201
+    assert (member["tier"]["code"], member["tier"]["name"]) == ("base", "普通会员")
+    assert sorted((a["name"], a["cumulative"], a["available"], a["expired"]) for a in member["accounts"]) == [
+        ("成长值", 0, 0, 0),
+        ("积分", 0, 0, 0),
+    ]
+    assert stack.request("GET", f"/v1/members/{member['id']}", key=key) == (200, member)
+
+
+def test_the_demo_program_is_configured_as_in_the_spec(stack):
+    key = stack.info["apiKeys"]["operator"]
+    status, tiers = stack.request("GET", "/v1/admin/programs/DEMO/tiers", key=key)
+    assert status == 200 and [t["code"] for t in sorted(tiers["items"], key=lambda t: t["order"])] == [
+        "base",
+        "silver",
+        "gold",
+        "platinum",
+    ]
+    _, rules = stack.request("GET", "/v1/admin/programs/DEMO/point-rules", key=key)
+    assert len(rules["items"]) == 3
+    _, stores = stack.request("GET", "/v1/admin/stores", key=key)
+    assert len(stores["items"]) >= 3
+
+
+def test_access_rules_over_http(stack):
+    keys = stack.info["apiKeys"]
+    assert stack.request("GET", "/v1/admin/stores")[0] == 401  # no key: the gateway refuses
+    status, problem = stack.request("GET", "/v1/admin/stores", key="lk_not-a-key")
+    assert status == 401 and problem["code"] == "UNAUTHORIZED"
+    status, problem = stack.request("GET", "/v1/admin/stores", key=keys["pos"])
+    assert status == 403 and problem["code"] == "FORBIDDEN"
+    status, problem = stack.request("POST", "/v1/members", {"programCode": "DEMO"}, key=keys["operator"])
+    assert status == 403
+
+
+def test_the_openapi_document_and_docs_page_are_served(stack):
+    status, document = stack.request("GET", "/openapi.json")
+    assert status == 200 and "/v1/members" in document["paths"]
+    status, page = stack.request("GET", "/docs")
+    assert status == 200 and "swagger-ui" in page
+    assert stack.request("GET", "/v1/nothing-here", key=stack.info["apiKeys"]["pos"])[0] == 404

@@ -1,0 +1,130 @@
+"""template.yaml: valid for the tools, consistent with the code, narrow in its permissions."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from tests.support import EVENTS, ROOT, TEMPLATE
+
+TOOLS = ROOT / ".venv-tools" / "bin"
+ENV = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "SAM_CLI_TELEMETRY": "0"}
+for _name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+    ENV.pop(_name, None)
+
+
+def tool(*command: str, timeout: int = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(TOOLS / command[0]), *command[1:]],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.mark.template
+def test_cfn_lint_passes():
+    result = tool("cfn-lint", "template.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.template
+def test_sam_validate_and_lint_pass():
+    for command in (["sam", "validate"], ["sam", "validate", "--lint"]):
+        result = tool(*command)
+        assert result.returncode == 0 and "is a valid SAM Template" in result.stdout + result.stderr, result.stderr
+
+
+@pytest.mark.template
+def test_sam_build_packages_every_function_and_the_layer_without_docker(tmp_path):
+    build = tmp_path / "build"
+    result = tool("sam", "build", "--build-dir", str(build), "--cache-dir", str(tmp_path / "cache"), timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for function in TEMPLATE.functions():
+        assert (build / function.logical_id / "app.py").exists(), function.logical_id
+    layer = build / "LoyaltyLayer" / "python"
+    assert (layer / "loyalty" / "api" / "resolver.py").exists()
+    assert (layer / "aws_lambda_powertools").is_dir() and (layer / "pydantic").is_dir()
+    shutil.rmtree(build)
+
+
+def _router_routes(function_dir: str) -> set[tuple[str, str]]:
+    module = importlib.import_module(f"loyalty.api.routes.{function_dir}")
+    return {
+        (route[1] if isinstance(route[1], str) else route[1][0], _template_path(route[0]))
+        for route in module.router._routes
+    }
+
+
+def _template_path(rule: str) -> str:
+    return re.sub(r"<(\w+)>", r"{\1}", rule)
+
+
+def test_every_http_function_serves_exactly_what_the_template_routes_to_it():
+    for function in TEMPLATE.functions():
+        if not function.routes:
+            continue
+        served = _router_routes(function.code_dir.name)
+        for route in function.routes:
+            if "+}" in route.path:  # a catch-all: everything the router serves must sit under it
+                prefix = route.path.split("{")[0]
+                assert all(path.startswith(prefix) for _, path in served), function.logical_id
+            else:
+                assert (route.method, route.path) in served, (function.logical_id, route.route_key)
+        explicit = {(r.method, r.path) for r in function.routes if "+}" not in r.path}
+        if explicit and len(explicit) == len(function.routes):
+            assert served == explicit, function.logical_id
+
+
+def test_docs_openapi_json_is_generated_from_the_code():
+    from loyalty.api.openapi import document
+
+    committed = json.loads((ROOT / "docs" / "openapi.json").read_text())
+    assert committed == document(), "docs/openapi.json is stale: run `make openapi`"
+
+
+def test_every_operation_has_a_descriptive_camel_case_id():
+    document = json.loads((ROOT / "docs" / "openapi.json").read_text())
+    ids = [op["operationId"] for item in document["paths"].values() for op in item.values()]
+    assert len(ids) == len(set(ids))
+    assert all(re.fullmatch(r"[a-z]+[A-Za-z]*", op) for op in ids)
+    assert {
+        "registerMember",
+        "getMember",
+        "lookupMember",
+        "bindIdentity",
+        "erasePersonalData",
+        "createTier",
+        "listTiers",
+        "enableStoreGroup",
+        "deletePointRule",
+    } <= set(ids)
+
+
+def test_every_function_has_a_sample_event():
+    samples = {path.name for path in EVENTS.glob("*.json")}
+    for function in TEMPLATE.functions():
+        prefix = function.code_dir.name
+        assert any(name == f"{prefix}.json" or name.startswith(f"{prefix}_") for name in samples), prefix
+
+
+def test_each_function_reaches_only_its_keys():
+    policies = {name: r["Properties"]["Policies"] for name, r in TEMPLATE.of_type("AWS::Serverless::Function").items()}
+    for name, statements in policies.items():
+        for policy in statements:
+            for statement in policy.get("Statement", []):
+                if any(action.startswith("dynamodb:") for action in statement["Action"]):
+                    leading = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+                    assert leading == (["APIKEY#*"] if name == "AuthorizerFunction" else ["T#*"]), name
+                    assert "dynamodb:Scan" not in statement["Action"] and "dynamodb:*" not in statement["Action"]
+    authorizer = policies["AuthorizerFunction"][0]["Statement"][0]
+    assert authorizer["Action"] == ["dynamodb:GetItem"]

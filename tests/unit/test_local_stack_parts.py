@@ -1,0 +1,61 @@
+"""The local stack's own logic: reading template.yaml, route precedence, schedules."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from infra.local.scheduler import Cron, due
+from infra.local.template import Resolver, Route
+from tests.support import TEMPLATE
+
+
+def test_every_function_in_the_template_is_found_with_its_routes():
+    functions = {f.logical_id: f for f in TEMPLATE.functions()}
+    assert {"AuthorizerFunction", "RegisterMemberFunction", "MembersFunction", "AdminConfigFunction"} <= set(functions)
+    routes = {r.route_key: r for f in functions.values() for r in f.routes}
+    assert routes["POST /v1/members"].function == "RegisterMemberFunction"
+    assert routes["POST /v1/members"].authorizer == "ApiKeyAuthorizer"
+    assert functions["MembersFunction"].environment["TABLE_NAME"] == {"Ref": "LoyaltyTable"}  # from Globals
+    assert TEMPLATE.authorizer_function("ApiKeyAuthorizer") == "AuthorizerFunction"
+    assert TEMPLATE.identity_headers("ApiKeyAuthorizer") == ["authorization"]
+
+
+def test_literal_paths_win_over_parameters_and_parameters_over_greedy_paths():
+    routes = sorted(
+        [
+            Route("ANY", "/v1/{proxy+}", "F3", None),
+            Route("GET", "/v1/members/{id}", "F2", None),
+            Route("GET", "/v1/members/lookup", "F1", None),
+        ],
+        key=lambda r: r.specificity,
+    )
+    assert [r.function for r in routes] == ["F1", "F2", "F3"]
+    assert routes[1].pattern.match("/v1/members/42").groupdict() == {"id": "42"}
+    assert routes[2].pattern.match("/v1/a/b/c").groupdict() == {"proxy": "a/b/c"}
+    assert not routes[1].pattern.match("/v1/members/42/identities")
+
+
+def test_intrinsics_resolve_to_local_names():
+    resolver = Resolver(TEMPLATE, {"LoyaltyTable": {"Ref": "LoyaltyTable", "Arn": "arn:table"}})
+    assert resolver({"Ref": "LoyaltyTable"}) == "LoyaltyTable"
+    assert resolver({"Fn::GetAtt": ["LoyaltyTable", "Arn"]}) == "arn:table"
+    assert resolver({"Fn::Sub": "loyalty-${AWS::StackName}-${LogLevel}"}) == "loyalty-local-INFO"
+
+
+def test_aws_cron_fields_including_names_ranges_steps_and_question_marks():
+    cron = Cron("5 16 ? * MON-FRI *")  # 16:05 on weekdays
+    assert cron.matches(datetime(2026, 11, 23, 16, 5))  # a Monday
+    assert not cron.matches(datetime(2026, 11, 22, 16, 5))  # a Sunday
+    assert Cron("0/15 * * * ? *").matches(datetime(2026, 1, 1, 3, 45))
+    assert not Cron("0/15 * * * ? *").matches(datetime(2026, 1, 1, 3, 46))
+    with pytest.raises(ValueError):
+        Cron("0 0 * * *")
+
+
+def test_a_daily_schedule_fires_once_at_its_minute_in_its_zone():
+    expression = "cron(5 0 * * ? *)"  # 00:05 in Shanghai = 16:05 UTC the day before
+    before = datetime(2026, 11, 22, 16, 0, tzinfo=UTC)
+    assert due(expression, "Asia/Shanghai", before, datetime(2026, 11, 22, 16, 6, tzinfo=UTC))
+    assert not due(expression, "Asia/Shanghai", before, datetime(2026, 11, 22, 16, 4, tzinfo=UTC))
+    assert not due(expression, "UTC", before, datetime(2026, 11, 22, 16, 6, tzinfo=UTC))
+    assert due("rate(5 minutes)", "UTC", datetime(2026, 1, 1, 0, 1, tzinfo=UTC), datetime(2026, 1, 1, 0, 5, tzinfo=UTC))
