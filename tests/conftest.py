@@ -67,9 +67,19 @@ def log_output() -> Iterator[io.StringIO]:
 
 
 class CapturedEvents:
-    """Everything published to the loyalty bus, through a catch-all rule into a queue (moto delivers it)."""
+    """Everything published to the loyalty bus, through a catch-all rule into a queue (moto delivers it).
+    `drain` first runs the outbox publisher over the table's stream, as the stream trigger would."""
 
-    def __init__(self, resolver: Resolver) -> None:
+    def __init__(self, resolver: Resolver, api: Api) -> None:
+        from infra.local.pollers import StreamPoller
+
+        [source] = [s for spec in TEMPLATE.functions() for s in spec.streams]
+        self.publisher = StreamPoller(
+            source,
+            api.functions[source.function],
+            boto3.client("dynamodbstreams", region_name=REGION),
+            resolver.physical[source.table]["StreamArn"],
+        )
         self.sqs = boto3.client("sqs", region_name=REGION)
         events = boto3.client("events", region_name=REGION)
         self.url = self.sqs.create_queue(QueueName="captured-events")["QueueUrl"]
@@ -79,10 +89,11 @@ class CapturedEvents:
         events.put_targets(Rule="capture-all", EventBusName=bus, Targets=[{"Id": "queue", "Arn": arn}])
 
     def drain(self) -> list[dict[str, Any]]:
+        self.publisher.poll_once()
         received = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10).get("Messages", [])
         return [json.loads(message["Body"]) for message in received]
 
 
 @pytest.fixture
-def captured_events(aws: Resolver) -> CapturedEvents:
-    return CapturedEvents(aws)
+def captured_events(aws: Resolver, api: Api) -> CapturedEvents:
+    return CapturedEvents(aws, api)

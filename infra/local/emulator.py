@@ -98,6 +98,8 @@ def provision(template: Template, client: Callable[[str], Any]) -> Resolver:
             )
             if k in props
         }
+        if "StreamSpecification" in request:  # CloudFormation implies what the API must be told
+            request["StreamSpecification"] = {"StreamEnabled": True, **request["StreamSpecification"]}
         description = dynamodb.create_table(TableName=table, **request)["TableDescription"]
         ttl = props.get("TimeToLiveSpecification")
         if ttl:

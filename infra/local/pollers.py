@@ -8,11 +8,13 @@ redrive policy moves it to the dead-letter queue after maxReceiveCount receives,
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
+from datetime import datetime
 from typing import Any
 
 from infra.local.runtime import LocalFunction
-from infra.local.template import REGION, QueueSource
+from infra.local.template import REGION, QueueSource, StreamSource
 from loyalty.observability import logger
 
 
@@ -96,3 +98,121 @@ class QueuePoller:
             "eventSourceARN": self.queue_arn,
             "awsRegion": REGION,
         }
+
+
+def matches(pattern: Any, value: Any) -> bool:
+    """Lambda event filtering, the subset templates use: nested objects, lists of allowed values, prefix."""
+    if isinstance(pattern, dict):
+        return isinstance(value, dict) and all(key in value and matches(p, value[key]) for key, p in pattern.items())
+    if isinstance(pattern, list):
+        return any(
+            (
+                isinstance(option, dict)
+                and "prefix" in option
+                and isinstance(value, str)
+                and value.startswith(option["prefix"])
+            )
+            or option == value
+            for option in pattern
+        )
+    return bool(pattern == value)
+
+
+class StreamPoller:
+    """A DynamoDB stream event source: filtered records in order, a failed batch retried from its first
+    failure up to MaximumRetryAttempts times, then handed to the on-failure queue, then skipped."""
+
+    def __init__(
+        self,
+        source: StreamSource,
+        function: LocalFunction,
+        streams: Any,
+        stream_arn: str,
+        sqs: Any = None,
+        on_failure_url: str | None = None,
+        idle_seconds: float = 0.2,
+    ) -> None:
+        self.source, self.function, self.streams = source, function, streams
+        self.stream_arn, self.sqs, self.on_failure_url = stream_arn, sqs, on_failure_url
+        self.filters = [json.loads(pattern) for pattern in source.filters]
+        self.idle_seconds = idle_seconds
+        self._iterators: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"stream-{source.table}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def poll_once(self) -> int:
+        """Read what is new on every shard and deliver it; returns how many records were read."""
+        shards = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
+        read = 0
+        for shard in shards:
+            shard_id = shard["ShardId"]
+            if shard_id not in self._iterators:
+                self._iterators[shard_id] = self.streams.get_shard_iterator(
+                    StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+            response = self.streams.get_records(ShardIterator=self._iterators[shard_id], Limit=1000)
+            self._iterators[shard_id] = response["NextShardIterator"]
+            records = [self._record(r) for r in response.get("Records", [])]
+            read += len(records)
+            wanted = [r for r in records if not self.filters or any(matches(f, r) for f in self.filters)]
+            for start in range(0, len(wanted), self.source.batch_size):
+                self._deliver(wanted[start : start + self.source.batch_size])
+        return read
+
+    def _deliver(self, batch: list[dict[str, Any]]) -> None:
+        for _ in range(self.source.maximum_retry_attempts + 1):
+            failed_from = self._invoke(batch)
+            if failed_from is None:
+                return
+            batch = batch[failed_from:]
+        if self.sqs and self.on_failure_url:
+            self.sqs.send_message(
+                QueueUrl=self.on_failure_url,
+                MessageBody=json.dumps(
+                    {
+                        "requestContext": {"condition": "RetryAttemptsExhausted", "functionArn": self.function.name},
+                        "DDBStreamBatchInfo": {
+                            "streamArn": self.stream_arn,
+                            "batchSize": len(batch),
+                            "startSequenceNumber": batch[0]["dynamodb"]["SequenceNumber"],
+                            "endSequenceNumber": batch[-1]["dynamodb"]["SequenceNumber"],
+                        },
+                    }
+                ),
+            )
+
+    def _invoke(self, batch: list[dict[str, Any]]) -> int | None:
+        """Index of the first record to retry, or None when the whole batch succeeded."""
+        try:
+            result = self.function.invoke({"Records": batch})
+        except Exception:
+            logger.exception("stream batch failed", extra={"function": self.function.name})
+            return 0
+        if not (self.source.report_batch_item_failures and isinstance(result, dict)):
+            return None
+        failed = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}
+        positions = [i for i, r in enumerate(batch) if r["dynamodb"]["SequenceNumber"] in failed]
+        return min(positions) if positions else None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                read = self.poll_once()
+            except Exception:
+                logger.exception("stream poller error", extra={"table": self.source.table})
+                read = 0
+            if not read:
+                self._stop.wait(self.idle_seconds)
+
+    def _record(self, record: dict[str, Any]) -> dict[str, Any]:
+        dynamodb = dict(record["dynamodb"])
+        created = dynamodb.get("ApproximateCreationDateTime")
+        if isinstance(created, datetime):
+            dynamodb["ApproximateCreationDateTime"] = int(created.timestamp())
+        return {**record, "dynamodb": dynamodb, "eventSourceARN": self.stream_arn}

@@ -42,7 +42,7 @@ class LocalStack:
         specs = self.template.functions()
         configure_environment(specs, resolver, self.emulator.endpoint, self.layer_dirs)
         # Imported only now: the layer is on sys.path and boto3 sees the emulator from here on.
-        from infra.local.pollers import QueuePoller
+        from infra.local.pollers import QueuePoller, StreamPoller
         from infra.local.scheduler import Scheduler
 
         functions = {spec.logical_id: LocalFunction(spec) for spec in specs}
@@ -51,11 +51,23 @@ class LocalStack:
             name: (functions[self.template.authorizer_function(name)], self.template.identity_headers(name))
             for name in {route.authorizer for route in routes if route.authorizer}
         }
-        sqs = self.emulator.client("sqs")
+        sqs, streams = self.emulator.client("sqs"), self.emulator.client("dynamodbstreams")
         for spec in specs:
             for source in spec.queues:
                 queue = resolver.physical[source.queue]
                 self.pollers.append(QueuePoller(source, functions[spec.logical_id], sqs, queue["Ref"], queue["Arn"]))
+            for stream in spec.streams:
+                on_failure = resolver.physical[stream.on_failure_queue]["Ref"] if stream.on_failure_queue else None
+                self.pollers.append(
+                    StreamPoller(
+                        stream,
+                        functions[spec.logical_id],
+                        streams,
+                        resolver.physical[stream.table]["StreamArn"],
+                        sqs,
+                        on_failure,
+                    )
+                )
         self.scheduler = Scheduler({s.name: (s, functions[spec.logical_id]) for spec in specs for s in spec.schedules})
         gateway = Gateway(routes, functions, authorizers, self._local_routes)
         self._server = serve(gateway, self.host, self.port)
@@ -81,6 +93,7 @@ class LocalStack:
             "apiKeys": keys,
             "tableName": resolver.ref(next(iter(self.template.of_type("AWS::DynamoDB::Table")))),
             "queues": {name: resolver.physical[name]["Ref"] for name in self.template.of_type("AWS::SQS::Queue")},
+            "eventBus": next((resolver.ref(n) for n in self.template.of_type("AWS::Events::EventBus")), None),
             "schedules": sorted(self.scheduler.schedules),
             "routes": sorted(route.route_key for route in routes),
         }

@@ -68,6 +68,17 @@ class QueueSource:
 
 
 @dataclass(frozen=True)
+class StreamSource:
+    function: str
+    table: str  # logical id of the table whose stream it reads
+    batch_size: int
+    report_batch_item_failures: bool
+    maximum_retry_attempts: int
+    on_failure_queue: str | None  # logical id of the SQS destination for records that keep failing
+    filters: tuple[str, ...]  # event-filter patterns (JSON); a record passes if any matches
+
+
+@dataclass(frozen=True)
 class ScheduleSource:
     function: str
     name: str
@@ -86,6 +97,7 @@ class Function:
     timeout: int
     routes: list[Route] = field(default_factory=list)
     queues: list[QueueSource] = field(default_factory=list)
+    streams: list[StreamSource] = field(default_factory=list)
     schedules: list[ScheduleSource] = field(default_factory=list)
 
 
@@ -139,6 +151,19 @@ class Template:
                     queue,
                     int(props.get("BatchSize", 10)),
                     "ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+                )
+            )
+        elif kind == "DynamoDB":
+            destination = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+            function.streams.append(
+                StreamSource(
+                    function.logical_id,
+                    props["Stream"]["Fn::GetAtt"][0],
+                    int(props.get("BatchSize", 100)),
+                    "ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+                    int(props.get("MaximumRetryAttempts", 3)),
+                    destination["Fn::GetAtt"][0] if destination else None,
+                    tuple(f["Pattern"] for f in props.get("FilterCriteria", {}).get("Filters", [])),
                 )
             )
         elif kind in ("Schedule", "ScheduleV2"):

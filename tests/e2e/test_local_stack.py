@@ -63,3 +63,38 @@ def test_the_openapi_document_and_docs_page_are_served(stack):
     status, page = stack.request("GET", "/docs")
     assert status == 200 and "swagger-ui" in page
     assert stack.request("GET", "/v1/nothing-here", key=stack.info["apiKeys"]["pos"])[0] == 404
+
+
+def test_a_registration_reaches_the_event_bus_through_the_outbox(stack):
+    import json
+    import time
+
+    import boto3
+
+    def client(service):
+        return boto3.client(
+            service,
+            endpoint_url=stack.info["emulatorEndpoint"],
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+
+    sqs, events = client("sqs"), client("events")
+    url = sqs.create_queue(QueueName="e2e-listener")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bus = stack.info["eventBus"]
+    events.put_rule(
+        Name="e2e-members",
+        EventBusName=bus,
+        EventPattern=json.dumps({"source": ["loyalty"], "detail-type": ["MemberRegistered"]}),
+    )
+    events.put_targets(Rule="e2e-members", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
+    _, member = stack.request(
+        "POST", "/v1/members", {"programCode": "DEMO", "phone": "13600136000"}, stack.info["apiKeys"]["miniProgram"]
+    )
+    deadline, received = time.monotonic() + 20, []
+    while not received and time.monotonic() < deadline:
+        received = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages", [])
+        time.sleep(0.2)
+    assert [json.loads(m["Body"])["detail"]["memberId"] for m in received] == [member["id"]]

@@ -47,6 +47,7 @@ def test_sample_event_registers_a_member_with_base_tier_and_one_zero_account_per
     assert published["detail-type"] == "MemberRegistered"
     assert published["detail"] == {
         "tenant": "demo",
+        "eventId": published["detail"]["eventId"],  # stable per event, for consumers to dedupe
         "memberId": member["id"],
         "programCode": "DEMO",
         "channel": "POS",

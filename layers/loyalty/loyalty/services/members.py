@@ -61,6 +61,10 @@ class MemberService:
             "storeCode": request.store_code,
             "tier": tier,
         }
+        registered = events.DomainEvent(
+            "MemberRegistered",
+            {"memberId": member_id, "programCode": program.program.code, "channel": channel, "tierCode": base.code},
+        )
         new = NewMember(
             tenant=tenant,
             member_id=member_id,
@@ -68,16 +72,12 @@ class MemberService:
             tier_record={**tier, "status": "valid", "change": "automatic", "createdAt": now.isoformat()},
             accounts=[{"pointGroupCode": g.code, "name": g.name} for g in program.point_groups.values()],
             identity=(channel, request.identity.type, request.identity.value) if request.identity else None,
+            outbox=[events.outbox_entry(tenant, registered, now)],
             first_of_program=None if program.has_members else (program.program.code, base.code),
         )
         self.members.register(new, now)
         if not program.has_members:
             self.programs.forget(tenant, program.program.code)
-        events.publish(
-            tenant,
-            "MemberRegistered",
-            {"memberId": member_id, "programCode": program.program.code, "channel": channel, "tierCode": base.code},
-        )
         return self.get(tenant, member_id)
 
     def bind_identity(self, tenant: str, channel: str, member_id: str, identity: ChannelIdentity) -> MemberView:
@@ -98,8 +98,12 @@ class MemberService:
         member = self.get(tenant, member_id)
         if member.phone is not None:
             # Erased meanwhile by a concurrent request? The outcome is the same.
+            now = self.clock.now()
+            erased = events.outbox_entry(
+                tenant, events.DomainEvent("MemberPersonalDataErased", {"memberId": member_id}), now
+            )
             with contextlib.suppress(TransactionCancelled):
-                self.members.erase_personal_data(tenant, member_id, member.phone, self.clock.now())
+                self.members.erase_personal_data(tenant, member_id, member.phone, now, [erased])
         return self.get(tenant, member_id)
 
 

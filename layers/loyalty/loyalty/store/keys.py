@@ -57,6 +57,14 @@ def identity_guard(tenant: str, channel: str, identity_type: str, value: str) ->
 GUARD_SK = "GUARD"
 
 
+def outbox(tenant: str, event_id: str) -> str:
+    """One item per event waiting for the stream to carry it to the bus (see services/events.py)."""
+    return f"T#{tenant}#OUTBOX#{event_id}"
+
+
+OUTBOX_SK = "EVENT"
+
+
 def idempotency(tenant: str) -> str:
     return f"T#{tenant}#IDEMPOTENCY"
 

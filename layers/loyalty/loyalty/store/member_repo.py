@@ -21,6 +21,7 @@ class NewMember:
     tier_record: Item
     accounts: list[Item]  # one per point group: {"pointGroupCode", "name"}
     identity: tuple[str, str, str] | None  # (channel, type, value)
+    outbox: list[dict]  # event entries, written with the member
     first_of_program: Any = None  # (program code, base tier code) while the program has no members yet
 
 
@@ -68,6 +69,7 @@ class MemberRepository:
                 ),
                 check(keys.program(tenant, program_code), keys.config_sk("tier", base_tier), "attribute_exists(PK)"),
             ]
+        operations += new.outbox
         try:
             self.table.transact(operations)
         except TransactionCancelled as cancelled:
@@ -130,7 +132,7 @@ class MemberRepository:
             raise NotFound("no member with this channel identity", code="MEMBER_NOT_FOUND")
         return str(guard["memberId"])
 
-    def erase_personal_data(self, tenant: str, member_id: str, phone: str, now: datetime) -> None:
+    def erase_personal_data(self, tenant: str, member_id: str, phone: str, now: datetime, outbox: list[dict]) -> None:
         """Blank the profile's personal data and free the phone number, together; the ledger stays."""
         pk = keys.member(tenant, member_id)
         self.table.transact(
@@ -144,6 +146,7 @@ class MemberRepository:
                     {"#name": "name", "#status": "status"},
                 ),
                 delete(keys.phone_guard(tenant, phone), keys.GUARD_SK, "memberId = :id", {":id": member_id}),
+                *outbox,
             ]
         )
 
