@@ -66,20 +66,47 @@ def log_output() -> Iterator[io.StringIO]:
     logger._logger.removeHandler(handler)
 
 
-class CapturedEvents:
-    """Everything published to the loyalty bus, through a catch-all rule into a queue (moto delivers it).
-    `drain` first runs the outbox publisher over the table's stream, as the stream trigger would."""
+class Pipeline:
+    """Runs the asynchronous paths to the end, with the local stack's own pollers: outbox -> bus ->
+    order queue -> accrual, until nothing moves."""
 
     def __init__(self, resolver: Resolver, api: Api) -> None:
-        from infra.local.pollers import StreamPoller
+        from infra.local.pollers import QueuePoller, StreamPoller
 
-        [source] = [s for spec in TEMPLATE.functions() for s in spec.streams]
-        self.publisher = StreamPoller(
-            source,
-            api.functions[source.function],
-            boto3.client("dynamodbstreams", region_name=REGION),
-            resolver.physical[source.table]["StreamArn"],
-        )
+        sqs = boto3.client("sqs", region_name=REGION)
+        streams = boto3.client("dynamodbstreams", region_name=REGION)
+        self.pollers: list[Any] = []
+        for spec in TEMPLATE.functions():
+            for stream in spec.streams:
+                self.pollers.append(
+                    StreamPoller(
+                        stream, api.functions[spec.logical_id], streams, resolver.physical[stream.table]["StreamArn"]
+                    )
+                )
+            for queue in spec.queues:
+                physical = resolver.physical[queue.queue]
+                self.pollers.append(
+                    QueuePoller(queue, api.functions[spec.logical_id], sqs, physical["Ref"], physical["Arn"])
+                )
+
+    def drain(self, rounds: int = 10) -> None:
+        for _ in range(rounds):
+            if not sum(poller.poll_once() for poller in self.pollers):
+                return
+        raise AssertionError("the pipeline did not settle")
+
+
+@pytest.fixture
+def pipeline(aws: Resolver, api: Api) -> Pipeline:
+    return Pipeline(aws, api)
+
+
+class CapturedEvents:
+    """Everything published to the loyalty bus, through a catch-all rule into a queue (moto delivers it).
+    `drain` first runs the pipeline, so what the outbox holds has been published."""
+
+    def __init__(self, resolver: Resolver, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
         self.sqs = boto3.client("sqs", region_name=REGION)
         events = boto3.client("events", region_name=REGION)
         self.url = self.sqs.create_queue(QueueName="captured-events")["QueueUrl"]
@@ -89,11 +116,17 @@ class CapturedEvents:
         events.put_targets(Rule="capture-all", EventBusName=bus, Targets=[{"Id": "queue", "Arn": arn}])
 
     def drain(self) -> list[dict[str, Any]]:
-        self.publisher.poll_once()
-        received = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10).get("Messages", [])
-        return [json.loads(message["Body"]) for message in received]
+        self.pipeline.drain()
+        found: list[dict[str, Any]] = []
+        while received := self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10).get("Messages", []):
+            found += [json.loads(message["Body"]) for message in received]
+            self.sqs.delete_message_batch(
+                QueueUrl=self.url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(received)],
+            )
+        return found
 
 
 @pytest.fixture
-def captured_events(aws: Resolver, api: Api) -> CapturedEvents:
-    return CapturedEvents(aws, api)
+def captured_events(aws: Resolver, pipeline: Pipeline) -> CapturedEvents:
+    return CapturedEvents(aws, pipeline)

@@ -83,6 +83,20 @@ def provision(template: Template, client: Callable[[str], Any]) -> Resolver:
         arn = events.create_event_bus(Name=bus)["EventBusArn"]
         physical[name] = {"Ref": bus, "Name": bus, "Arn": arn}
 
+    for name, resource in template.of_type("AWS::Events::Rule").items():
+        props = resource["Properties"]
+        bus = resolver(props.get("EventBusName", "default"))
+        rule = {"Name": name, "EventBusName": bus, "State": props.get("State", "ENABLED")}
+        if "EventPattern" in props:
+            rule["EventPattern"] = json.dumps(resolver(props["EventPattern"]))
+        if "ScheduleExpression" in props:
+            rule["ScheduleExpression"] = props["ScheduleExpression"]
+        arn = events.put_rule(**rule)["RuleArn"]
+        targets = [{"Id": t["Id"], "Arn": resolver(t["Arn"])} for t in props.get("Targets", [])]
+        if targets:
+            events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
+        physical[name] = {"Ref": name, "Arn": arn}
+
     for name, resource in template.of_type("AWS::DynamoDB::Table").items():
         props = resolver(resource["Properties"])
         table = props.get("TableName", name)

@@ -98,3 +98,31 @@ def test_a_registration_reaches_the_event_bus_through_the_outbox(stack):
         received = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages", [])
         time.sleep(0.2)
     assert [json.loads(m["Body"])["detail"]["memberId"] for m in received] == [member["id"]]
+
+
+def test_an_order_posted_over_http_earns_its_points(stack):
+    import time
+
+    key = stack.info["apiKeys"]["pos"]
+    _, member = stack.request("POST", "/v1/members", {"programCode": "DEMO", "phone": "13500135000"}, key)
+    order = {
+        "programCode": "DEMO",
+        "orderNo": "e2e-order-1",
+        "member": {"id": member["id"]},
+        "storeCode": "SH001",
+        "orderedAt": "2026-11-22T12:00:00+08:00",
+        "lines": [
+            {"lineNo": 1, "sku": "TD0001", "quantity": "1", "receivable": "500", "paid": "500", "pointsAmount": "500"}
+        ],
+    }
+    status, accepted = stack.request("POST", "/v1/orders", order, key)
+    assert status == 202 and accepted["status"] == "received"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        _, shown = stack.request("GET", "/v1/orders/e2e-order-1", key=key)
+        if shown["status"] == "accrued":
+            break
+        time.sleep(0.2)
+    assert shown["status"] == "accrued"
+    _, view = stack.request("GET", f"/v1/members/{member['id']}", key=key)
+    assert {a["pointGroupCode"]: a["available"] for a in view["accounts"]} == {"points": 500, "growth": 1}

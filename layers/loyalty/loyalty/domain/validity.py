@@ -25,6 +25,12 @@ class CamelModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
+class View(CamelModel):
+    """Base of response shapes built from stored items: attributes the API does not show are dropped."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
 def invalid_field(model: str, field: str, message: str, value: object) -> ValidationError:
     """A rule across fields, reported on the one field at fault (its wire name), so clients get a pointer."""
     error = InitErrorDetails(type=PydanticCustomError("value_error", message), loc=(field,), input=value)

@@ -6,9 +6,10 @@ import time
 from dataclasses import dataclass
 
 from loyalty.clock import Clock, SystemClock
+from loyalty.domain.accrual import Catalog
 from loyalty.domain.config import KINDS, ConfigItem, Kind, Program
 from loyalty.domain.program import ProgramConfig
-from loyalty.store.config_repo import ConfigRepository, Stored
+from loyalty.store.config_repo import ENABLED, ConfigRepository, Stored
 from loyalty.store.table import Table
 
 PROGRAM_CACHE_SECONDS = 30.0
@@ -64,6 +65,46 @@ class ProgramLoader:
 
     def forget(self, tenant: str, program_code: str) -> None:
         self._cache.pop((tenant, program_code), None)
+
+
+class CatalogLoader:
+    """The master data that scope matching and payments need (enabled groups, payment methods), per tenant,
+    kept as briefly as programs are."""
+
+    def __init__(self, repository: ConfigRepository, ttl_seconds: float = PROGRAM_CACHE_SECONDS) -> None:
+        self.repository = repository
+        self.ttl = ttl_seconds
+        self._cache: dict[str, tuple[float, TenantCatalog]] = {}
+
+    def load(self, tenant: str) -> TenantCatalog:
+        cached = self._cache.get(tenant)
+        if cached and time.monotonic() - cached[0] < self.ttl:
+            return cached[1]
+
+        def all_of(kind: str) -> list[Stored]:
+            items, cursor = self.repository.list_page(tenant, KINDS[kind], None, 1000, None)
+            while cursor:
+                more, cursor = self.repository.list_page(tenant, KINDS[kind], None, 1000, cursor)
+                items += more
+            return items
+
+        methods = {s.item.code: s.item for s in all_of("paymentMethod")}
+        catalog = TenantCatalog(
+            catalog=Catalog(
+                store_groups={s.item.code: s.item for s in all_of("storeGroup") if s.status == ENABLED},  # type: ignore[misc]
+                product_groups={s.item.code: s.item for s in all_of("productGroup") if s.status == ENABLED},  # type: ignore[misc]
+                earning_methods=frozenset(code for code, m in methods.items() if getattr(m, "earns_points", False)),
+            ),
+            payment_methods=frozenset(methods),
+        )
+        self._cache[tenant] = (time.monotonic(), catalog)
+        return catalog
+
+
+@dataclass(frozen=True)
+class TenantCatalog:
+    catalog: Catalog
+    payment_methods: frozenset[str]
 
 
 def config_service(table: Table | None = None, clock: Clock | None = None) -> ConfigService:

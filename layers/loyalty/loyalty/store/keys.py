@@ -46,6 +46,28 @@ def tier_record_sk(record_id: str) -> str:
     return f"TIER#{record_id}"
 
 
+RECORD_PREFIX = "REC#"
+LOT_PREFIX = "LOT#"
+
+
+def record_sk(record_id: str) -> str:
+    """A point record (积分记录); ULIDs keep the ledger in time order."""
+    return f"{RECORD_PREFIX}{record_id}"
+
+
+def lot_sk(point_group: str, expires_at: str, earned_at: str, record_id: str) -> str:
+    """An open earning lot; the sort key is the FIFO order: earliest expiry, then earliest earned."""
+    return f"{LOT_PREFIX}{point_group}#{expires_at}#{earned_at}#{record_id}"
+
+
+def order(tenant: str, channel: str, order_no: str) -> str:
+    """An order, unique per tenant, channel and the channel's order number."""
+    return f"T#{tenant}#ORDER#{channel}#{order_no}"
+
+
+ORDER_SK = "ORDER"
+
+
 def phone_guard(tenant: str, phone: str) -> str:
     return f"T#{tenant}#PHONE#{phone}"
 

@@ -50,6 +50,7 @@ class MemberRepository:
                     "cumulative": 0,
                     "available": 0,
                     "expired": 0,
+                    "qualifying": 0,
                     "createdAt": stamp,
                 }
             )

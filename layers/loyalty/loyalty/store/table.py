@@ -103,12 +103,29 @@ class Table:
         )
         return from_attributes(response["Item"]) if "Item" in response else None
 
-    def query_prefix(self, pk: str, prefix: str, *, limit: int = 1000, cursor: str | None = None) -> Page:
-        """Items of one partition whose sort key starts with `prefix`, in sort-key order, one page."""
-        values = {":pk": pk, ":prefix": prefix} if prefix else {":pk": pk}
+    def query_prefix(
+        self,
+        pk: str,
+        prefix: str,
+        *,
+        limit: int = 1000,
+        cursor: str | None = None,
+        between: tuple[str, str] | None = None,
+    ) -> Page:
+        """Items of one partition whose sort key starts with `prefix` (and lies `between` two sort keys,
+        both starting with it), in sort-key order, one page."""
+        if between:
+            condition, values = (
+                "PK = :pk AND SK BETWEEN :low AND :high",
+                {":pk": pk, ":low": between[0], ":high": between[1]},
+            )
+        elif prefix:
+            condition, values = "PK = :pk AND begins_with(SK, :prefix)", {":pk": pk, ":prefix": prefix}
+        else:
+            condition, values = "PK = :pk", {":pk": pk}
         request: dict[str, Any] = {
             "TableName": self.name,
-            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)" if prefix else "PK = :pk",
+            "KeyConditionExpression": condition,
             "ExpressionAttributeValues": to_attributes(values),
             "Limit": limit,
         }

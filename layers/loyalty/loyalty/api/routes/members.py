@@ -1,5 +1,6 @@
 """Members, for channels: read, look up, bind channel identities (One ID), erase personal data."""
 
+from datetime import datetime
 from functools import lru_cache
 from typing import Annotated
 
@@ -11,8 +12,10 @@ from loyalty.api.resolver import principal
 from loyalty.api.routes.register_member import IdempotencyKey
 from loyalty.domain.config import CODE_PATTERN
 from loyalty.domain.errors import InvalidInput
+from loyalty.domain.ledger import LotView, PointRecordPage, RecordType
 from loyalty.domain.members import ChannelIdentity, MemberView, normalize_phone
 from loyalty.services.idempotency import run_once
+from loyalty.services.ledger import LedgerService, ledger_service
 from loyalty.services.members import MemberService, member_service
 
 router = Router()
@@ -22,6 +25,11 @@ MemberId = Annotated[str, Path(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$", description=
 @lru_cache(maxsize=1)
 def service() -> MemberService:
     return member_service()
+
+
+@lru_cache(maxsize=1)
+def ledger() -> LedgerService:
+    return ledger_service()
 
 
 @router.get(
@@ -91,3 +99,35 @@ def bind_identity(
 )
 def erase_personal_data(memberId: MemberId) -> MemberView:
     return service().erase_personal_data(principal(router).tenant, memberId)
+
+
+@router.get(
+    "/v1/members/<memberId>/point-records",
+    operation_id="listPointRecords",
+    tags=["points"],
+    responses=PROBLEM_RESPONSES,
+    summary="The member's point records, oldest first, filtered and paged",
+)
+def list_point_records(
+    memberId: MemberId,
+    point_group: Annotated[str | None, Query(alias="pointGroup", pattern=CODE_PATTERN)] = None,
+    record_type: Annotated[RecordType | None, Query(alias="type")] = None,
+    since: Annotated[datetime | None, Query(description="ISO 8601 with offset; records created at or after")] = None,
+    until: Annotated[datetime | None, Query(description="ISO 8601 with offset; records created before")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> PointRecordPage:
+    return ledger().records(principal(router).tenant, memberId, point_group, record_type, since, until, limit, cursor)
+
+
+@router.get(
+    "/v1/members/<memberId>/lots",
+    operation_id="listOpenLots",
+    tags=["points"],
+    responses=PROBLEM_RESPONSES,
+    summary="The member's open earning lots, in the order they are spent",
+)
+def list_open_lots(
+    memberId: MemberId, point_group: Annotated[str | None, Query(alias="pointGroup", pattern=CODE_PATTERN)] = None
+) -> list[LotView]:
+    return ledger().open_lots(principal(router).tenant, memberId, point_group)

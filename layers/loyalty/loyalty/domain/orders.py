@@ -1,0 +1,95 @@
+"""Orders (交易单) as channels post them: header, lines, payments and discounts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from loyalty.domain.config import CODE_PATTERN
+from loyalty.domain.members import ChannelIdentity
+from loyalty.domain.validity import CamelModel, invalid_field
+
+MAX_LINES = 200  # the whole order travels in one event (EventBridge and SQS carry up to 256 KB)
+
+
+class MemberReference(CamelModel):
+    """Who bought: a member id, a phone number, or an identity on the calling channel (exactly one)."""
+
+    id: str | None = Field(default=None, pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")
+    phone: str | None = Field(default=None, max_length=30)
+    identity: ChannelIdentity | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> MemberReference:
+        if sum(value is not None for value in (self.id, self.phone, self.identity)) != 1:
+            raise ValueError("name the member by exactly one of id, phone or identity")
+        return self
+
+
+class OrderLine(CamelModel):
+    line_no: int = Field(ge=1, le=10_000)
+    sku: str = Field(pattern=CODE_PATTERN, description="Product code (商品编码)")
+    category_code: str | None = Field(default=None, pattern=CODE_PATTERN)
+    quantity: Decimal = Field(gt=0, max_digits=12, decimal_places=3)
+    receivable: Decimal = Field(ge=0, max_digits=14, decimal_places=2, description="应收金额")
+    discount: Decimal = Field(default=Decimal(0), ge=0, max_digits=14, decimal_places=2, description="总优惠金额")
+    paid: Decimal = Field(ge=0, max_digits=14, decimal_places=2, description="实收金额")
+    points_amount: Decimal | None = Field(
+        default=None,
+        ge=0,
+        max_digits=14,
+        decimal_places=2,
+        description="计算积分金额; when absent, paid less non-earning tenders",
+    )
+
+
+class Payment(CamelModel):
+    method_code: str = Field(pattern=CODE_PATTERN)
+    amount: Decimal = Field(ge=0, max_digits=14, decimal_places=2)
+
+
+class Discount(CamelModel):
+    code: str = Field(min_length=1, max_length=64)
+    amount: Decimal = Field(ge=0, max_digits=14, decimal_places=2)
+
+
+class OrderSubmission(CamelModel):
+    program_code: str = Field(pattern=CODE_PATTERN)
+    order_no: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$", description="Unique per channel")
+    member: MemberReference
+    store_code: str = Field(pattern=CODE_PATTERN)
+    ordered_at: AwareDatetime
+    order_type: str | None = Field(default=None, max_length=50, description="e.g. 堂食, 外带")
+    lines: list[OrderLine] = Field(min_length=1, max_length=MAX_LINES)
+    payments: list[Payment] = Field(default_factory=list, max_length=20)
+    discounts: list[Discount] = Field(default_factory=list, max_length=50)
+
+    @model_validator(mode="after")
+    def _distinct_lines(self) -> OrderSubmission:
+        numbers = [line.line_no for line in self.lines]
+        if len(numbers) != len(set(numbers)):
+            raise invalid_field("OrderSubmission", "lines", "line numbers must be distinct", numbers)
+        return self
+
+
+class OrderAccepted(CamelModel):
+    order_id: str
+    order_no: str
+    channel: str
+    member_id: str
+    status: Literal["received", "accrued"]
+    received_at: datetime
+
+
+class EarnedView(CamelModel):
+    point_group_code: str
+    points: int
+    rule_code: str
+
+
+class OrderView(OrderAccepted):
+    accrued_at: datetime | None = None
+    earned: list[EarnedView] = Field(default_factory=list, description="Points per group, once accrued")

@@ -1,0 +1,20 @@
+"""Tier evaluation (会员升级服务): which tier does a member's accumulator reach?"""
+
+from __future__ import annotations
+
+from loyalty.domain.config import Tier
+from loyalty.domain.program import ProgramConfig
+
+
+def upgrade_target(program: ProgramConfig, current_tier: str, qualifying: dict[str, int]) -> Tier | None:
+    """The highest tier above the current one whose rule's lower bound the accumulator of the rule's point
+    group reaches (skipping tiers is allowed), or None. Bounds are [lower, upper): upper matters only for
+    downgrades (§5.2), an upgrade needs the lower bound alone."""
+    current = program.tiers[current_tier].order if current_tier in program.tiers else 0
+    reached = [
+        program.tiers[rule.tier_code]
+        for rule in program.tier_rules.values()
+        if rule.tier_code in program.tiers and qualifying.get(rule.point_group_code, 0) >= rule.lower_bound
+    ]
+    best = max(reached, key=lambda tier: tier.order, default=None)
+    return best if best is not None and best.order > current else None

@@ -1,0 +1,225 @@
+"""Accrual (accrue_points): an order's points, lots, records, balances and tier, in one transaction.
+
+Reads: the member's summary (profile and accounts, one query); the program and catalog come from a short
+cache. Writes: one transaction whose first entry moves the order from received to accrued, so a
+redelivered or duplicated message adds nothing. The accumulators it read are guarded, so a concurrent
+accrual for the same member makes this one retry rather than decide on stale numbers.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from loyalty.clock import Clock, SystemClock
+from loyalty.domain.accrual import Earning, earnings
+from loyalty.domain.ledger import BalanceDelta, RecordType, delta
+from loyalty.domain.orders import OrderSubmission
+from loyalty.domain.program import ProgramConfig
+from loyalty.domain.tiers import upgrade_target
+from loyalty.domain.validity import end_of_validity
+from loyalty.ids import new_ulid
+from loyalty.observability import logger
+from loyalty.services import events
+from loyalty.services.config import CatalogLoader, ProgramLoader
+from loyalty.services.orders import ACCRUED, RECEIVED
+from loyalty.store import keys
+from loyalty.store.config_repo import ConfigRepository
+from loyalty.store.ledger_repo import AccountChange, Conflict, LedgerRepository, LedgerWrite, TierChange
+from loyalty.store.member_repo import MemberRepository
+from loyalty.store.table import Item, Table, update
+
+
+class RetryLater(Exception):
+    """Something this accrual read changed meanwhile; the message is retried and re-read."""
+
+
+def stamp(moment: datetime) -> str:
+    """An aware moment in UTC, fixed width, so it sorts correctly inside sort keys."""
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+@dataclass
+class AccrualService:
+    ledger: LedgerRepository
+    members: MemberRepository
+    programs: ProgramLoader
+    catalogs: CatalogLoader
+    clock: Clock
+
+    def accrue(self, tenant: str, order: dict[str, Any]) -> bool:
+        """Apply an OrderReceived order; False when it had been applied before (nothing written)."""
+        submission = OrderSubmission.model_validate(order["submission"])
+        program = self.programs.load(tenant, submission.program_code)
+        found = earnings(
+            submission, order["tierCode"], program.point_rules.values(), self.catalogs.load(tenant).catalog
+        )
+        items = self.members.items(tenant, order["memberId"])
+        profile, accounts = (
+            items[0],
+            {i["pointGroupCode"]: i for i in items[1:] if i["SK"].startswith(keys.ACCOUNT_PREFIX)},
+        )
+        now = self.clock.now()
+        write = LedgerWrite(
+            tenant,
+            order["memberId"],
+            guard=update(
+                keys.order(tenant, order["channel"], order["orderNo"]),
+                keys.ORDER_SK,
+                "SET #status = :accrued, accruedAt = :now, earned = :earned",
+                {
+                    ":accrued": ACCRUED,
+                    ":received": RECEIVED,
+                    ":now": now.isoformat(),
+                    ":earned": [
+                        {"pointGroupCode": e.point_group, "points": e.points, "ruleCode": e.rule.code} for e in found
+                    ],
+                },
+                "#status = :received",
+                {"#status": "status"},
+            ),
+        )
+        totals: dict[str, BalanceDelta] = defaultdict(BalanceDelta)
+        earned_at = submission.ordered_at
+        for earning in found:
+            record, lot = _earning_items(earning, order, earned_at, program, now)
+            write.records.append(record)
+            write.lots.append(lot)
+            totals[earning.point_group] += delta(
+                RecordType.TRANSACTION, earning.points, earning.rule.counts_toward_upgrade
+            )
+            write.outbox.append(
+                events.outbox_entry(
+                    tenant,
+                    events.DomainEvent(
+                        "PointsEarned",
+                        {
+                            "memberId": order["memberId"],
+                            "orderId": order["orderId"],
+                            "recordId": record["recordId"],
+                            "pointGroupCode": earning.point_group,
+                            "points": earning.points,
+                            "expiresAt": record["expiresAt"],
+                        },
+                    ),
+                    now,
+                )
+            )
+        qualifying = {g: a.get("qualifying", 0) for g, a in accounts.items()}
+        for group, total in totals.items():
+            qualifying[group] = qualifying.get(group, 0) + total.qualifying
+        target = upgrade_target(program, profile["tier"]["code"], qualifying)
+        tier_groups = {rule.point_group_code for rule in program.tier_rules.values()}
+        for group, total in totals.items():
+            guarded = group in tier_groups and total.qualifying != 0
+            seen = accounts[group].get("qualifying", 0) if guarded and group in accounts else (-1 if guarded else None)
+            name = program.point_groups[group].name if group in program.point_groups else group
+            write.accounts.append(
+                AccountChange(group, name, total.cumulative, total.available, total.expired, total.qualifying, seen)
+            )
+        if target:
+            write.tier = _upgrade(profile, target.code, target.name, program, now)
+            write.outbox.append(
+                events.outbox_entry(
+                    tenant,
+                    events.DomainEvent(
+                        "TierChanged",
+                        {
+                            "memberId": order["memberId"],
+                            "from": profile["tier"]["code"],
+                            "to": target.code,
+                            "type": "upgrade",
+                            "recordId": write.tier.new_record["recordId"],
+                        },
+                    ),
+                    now,
+                )
+            )
+        write.outbox.append(
+            events.outbox_entry(
+                tenant,
+                events.DomainEvent(
+                    "OrderAccrued",
+                    {
+                        "memberId": order["memberId"],
+                        "orderId": order["orderId"],
+                        "orderNo": order["orderNo"],
+                        "channel": order["channel"],
+                        "points": {g: t.available for g, t in totals.items()},
+                    },
+                ),
+                now,
+            )
+        )
+        try:
+            self.ledger.write(write)
+        except Conflict as conflict:
+            if conflict.already_applied:
+                logger.info("order already accrued", extra={"order_id": order["orderId"]})
+                return False
+            raise RetryLater(f"member {order['memberId']} changed while accruing {order['orderId']}") from None
+        return True
+
+
+def _earning_items(
+    earning: Earning, order: dict[str, Any], earned_at: datetime, program: ProgramConfig, now: datetime
+) -> tuple[Item, Item]:
+    """The earning record (交易积分) and its open lot; the lot's sort key is its FIFO position."""
+    record_id = new_ulid()
+    expires = end_of_validity(earning.rule.validity, earned_at, program.zone)
+    assert expires is not None  # point rules always expire
+    lot_sk = keys.lot_sk(earning.point_group, stamp(expires), stamp(earned_at), record_id)
+    common = {
+        "recordId": record_id,
+        "pointGroupCode": earning.point_group,
+        "costCenterCode": earning.rule.cost_center_code,
+        "countsTowardUpgrade": earning.rule.counts_toward_upgrade,
+        "orderId": order["orderId"],
+        "orderNo": order["orderNo"],
+        "channel": order["channel"],
+        "effectiveAt": earned_at.isoformat(),
+        "expiresAt": expires.isoformat(),
+    }
+    record = {
+        **common,
+        "type": RecordType.TRANSACTION.value,
+        "change": earning.points,
+        "ruleCode": earning.rule.code,
+        "lines": [{"lineNo": line.line_no, "points": line.points} for line in earning.lines],
+        "lotSk": lot_sk,
+        "createdAt": now.isoformat(),
+    }
+    lot = {**common, "SK": lot_sk, "points": earning.points, "remaining": earning.points}
+    return record, lot
+
+
+def _upgrade(profile: Item, code: str, name: str, program: ProgramConfig, now: datetime) -> TierChange:
+    tier = program.tiers[code]
+    until = end_of_validity(tier.validity, now, program.zone)
+    record = {
+        "code": code,
+        "name": name,
+        "recordId": new_ulid(),
+        "type": "UPGRADE",
+        "validFrom": now.isoformat(),
+        "validUntil": until.isoformat() if until else None,
+        "status": "valid",
+        "change": "automatic",
+        "fromCode": profile["tier"]["code"],
+        "createdAt": now.isoformat(),
+    }
+    return TierChange(profile["tier"]["recordId"], {k: v for k, v in record.items() if v is not None})
+
+
+def accrual_service(table: Table | None = None, clock: Clock | None = None) -> AccrualService:
+    table = table or Table()
+    config = ConfigRepository(table)
+    return AccrualService(
+        LedgerRepository(table),
+        MemberRepository(table),
+        ProgramLoader(config),
+        CatalogLoader(config),
+        clock or SystemClock(),
+    )

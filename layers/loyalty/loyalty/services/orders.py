@@ -1,0 +1,145 @@
+"""Order ingest (ingest_order): validate, store once per channel and order number, announce for accrual.
+
+Posting never computes points: the OrderReceived event (written with the order, see services/events.py)
+reaches the order queue through an EventBridge rule, and accrue_points does the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from loyalty.clock import Clock, SystemClock
+from loyalty.domain.config import KINDS
+from loyalty.domain.errors import Conflict, InvalidInput, NotFound
+from loyalty.domain.members import normalize_phone
+from loyalty.domain.orders import OrderAccepted, OrderSubmission
+from loyalty.ids import new_ulid
+from loyalty.services import events
+from loyalty.services.config import CatalogLoader, ProgramLoader
+from loyalty.store.config_repo import ConfigRepository
+from loyalty.store.member_repo import MemberRepository
+from loyalty.store.order_repo import OrderRepository
+from loyalty.store.table import Item, Table
+
+RECEIVED, ACCRUED = "received", "accrued"
+
+
+@dataclass
+class OrderService:
+    orders: OrderRepository
+    members: MemberRepository
+    config: ConfigRepository
+    programs: ProgramLoader
+    catalogs: CatalogLoader
+    clock: Clock
+
+    def ingest(self, tenant: str, channel: str, submission: OrderSubmission) -> tuple[OrderAccepted, bool]:
+        """Accept an order; returns (answer, created). A repeat of the same order gets the first answer;
+        the same number with other content is a 409."""
+        fingerprint = _fingerprint(submission)
+        existing = self.orders.get(tenant, channel, submission.order_no)
+        if existing:
+            return _answer_repeat(existing, fingerprint), False
+        self.programs.load(tenant, submission.program_code)  # 404 for an unknown program
+        member = self._member(tenant, channel, submission)
+        self._check_references(tenant, submission)
+        now = self.clock.now()
+        order = {
+            "orderId": new_ulid(),
+            "channel": channel,
+            "orderNo": submission.order_no,
+            "status": RECEIVED,
+            "memberId": member["memberId"],
+            "tierCode": member["tier"]["code"],
+            "receivedAt": now.isoformat(),
+            "fingerprint": fingerprint,
+            "submission": submission.model_dump(mode="json", by_alias=True),
+        }
+        received = events.DomainEvent(
+            "OrderReceived", {"order": {k: v for k, v in order.items() if k != "fingerprint"}}
+        )
+        taken = self.orders.receive(tenant, order, [events.outbox_entry(tenant, received, now)])
+        if taken:  # the same number arrived meanwhile
+            return _answer_repeat(taken, fingerprint), False
+        return _answer(order), True
+
+    def get(self, tenant: str, channel: str, order_no: str) -> Item:
+        order = self.orders.get(tenant, channel, order_no)
+        if order is None:
+            raise NotFound(f"no order {order_no!r} from {channel}", code="ORDER_NOT_FOUND")
+        return order
+
+    def _member(self, tenant: str, channel: str, submission: OrderSubmission) -> Item:
+        reference = submission.member
+        try:
+            if reference.id:
+                member_id = reference.id
+            elif reference.phone:
+                member_id = self.members.id_by_phone(tenant, normalize_phone(reference.phone))
+            else:
+                assert reference.identity
+                member_id = self.members.id_by_identity(
+                    tenant, channel, reference.identity.type, reference.identity.value
+                )
+            profile = self.members.items(tenant, member_id)[0]
+        except (NotFound, ValueError):
+            raise InvalidInput("no such member", code="UNKNOWN_MEMBER", field="member") from None
+        if profile["programCode"] != submission.program_code:
+            raise InvalidInput("the member belongs to another program", code="UNKNOWN_MEMBER", field="member")
+        return profile
+
+    def _check_references(self, tenant: str, submission: OrderSubmission) -> None:
+        try:
+            self.config.get(tenant, KINDS["store"], None, submission.store_code)
+        except NotFound:
+            raise InvalidInput(f"no store {submission.store_code!r}", code="UNKNOWN_STORE", field="storeCode") from None
+        known = self.catalogs.load(tenant).payment_methods
+        for index, payment in enumerate(submission.payments):
+            if payment.method_code not in known:
+                raise InvalidInput(
+                    f"no payment method {payment.method_code!r}",
+                    code="UNKNOWN_PAYMENT_METHOD",
+                    field=f"payments/{index}/methodCode",
+                )
+
+
+def _fingerprint(submission: OrderSubmission) -> str:
+    canonical = json.dumps(submission.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _answer(order: Item) -> OrderAccepted:
+    return OrderAccepted(
+        order_id=order["orderId"],
+        order_no=order["orderNo"],
+        channel=order["channel"],
+        member_id=order["memberId"],
+        status=order["status"],
+        received_at=order["receivedAt"],
+    )
+
+
+def _answer_repeat(existing: Item, fingerprint: str) -> OrderAccepted:
+    if existing.get("fingerprint") != fingerprint:
+        raise Conflict(
+            "this order number was used for another order",
+            code="ORDER_CONFLICT",
+            field="orderNo",
+            existingOrderId=existing.get("orderId"),
+        )
+    return _answer(existing)
+
+
+def order_service(table: Table | None = None, clock: Clock | None = None) -> OrderService:
+    table = table or Table()
+    config = ConfigRepository(table)
+    return OrderService(
+        OrderRepository(table),
+        MemberRepository(table),
+        config,
+        ProgramLoader(config),
+        CatalogLoader(config),
+        clock or SystemClock(),
+    )
