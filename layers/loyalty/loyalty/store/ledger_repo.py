@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loyalty.store import keys
-from loyalty.store.table import Item, Page, Table, TransactionCancelled, put, update
+from loyalty.store.table import Item, Page, Table, TransactionCancelled, delete, put, update
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,14 @@ class AccountChange:
     expired: int
     qualifying: int
     seen_qualifying: int | None  # the accumulator a tier decision read (-1: the account did not exist); None: unguarded
+    require_available: int | None = None  # a spend: refused unless at least this much is available
+
+
+@dataclass(frozen=True)
+class LotDraw:
+    sort_key: str
+    seen: int  # the lot's remaining points when read: the draw is refused if it changed
+    take: int
 
 
 @dataclass(frozen=True)
@@ -34,7 +42,9 @@ class LedgerWrite:
     tenant: str
     member_id: str
     records: list[Item] = field(default_factory=list)  # each with "recordId"
-    lots: list[Item] = field(default_factory=list)  # each with "SK" from keys.lot_sk
+    lots: list[Item] = field(default_factory=list)  # new lots, each with "SK" from keys.lot_sk
+    draws: list[LotDraw] = field(default_factory=list)  # points taken from open lots
+    returns: list[Item] = field(default_factory=list)  # points given back to lots (re-opened if closed)
     accounts: list[AccountChange] = field(default_factory=list)
     tier: TierChange | None = None
     guard: dict | None = None  # the first entry: the business key's once-only condition (e.g. order status)
@@ -42,11 +52,13 @@ class LedgerWrite:
 
 
 class Conflict(Exception):
-    """The guard held (the event was applied before) or a read it relied on changed; see `already_applied`."""
+    """The write was refused: `already_applied` (the guard held), `short` (a balance would go below what the
+    spend requires), or neither (something read changed meanwhile: read again and retry)."""
 
-    def __init__(self, already_applied: bool) -> None:
-        super().__init__("already applied" if already_applied else "changed meanwhile")
+    def __init__(self, already_applied: bool, short: bool = False) -> None:
+        super().__init__("already applied" if already_applied else "short" if short else "changed meanwhile")
         self.already_applied = already_applied
+        self.short = short
 
 
 class LedgerRepository:
@@ -61,6 +73,9 @@ class LedgerRepository:
             for r in change.records
         ]
         operations += [put({"PK": pk, **lot}, "attribute_not_exists(PK)") for lot in change.lots]
+        operations += [self._draw(pk, draw) for draw in change.draws]
+        operations += [self._return(pk, lot) for lot in change.returns]
+        first_account = len(operations)
         operations += [self._account(pk, account) for account in change.accounts]
         if change.tier:
             record = change.tier.new_record
@@ -89,7 +104,38 @@ class LedgerRepository:
         try:
             self.table.transact(operations)
         except TransactionCancelled as cancelled:
-            raise Conflict(already_applied=change.guard is not None and cancelled.failed(0)) from None
+            short = any(
+                cancelled.failed(first_account + i)
+                for i, a in enumerate(change.accounts)
+                if a.require_available is not None
+            )
+            raise Conflict(already_applied=change.guard is not None and cancelled.failed(0), short=short) from None
+
+    @staticmethod
+    def _draw(pk: str, draw: LotDraw) -> dict:
+        values = {":seen": draw.seen}
+        if draw.take == draw.seen:  # emptied: the lot closes (its record keeps the history)
+            return delete(pk, draw.sort_key, "remaining = :seen", values)
+        return update(
+            pk, draw.sort_key, "SET remaining = remaining - :take", {**values, ":take": draw.take}, "remaining = :seen"
+        )
+
+    @staticmethod
+    def _return(pk: str, lot: Item) -> dict:
+        """Add `remaining` back to a lot, re-creating it with its attributes if it had closed."""
+        attributes = {k: v for k, v in lot.items() if k not in ("SK", "remaining")}
+        names = {f"#a{i}": name for i, name in enumerate(attributes)}
+        values: dict[str, Any] = {f":a{i}": value for i, value in enumerate(attributes.values())}
+        values.update({":back": lot["remaining"], ":zero": 0})
+        sets = [f"#a{i} = if_not_exists(#a{i}, :a{i})" for i in range(len(attributes))]
+        return update(
+            pk,
+            lot["SK"],
+            "SET remaining = if_not_exists(remaining, :zero) + :back, " + ", ".join(sets),
+            values,
+            None,
+            names,
+        )
 
     @staticmethod
     def _account(pk: str, account: AccountChange) -> dict:
@@ -103,7 +149,10 @@ class LedgerRepository:
             ":name": account.name,
         }
         condition = None
-        if account.seen_qualifying == -1:
+        if account.require_available is not None:
+            values[":need"] = account.require_available
+            condition = "available >= :need"
+        elif account.seen_qualifying == -1:
             condition = "attribute_not_exists(PK)"
         elif account.seen_qualifying is not None:
             values[":seen"] = account.seen_qualifying
@@ -127,6 +176,9 @@ class LedgerRepository:
         return self.table.query_prefix(
             keys.member(tenant, member_id), keys.RECORD_PREFIX, limit=limit, cursor=cursor, between=bounds
         )
+
+    def record(self, tenant: str, member_id: str, record_id: str) -> Item | None:
+        return self.table.get(keys.member(tenant, member_id), keys.record_sk(record_id))
 
     def open_lots(self, tenant: str, member_id: str, point_group: str | None = None) -> list[Item]:
         prefix = keys.LOT_PREFIX + (f"{point_group}#" if point_group else "")

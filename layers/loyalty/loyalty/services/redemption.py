@@ -1,0 +1,362 @@
+"""Spending points FIFO (redeem_points), cancelling a spend, and operators' manual adjustments.
+
+A spend reads the member and their open lots, plans the draw (domain/fifo.py) and writes one transaction:
+the consuming record with its relations, each lot drawn (guarded by the remaining points read), and the
+account (guarded by `available >= points`). So the balance never goes below zero whatever runs at the
+same time; a lot changed by a concurrent spend makes this one read again and retry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from loyalty.clock import Clock, SystemClock
+from loyalty.domain.errors import Conflict, InvalidInput, NotFound
+from loyalty.domain.fifo import OpenLot, plan_draw
+from loyalty.domain.ledger import RecordType, delta
+from loyalty.domain.program import ProgramConfig
+from loyalty.domain.redemption import AdjustmentRequest, RedemptionRequest, SpendView
+from loyalty.domain.validity import FixedPeriod, end_of_validity
+from loyalty.ids import new_ulid
+from loyalty.services import events
+from loyalty.services.accrual import stamp
+from loyalty.services.config import ProgramLoader
+from loyalty.store import keys
+from loyalty.store.config_repo import ConfigRepository
+from loyalty.store.ledger_repo import AccountChange, LedgerRepository, LedgerWrite, LotDraw
+from loyalty.store.ledger_repo import Conflict as WriteConflict
+from loyalty.store.member_repo import MemberRepository
+from loyalty.store.table import Item, Table, update
+
+ATTEMPTS = 3
+SPEND_TYPES = {
+    RecordType.REDEEM_GIFT,
+    RecordType.REDEEM_COUPON,
+    RecordType.MANUAL_DECREASE,
+    RecordType.BEHAVIOUR_DECREASE,
+}
+CANCELLABLE = {RecordType.REDEEM_GIFT, RecordType.REDEEM_COUPON}
+
+
+@dataclass
+class RedemptionService:
+    ledger: LedgerRepository
+    members: MemberRepository
+    programs: ProgramLoader
+    clock: Clock
+
+    def redeem(self, tenant: str, channel: str, member_id: str, request: RedemptionRequest) -> SpendView:
+        details = {
+            "purpose": request.purpose,
+            "reference": request.reference,
+            "orderNo": request.order_no,
+            "channel": channel,
+        }
+        record = self._spend(tenant, member_id, request.point_group_code, request.points, request.record_type, details)
+        return _view(record)
+
+    def adjust(self, tenant: str, member_id: str, request: AdjustmentRequest, operator: str) -> SpendView:
+        details = {"reason": request.reason, "operator": operator, "costCenterCode": request.cost_center_code}
+        if request.points < 0:
+            return _view(
+                self._spend(
+                    tenant, member_id, request.point_group_code, -request.points, RecordType.MANUAL_DECREASE, details
+                )
+            )
+        program = self._program(tenant, member_id, request.point_group_code)
+        now, record_id = self.clock.now(), new_ulid()
+        expires = end_of_validity(request.validity, now, program.zone)
+        assert expires is not None
+        lot_sk = keys.lot_sk(request.point_group_code, stamp(expires), stamp(now), record_id)
+        common = {
+            "recordId": record_id,
+            "pointGroupCode": request.point_group_code,
+            "effectiveAt": now.isoformat(),
+            "expiresAt": expires.isoformat(),
+            "countsTowardUpgrade": request.counts_toward_upgrade,
+        }
+        record = {
+            **common,
+            "type": RecordType.MANUAL_INCREASE.value,
+            "change": request.points,
+            "lotSk": lot_sk,
+            "relations": [],
+            "createdAt": now.isoformat(),
+            **_present(details),
+        }
+        change = delta(RecordType.MANUAL_INCREASE, request.points, request.counts_toward_upgrade)
+        self.ledger.write(
+            LedgerWrite(
+                tenant,
+                member_id,
+                records=[record],
+                lots=[
+                    {
+                        **common,
+                        "SK": lot_sk,
+                        "points": request.points,
+                        "remaining": request.points,
+                        **_present({"costCenterCode": request.cost_center_code}),
+                    }
+                ],
+                accounts=[_account(program, request.point_group_code, change)],
+                outbox=[
+                    events.outbox_entry(
+                        tenant,
+                        events.DomainEvent(
+                            "PointsAdjusted",
+                            {
+                                "memberId": member_id,
+                                "recordId": record_id,
+                                "pointGroupCode": request.point_group_code,
+                                "points": request.points,
+                            },
+                        ),
+                        now,
+                    )
+                ],
+            )
+        )
+        return _view(record)
+
+    def get(self, tenant: str, member_id: str, spend_id: str) -> SpendView:
+        return _view(self._spend_record(tenant, member_id, spend_id))
+
+    def cancel(self, tenant: str, member_id: str, spend_id: str) -> SpendView:
+        """Give a redemption's points back (积分兑换取消积分返回) to the lots they came from, with their
+        expiry; points whose lot has expired meanwhile get a new lot ending the day after (§8.5). Repeatable."""
+        record = self._spend_record(tenant, member_id, spend_id)
+        if RecordType(record["type"]) not in CANCELLABLE:
+            raise Conflict("only redemptions can be cancelled", code="NOT_CANCELLABLE")
+        if record.get("cancelledAt"):
+            return _view(record)
+        program = self._program(tenant, member_id, record["pointGroupCode"])
+        now, cancel_id = self.clock.now(), new_ulid()
+        returns, relations, late = [], [], 0
+        for relation in record["relations"]:
+            if datetime.fromisoformat(relation["expiresAt"]) >= now:
+                returns.append({**relation["lot"], "remaining": relation["points"]})
+                relations.append(
+                    {
+                        "recordId": relation["recordId"],
+                        "points": relation["points"],
+                        "expiresAt": relation["expiresAt"],
+                        "lotSk": relation["lot"]["SK"],
+                    }
+                )
+            else:
+                late += relation["points"]
+        lots = []
+        if late:  # their lot expired meanwhile: a new lot to the end of the day after today
+            expires = end_of_validity_day_after(now, program)
+            lot_sk = keys.lot_sk(record["pointGroupCode"], stamp(expires), stamp(now), cancel_id)
+            lots.append(
+                {
+                    "SK": lot_sk,
+                    "recordId": cancel_id,
+                    "pointGroupCode": record["pointGroupCode"],
+                    "points": late,
+                    "remaining": late,
+                    "effectiveAt": now.isoformat(),
+                    "expiresAt": expires.isoformat(),
+                    "countsTowardUpgrade": False,
+                }
+            )
+            relations.append({"recordId": cancel_id, "points": late, "expiresAt": expires.isoformat(), "lotSk": lot_sk})
+        points = -record["change"]
+        cancel_record = {
+            "recordId": cancel_id,
+            "type": RecordType.REDEEM_CANCEL_RETURN.value,
+            "pointGroupCode": record["pointGroupCode"],
+            "change": points,
+            "cancels": spend_id,
+            "relations": relations,
+            "effectiveAt": now.isoformat(),
+            "createdAt": now.isoformat(),
+            "countsTowardUpgrade": False,
+        }
+        if lots:
+            cancel_record["lotSk"] = lots[0]["SK"]
+        pk = keys.member(tenant, member_id)
+        try:
+            self.ledger.write(
+                LedgerWrite(
+                    tenant,
+                    member_id,
+                    records=[cancel_record],
+                    lots=lots,
+                    returns=returns,
+                    guard=update(
+                        pk,
+                        keys.record_sk(spend_id),
+                        "SET cancelledAt = :now, cancelRecordId = :id",
+                        {":now": now.isoformat(), ":id": cancel_id},
+                        "attribute_not_exists(cancelledAt)",
+                    ),
+                    accounts=[
+                        _account(
+                            program, record["pointGroupCode"], delta(RecordType.REDEEM_CANCEL_RETURN, points, False)
+                        )
+                    ],
+                    outbox=[
+                        events.outbox_entry(
+                            tenant,
+                            events.DomainEvent(
+                                "RedemptionCancelled",
+                                {
+                                    "memberId": member_id,
+                                    "redemptionId": spend_id,
+                                    "recordId": cancel_id,
+                                    "pointGroupCode": record["pointGroupCode"],
+                                    "points": points,
+                                },
+                            ),
+                            now,
+                        )
+                    ],
+                )
+            )
+        except WriteConflict as conflict:
+            if not conflict.already_applied:
+                raise
+        return _view(self._spend_record(tenant, member_id, spend_id))
+
+    # --- the spend itself ------------------------------------------------------------------------------
+
+    def _spend(
+        self, tenant: str, member_id: str, group: str, points: int, record_type: RecordType, details: dict[str, Any]
+    ) -> Item:
+        program = self._program(tenant, member_id, group)
+        for _ in range(ATTEMPTS):
+            now, record_id = self.clock.now(), new_ulid()
+            lots = self.ledger.open_lots(tenant, member_id, group)
+            draws = plan_draw([_open_lot(lot) for lot in lots], points, now)
+            by_key = {lot["SK"]: lot for lot in lots}
+            record = {
+                "recordId": record_id,
+                "type": record_type.value,
+                "pointGroupCode": group,
+                "change": -points,
+                "effectiveAt": now.isoformat(),
+                "createdAt": now.isoformat(),
+                "countsTowardUpgrade": False,
+                "relations": [
+                    {
+                        "recordId": d.lot.record_id,
+                        "points": d.points,
+                        "expiresAt": d.lot.expires_at.isoformat(),
+                        "lot": {k: v for k, v in by_key[d.lot.sort_key].items() if k not in ("PK", "remaining")},
+                    }
+                    for d in draws
+                ],
+                **_present(details),
+            }
+            change = delta(record_type, -points, False)
+            try:
+                self.ledger.write(
+                    LedgerWrite(
+                        tenant,
+                        member_id,
+                        records=[record],
+                        draws=[LotDraw(d.lot.sort_key, d.lot.remaining, d.points) for d in draws],
+                        accounts=[_account(program, group, change, require_available=points)],
+                        outbox=[
+                            events.outbox_entry(
+                                tenant,
+                                events.DomainEvent(
+                                    "PointsRedeemed",
+                                    {
+                                        "memberId": member_id,
+                                        "recordId": record_id,
+                                        "type": record_type.value,
+                                        "pointGroupCode": group,
+                                        "points": points,
+                                    },
+                                ),
+                                now,
+                            )
+                        ],
+                    )
+                )
+                return record
+            except WriteConflict as conflict:
+                if conflict.short:
+                    raise Conflict(
+                        "the account does not have these points", code="INSUFFICIENT_POINTS", field="points"
+                    ) from None
+        raise Conflict("the member's points changed while spending; retry", code="CONCURRENT_UPDATE")
+
+    def _program(self, tenant: str, member_id: str, group: str) -> ProgramConfig:
+        profile = self.members.items(tenant, member_id)[0]
+        program = self.programs.load(tenant, profile["programCode"])
+        if group not in program.point_groups:
+            raise InvalidInput(
+                f"no point group {group!r} in program {program.program.code}",
+                code="UNKNOWN_POINT_GROUP",
+                field="pointGroupCode",
+            )
+        return program
+
+    def _spend_record(self, tenant: str, member_id: str, spend_id: str) -> Item:
+        record = self.ledger.record(tenant, member_id, spend_id)
+        if record is None or RecordType(record["type"]) not in SPEND_TYPES | {RecordType.MANUAL_INCREASE}:
+            raise NotFound(f"no redemption {spend_id!r}", code="REDEMPTION_NOT_FOUND")
+        return record
+
+
+def end_of_validity_day_after(now: datetime, program: ProgramConfig) -> datetime:
+    """The end of tomorrow in the program's time zone (§8.5: returned points whose lot expired)."""
+    until = end_of_validity(FixedPeriod(days=1), now, program.zone)
+    assert until is not None
+    return until
+
+
+def _open_lot(lot: Item) -> OpenLot:
+    return OpenLot(
+        lot["SK"],
+        lot["recordId"],
+        lot["remaining"],
+        datetime.fromisoformat(lot["expiresAt"]),
+        datetime.fromisoformat(lot["effectiveAt"]),
+    )
+
+
+def _account(program: ProgramConfig, group: str, change: Any, require_available: int | None = None) -> AccountChange:
+    return AccountChange(
+        group,
+        program.point_groups[group].name,
+        change.cumulative,
+        change.available,
+        change.expired,
+        change.qualifying,
+        None,
+        require_available,
+    )
+
+
+def _present(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _view(record: Item) -> SpendView:
+    return SpendView.model_validate(
+        {
+            **record,
+            "id": record["recordId"],
+            "points": abs(record["change"]),
+            "status": "cancelled" if record.get("cancelledAt") else "active",
+            "relations": [
+                {"recordId": r["recordId"], "points": r["points"], "expiresAt": r["expiresAt"]}
+                for r in record.get("relations", [])
+            ],
+        }
+    )
+
+
+def redemption_service(table: Table | None = None, clock: Clock | None = None) -> RedemptionService:
+    table = table or Table()
+    return RedemptionService(
+        LedgerRepository(table), MemberRepository(table), ProgramLoader(ConfigRepository(table)), clock or SystemClock()
+    )
