@@ -31,7 +31,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
 openapi: $(VENV)/.installed ## regenerate docs/openapi.json from the code
-	$(PY) -m loyalty.api.openapi > docs/openapi.json
+	$(PY) -m loyalty.api.openapi > docs/openapi.json.tmp && mv docs/openapi.json.tmp docs/openapi.json
 
 build: $(TOOLS)/.installed ## sam build (no Docker needed)
 	$(TOOLS)/bin/sam build

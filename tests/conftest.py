@@ -89,7 +89,7 @@ class Pipeline:
                     QueuePoller(queue, api.functions[spec.logical_id], sqs, physical["Ref"], physical["Arn"])
                 )
 
-    def drain(self, rounds: int = 10) -> None:
+    def drain(self, rounds: int = 200) -> None:
         for _ in range(rounds):
             if not sum(poller.poll_once() for poller in self.pollers):
                 return

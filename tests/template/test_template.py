@@ -124,7 +124,8 @@ def test_each_function_reaches_only_its_keys():
             for statement in policy.get("Statement", []):
                 if any(action.startswith("dynamodb:") for action in statement["Action"]):
                     leading = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
-                    assert leading == (["APIKEY#*"] if name == "AuthorizerFunction" else ["T#*"]), name
+                    expected = {"AuthorizerFunction": ["APIKEY#*"], "ExpirySweepFunction": ["T#*", "PROGRAMS"]}
+                    assert leading == expected.get(name, ["T#*"]), name
                     assert "dynamodb:Scan" not in statement["Action"] and "dynamodb:*" not in statement["Action"]
     authorizer = policies["AuthorizerFunction"][0]["Statement"][0]
     assert authorizer["Action"] == ["dynamodb:GetItem"]

@@ -84,7 +84,7 @@ class AccrualService:
         totals: dict[str, BalanceDelta] = defaultdict(BalanceDelta)
         earned_at = submission.ordered_at
         for earning in found:
-            record, lot = _earning_items(earning, order, earned_at, program, now)
+            record, lot = _earning_items(tenant, earning, order, earned_at, program, now)
             write.records.append(record)
             write.lots.append(lot)
             totals[earning.point_group] += delta(
@@ -164,7 +164,7 @@ class AccrualService:
 
 
 def _earning_items(
-    earning: Earning, order: dict[str, Any], earned_at: datetime, program: ProgramConfig, now: datetime
+    tenant: str, earning: Earning, order: dict[str, Any], earned_at: datetime, program: ProgramConfig, now: datetime
 ) -> tuple[Item, Item]:
     """The earning record (交易积分) and its open lot; the lot's sort key is its FIFO position."""
     record_id = new_ulid()
@@ -191,7 +191,13 @@ def _earning_items(
         "lotSk": lot_sk,
         "createdAt": now.isoformat(),
     }
-    lot = {**common, "SK": lot_sk, "points": earning.points, "remaining": earning.points}
+    lot = {
+        **common,
+        "SK": lot_sk,
+        "points": earning.points,
+        "remaining": earning.points,
+        **keys.lot_index(tenant, program.program.code, order["memberId"], expires, lot_sk),
+    }
     return record, lot
 
 

@@ -99,6 +99,7 @@ class RedemptionService:
                         "points": request.points,
                         "remaining": request.points,
                         **_present({"costCenterCode": request.cost_center_code}),
+                        **keys.lot_index(tenant, program.program.code, member_id, expires, lot_sk),
                     }
                 ],
                 accounts=[_account(program, request.point_group_code, change)],
@@ -162,6 +163,7 @@ class RedemptionService:
                     "effectiveAt": now.isoformat(),
                     "expiresAt": expires.isoformat(),
                     "countsTowardUpgrade": False,
+                    **keys.lot_index(tenant, program.program.code, member_id, expires, lot_sk),
                 }
             )
             relations.append({"recordId": cancel_id, "points": late, "expiresAt": expires.isoformat(), "lotSk": lot_sk})

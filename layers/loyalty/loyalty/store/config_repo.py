@@ -62,6 +62,16 @@ class ConfigRepository:
         page: Page = self.table.query_prefix(pk, f"{kind.name}#", limit=limit, cursor=cursor)
         return [self._stored(kind, item) for item in page.items], page.next_cursor
 
+    def all_programs(self) -> list[tuple[str, str]]:
+        """(tenant, program code) of every program, for the sweeps."""
+        found: list[tuple[str, str]] = []
+        start = None
+        while True:
+            items, start = self.table.query_index("GSI1", keys.PROGRAMS_INDEX, limit=1000, start=start)
+            found += [(item["tenant"], item["code"]) for item in items]
+            if not start:
+                return found
+
     def program_items(self, tenant: str, program: str) -> list[Item]:
         """Every item of one program's structure, in one query (a program is small)."""
         return self.table.query_prefix(keys.program(tenant, program), "").items
@@ -84,6 +94,8 @@ class ConfigRepository:
         }
         if kind.enableable:
             record["status"] = DRAFT
+        if kind.name == "program":
+            record.update(GSI1PK=keys.PROGRAMS_INDEX, GSI1SK=f"{tenant}#{item.code}", tenant=tenant)
         operations: list[dict] = [put(record, "attribute_not_exists(PK)")]
         guards = kind.unique(item)
         operations += [put(_guard(pk, name, item.code), "attribute_not_exists(PK)") for name in guards]
@@ -129,6 +141,10 @@ class ConfigRepository:
         }
         if current.status:
             record["status"] = current.status
+        if current.has_members:  # a replace keeps what registrations recorded
+            record["hasMembers"] = True
+        if kind.name == "program":
+            record.update(GSI1PK=keys.PROGRAMS_INDEX, GSI1SK=f"{tenant}#{code}", tenant=tenant)
         operations = [put(record, "version = :v", {":v": current.version})]
         old_guards, new_guards = set(kind.unique(current.item)), kind.unique(item)
         added_guards = [name for name in new_guards if name not in old_guards]

@@ -4,6 +4,9 @@ is how a request finds its tenant in the first place (docs/decisions.md, D-006).
 
 from __future__ import annotations
 
+import hashlib
+from datetime import datetime
+
 
 def tenant_config(tenant: str) -> str:
     """Tenant-wide configuration: programs and master data (stores, products, groups, ...)."""
@@ -58,6 +61,28 @@ def record_sk(record_id: str) -> str:
 def lot_sk(point_group: str, expires_at: str, earned_at: str, record_id: str) -> str:
     """An open earning lot; the sort key is the FIFO order: earliest expiry, then earliest earned."""
     return f"{LOT_PREFIX}{point_group}#{expires_at}#{earned_at}#{record_id}"
+
+
+EXPIRY_SHARDS = 8  # a day's expiring lots of one program spread over this many index partitions
+PROGRAMS_INDEX = "PROGRAMS"  # GSI1 partition listing every program of every tenant, for the sweeps
+
+
+def shard_of(member_id: str) -> int:
+    return int(hashlib.sha256(member_id.encode()).hexdigest()[:8], 16) % EXPIRY_SHARDS
+
+
+def expiry_bucket(tenant: str, program_code: str, day: str, shard: int) -> str:
+    """GSI1 partition of the lots of one program that expire on `day` (program time zone). Sparse: a lot
+    is in it only while open, so a sweep reads what expires and nothing else."""
+    return f"T#{tenant}#EXPIRES#{program_code}#{day}#{shard}"
+
+
+def lot_index(
+    tenant: str, program_code: str, member_id: str, expires_at: datetime, lot_sort_key: str
+) -> dict[str, str]:
+    """The GSI1 attributes that put an open lot in its expiry bucket (`expires_at` in the program's zone)."""
+    bucket = expiry_bucket(tenant, program_code, expires_at.date().isoformat(), shard_of(member_id))
+    return {"GSI1PK": bucket, "GSI1SK": f"{member_id}#{lot_sort_key}", "memberId": member_id}
 
 
 def order(tenant: str, channel: str, order_no: str) -> str:

@@ -136,6 +136,22 @@ class Table:
         last = response.get("LastEvaluatedKey")
         return Page(items, encode_cursor(from_attributes(last)["SK"]) if last else None)
 
+    def query_index(
+        self, index: str, pk: str, *, limit: int, start: dict[str, Any] | None = None, pk_attribute: str = "GSI1PK"
+    ) -> tuple[list[Item], dict[str, Any] | None]:
+        """One page of a GSI partition; `start` and the returned key are raw keys for internal continuations."""
+        request: dict[str, Any] = {
+            "TableName": self.name,
+            "IndexName": index,
+            "KeyConditionExpression": f"{pk_attribute} = :pk",
+            "ExpressionAttributeValues": to_attributes({":pk": pk}),
+            "Limit": limit,
+        }
+        if start:
+            request["ExclusiveStartKey"] = start
+        response = self.client.query(**request)
+        return [from_attributes(item) for item in response.get("Items", [])], response.get("LastEvaluatedKey")
+
     def transact(self, operations: Iterable[dict[str, Any]]) -> None:
         """Write all or nothing. Operations are TransactWriteItems entries without TableName; values are
         plain Python and are serialised here. Raises TransactionCancelled with reasons in caller order."""

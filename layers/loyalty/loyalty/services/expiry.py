@@ -1,0 +1,179 @@
+"""The point expiry sweep (积分过期服务): close every lot whose expiry day has passed.
+
+Planning (hourly, and on an operator's request) sends one message per expiry bucket: a program, a day
+and a shard of its sparse index. Each message expires one page of its bucket, one lot per transaction,
+and sends a continuation when there is more. So the sweep reads only what expires, its cost grows with
+the number of expiring lots and nothing else, and running it twice changes nothing (a closed lot has
+left the index). A lot spent meanwhile is expired for what it still has: the lot is guarded by the
+remaining points read, so a point is either spent or expired, never both.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, timedelta
+from functools import lru_cache
+from typing import Any
+
+import boto3
+
+from loyalty.clock import Clock, SystemClock
+from loyalty.domain.errors import InvalidInput
+from loyalty.domain.ledger import RecordType, delta
+from loyalty.ids import new_ulid
+from loyalty.observability import logger
+from loyalty.services import events
+from loyalty.services.config import ProgramLoader
+from loyalty.settings import get_settings
+from loyalty.store import keys
+from loyalty.store.config_repo import ConfigRepository
+from loyalty.store.ledger_repo import AccountChange, Conflict, LedgerRepository, LedgerWrite, LotDraw
+from loyalty.store.table import Item, Table
+
+LOOKBACK_DAYS = 3  # each run also covers the two days before yesterday, in case a run was missed
+PAGE = 50
+ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Bucket:
+    tenant: str
+    program: str
+    day: str  # ISO date in the program's time zone
+    shard: int
+    start: dict[str, Any] | None = None
+
+    def message(self) -> str:
+        return json.dumps(
+            {"tenant": self.tenant, "program": self.program, "day": self.day, "shard": self.shard, "start": self.start}
+        )
+
+    @classmethod
+    def from_message(cls, body: str) -> Bucket:
+        return cls(**json.loads(body))
+
+
+@lru_cache(maxsize=1)
+def _sqs() -> Any:
+    return boto3.client("sqs")
+
+
+@dataclass
+class ExpiryService:
+    table: Table
+    ledger: LedgerRepository
+    config: ConfigRepository
+    programs: ProgramLoader
+    clock: Clock
+
+    def plan_all(self) -> int:
+        """Every program's buckets that may hold expired lots, as of now in its time zone."""
+        return sum(self.plan(tenant, program) for tenant, program in self.config.all_programs())
+
+    def plan(self, tenant: str, program_code: str, as_of: date | None = None) -> int:
+        """Enqueue the buckets of the days before `as_of` (default: today in the program's zone)."""
+        program = self.programs.load(tenant, program_code)
+        today = self.clock.now().astimezone(program.zone).date()
+        as_of = as_of or today
+        if as_of > today:
+            raise InvalidInput("a sweep may run for today or an earlier day", code="FUTURE_DATE", field="date")
+        buckets = [
+            Bucket(tenant, program_code, (as_of - timedelta(days=back)).isoformat(), shard)
+            for back in range(1, LOOKBACK_DAYS + 1)
+            for shard in range(keys.EXPIRY_SHARDS)
+        ]
+        self._send(buckets)
+        return len(buckets)
+
+    def sweep(self, bucket: Bucket) -> int:
+        """Expire one page of a bucket; returns how many lots it closed."""
+        program = self.programs.load(bucket.tenant, bucket.program)
+        pk = keys.expiry_bucket(bucket.tenant, bucket.program, bucket.day, bucket.shard)
+        lots, more = self.table.query_index("GSI1", pk, limit=PAGE, start=bucket.start)
+        closed = sum(self._expire(bucket.tenant, program.point_groups, lot) for lot in lots)
+        if more:
+            self._send([Bucket(bucket.tenant, bucket.program, bucket.day, bucket.shard, more)])
+        return closed
+
+    def _expire(self, tenant: str, groups: dict[str, Any], lot: Item) -> bool:
+        member_id, group = lot["memberId"], lot["pointGroupCode"]
+        for _ in range(ATTEMPTS):
+            current = self.table.get(lot["PK"], lot["SK"])  # the index may lag; the lot itself decides
+            if current is None or current["remaining"] <= 0:
+                return False
+            now, record_id, points = self.clock.now(), new_ulid(), current["remaining"]
+            change = delta(RecordType.EXPIRY, -points, False)
+            record = {
+                "recordId": record_id,
+                "type": RecordType.EXPIRY.value,
+                "pointGroupCode": group,
+                "change": -points,
+                "effectiveAt": now.isoformat(),
+                "createdAt": now.isoformat(),
+                "countsTowardUpgrade": False,
+                "relations": [
+                    {
+                        "recordId": current["recordId"],
+                        "points": points,
+                        "expiresAt": current["expiresAt"],
+                        "lot": {k: v for k, v in current.items() if k not in ("PK", "remaining")},
+                    }
+                ],
+            }
+            name = groups[group].name if group in groups else group
+            try:
+                self.ledger.write(
+                    LedgerWrite(
+                        tenant,
+                        member_id,
+                        records=[record],
+                        draws=[LotDraw(current["SK"], points, points)],
+                        accounts=[
+                            AccountChange(
+                                group,
+                                name,
+                                change.cumulative,
+                                change.available,
+                                change.expired,
+                                change.qualifying,
+                                None,
+                            )
+                        ],
+                        outbox=[
+                            events.outbox_entry(
+                                tenant,
+                                events.DomainEvent(
+                                    "PointsExpired",
+                                    {
+                                        "memberId": member_id,
+                                        "recordId": record_id,
+                                        "pointGroupCode": group,
+                                        "points": points,
+                                        "lotRecordId": current["recordId"],
+                                    },
+                                ),
+                                now,
+                            )
+                        ],
+                    )
+                )
+                return True
+            except Conflict:
+                continue  # spent meanwhile: read the lot again
+        logger.warning("lot kept changing during expiry", extra={"lot": lot["SK"]})
+        raise RuntimeError("retry this bucket")
+
+    def _send(self, buckets: list[Bucket]) -> None:
+        url = get_settings().expiry_queue_url
+        for start in range(0, len(buckets), 10):
+            entries = [{"Id": str(i), "MessageBody": b.message()} for i, b in enumerate(buckets[start : start + 10])]
+            response = _sqs().send_message_batch(QueueUrl=url, Entries=entries)
+            if response.get("Failed"):
+                raise RuntimeError(f"could not enqueue {len(response['Failed'])} expiry buckets")
+
+
+def expiry_service(table: Table | None = None, clock: Clock | None = None) -> ExpiryService:
+    table = table or Table()
+    config = ConfigRepository(table)
+    return ExpiryService(table, LedgerRepository(table), config, ProgramLoader(config), clock or SystemClock())
