@@ -92,7 +92,9 @@ def test_a_lot_spent_in_part_expires_only_what_it_still_has(member, api, pipelin
     # When the sweep runs, then it expires the 180 left, not the 300 it would have seen in the index
     sweep(api)
     pipeline.drain()
-    _, records = api.call("GET", f"/v1/members/{member['id']}/point-records", POS, query={"type": "EXPIRY", "pointGroup": "points"})
+    _, records = api.call(
+        "GET", f"/v1/members/{member['id']}/point-records", POS, query={"type": "EXPIRY", "pointGroup": "points"}
+    )
     assert [r["change"] for r in records["items"]] == [-180]
 
 
