@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from loyalty.api.resolver import build_app, http_handler
 from loyalty.api.routes.expiry_sweep import router, service
 from loyalty.observability import logger
-from loyalty.services.expiry import Bucket
+from loyalty.services.sweeps import Bucket
 
 app = build_app(router)
 http = http_handler(app)

@@ -124,7 +124,11 @@ def test_each_function_reaches_only_its_keys():
             for statement in policy.get("Statement", []):
                 if any(action.startswith("dynamodb:") for action in statement["Action"]):
                     leading = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
-                    expected = {"AuthorizerFunction": ["APIKEY#*"], "ExpirySweepFunction": ["T#*", "PROGRAMS"]}
+                    expected = {
+                        "AuthorizerFunction": ["APIKEY#*"],
+                        "ExpirySweepFunction": ["T#*", "PROGRAMS"],
+                        "TierSweepFunction": ["T#*", "PROGRAMS"],
+                    }
                     assert leading == expected.get(name, ["T#*"]), name
                     assert "dynamodb:Scan" not in statement["Action"] and "dynamodb:*" not in statement["Action"]
     authorizer = policies["AuthorizerFunction"][0]["Statement"][0]

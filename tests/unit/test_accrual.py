@@ -188,3 +188,22 @@ def test_amounts_stay_decimal():
     line = order().lines[0]
     assert isinstance(line.paid, Decimal) and line.points_amount == Decimal("500")
     assert KINDS["pointRule"].model is PointRule
+
+
+@pytest.mark.parametrize(
+    ("current", "qualifying", "outcome"),
+    [
+        ("gold", 1000, ("RETENTION", "gold")),
+        ("gold", 4000, ("RETENTION", "gold")),
+        ("gold", 999, ("DOWNGRADE", "silver")),
+        ("gold", 299, ("DOWNGRADE", "base")),
+        ("platinum", 5000, ("RETENTION", "platinum")),
+        ("platinum", 1200, ("DOWNGRADE", "gold")),
+        ("silver", 0, ("DOWNGRADE", "base")),
+    ],
+)
+def test_when_a_tier_ends_it_is_kept_or_lowered_to_the_tier_the_accumulator_reaches(current, qualifying, outcome):
+    from loyalty.domain.tiers import retention_outcome
+
+    kind, tier = retention_outcome(PROGRAM, current, {"points": qualifying})
+    assert (kind, tier.code) == outcome

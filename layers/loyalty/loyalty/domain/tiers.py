@@ -18,3 +18,21 @@ def upgrade_target(program: ProgramConfig, current_tier: str, qualifying: dict[s
     ]
     best = max(reached, key=lambda tier: tier.order, default=None)
     return best if best is not None and best.order > current else None
+
+
+def retention_outcome(program: ProgramConfig, current_tier: str, qualifying: dict[str, int]) -> tuple[str, Tier]:
+    """When a tier's validity ends (会员降级服务): keep it (RETENTION, 保级) if the accumulator reaches a
+    lower bound of the tier's own rules; otherwise drop (DOWNGRADE, 降级) to the highest lower tier whose
+    lower bound it reaches, the base tier at least."""
+    current = program.tiers[current_tier]
+    own = [rule for rule in program.tier_rules.values() if rule.tier_code == current_tier]
+    if any(qualifying.get(rule.point_group_code, 0) >= rule.lower_bound for rule in own):
+        return "RETENTION", current
+    reached = [
+        program.tiers[rule.tier_code]
+        for rule in program.tier_rules.values()
+        if rule.tier_code in program.tiers
+        and program.tiers[rule.tier_code].order < current.order
+        and qualifying.get(rule.point_group_code, 0) >= rule.lower_bound
+    ]
+    return "DOWNGRADE", max(reached, key=lambda tier: tier.order, default=program.base_tier())

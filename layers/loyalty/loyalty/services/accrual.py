@@ -15,6 +15,7 @@ from typing import Any
 
 from loyalty.clock import Clock, SystemClock
 from loyalty.domain.accrual import Earning, earnings
+from loyalty.domain.config import Tier
 from loyalty.domain.ledger import BalanceDelta, RecordType, delta
 from loyalty.domain.orders import OrderSubmission
 from loyalty.domain.program import ProgramConfig
@@ -120,7 +121,7 @@ class AccrualService:
                 AccountChange(group, name, total.cumulative, total.available, total.expired, total.qualifying, seen)
             )
         if target:
-            write.tier = _upgrade(profile, target.code, target.name, program, now)
+            write.tier = tier_change(tenant, profile, target, "UPGRADE", program, now)
             write.outbox.append(
                 events.outbox_entry(
                     tenant,
@@ -201,14 +202,14 @@ def _earning_items(
     return record, lot
 
 
-def _upgrade(profile: Item, code: str, name: str, program: ProgramConfig, now: datetime) -> TierChange:
-    tier = program.tiers[code]
+def tier_change(tenant: str, profile: Item, tier: Tier, kind: str, program: ProgramConfig, now: datetime) -> TierChange:
+    """A new tier record of `kind` (UPGRADE, RETENTION, DOWNGRADE) starting now, replacing the current one."""
     until = end_of_validity(tier.validity, now, program.zone)
     record = {
-        "code": code,
-        "name": name,
+        "code": tier.code,
+        "name": tier.name,
         "recordId": new_ulid(),
-        "type": "UPGRADE",
+        "type": kind,
         "validFrom": now.isoformat(),
         "validUntil": until.isoformat() if until else None,
         "status": "valid",
@@ -216,7 +217,11 @@ def _upgrade(profile: Item, code: str, name: str, program: ProgramConfig, now: d
         "fromCode": profile["tier"]["code"],
         "createdAt": now.isoformat(),
     }
-    return TierChange(profile["tier"]["recordId"], {k: v for k, v in record.items() if v is not None})
+    return TierChange(
+        profile["tier"]["recordId"],
+        {k: v for k, v in record.items() if v is not None},
+        keys.tier_index(tenant, program.program.code, profile["memberId"], until),
+    )
 
 
 def accrual_service(table: Table | None = None, clock: Clock | None = None) -> AccrualService:

@@ -10,13 +10,9 @@ remaining points read, so a point is either spent or expired, never both.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from datetime import date, timedelta
-from functools import lru_cache
+from datetime import date
 from typing import Any
-
-import boto3
 
 from loyalty.clock import Clock, SystemClock
 from loyalty.domain.errors import InvalidInput
@@ -25,38 +21,14 @@ from loyalty.ids import new_ulid
 from loyalty.observability import logger
 from loyalty.services import events
 from loyalty.services.config import ProgramLoader
+from loyalty.services.sweeps import PAGE, Bucket, due_buckets, enqueue
 from loyalty.settings import get_settings
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
 from loyalty.store.ledger_repo import AccountChange, Conflict, LedgerRepository, LedgerWrite, LotDraw
 from loyalty.store.table import Item, Table
 
-LOOKBACK_DAYS = 3  # each run also covers the two days before yesterday, in case a run was missed
-PAGE = 50
 ATTEMPTS = 3
-
-
-@dataclass(frozen=True)
-class Bucket:
-    tenant: str
-    program: str
-    day: str  # ISO date in the program's time zone
-    shard: int
-    start: dict[str, Any] | None = None
-
-    def message(self) -> str:
-        return json.dumps(
-            {"tenant": self.tenant, "program": self.program, "day": self.day, "shard": self.shard, "start": self.start}
-        )
-
-    @classmethod
-    def from_message(cls, body: str) -> Bucket:
-        return cls(**json.loads(body))
-
-
-@lru_cache(maxsize=1)
-def _sqs() -> Any:
-    return boto3.client("sqs")
 
 
 @dataclass
@@ -78,12 +50,8 @@ class ExpiryService:
         as_of = as_of or today
         if as_of > today:
             raise InvalidInput("a sweep may run for today or an earlier day", code="FUTURE_DATE", field="date")
-        buckets = [
-            Bucket(tenant, program_code, (as_of - timedelta(days=back)).isoformat(), shard)
-            for back in range(1, LOOKBACK_DAYS + 1)
-            for shard in range(keys.EXPIRY_SHARDS)
-        ]
-        self._send(buckets)
+        buckets = due_buckets(tenant, program_code, as_of)
+        enqueue(get_settings().expiry_queue_url, buckets)
         return len(buckets)
 
     def sweep(self, bucket: Bucket) -> int:
@@ -93,7 +61,7 @@ class ExpiryService:
         lots, more = self.table.query_index("GSI1", pk, limit=PAGE, start=bucket.start)
         closed = sum(self._expire(bucket.tenant, program.point_groups, lot) for lot in lots)
         if more:
-            self._send([Bucket(bucket.tenant, bucket.program, bucket.day, bucket.shard, more)])
+            enqueue(get_settings().expiry_queue_url, [bucket.next(more)])
         return closed
 
     def _expire(self, tenant: str, groups: dict[str, Any], lot: Item) -> bool:
@@ -163,14 +131,6 @@ class ExpiryService:
                 continue  # spent meanwhile: read the lot again
         logger.warning("lot kept changing during expiry", extra={"lot": lot["SK"]})
         raise RuntimeError("retry this bucket")
-
-    def _send(self, buckets: list[Bucket]) -> None:
-        url = get_settings().expiry_queue_url
-        for start in range(0, len(buckets), 10):
-            entries = [{"Id": str(i), "MessageBody": b.message()} for i, b in enumerate(buckets[start : start + 10])]
-            response = _sqs().send_message_batch(QueueUrl=url, Entries=entries)
-            if response.get("Failed"):
-                raise RuntimeError(f"could not enqueue {len(response['Failed'])} expiry buckets")
 
 
 def expiry_service(table: Table | None = None, clock: Clock | None = None) -> ExpiryService:

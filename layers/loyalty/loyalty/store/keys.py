@@ -85,6 +85,18 @@ def lot_index(
     return {"GSI1PK": bucket, "GSI1SK": f"{member_id}#{lot_sort_key}", "memberId": member_id}
 
 
+def tier_index(tenant: str, program_code: str, member_id: str, valid_until: datetime | None) -> dict[str, str]:
+    """GSI1 attributes that put a member's profile in the bucket of the day their tier ends (none: never)."""
+    if valid_until is None:
+        return {}
+    day = valid_until.date().isoformat()
+    return {"GSI1PK": f"T#{tenant}#TIER_ENDS#{program_code}#{day}#{shard_of(member_id)}", "GSI1SK": member_id}
+
+
+def tier_bucket(tenant: str, program_code: str, day: str, shard: int) -> str:
+    return f"T#{tenant}#TIER_ENDS#{program_code}#{day}#{shard}"
+
+
 def order(tenant: str, channel: str, order_no: str) -> str:
     """An order, unique per tenant, channel and the channel's order number."""
     return f"T#{tenant}#ORDER#{channel}#{order_no}"

@@ -33,6 +33,7 @@ class LotDraw:
 class TierChange:
     old_record_id: str
     new_record: Item  # the new tier record (also copied onto the profile as its current tier)
+    index: dict[str, str] = field(default_factory=dict)  # the profile's tier-end bucket (keys.tier_index)
 
 
 @dataclass
@@ -89,16 +90,7 @@ class LedgerRepository:
                     {"#status": "status"},
                 ),
                 put({"PK": pk, "SK": keys.tier_record_sk(record["recordId"]), **record}, "attribute_not_exists(PK)"),
-                update(
-                    pk,
-                    keys.MEMBER_SK,
-                    "SET tier = :tier",
-                    {
-                        ":tier": {k: v for k, v in record.items() if k not in ("status", "change", "createdAt")},
-                        ":old": change.tier.old_record_id,
-                    },
-                    "tier.recordId = :old",
-                ),
+                self._profile_tier(pk, change.tier),
             ]
         operations += change.outbox
         try:
@@ -110,6 +102,18 @@ class LedgerRepository:
                 if a.require_available is not None
             )
             raise Conflict(already_applied=change.guard is not None and cancelled.failed(0), short=short) from None
+
+    @staticmethod
+    def _profile_tier(pk: str, tier: TierChange) -> dict:
+        """The profile's current tier, and its place in the tier-end index (removed when the tier never ends)."""
+        current = {k: v for k, v in tier.new_record.items() if k not in ("status", "change", "createdAt")}
+        values: dict[str, Any] = {":tier": current, ":old": tier.old_record_id}
+        if tier.index:
+            values.update({":gpk": tier.index["GSI1PK"], ":gsk": tier.index["GSI1SK"]})
+            expression = "SET tier = :tier, GSI1PK = :gpk, GSI1SK = :gsk"
+        else:
+            expression = "SET tier = :tier REMOVE GSI1PK, GSI1SK"
+        return update(pk, keys.MEMBER_SK, expression, values, "tier.recordId = :old")
 
     @staticmethod
     def _draw(pk: str, draw: LotDraw) -> dict:

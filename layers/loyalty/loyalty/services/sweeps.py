@@ -1,0 +1,60 @@
+"""What the daily sweeps share: buckets of a sparse, day-bucketed index, planned per program and worked
+off a queue a page per message (see services/expiry.py and services/tier_sweep.py)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, timedelta
+from functools import lru_cache
+from typing import Any
+
+import boto3
+
+from loyalty.store import keys
+
+LOOKBACK_DAYS = 3  # each run also covers the two days before yesterday, in case a run was missed
+PAGE = 50
+
+
+@dataclass(frozen=True)
+class Bucket:
+    tenant: str
+    program: str
+    day: str  # ISO date in the program's time zone
+    shard: int
+    start: dict[str, Any] | None = None
+
+    def message(self) -> str:
+        return json.dumps(
+            {"tenant": self.tenant, "program": self.program, "day": self.day, "shard": self.shard, "start": self.start}
+        )
+
+    @classmethod
+    def from_message(cls, body: str) -> Bucket:
+        return cls(**json.loads(body))
+
+    def next(self, start: dict[str, Any]) -> Bucket:
+        return Bucket(self.tenant, self.program, self.day, self.shard, start)
+
+
+def due_buckets(tenant: str, program: str, as_of: date) -> list[Bucket]:
+    """Every shard of the days before `as_of`, back LOOKBACK_DAYS days."""
+    return [
+        Bucket(tenant, program, (as_of - timedelta(days=back)).isoformat(), shard)
+        for back in range(1, LOOKBACK_DAYS + 1)
+        for shard in range(keys.EXPIRY_SHARDS)
+    ]
+
+
+@lru_cache(maxsize=1)
+def _sqs() -> Any:
+    return boto3.client("sqs")
+
+
+def enqueue(queue_url: str, buckets: list[Bucket]) -> None:
+    for start in range(0, len(buckets), 10):
+        entries = [{"Id": str(i), "MessageBody": b.message()} for i, b in enumerate(buckets[start : start + 10])]
+        response = _sqs().send_message_batch(QueueUrl=queue_url, Entries=entries)
+        if response.get("Failed"):
+            raise RuntimeError(f"could not enqueue {len(response['Failed'])} sweep buckets")

@@ -1,0 +1,118 @@
+"""The tier sweep (会员降级服务): members whose tier ended keep it (保级) or drop (降级).
+
+Profiles carry a sparse GSI1 key for the day their tier ends (keys.tier_index), so a sweep reads only
+the members concerned. Each member is decided and written in one transaction: the new tier record (a new
+period), the old one invalid, and every accumulator the decision read reset to 0 under the condition that
+it still holds what was read, so an accrual landing meanwhile is never wiped: the member is re-read and
+decided again. The base tier never ends, so its members are never in the index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from loyalty.clock import Clock, SystemClock
+from loyalty.domain.errors import NotFound
+from loyalty.domain.program import ProgramConfig
+from loyalty.domain.tiers import retention_outcome
+from loyalty.observability import logger
+from loyalty.services import events
+from loyalty.services.accrual import tier_change
+from loyalty.services.config import ProgramLoader
+from loyalty.services.sweeps import PAGE, Bucket, due_buckets, enqueue
+from loyalty.settings import get_settings
+from loyalty.store import keys
+from loyalty.store.config_repo import ConfigRepository
+from loyalty.store.ledger_repo import AccountChange, Conflict, LedgerRepository, LedgerWrite
+from loyalty.store.member_repo import MemberRepository
+from loyalty.store.table import Table
+
+ATTEMPTS = 3
+
+
+@dataclass
+class TierSweepService:
+    table: Table
+    ledger: LedgerRepository
+    members: MemberRepository
+    config: ConfigRepository
+    programs: ProgramLoader
+    clock: Clock
+
+    def plan_all(self) -> int:
+        planned = 0
+        for tenant, program_code in self.config.all_programs():
+            program = self.programs.load(tenant, program_code)
+            buckets = due_buckets(tenant, program_code, self.clock.now().astimezone(program.zone).date())
+            enqueue(get_settings().tier_queue_url, buckets)
+            planned += len(buckets)
+        return planned
+
+    def sweep(self, bucket: Bucket) -> int:
+        """Review one page of members whose tier ended on the bucket's day; returns how many changed."""
+        program = self.programs.load(bucket.tenant, bucket.program)
+        pk = keys.tier_bucket(bucket.tenant, bucket.program, bucket.day, bucket.shard)
+        profiles, more = self.table.query_index("GSI1", pk, limit=PAGE, start=bucket.start)
+        changed = sum(self._review(bucket.tenant, program, profile["memberId"]) for profile in profiles)
+        if more:
+            enqueue(get_settings().tier_queue_url, [bucket.next(more)])
+        return changed
+
+    def _review(self, tenant: str, program: ProgramConfig, member_id: str) -> bool:
+        for _ in range(ATTEMPTS):
+            try:
+                items = self.members.items(tenant, member_id)
+            except NotFound:
+                return False
+            profile, now = items[0], self.clock.now()
+            until = profile["tier"].get("validUntil")
+            today = now.astimezone(program.zone).date()
+            if until is None or datetime.fromisoformat(until).astimezone(program.zone).date() >= today:
+                return False  # the index lagged a tier change: nothing is due
+            accounts = [i for i in items[1:] if i["SK"].startswith(keys.ACCOUNT_PREFIX)]
+            qualifying = {a["pointGroupCode"]: a.get("qualifying", 0) for a in accounts}
+            kind, tier = retention_outcome(program, profile["tier"]["code"], qualifying)
+            change = tier_change(tenant, profile, tier, kind, program, now)
+            resets = [
+                AccountChange(a["pointGroupCode"], a["name"], 0, 0, 0, -a.get("qualifying", 0), a.get("qualifying", 0))
+                for a in accounts
+            ]
+            try:
+                self.ledger.write(
+                    LedgerWrite(
+                        tenant,
+                        member_id,
+                        accounts=resets,
+                        tier=change,
+                        outbox=[
+                            events.outbox_entry(
+                                tenant,
+                                events.DomainEvent(
+                                    "TierChanged",
+                                    {
+                                        "memberId": member_id,
+                                        "from": profile["tier"]["code"],
+                                        "to": tier.code,
+                                        "type": kind.lower(),
+                                        "recordId": change.new_record["recordId"],
+                                    },
+                                ),
+                                now,
+                            )
+                        ],
+                    )
+                )
+                return True
+            except Conflict:
+                continue
+        logger.warning("member kept changing during the tier sweep", extra={"member_id": member_id})
+        raise RuntimeError("retry this bucket")
+
+
+def tier_sweep_service(table: Table | None = None, clock: Clock | None = None) -> TierSweepService:
+    table = table or Table()
+    config = ConfigRepository(table)
+    return TierSweepService(
+        table, LedgerRepository(table), MemberRepository(table), config, ProgramLoader(config), clock or SystemClock()
+    )

@@ -1,0 +1,100 @@
+"""The tier sweep (issue 3, item 6): kept (保级) or lowered (降级) when a tier ends; accumulators reset."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import boto3
+
+from loyalty.clock import FixedClock
+from loyalty.services.sweeps import Bucket
+from loyalty.services.tier_sweep import tier_sweep_service
+from tests.support import POS, Api, load_event
+
+SHANGHAI = timezone(timedelta(hours=8))
+
+
+def run_sweep(aws, at: datetime) -> int:
+    """Plan and work off the tier queue as of `at` (the handlers run on the real clock)."""
+    service = tier_sweep_service(clock=FixedClock(at))
+    service.plan_all()
+    sqs, url, changed = boto3.client("sqs", region_name="us-east-1"), aws.ref("TierQueue"), 0
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            changed += service.sweep(Bucket.from_message(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return changed
+
+
+def tier_of(api: Api, member_id: str) -> tuple[str, str, str | None]:
+    _, view = api.call("GET", f"/v1/members/{member_id}", POS)
+    return view["tier"]["code"], view["tier"]["type"], view["tier"]["validUntil"]
+
+
+def qualifying(member_id: str) -> int:
+    from loyalty.store.member_repo import MemberRepository
+    from loyalty.store.table import Table
+
+    items = MemberRepository(Table()).items("demo", member_id)
+    return next(i for i in items if i["SK"].endswith("#points"))["qualifying"]
+
+
+def test_a_gold_member_keeps_gold_then_drops_to_base_a_year_without_points(demo, api, pipeline, aws, captured_events):
+    # Given a member upgraded to gold by 1000 qualifying points today
+    _, member = api.call("POST", "/v1/members", POS, body={"programCode": "DEMO", "phone": "13800138000"})
+    now = datetime.now(SHANGHAI).replace(microsecond=0)
+    line = {"lineNo": 1, "sku": "TD0001", "quantity": "1", "receivable": "1000", "paid": "1000", "pointsAmount": "1000"}
+    api.call(
+        "POST",
+        "/v1/orders",
+        POS,
+        body={
+            "programCode": "DEMO",
+            "orderNo": "g1",
+            "member": {"id": member["id"]},
+            "storeCode": "SH001",
+            "orderedAt": now.isoformat(),
+            "lines": [line],
+        },
+    )
+    pipeline.drain()
+    code, kind, until = tier_of(api, member["id"])
+    assert (code, kind) == ("gold", "upgrade") and until is not None
+    # Nothing is due before the tier ends
+    assert run_sweep(aws, now + timedelta(days=100)) == 0
+    # When the 365-day validity has ended: 1000 >= gold's lower bound 1000 -> kept, new period, accumulator 0
+    ended = datetime.fromisoformat(until) + timedelta(hours=2)
+    assert run_sweep(aws, ended) == 1
+    code, kind, next_until = tier_of(api, member["id"])
+    assert (code, kind) == ("gold", "retention") and next_until > until
+    assert qualifying(member["id"]) == 0
+    assert run_sweep(aws, ended) == 0  # a rerun finds nothing due
+    # A year later with no points: dropped to the highest tier reached, base at least; base never ends
+    assert run_sweep(aws, datetime.fromisoformat(next_until) + timedelta(hours=2)) == 1
+    assert tier_of(api, member["id"]) == ("base", "downgrade", None)
+    changes = [
+        (e["detail"]["type"], e["detail"]["to"]) for e in captured_events.drain() if e["detail-type"] == "TierChanged"
+    ]
+    assert changes == [("upgrade", "gold"), ("retention", "gold"), ("downgrade", "base")]
+    # Exactly one valid tier record, and the history reads upgrade, retention, downgrade
+    table = boto3.resource("dynamodb", region_name="us-east-1").Table(aws.ref("LoyaltyTable"))
+    records = table.query(
+        KeyConditionExpression="PK = :pk AND begins_with(SK, :sk)",
+        ExpressionAttributeValues={":pk": f"T#demo#M#{member['id']}", ":sk": "TIER#"},
+    )["Items"]
+    assert sorted((r["type"], r["status"]) for r in records) == [
+        ("BASE", "invalid"),
+        ("DOWNGRADE", "valid"),
+        ("RETENTION", "invalid"),
+        ("UPGRADE", "invalid"),
+    ]
+
+
+def test_the_scheduled_event_plans_through_the_function(demo, api, aws):
+    response = api.functions["TierSweepFunction"].invoke(load_event("tier_sweep.json"))
+    assert response == {"planned": 3 * 8}  # one program, three days, eight shards
+    body = boto3.client("sqs", region_name="us-east-1").receive_message(QueueUrl=aws.ref("TierQueue"))["Messages"][0][
+        "Body"
+    ]
+    assert json.loads(body)["program"] == "DEMO"
