@@ -1,6 +1,6 @@
-"""Property: whatever sequence of orders, redemptions, cancellations, adjustments and expiry sweeps runs,
-each account equals the §8.2 formulas over its records, available equals the open lots' remaining
-points, and no lot is negative (issue 3, "Done when")."""
+"""Property: whatever sequence of orders, returns, redemptions, cancellations, adjustments and expiry
+sweeps runs, each account equals the §8.2 formulas over its records, available equals the open lots'
+remaining points less any debt, and no lot is negative (issue 3, "Done when")."""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ class Ledger(RuleBasedStateMachine):
         _, member = self.api.call("POST", "/v1/members", POS, body={"programCode": "DEMO", "phone": "13800138000"})
         self.member = member["id"]
         self.orders = 0
+        self.returns = 0
         self.redemptions: list[str] = []
 
     def teardown(self) -> None:
@@ -104,6 +105,21 @@ class Ledger(RuleBasedStateMachine):
         assert status == 202
         self.pipeline.drain()
 
+    @precondition(lambda self: self.orders)
+    @rule(data=st.data(), whole=st.booleans())
+    def return_order(self, data: st.DataObject, whole: bool) -> None:
+        number = data.draw(st.integers(1, self.orders))
+        self.returns += 1
+        body = {
+            "returnNo": f"r-{self.returns}",
+            "originalOrderNo": f"o-{number}",
+            "returnedAt": datetime.now(SHANGHAI).isoformat(),
+        }
+        body.update({"wholeOrder": True} if whole else {"lines": [{"lineNo": 1, "quantity": "1"}]})
+        status, answer = self.api.call("POST", "/v1/returns", POS, body=body)
+        assert status == 202 or (status == 422 and answer["code"] == "RETURN_EXCEEDS_ORDER"), answer
+        self.pipeline.drain()
+
     @invariant()
     def accounts_equal_their_records_and_lots(self) -> None:
         _, view = self.api.call("GET", f"/v1/members/{self.member}", POS)
@@ -131,7 +147,8 @@ class Ledger(RuleBasedStateMachine):
             ), group
             open_lots = [lot for lot in lots if lot["pointGroupCode"] == group]
             assert all(lot["remaining"] > 0 for lot in open_lots)
-            assert account["available"] == sum(lot["remaining"] for lot in open_lots), group
+            assert account["debt"] >= 0
+            assert account["available"] == sum(lot["remaining"] for lot in open_lots) - account["debt"], group
 
 
 Ledger.TestCase.settings = settings(

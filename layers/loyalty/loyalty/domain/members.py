@@ -58,6 +58,11 @@ class AccountView(CamelModel):
     cumulative: int = Field(description="累计积分")
     available: int = Field(description="可用积分")
     expired: int = Field(description="过期积分")
+    debt: int = Field(
+        default=0,
+        description="Points owed beyond the open lots (a return whose points were spent); "
+        "paid off first by later earnings",
+    )
 
 
 class IdentityView(CamelModel):

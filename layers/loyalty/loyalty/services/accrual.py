@@ -63,31 +63,18 @@ class AccrualService:
             {i["pointGroupCode"]: i for i in items[1:] if i["SK"].startswith(keys.ACCOUNT_PREFIX)},
         )
         now = self.clock.now()
-        write = LedgerWrite(
-            tenant,
-            order["memberId"],
-            guard=update(
-                keys.order(tenant, order["channel"], order["orderNo"]),
-                keys.ORDER_SK,
-                "SET #status = :accrued, accruedAt = :now, earned = :earned",
-                {
-                    ":accrued": ACCRUED,
-                    ":received": RECEIVED,
-                    ":now": now.isoformat(),
-                    ":earned": [
-                        {"pointGroupCode": e.point_group, "points": e.points, "ruleCode": e.rule.code} for e in found
-                    ],
-                },
-                "#status = :received",
-                {"#status": "status"},
-            ),
-        )
+        write = LedgerWrite(tenant, order["memberId"])
         totals: dict[str, BalanceDelta] = defaultdict(BalanceDelta)
+        payoffs: dict[str, int] = defaultdict(int)
         earned_at = submission.ordered_at
         for earning in found:
             record, lot = _earning_items(tenant, earning, order, earned_at, program, now)
+            owed = accounts.get(earning.point_group, {}).get("debt", 0) - payoffs[earning.point_group]
+            payoff = min(max(owed, 0), earning.points)  # later earnings pay off debt first (issue 3)
+            payoffs[earning.point_group] += payoff
             write.records.append(record)
-            write.lots.append(lot)
+            if payoff < earning.points:
+                write.lots.append({**lot, "remaining": earning.points - payoff})
             totals[earning.point_group] += delta(
                 RecordType.TRANSACTION, earning.points, earning.rule.counts_toward_upgrade
             )
@@ -117,8 +104,19 @@ class AccrualService:
             guarded = group in tier_groups and total.qualifying != 0
             seen = accounts[group].get("qualifying", 0) if guarded and group in accounts else (-1 if guarded else None)
             name = program.point_groups[group].name if group in program.point_groups else group
+            owed = accounts.get(group, {}).get("debt", 0)
             write.accounts.append(
-                AccountChange(group, name, total.cumulative, total.available, total.expired, total.qualifying, seen)
+                AccountChange(
+                    group,
+                    name,
+                    total.cumulative,
+                    total.available,
+                    total.expired,
+                    total.qualifying,
+                    seen,
+                    debt=-payoffs[group],
+                    seen_debt=owed if payoffs[group] else None,
+                )
             )
         if target:
             write.tier = tier_change(tenant, profile, target, "UPGRADE", program, now)
@@ -153,6 +151,36 @@ class AccrualService:
                 ),
                 now,
             )
+        )
+        write.guard = update(
+            keys.order(tenant, order["channel"], order["orderNo"]),
+            keys.ORDER_SK,
+            "SET #status = :accrued, accruedAt = :now, earned = :earned, earnedRecords = :records",
+            {
+                ":accrued": ACCRUED,
+                ":received": RECEIVED,
+                ":now": now.isoformat(),
+                ":earned": [
+                    {"pointGroupCode": e.point_group, "points": e.points, "ruleCode": e.rule.code} for e in found
+                ],
+                ":records": [
+                    {
+                        k: r[k]
+                        for k in (
+                            "recordId",
+                            "pointGroupCode",
+                            "lotSk",
+                            "lines",
+                            "countsTowardUpgrade",
+                            "expiresAt",
+                            "change",
+                        )
+                    }
+                    for r in write.records
+                ],
+            },
+            "#status = :received",
+            {"#status": "status"},
         )
         try:
             self.ledger.write(write)

@@ -141,6 +141,7 @@ def _view(items: list[Item]) -> MemberView:
                 cumulative=i["cumulative"],
                 available=i["available"],
                 expired=i["expired"],
+                debt=i.get("debt", 0),
             )
             for i in rest
             if i["SK"].startswith(keys.ACCOUNT_PREFIX)

@@ -28,7 +28,7 @@ from loyalty.store.config_repo import ConfigRepository
 from loyalty.store.ledger_repo import AccountChange, LedgerRepository, LedgerWrite, LotDraw
 from loyalty.store.ledger_repo import Conflict as WriteConflict
 from loyalty.store.member_repo import MemberRepository
-from loyalty.store.table import Item, Table, update
+from loyalty.store.table import Item, Table, put, update
 
 ATTEMPTS = 3
 SPEND_TYPES = {
@@ -54,7 +54,12 @@ class RedemptionService:
             "orderNo": request.order_no,
             "channel": channel,
         }
-        record = self._spend(tenant, member_id, request.point_group_code, request.points, request.record_type, details)
+        pointer = None
+        if request.order_no:  # a return of that order gives these points back (services/returns.py)
+            pointer = keys.order_spend(tenant, channel, request.order_no)
+        record = self._spend(
+            tenant, member_id, request.point_group_code, request.points, request.record_type, details, pointer
+        )
         return _view(record)
 
     def adjust(self, tenant: str, member_id: str, request: AdjustmentRequest, operator: str) -> SpendView:
@@ -228,7 +233,14 @@ class RedemptionService:
     # --- the spend itself ------------------------------------------------------------------------------
 
     def _spend(
-        self, tenant: str, member_id: str, group: str, points: int, record_type: RecordType, details: dict[str, Any]
+        self,
+        tenant: str,
+        member_id: str,
+        group: str,
+        points: int,
+        record_type: RecordType,
+        details: dict[str, Any],
+        order_pointer: str | None = None,
     ) -> Item:
         program = self._program(tenant, member_id, group)
         for _ in range(ATTEMPTS):
@@ -262,6 +274,12 @@ class RedemptionService:
                         tenant,
                         member_id,
                         records=[record],
+                        guard=put(
+                            {"PK": order_pointer, "SK": keys.ORDER_SK, "memberId": member_id, "recordId": record_id},
+                            "attribute_not_exists(PK)",
+                        )
+                        if order_pointer
+                        else None,
                         draws=[LotDraw(d.lot.sort_key, d.lot.remaining, d.points) for d in draws],
                         accounts=[_account(program, group, change, require_available=points)],
                         outbox=[
@@ -284,6 +302,10 @@ class RedemptionService:
                 )
                 return record
             except WriteConflict as conflict:
+                if conflict.already_applied:
+                    raise Conflict(
+                        "points already paid this order", code="ORDER_ALREADY_PAID", field="orderNo"
+                    ) from None
                 if conflict.short:
                     raise Conflict(
                         "the account does not have these points", code="INSUFFICIENT_POINTS", field="points"

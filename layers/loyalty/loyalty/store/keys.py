@@ -105,6 +105,18 @@ def order(tenant: str, channel: str, order_no: str) -> str:
 ORDER_SK = "ORDER"
 
 
+def order_spend(tenant: str, channel: str, order_no: str) -> str:
+    """Points that paid an order: which member's which record, so a return of the order gives them back."""
+    return f"T#{tenant}#ORDER_SPEND#{channel}#{order_no}"
+
+
+def return_(tenant: str, channel: str, return_no: str) -> str:
+    return f"T#{tenant}#RETURN#{channel}#{return_no}"
+
+
+RETURN_SK = "RETURN"
+
+
 def phone_guard(tenant: str, phone: str) -> str:
     return f"T#{tenant}#PHONE#{phone}"
 

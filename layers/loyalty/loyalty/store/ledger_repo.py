@@ -20,6 +20,8 @@ class AccountChange:
     qualifying: int
     seen_qualifying: int | None  # the accumulator a tier decision read (-1: the account did not exist); None: unguarded
     require_available: int | None = None  # a spend: refused unless at least this much is available
+    debt: int = 0  # change to the points owed beyond the lots (a return that found its points spent)
+    seen_debt: int | None = None  # the debt a decision read (an earning paying it off); None: unguarded
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class LedgerWrite:
     accounts: list[AccountChange] = field(default_factory=list)
     tier: TierChange | None = None
     guard: dict | None = None  # the first entry: the business key's once-only condition (e.g. order status)
+    extra: list[dict] = field(default_factory=list)  # further guarded entries outside the member's partition
     outbox: list[dict] = field(default_factory=list)
 
 
@@ -69,6 +72,7 @@ class LedgerRepository:
     def write(self, change: LedgerWrite) -> None:
         pk = keys.member(change.tenant, change.member_id)
         operations: list[dict[str, Any]] = [change.guard] if change.guard else []
+        operations += change.extra
         operations += [
             put({"PK": pk, "SK": keys.record_sk(r["recordId"]), **r}, "attribute_not_exists(PK)")
             for r in change.records
@@ -152,23 +156,28 @@ class LedgerRepository:
             ":group": account.point_group,
             ":name": account.name,
         }
-        condition = None
+        conditions = []
         if account.require_available is not None:
             values[":need"] = account.require_available
-            condition = "available >= :need"
-        elif account.seen_qualifying == -1:
-            condition = "attribute_not_exists(PK)"
+            conditions.append("available >= :need")
+        if account.seen_qualifying == -1:
+            conditions.append("attribute_not_exists(PK)")
         elif account.seen_qualifying is not None:
             values[":seen"] = account.seen_qualifying
-            condition = "qualifying = :seen"
+            conditions.append("qualifying = :seen")
+        if account.seen_debt is not None:
+            values[":seenDebt"] = account.seen_debt
+            conditions.append("(attribute_not_exists(debt) OR debt = :seenDebt)")
+        values[":d"] = account.debt
         return update(
             pk,
             keys.account_sk(account.point_group),
             "SET cumulative = if_not_exists(cumulative, :zero) + :c, available = if_not_exists(available, :zero) + :a,"
             " expired = if_not_exists(expired, :zero) + :e, qualifying = if_not_exists(qualifying, :zero) + :q,"
+            " debt = if_not_exists(debt, :zero) + :d,"
             " pointGroupCode = if_not_exists(pointGroupCode, :group), #name = if_not_exists(#name, :name)",
             values,
-            condition,
+            " AND ".join(conditions) or None,
             {"#name": "name"},
         )
 

@@ -51,6 +51,7 @@ class MemberRepository:
                     "available": 0,
                     "expired": 0,
                     "qualifying": 0,
+                    "debt": 0,
                     "createdAt": stamp,
                 }
             )

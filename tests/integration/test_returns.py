@@ -1,0 +1,184 @@
+"""Returns (issue 3, item 5) with the spec's numbers: trace back, reverse, give back, exactly once."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests.support import POS, Api
+
+SHANGHAI = timezone(timedelta(hours=8))
+
+
+@pytest.fixture
+def member(demo, api: Api) -> dict:
+    return api.call("POST", "/v1/members", POS, body={"programCode": "DEMO", "phone": "13800138000"})[1]
+
+
+def post_order(api: Api, number: str, amount: int, quantity: int = 1, days_ago: int = 1) -> None:
+    when = (datetime.now(SHANGHAI) - timedelta(days=days_ago)).replace(microsecond=0).isoformat()
+    line = {
+        "lineNo": 1,
+        "sku": "TD0001",
+        "quantity": str(quantity),
+        "receivable": str(amount),
+        "paid": str(amount),
+        "pointsAmount": str(amount),
+    }
+    body = {
+        "programCode": "DEMO",
+        "orderNo": number,
+        "member": {"phone": "13800138000"},
+        "storeCode": "SH001",
+        "orderedAt": when,
+        "lines": [line],
+    }
+    assert api.call("POST", "/v1/orders", POS, body=body)[0] == 202
+
+
+def post_return(api: Api, number: str, order_no: str, **body) -> tuple[int, dict]:
+    payload = {
+        "returnNo": number,
+        "originalOrderNo": order_no,
+        "returnedAt": datetime.now(SHANGHAI).replace(second=0, microsecond=0).isoformat(),  # a retry: same body
+        **body,
+    }
+    return api.call("POST", "/v1/returns", POS, body=payload)
+
+
+def accounts(api: Api, member_id: str) -> dict[str, tuple[int, int, int]]:
+    _, view = api.call("GET", f"/v1/members/{member_id}", POS)
+    return {a["pointGroupCode"]: (a["cumulative"], a["available"], a["expired"]) for a in view["accounts"]}
+
+
+def records(api: Api, member_id: str, record_type: str) -> list[dict]:
+    return api.call("GET", f"/v1/members/{member_id}/point-records", POS, query={"type": record_type})[1]["items"]
+
+
+def test_a_full_return_reverses_500_points_and_1_growth(member, api, pipeline):
+    post_order(api, "roy202103230000000041", 500)
+    pipeline.drain()
+    status, accepted = post_return(api, "roy202103230000000042", "roy202103230000000041", wholeOrder=True)
+    assert status == 202 and accepted["status"] == "received"
+    pipeline.drain()
+    assert accounts(api, member["id"]) == {"points": (0, 0, 0), "growth": (0, 0, 0)}
+    reversals = sorted((r["pointGroupCode"], r["change"]) for r in records(api, member["id"], "RETURN_REVERSAL"))
+    assert reversals == [("growth", -1), ("points", -500)]
+    _, earned = api.call("GET", f"/v1/members/{member['id']}/point-records", POS, query={"type": "TRANSACTION"})
+    assert {r["pointGroupCode"]: r["remaining"] for r in earned["items"]} == {"points": 0, "growth": 0}  # 500 -> 0
+    assert api.call("GET", f"/v1/members/{member['id']}/lots", POS)[1] == []
+
+
+def test_partial_returns_floor_and_the_last_reverses_what_is_left(member, api, pipeline):
+    post_order(api, "o1", 100, quantity=3)
+    pipeline.drain()
+    for n in range(3):
+        assert post_return(api, f"r{n}", "o1", lines=[{"lineNo": 1, "quantity": "1"}])[0] == 202
+        pipeline.drain()
+    assert [r["change"] for r in records(api, member["id"], "RETURN_REVERSAL") if r["pointGroupCode"] == "points"] == [
+        -33,
+        -33,
+        -34,
+    ]
+    assert accounts(api, member["id"])["points"] == (0, 0, 0)
+    status, problem = post_return(api, "r4", "o1", lines=[{"lineNo": 1, "quantity": "1"}])
+    assert status == 422 and problem["code"] == "RETURN_EXCEEDS_ORDER" and problem["field"] == "/lines/0/quantity"
+
+
+def test_spent_points_are_taken_from_other_lots_then_owed_and_paid_off_by_the_next_earning(member, api, pipeline):
+    post_order(api, "o1", 500)
+    post_order(api, "o2", 100, days_ago=2)
+    pipeline.drain()
+    api.call(
+        "POST",
+        f"/v1/members/{member['id']}/redemptions",
+        POS,
+        body={"pointGroupCode": "points", "points": 550, "purpose": "gift"},
+    )  # o2's 100, then 450 of o1's 500
+    post_return(api, "r1", "o1", wholeOrder=True)
+    pipeline.drain()
+    # 500 reversed: 50 from o1's lot, nothing else left: 450 owed, available -450
+    assert accounts(api, member["id"])["points"] == (100, -450, 0)
+    [reversal] = [r for r in records(api, member["id"], "RETURN_REVERSAL") if r["pointGroupCode"] == "points"]
+    assert reversal["change"] == -500
+    # The next 600 earned pay the 450 first: 150 left in the new lot
+    post_order(api, "o3", 600)
+    pipeline.drain()
+    assert accounts(api, member["id"])["points"] == (700, 150, 0)
+    _, lots = api.call("GET", f"/v1/members/{member['id']}/lots", POS, query={"pointGroup": "points"})
+    assert [lot["remaining"] for lot in lots] == [150]
+
+
+def test_points_that_paid_the_order_come_back_with_their_source_expiry(member, api, pipeline):
+    post_order(api, "earn", 800, days_ago=30)
+    pipeline.drain()
+    _, spent = api.call(
+        "POST",
+        f"/v1/members/{member['id']}/redemptions",
+        POS,
+        body={"pointGroupCode": "points", "points": 300, "purpose": "orderPayment", "orderNo": "paid"},
+    )
+    post_order(api, "paid", 200)
+    pipeline.drain()
+    assert accounts(api, member["id"])["points"] == (1000, 700, 0)
+    post_return(api, "r-paid", "paid", wholeOrder=True)
+    pipeline.drain()
+    # 200 reversed, 300 given back (积分兑换取消积分返回) to the lot they came from, with its expiry
+    assert accounts(api, member["id"])["points"] == (800, 800, 0)
+    [given] = records(api, member["id"], "REDEEM_CANCEL_RETURN")
+    assert given["change"] == 300
+    _, lots = api.call("GET", f"/v1/members/{member['id']}/lots", POS, query={"pointGroup": "points"})
+    assert [(lot["remaining"], lot["expiresAt"]) for lot in lots] == [(800, spent["relations"][0]["expiresAt"])]
+    status, problem = api.call(
+        "POST",
+        f"/v1/members/{member['id']}/redemptions",
+        POS,
+        body={"pointGroupCode": "points", "points": 1, "purpose": "orderPayment", "orderNo": "paid"},
+    )
+    assert status == 409 and problem["code"] == "ORDER_ALREADY_PAID"
+
+
+def test_a_return_before_its_order_accrued_waits_and_a_replay_changes_nothing(member, api, pipeline, aws):
+    from loyalty.services.accrual import RetryLater
+    from loyalty.services.returns import return_service
+    from loyalty.store.table import Table
+
+    post_order(api, "o1", 500)
+    post_return(api, "r1", "o1", wholeOrder=True)
+    stored = Table().get("T#demo#RETURN#POS#r1", "RETURN")
+    service = return_service()
+    with pytest.raises(RetryLater):  # the order is still received, not accrued: the message is retried later
+        service.process("demo", stored)
+    pipeline.drain()  # the accrual runs (and the queued return, whichever comes first)
+    for _ in range(3):
+        service.process("demo", stored)
+    assert accounts(api, member["id"]) == {"points": (0, 0, 0), "growth": (0, 0, 0)}
+    assert len(records(api, member["id"], "RETURN_REVERSAL")) == 2
+
+
+def test_a_return_lowers_the_accumulator_but_never_the_tier(member, api, pipeline):
+    post_order(api, "o1", 1000)
+    pipeline.drain()
+    assert api.call("GET", f"/v1/members/{member['id']}", POS)[1]["tier"]["code"] == "gold"
+    post_return(api, "r1", "o1", wholeOrder=True)
+    pipeline.drain()
+    assert api.call("GET", f"/v1/members/{member['id']}", POS)[1]["tier"]["code"] == "gold"
+    from loyalty.store.member_repo import MemberRepository
+    from loyalty.store.table import Table
+
+    items = MemberRepository(Table()).items("demo", member["id"])
+    assert next(i for i in items if i["SK"].endswith("#points"))["qualifying"] == 0
+
+
+def test_returns_are_validated_and_repeats_get_the_first_answer(member, api, pipeline):
+    post_order(api, "o1", 500)
+    pipeline.drain()
+    assert post_return(api, "r1", "nope", wholeOrder=True)[1]["code"] == "UNKNOWN_ORDER"
+    assert post_return(api, "r1", "o1", lines=[{"lineNo": 9, "quantity": "1"}])[1]["field"] == "/lines/0/lineNo"
+    first = post_return(api, "r1", "o1", wholeOrder=True)
+    again = post_return(api, "r1", "o1", wholeOrder=True)
+    assert first[0] == 202 and again == (200, first[1])
+    assert post_return(api, "r1", "o1", lines=[{"lineNo": 1, "quantity": "1"}])[1]["code"] == "RETURN_CONFLICT"
+    assert json.dumps(first[1])  # the answer is plain JSON
