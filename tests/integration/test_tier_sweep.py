@@ -77,17 +77,14 @@ def test_a_gold_member_keeps_gold_then_drops_to_base_a_year_without_points(demo,
         (e["detail"]["type"], e["detail"]["to"]) for e in captured_events.drain() if e["detail-type"] == "TierChanged"
     ]
     assert changes == [("upgrade", "gold"), ("retention", "gold"), ("downgrade", "base")]
-    # Exactly one valid tier record, and the history reads upgrade, retention, downgrade
-    table = boto3.resource("dynamodb", region_name="us-east-1").Table(aws.ref("LoyaltyTable"))
-    records = table.query(
-        KeyConditionExpression="PK = :pk AND begins_with(SK, :sk)",
-        ExpressionAttributeValues={":pk": f"T#demo#M#{member['id']}", ":sk": "TIER#"},
-    )["Items"]
-    assert sorted((r["type"], r["status"]) for r in records) == [
-        ("BASE", "invalid"),
-        ("DOWNGRADE", "valid"),
-        ("RETENTION", "invalid"),
-        ("UPGRADE", "invalid"),
+    # Exactly one valid tier record, and the history reads base, upgrade, retention, downgrade
+    status, history = api.call("GET", f"/v1/members/{member['id']}/tiers", POS)
+    assert status == 200
+    assert [(r["type"], r["code"], r["status"]) for r in history] == [
+        ("BASE", "base", "invalid"),
+        ("UPGRADE", "gold", "invalid"),
+        ("RETENTION", "gold", "invalid"),
+        ("DOWNGRADE", "base", "valid"),
     ]
 
 

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from loyalty.domain.config import CODE_PATTERN
-from loyalty.domain.validity import CamelModel
+from loyalty.domain.validity import CamelModel, View
 
 _PHONE_NOISE = re.compile(r"[\s\-().]")
 _PHONE = re.compile(r"^\+?[0-9]{6,15}$")
@@ -87,3 +87,17 @@ class MemberView(CamelModel):
     tier: TierView
     accounts: list[AccountView]
     identities: list[IdentityView]
+
+
+class TierRecordView(View):
+    """One entry of the member's tier history (会员等级): exactly one is valid at a time."""
+
+    record_id: str
+    code: str
+    name: str
+    type: Literal["BASE", "UPGRADE", "RETENTION", "DOWNGRADE"]
+    status: Literal["valid", "invalid"]
+    valid_from: datetime
+    valid_until: datetime | None = None
+    from_code: str | None = None
+    created_at: datetime

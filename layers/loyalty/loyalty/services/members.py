@@ -8,7 +8,15 @@ from datetime import date, datetime
 from typing import Literal
 
 from loyalty.clock import Clock, SystemClock
-from loyalty.domain.members import AccountView, ChannelIdentity, IdentityView, MemberView, Registration, TierView
+from loyalty.domain.members import (
+    AccountView,
+    ChannelIdentity,
+    IdentityView,
+    MemberView,
+    Registration,
+    TierRecordView,
+    TierView,
+)
 from loyalty.domain.validity import end_of_validity
 from loyalty.ids import new_ulid
 from loyalty.services import events
@@ -86,6 +94,11 @@ class MemberService:
 
     def get(self, tenant: str, member_id: str) -> MemberView:
         return _view(self.members.items(tenant, member_id))
+
+    def tier_history(self, tenant: str, member_id: str) -> list[TierRecordView]:
+        """Oldest first: base, then each upgrade, retention or downgrade."""
+        self.members.items(tenant, member_id)  # 404 for an unknown member
+        return [TierRecordView.model_validate(record) for record in self.members.tier_history(tenant, member_id)]
 
     def find_by_phone(self, tenant: str, phone: str) -> MemberView:
         return self.get(tenant, self.members.id_by_phone(tenant, phone))

@@ -122,6 +122,9 @@ class MemberRepository:
             raise NotFound(f"no member {member_id!r}", code="MEMBER_NOT_FOUND")
         return items
 
+    def tier_history(self, tenant: str, member_id: str) -> list[Item]:
+        return self.table.query_prefix(keys.member(tenant, member_id), keys.tier_record_sk("")).items
+
     def id_by_phone(self, tenant: str, phone: str) -> str:
         guard = self.table.get(keys.phone_guard(tenant, phone), keys.GUARD_SK)
         if guard is None:

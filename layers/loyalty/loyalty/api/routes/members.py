@@ -13,7 +13,7 @@ from loyalty.api.routes.register_member import IdempotencyKey
 from loyalty.domain.config import CODE_PATTERN
 from loyalty.domain.errors import InvalidInput
 from loyalty.domain.ledger import LotView, PointRecordPage, RecordType
-from loyalty.domain.members import ChannelIdentity, MemberView, normalize_phone
+from loyalty.domain.members import ChannelIdentity, MemberView, TierRecordView, normalize_phone
 from loyalty.services.idempotency import run_once
 from loyalty.services.ledger import LedgerService, ledger_service
 from loyalty.services.members import MemberService, member_service
@@ -131,3 +131,14 @@ def list_open_lots(
     memberId: MemberId, point_group: Annotated[str | None, Query(alias="pointGroup", pattern=CODE_PATTERN)] = None
 ) -> list[LotView]:
     return ledger().open_lots(principal(router).tenant, memberId, point_group)
+
+
+@router.get(
+    "/v1/members/<memberId>/tiers",
+    operation_id="listTierHistory",
+    tags=["members"],
+    responses=PROBLEM_RESPONSES,
+    summary="The member's tier history, oldest first; one entry is valid",
+)
+def list_tier_history(memberId: MemberId) -> list[TierRecordView]:
+    return service().tier_history(principal(router).tenant, memberId)
