@@ -78,6 +78,19 @@ PROGRAM_STRUCTURE: list[tuple[str, dict[str, Any]]] = [
         },
     ),
     (
+        "behaviourRule",
+        {
+            "code": "daily-check-in",
+            "name": "每日签到送10积分",
+            "behaviourType": "checkIn",
+            "pointGroupCode": "points",
+            "points": 10,
+            "countsTowardUpgrade": False,
+            "costCenterCode": "marketing",
+            "maxPerDay": 1,
+        },
+    ),
+    (
         "pointRule",
         {
             "code": "online-amount",

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
-from loyalty.domain.validity import CamelModel, ExpiringValidity, NoExpiry, Validity, invalid_field
+from loyalty.domain.validity import CamelModel, ExpiringValidity, FixedPeriod, NoExpiry, Validity, invalid_field
 
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Code = Field(pattern=CODE_PATTERN, description="Stable identifier chosen by the operator, unique in its scope")
@@ -134,6 +134,19 @@ class PointRule(ConfigItem):
     store_scope: StoreScope = Field(default_factory=StoreScope)
     product_scope: ProductScope = Field(default_factory=ProductScope)
     validity: ExpiringValidity
+
+
+class BehaviourRule(ConfigItem):
+    """A behaviour rule: a behaviour (e.g. a check-in, 签到) adds points (行为增加积分), at most `maxPerDay`
+    times per member and day when set."""
+
+    behaviour_type: str = Field(pattern=CODE_PATTERN, examples=["checkIn"])
+    point_group_code: str = Code
+    points: int = Field(ge=1, le=1_000_000)
+    counts_toward_upgrade: bool = False
+    cost_center_code: str = Code
+    validity: ExpiringValidity = Field(default_factory=lambda: FixedPeriod(days=365))
+    max_per_day: int | None = Field(default=None, ge=1, le=1000, description="Per member and day; null = no limit")
 
 
 # --- master data (tenant-scoped) ---------------------------------------------------------------------
@@ -261,6 +274,14 @@ def _tier_rule_refs(rule: ConfigItem) -> list[Ref]:
     return [Ref("tier", rule.tier_code, "tierCode"), Ref("pointGroup", rule.point_group_code, "pointGroupCode")]
 
 
+def _behaviour_rule_refs(rule: ConfigItem) -> list[Ref]:
+    assert isinstance(rule, BehaviourRule)
+    return [
+        Ref("pointGroup", rule.point_group_code, "pointGroupCode"),
+        Ref("costCenter", rule.cost_center_code, "costCenterCode"),
+    ]
+
+
 def _tier_guards(tier: ConfigItem) -> list[str]:
     assert isinstance(tier, Tier)
     return [f"TIER_ORDER#{tier.order:04d}"] + (["BASE_TIER"] if tier.base else [])
@@ -290,6 +311,7 @@ KINDS: dict[str, Kind] = {
         Kind("pointGroup", "point-groups", PointGroup, "program", frozen_once_members=True),
         Kind("costCenter", "cost-centers", CostCenter, "program"),
         Kind("pointRule", "point-rules", PointRule, "program", refs=_point_rule_refs),
+        Kind("behaviourRule", "behaviour-rules", BehaviourRule, "program", refs=_behaviour_rule_refs),
         Kind("store", "stores", Store, "tenant"),
         Kind(
             "productCategory",

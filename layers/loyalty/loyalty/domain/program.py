@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from loyalty.domain.config import KINDS, CostCenter, PointGroup, PointRule, Program, Tier, TierRule
+from loyalty.domain.config import KINDS, BehaviourRule, CostCenter, PointGroup, PointRule, Program, Tier, TierRule
 from loyalty.domain.errors import Conflict
 
 
@@ -19,6 +19,7 @@ class ProgramConfig:
     point_groups: dict[str, PointGroup] = field(default_factory=dict)
     cost_centers: dict[str, CostCenter] = field(default_factory=dict)
     point_rules: dict[str, PointRule] = field(default_factory=dict)
+    behaviour_rules: dict[str, BehaviourRule] = field(default_factory=dict)
 
     @classmethod
     def from_items(cls, program: Program, has_members: bool, items: list[tuple[str, dict[str, Any]]]) -> ProgramConfig:
@@ -28,6 +29,7 @@ class ProgramConfig:
             "pointGroup": {},
             "costCenter": {},
             "pointRule": {},
+            "behaviourRule": {},
         }
         for kind_name, data in items:
             if kind_name in buckets:
@@ -41,6 +43,7 @@ class ProgramConfig:
             buckets["pointGroup"],
             buckets["costCenter"],
             buckets["pointRule"],
+            buckets["behaviourRule"],
         )
 
     @property

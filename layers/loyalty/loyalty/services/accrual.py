@@ -95,47 +95,7 @@ class AccrualService:
                     now,
                 )
             )
-        qualifying = {g: a.get("qualifying", 0) for g, a in accounts.items()}
-        for group, total in totals.items():
-            qualifying[group] = qualifying.get(group, 0) + total.qualifying
-        target = upgrade_target(program, profile["tier"]["code"], qualifying)
-        tier_groups = {rule.point_group_code for rule in program.tier_rules.values()}
-        for group, total in totals.items():
-            guarded = group in tier_groups and total.qualifying != 0
-            seen = accounts[group].get("qualifying", 0) if guarded and group in accounts else (-1 if guarded else None)
-            name = program.point_groups[group].name if group in program.point_groups else group
-            owed = accounts.get(group, {}).get("debt", 0)
-            write.accounts.append(
-                AccountChange(
-                    group,
-                    name,
-                    total.cumulative,
-                    total.available,
-                    total.expired,
-                    total.qualifying,
-                    seen,
-                    debt=-payoffs[group],
-                    seen_debt=owed if payoffs[group] else None,
-                )
-            )
-        if target:
-            write.tier = tier_change(tenant, profile, target, "UPGRADE", program, now)
-            write.outbox.append(
-                events.outbox_entry(
-                    tenant,
-                    events.DomainEvent(
-                        "TierChanged",
-                        {
-                            "memberId": order["memberId"],
-                            "from": profile["tier"]["code"],
-                            "to": target.code,
-                            "type": "upgrade",
-                            "recordId": write.tier.new_record["recordId"],
-                        },
-                    ),
-                    now,
-                )
-            )
+        settle(write, tenant, program, profile, accounts, totals, payoffs, now)
         write.outbox.append(
             events.outbox_entry(
                 tenant,
@@ -228,6 +188,61 @@ def _earning_items(
         **keys.lot_index(tenant, program.program.code, order["memberId"], expires, lot_sk),
     }
     return record, lot
+
+
+def settle(
+    write: LedgerWrite,
+    tenant: str,
+    program: ProgramConfig,
+    profile: Item,
+    accounts: dict[str, Item],
+    totals: dict[str, BalanceDelta],
+    payoffs: dict[str, int],
+    now: datetime,
+) -> None:
+    """Add the account changes of new earnings to `write`, and the upgrade they reach (会员升级服务).
+    Accumulators a decision read are guarded, and so is a debt the earnings pay off."""
+    qualifying = {g: a.get("qualifying", 0) for g, a in accounts.items()}
+    for group, total in totals.items():
+        qualifying[group] = qualifying.get(group, 0) + total.qualifying
+    target = upgrade_target(program, profile["tier"]["code"], qualifying)
+    tier_groups = {rule.point_group_code for rule in program.tier_rules.values()}
+    for group, total in totals.items():
+        guarded = group in tier_groups and total.qualifying != 0
+        seen = accounts[group].get("qualifying", 0) if guarded and group in accounts else (-1 if guarded else None)
+        name = program.point_groups[group].name if group in program.point_groups else group
+        owed = accounts.get(group, {}).get("debt", 0)
+        write.accounts.append(
+            AccountChange(
+                group,
+                name,
+                total.cumulative,
+                total.available,
+                total.expired,
+                total.qualifying,
+                seen,
+                debt=-payoffs.get(group, 0),
+                seen_debt=owed if payoffs.get(group) else None,
+            )
+        )
+    if target:
+        write.tier = tier_change(tenant, profile, target, "UPGRADE", program, now)
+        write.outbox.append(
+            events.outbox_entry(
+                tenant,
+                events.DomainEvent(
+                    "TierChanged",
+                    {
+                        "memberId": profile["memberId"],
+                        "from": profile["tier"]["code"],
+                        "to": target.code,
+                        "type": "upgrade",
+                        "recordId": write.tier.new_record["recordId"],
+                    },
+                ),
+                now,
+            )
+        )
 
 
 def tier_change(tenant: str, profile: Item, tier: Tier, kind: str, program: ProgramConfig, now: datetime) -> TierChange:

@@ -117,6 +117,16 @@ def return_(tenant: str, channel: str, return_no: str) -> str:
 RETURN_SK = "RETURN"
 
 
+def behaviour(tenant: str, channel: str, behaviour_id: str) -> str:
+    """A behaviour a channel reported, once per channel and its id: what it earned is kept on it."""
+    return f"T#{tenant}#BEHAVIOUR#{channel}#{behaviour_id}"
+
+
+def behaviour_count_sk(rule_code: str, day: str) -> str:
+    """How often a member's behaviour earned under a rule on one day (the daily cap is this item's condition)."""
+    return f"BEHAVIOUR_COUNT#{rule_code}#{day}"
+
+
 def phone_guard(tenant: str, phone: str) -> str:
     return f"T#{tenant}#PHONE#{phone}"
 

@@ -59,10 +59,11 @@ class Conflict(Exception):
     """The write was refused: `already_applied` (the guard held), `short` (a balance would go below what the
     spend requires), or neither (something read changed meanwhile: read again and retry)."""
 
-    def __init__(self, already_applied: bool, short: bool = False) -> None:
+    def __init__(self, already_applied: bool, short: bool = False, failed_extras: tuple[int, ...] = ()) -> None:
         super().__init__("already applied" if already_applied else "short" if short else "changed meanwhile")
         self.already_applied = already_applied
         self.short = short
+        self.failed_extras = failed_extras  # positions in `extra` whose conditions failed
 
 
 class LedgerRepository:
@@ -105,7 +106,13 @@ class LedgerRepository:
                 for i, a in enumerate(change.accounts)
                 if a.require_available is not None
             )
-            raise Conflict(already_applied=change.guard is not None and cancelled.failed(0), short=short) from None
+            first_extra = 1 if change.guard else 0
+            failed_extras = tuple(i for i in range(len(change.extra)) if cancelled.failed(first_extra + i))
+            raise Conflict(
+                already_applied=change.guard is not None and cancelled.failed(0),
+                short=short,
+                failed_extras=failed_extras,
+            ) from None
 
     @staticmethod
     def _profile_tier(pk: str, tier: TierChange) -> dict:

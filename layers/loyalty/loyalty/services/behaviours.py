@@ -1,0 +1,196 @@
+"""Behaviour points (行为增加积分): a channel reports a behaviour (e.g. a check-in, 签到) and every behaviour
+rule of its type adds points to the member: a record and a lot, counted toward upgrade if the rule says so.
+
+Exactly once per channel and behaviour id: the first entry of the transaction is the behaviour's own item,
+which also keeps the answer for repeats. A rule's daily cap is a per-member, per-day counter incremented
+in the same transaction under `count < cap`; a capped rule is left out and the rest are written.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from pydantic import AwareDatetime, Field
+
+from loyalty.clock import Clock, SystemClock
+from loyalty.domain.config import CODE_PATTERN
+from loyalty.domain.errors import Conflict
+from loyalty.domain.ledger import BalanceDelta, RecordType, delta
+from loyalty.domain.validity import CamelModel, View, end_of_validity
+from loyalty.ids import new_ulid
+from loyalty.services import events
+from loyalty.services.accrual import settle, stamp
+from loyalty.services.config import ProgramLoader
+from loyalty.store import keys
+from loyalty.store.config_repo import ConfigRepository
+from loyalty.store.ledger_repo import Conflict as WriteConflict
+from loyalty.store.ledger_repo import LedgerRepository, LedgerWrite
+from loyalty.store.member_repo import MemberRepository
+from loyalty.store.table import Item, Table, put, update
+
+ATTEMPTS = 3
+
+
+class BehaviourReport(CamelModel):
+    behaviour_type: str = Field(pattern=CODE_PATTERN, examples=["checkIn"])
+    behaviour_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$", description="Unique per channel")
+    occurred_at: AwareDatetime
+
+
+class BehaviourPoints(View):
+    record_id: str
+    rule_code: str
+    point_group_code: str
+    points: int
+
+
+class BehaviourResult(View):
+    behaviour_id: str
+    behaviour_type: str
+    member_id: str
+    earned: list[BehaviourPoints]
+    capped_rules: list[str] = Field(default_factory=list, description="Rules that reached their daily cap")
+
+
+@dataclass
+class BehaviourService:
+    table: Table
+    ledger: LedgerRepository
+    members: MemberRepository
+    programs: ProgramLoader
+    clock: Clock
+
+    def report(
+        self, tenant: str, channel: str, member_id: str, report: BehaviourReport
+    ) -> tuple[BehaviourResult, bool]:
+        pk = keys.behaviour(tenant, channel, report.behaviour_id)
+        existing = self.table.get(pk, keys.GUARD_SK)
+        if existing:
+            return _repeat(existing, member_id, report), False
+        items = self.members.items(tenant, member_id)
+        profile = items[0]
+        accounts = {i["pointGroupCode"]: i for i in items[1:] if i["SK"].startswith(keys.ACCOUNT_PREFIX)}
+        program = self.programs.load(tenant, profile["programCode"])
+        rules = sorted(
+            (r for r in program.behaviour_rules.values() if r.behaviour_type == report.behaviour_type),
+            key=lambda r: r.code,
+        )
+        capped: list[str] = []
+        day = report.occurred_at.astimezone(program.zone).date().isoformat()
+        for _ in range(ATTEMPTS + len(rules)):
+            now, write = self.clock.now(), LedgerWrite(tenant, member_id)
+            totals: dict[str, BalanceDelta] = defaultdict(BalanceDelta)
+            payoffs: dict[str, int] = defaultdict(int)
+            earned, limited = [], []
+            for rule in (r for r in rules if r.code not in capped):
+                record_id = new_ulid()
+                expires = end_of_validity(rule.validity, report.occurred_at, program.zone)
+                assert expires is not None
+                sk = keys.lot_sk(rule.point_group_code, stamp(expires), stamp(report.occurred_at), record_id)
+                common = {
+                    "recordId": record_id,
+                    "pointGroupCode": rule.point_group_code,
+                    "costCenterCode": rule.cost_center_code,
+                    "countsTowardUpgrade": rule.counts_toward_upgrade,
+                    "effectiveAt": report.occurred_at.isoformat(),
+                    "expiresAt": expires.isoformat(),
+                }
+                owed = accounts.get(rule.point_group_code, {}).get("debt", 0) - payoffs[rule.point_group_code]
+                payoff = min(max(owed, 0), rule.points)
+                payoffs[rule.point_group_code] += payoff
+                write.records.append(
+                    {
+                        **common,
+                        "type": RecordType.BEHAVIOUR_INCREASE.value,
+                        "change": rule.points,
+                        "ruleCode": rule.code,
+                        "behaviourId": report.behaviour_id,
+                        "behaviourType": report.behaviour_type,
+                        "channel": channel,
+                        "lotSk": sk,
+                        "createdAt": now.isoformat(),
+                    }
+                )
+                if payoff < rule.points:
+                    write.lots.append(
+                        {
+                            **common,
+                            "SK": sk,
+                            "points": rule.points,
+                            "remaining": rule.points - payoff,
+                            **keys.lot_index(tenant, program.program.code, member_id, expires, sk),
+                        }
+                    )
+                totals[rule.point_group_code] += delta(
+                    RecordType.BEHAVIOUR_INCREASE, rule.points, rule.counts_toward_upgrade
+                )
+                earned.append(
+                    {
+                        "recordId": record_id,
+                        "ruleCode": rule.code,
+                        "pointGroupCode": rule.point_group_code,
+                        "points": rule.points,
+                    }
+                )
+                if rule.max_per_day:
+                    limited.append(rule.code)
+                    write.extra.append(
+                        update(
+                            keys.member(tenant, member_id),
+                            keys.behaviour_count_sk(rule.code, day),
+                            "ADD #count :one",
+                            {":one": 1, ":cap": rule.max_per_day},
+                            "attribute_not_exists(#count) OR #count < :cap",
+                            {"#count": "count"},
+                        )
+                    )
+            settle(write, tenant, program, profile, accounts, totals, payoffs, now)
+            result = {
+                "behaviourId": report.behaviour_id,
+                "behaviourType": report.behaviour_type,
+                "memberId": member_id,
+                "earned": earned,
+                "cappedRules": capped,
+            }
+            write.guard = put(
+                {"PK": pk, "SK": keys.GUARD_SK, **result, "createdAt": now.isoformat()}, "attribute_not_exists(PK)"
+            )
+            write.outbox.append(
+                events.outbox_entry(
+                    tenant, events.DomainEvent("BehaviourRecorded", {**result, "channel": channel}), now
+                )
+            )
+            try:
+                self.ledger.write(write)
+                return BehaviourResult.model_validate(result), True
+            except WriteConflict as conflict:
+                if conflict.already_applied:
+                    stored = self.table.get(pk, keys.GUARD_SK)
+                    assert stored is not None
+                    return _repeat(stored, member_id, report), False
+                capped += [limited[i] for i in conflict.failed_extras]
+                if not conflict.failed_extras:  # the member changed meanwhile: read again
+                    items = self.members.items(tenant, member_id)
+                    profile = items[0]
+                    accounts = {i["pointGroupCode"]: i for i in items[1:] if i["SK"].startswith(keys.ACCOUNT_PREFIX)}
+        raise Conflict("the member kept changing; retry", code="CONCURRENT_UPDATE")
+
+
+def _repeat(existing: Item, member_id: str, report: BehaviourReport) -> BehaviourResult:
+    if existing.get("memberId") != member_id or existing.get("behaviourType") != report.behaviour_type:
+        raise Conflict(
+            "this behaviour id was reported for another behaviour", code="BEHAVIOUR_CONFLICT", field="behaviourId"
+        )
+    return BehaviourResult.model_validate(existing)
+
+
+def behaviour_service(table: Table | None = None, clock: Clock | None = None) -> BehaviourService:
+    table = table or Table()
+    return BehaviourService(
+        table,
+        LedgerRepository(table),
+        MemberRepository(table),
+        ProgramLoader(ConfigRepository(table)),
+        clock or SystemClock(),
+    )
