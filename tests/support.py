@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +99,29 @@ MINI = principal(channel="MINI_PROGRAM")
 OPERATOR = principal(role="operator")
 OTHER_TENANT_POS = principal(tenant="other")
 OTHER_TENANT_OPERATOR = principal(tenant="other", role="operator")
+
+
+SHANGHAI = timezone(timedelta(hours=8))  # the demo program's time zone
+
+
+def order_body(
+    number: str, amount: int, *, days_ago: int = 1, quantity: int = 1, member: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """A one-line order at the demo's offline store SH001, `days_ago` days before now (Shanghai time)."""
+    when = (datetime.now(SHANGHAI) - timedelta(days=days_ago)).replace(microsecond=0).isoformat()
+    line = {
+        "lineNo": 1,
+        "sku": "TD0001",
+        "quantity": str(quantity),
+        "receivable": str(amount),
+        "paid": str(amount),
+        "pointsAmount": str(amount),
+    }
+    return {
+        "programCode": "DEMO",
+        "orderNo": number,
+        "member": member or {"phone": "13800138000"},
+        "storeCode": "SH001",
+        "orderedAt": when,
+        "lines": [line],
+    }

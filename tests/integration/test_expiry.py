@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 
-from tests.support import OPERATOR, POS, Api, load_event
-
-SHANGHAI = timezone(timedelta(hours=8))
+from tests.support import OPERATOR, POS, SHANGHAI, Api, load_event, order_body
 
 
 def post_order(api: Api, number: str, amount: int, days_ago: int) -> None:
-    when = (datetime.now(SHANGHAI) - timedelta(days=days_ago)).replace(microsecond=0).isoformat()
-    line = {
-        "lineNo": 1,
-        "sku": "TD0001",
-        "quantity": "1",
-        "receivable": str(amount),
-        "paid": str(amount),
-        "pointsAmount": str(amount),
-    }
-    body = {
-        "programCode": "DEMO",
-        "orderNo": number,
-        "member": {"phone": "13800138000"},
-        "storeCode": "SH001",
-        "orderedAt": when,
-        "lines": [line],
-    }
-    assert api.call("POST", "/v1/orders", POS, body=body)[0] == 202
+    assert api.call("POST", "/v1/orders", POS, body=order_body(number, amount, days_ago=days_ago))[0] == 202
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ remaining points less any debt, and no lot is negative (issue 3, "Done when").""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import boto3
 from hypothesis import HealthCheck, settings
@@ -17,9 +17,7 @@ from infra.local.runtime import configure_environment
 from infra.local.template import REGION
 from loyalty.domain.ledger import RecordType, balances
 from tests.conftest import Pipeline
-from tests.support import OPERATOR, POS, TEMPLATE, Api, reset_process_state
-
-SHANGHAI = timezone(timedelta(hours=8))
+from tests.support import OPERATOR, POS, SHANGHAI, TEMPLATE, Api, order_body, reset_process_state
 
 
 class Ledger(RuleBasedStateMachine):
@@ -53,23 +51,7 @@ class Ledger(RuleBasedStateMachine):
     )
     def order(self, amount: int, days_ago: int, quantity: int) -> None:
         self.orders += 1
-        when = (datetime.now(SHANGHAI) - timedelta(days=days_ago)).replace(microsecond=0).isoformat()
-        line = {
-            "lineNo": 1,
-            "sku": "TD0001",
-            "quantity": str(quantity),
-            "receivable": str(amount),
-            "paid": str(amount),
-            "pointsAmount": str(amount),
-        }
-        body = {
-            "programCode": "DEMO",
-            "orderNo": f"o-{self.orders}",
-            "member": {"id": self.member},
-            "storeCode": "SH001",
-            "orderedAt": when,
-            "lines": [line],
-        }
+        body = order_body(f"o-{self.orders}", amount, days_ago=days_ago, quantity=quantity, member={"id": self.member})
         assert self.api.call("POST", "/v1/orders", POS, body=body)[0] == 202
         self.pipeline.drain()
 

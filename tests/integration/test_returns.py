@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 import pytest
 
-from tests.support import POS, Api
-
-SHANGHAI = timezone(timedelta(hours=8))
+from tests.support import POS, SHANGHAI, Api, order_body
 
 
 @pytest.fixture
@@ -18,23 +16,7 @@ def member(demo, api: Api) -> dict:
 
 
 def post_order(api: Api, number: str, amount: int, quantity: int = 1, days_ago: int = 1) -> None:
-    when = (datetime.now(SHANGHAI) - timedelta(days=days_ago)).replace(microsecond=0).isoformat()
-    line = {
-        "lineNo": 1,
-        "sku": "TD0001",
-        "quantity": str(quantity),
-        "receivable": str(amount),
-        "paid": str(amount),
-        "pointsAmount": str(amount),
-    }
-    body = {
-        "programCode": "DEMO",
-        "orderNo": number,
-        "member": {"phone": "13800138000"},
-        "storeCode": "SH001",
-        "orderedAt": when,
-        "lines": [line],
-    }
+    body = order_body(number, amount, days_ago=days_ago, quantity=quantity)
     assert api.call("POST", "/v1/orders", POS, body=body)[0] == 202
 
 

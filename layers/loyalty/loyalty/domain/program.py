@@ -50,6 +50,11 @@ class ProgramConfig:
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.program.time_zone)
 
+    def group_name(self, code: str) -> str:
+        """The point group's name (积分, 成长值), or its code if it has been removed since."""
+        group = self.point_groups.get(code)
+        return group.name if group else code
+
     def base_tier(self) -> Tier:
         """The tier every member starts in; a program without one cannot enrol anybody yet."""
         base = [tier for tier in self.tiers.values() if tier.base]

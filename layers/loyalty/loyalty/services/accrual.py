@@ -29,7 +29,7 @@ from loyalty.services.orders import ACCRUED, RECEIVED
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
 from loyalty.store.ledger_repo import AccountChange, Conflict, LedgerRepository, LedgerWrite, TierChange
-from loyalty.store.member_repo import MemberRepository
+from loyalty.store.member_repo import MemberRepository, accounts_by_group
 from loyalty.store.table import Item, Table, update
 
 
@@ -60,7 +60,7 @@ class AccrualService:
         items = self.members.items(tenant, order["memberId"])
         profile, accounts = (
             items[0],
-            {i["pointGroupCode"]: i for i in items[1:] if i["SK"].startswith(keys.ACCOUNT_PREFIX)},
+            accounts_by_group(items),
         )
         now = self.clock.now()
         write = LedgerWrite(tenant, order["memberId"])
@@ -210,7 +210,7 @@ def settle(
     for group, total in totals.items():
         guarded = group in tier_groups and total.qualifying != 0
         seen = accounts[group].get("qualifying", 0) if guarded and group in accounts else (-1 if guarded else None)
-        name = program.point_groups[group].name if group in program.point_groups else group
+        name = program.group_name(group)
         owed = accounts.get(group, {}).get("debt", 0)
         write.accounts.append(
             AccountChange(

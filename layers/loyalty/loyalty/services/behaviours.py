@@ -26,7 +26,7 @@ from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
 from loyalty.store.ledger_repo import Conflict as WriteConflict
 from loyalty.store.ledger_repo import LedgerRepository, LedgerWrite
-from loyalty.store.member_repo import MemberRepository
+from loyalty.store.member_repo import MemberRepository, accounts_by_group
 from loyalty.store.table import Item, Table, put, update
 
 ATTEMPTS = 3
@@ -70,7 +70,7 @@ class BehaviourService:
             return _repeat(existing, member_id, report), False
         items = self.members.items(tenant, member_id)
         profile = items[0]
-        accounts = {i["pointGroupCode"]: i for i in items[1:] if i["SK"].startswith(keys.ACCOUNT_PREFIX)}
+        accounts = accounts_by_group(items)
         program = self.programs.load(tenant, profile["programCode"])
         rules = sorted(
             (r for r in program.behaviour_rules.values() if r.behaviour_type == report.behaviour_type),
@@ -173,7 +173,7 @@ class BehaviourService:
                 if not conflict.failed_extras:  # the member changed meanwhile: read again
                     items = self.members.items(tenant, member_id)
                     profile = items[0]
-                    accounts = {i["pointGroupCode"]: i for i in items[1:] if i["SK"].startswith(keys.ACCOUNT_PREFIX)}
+                    accounts = accounts_by_group(items)
         raise Conflict("the member kept changing; retry", code="CONCURRENT_UPDATE")
 
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from loyalty.clock import Clock, SystemClock
 from loyalty.domain.errors import InvalidInput
 from loyalty.domain.ledger import RecordType, delta
+from loyalty.domain.program import ProgramConfig
 from loyalty.ids import new_ulid
 from loyalty.observability import logger
 from loyalty.services import events
@@ -25,7 +25,7 @@ from loyalty.services.sweeps import PAGE, Bucket, due_buckets, enqueue
 from loyalty.settings import get_settings
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
-from loyalty.store.ledger_repo import AccountChange, Conflict, LedgerRepository, LedgerWrite, LotDraw
+from loyalty.store.ledger_repo import AccountChange, Conflict, LedgerRepository, LedgerWrite, LotDraw, spend_relation
 from loyalty.store.table import Item, Table
 
 ATTEMPTS = 3
@@ -59,12 +59,12 @@ class ExpiryService:
         program = self.programs.load(bucket.tenant, bucket.program)
         pk = keys.expiry_bucket(bucket.tenant, bucket.program, bucket.day, bucket.shard)
         lots, more = self.table.query_index("GSI1", pk, limit=PAGE, start=bucket.start)
-        closed = sum(self._expire(bucket.tenant, program.point_groups, lot) for lot in lots)
+        closed = sum(self._expire(bucket.tenant, program, lot) for lot in lots)
         if more:
             enqueue(get_settings().expiry_queue_url, [bucket.next(more)])
         return closed
 
-    def _expire(self, tenant: str, groups: dict[str, Any], lot: Item) -> bool:
+    def _expire(self, tenant: str, program: ProgramConfig, lot: Item) -> bool:
         member_id, group = lot["memberId"], lot["pointGroupCode"]
         for _ in range(ATTEMPTS):
             current = self.table.get(lot["PK"], lot["SK"])  # the index may lag; the lot itself decides
@@ -80,16 +80,9 @@ class ExpiryService:
                 "effectiveAt": now.isoformat(),
                 "createdAt": now.isoformat(),
                 "countsTowardUpgrade": False,
-                "relations": [
-                    {
-                        "recordId": current["recordId"],
-                        "points": points,
-                        "expiresAt": current["expiresAt"],
-                        "lot": {k: v for k, v in current.items() if k not in ("PK", "remaining")},
-                    }
-                ],
+                "relations": [spend_relation(current, points)],
             }
-            name = groups[group].name if group in groups else group
+            name = program.group_name(group)
             try:
                 self.ledger.write(
                     LedgerWrite(

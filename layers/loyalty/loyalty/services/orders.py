@@ -10,6 +10,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from pydantic import BaseModel
+
 from loyalty.clock import Clock, SystemClock
 from loyalty.domain.config import KINDS
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
@@ -38,10 +40,10 @@ class OrderService:
     def ingest(self, tenant: str, channel: str, submission: OrderSubmission) -> tuple[OrderAccepted, bool]:
         """Accept an order; returns (answer, created). A repeat of the same order gets the first answer;
         the same number with other content is a 409."""
-        fingerprint = _fingerprint(submission)
+        digest = fingerprint(submission)
         existing = self.orders.get(tenant, channel, submission.order_no)
         if existing:
-            return _answer_repeat(existing, fingerprint), False
+            return _answer_repeat(existing, digest), False
         self.programs.load(tenant, submission.program_code)  # 404 for an unknown program
         member = self._member(tenant, channel, submission)
         self._check_references(tenant, submission)
@@ -54,7 +56,7 @@ class OrderService:
             "memberId": member["memberId"],
             "tierCode": member["tier"]["code"],
             "receivedAt": now.isoformat(),
-            "fingerprint": fingerprint,
+            "fingerprint": digest,
             "submission": submission.model_dump(mode="json", by_alias=True),
         }
         received = events.DomainEvent(
@@ -62,7 +64,7 @@ class OrderService:
         )
         taken = self.orders.receive(tenant, order, [events.outbox_entry(tenant, received, now)])
         if taken:  # the same number arrived meanwhile
-            return _answer_repeat(taken, fingerprint), False
+            return _answer_repeat(taken, digest), False
         return _answer(order), True
 
     def get(self, tenant: str, channel: str, order_no: str) -> Item:
@@ -105,7 +107,8 @@ class OrderService:
                 )
 
 
-def _fingerprint(submission: OrderSubmission) -> str:
+def fingerprint(submission: BaseModel) -> str:
+    """What makes two posts the same request: the canonical JSON of the body, hashed."""
     canonical = json.dumps(submission.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 

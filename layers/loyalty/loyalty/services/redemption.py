@@ -25,7 +25,7 @@ from loyalty.services.accrual import stamp
 from loyalty.services.config import ProgramLoader
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
-from loyalty.store.ledger_repo import AccountChange, LedgerRepository, LedgerWrite, LotDraw
+from loyalty.store.ledger_repo import AccountChange, LedgerRepository, LedgerWrite, LotDraw, spend_relation
 from loyalty.store.ledger_repo import Conflict as WriteConflict
 from loyalty.store.member_repo import MemberRepository
 from loyalty.store.table import Item, Table, put, update
@@ -256,15 +256,7 @@ class RedemptionService:
                 "effectiveAt": now.isoformat(),
                 "createdAt": now.isoformat(),
                 "countsTowardUpgrade": False,
-                "relations": [
-                    {
-                        "recordId": d.lot.record_id,
-                        "points": d.points,
-                        "expiresAt": d.lot.expires_at.isoformat(),
-                        "lot": {k: v for k, v in by_key[d.lot.sort_key].items() if k not in ("PK", "remaining")},
-                    }
-                    for d in draws
-                ],
+                "relations": [spend_relation(by_key[d.lot.sort_key], d.points) for d in draws],
                 **_present(details),
             }
             change = delta(record_type, -points, False)
@@ -350,7 +342,7 @@ def _open_lot(lot: Item) -> OpenLot:
 def _account(program: ProgramConfig, group: str, change: Any, require_available: int | None = None) -> AccountChange:
     return AccountChange(
         group,
-        program.point_groups[group].name,
+        program.group_name(group),
         change.cumulative,
         change.available,
         change.expired,

@@ -17,8 +17,6 @@ changes nothing; the order's running totals are guarded by a version, so two ret
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +32,7 @@ from loyalty.services import events
 from loyalty.services.accrual import RetryLater, stamp
 from loyalty.services.config import ProgramLoader
 from loyalty.services.orders import ACCRUED
+from loyalty.services.orders import fingerprint as request_fingerprint
 from loyalty.services.redemption import end_of_validity_day_after
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
@@ -59,9 +58,7 @@ class ReturnService:
     # --- ingest -----------------------------------------------------------------------------------------
 
     def ingest(self, tenant: str, channel: str, submission: ReturnSubmission) -> tuple[ReturnAccepted, bool]:
-        fingerprint = hashlib.sha256(
-            json.dumps(submission.model_dump(mode="json", by_alias=True), sort_keys=True).encode()
-        ).hexdigest()
+        fingerprint = request_fingerprint(submission)
         pk = keys.return_(tenant, channel, submission.return_no)
         existing = self.table.get(pk, keys.RETURN_SK)
         if existing:
@@ -241,7 +238,7 @@ class ReturnService:
                     {**{k: v for k, v in lot.items() if k not in ("PK", "remaining")}, "SK": sk, "remaining": change}
                 )
         for group, total in totals.items():
-            name = program.point_groups[group].name if group in program.point_groups else group
+            name = program.group_name(group)
             write.accounts.append(
                 AccountChange(
                     group,

@@ -25,7 +25,7 @@ from loyalty.settings import get_settings
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
 from loyalty.store.ledger_repo import AccountChange, Conflict, LedgerRepository, LedgerWrite
-from loyalty.store.member_repo import MemberRepository
+from loyalty.store.member_repo import MemberRepository, accounts_by_group
 from loyalty.store.table import Table
 
 ATTEMPTS = 3
@@ -70,7 +70,7 @@ class TierSweepService:
             today = now.astimezone(program.zone).date()
             if until is None or datetime.fromisoformat(until).astimezone(program.zone).date() >= today:
                 return False  # the index lagged a tier change: nothing is due
-            accounts = [i for i in items[1:] if i["SK"].startswith(keys.ACCOUNT_PREFIX)]
+            accounts = list(accounts_by_group(items).values())
             qualifying = {a["pointGroupCode"]: a.get("qualifying", 0) for a in accounts}
             kind, tier = retention_outcome(program, profile["tier"]["code"], qualifying)
             change = tier_change(tenant, profile, tier, kind, program, now)

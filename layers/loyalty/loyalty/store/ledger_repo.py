@@ -66,6 +66,17 @@ class Conflict(Exception):
         self.failed_extras = failed_extras  # positions in `extra` whose conditions failed
 
 
+def spend_relation(lot: Item, points: int) -> Item:
+    """A relation (积分关系) from a consuming record to the lot it drew `points` from, with the lot's
+    attributes, so that giving the points back can re-open the lot as it was."""
+    return {
+        "recordId": lot["recordId"],
+        "points": points,
+        "expiresAt": lot["expiresAt"],
+        "lot": {k: v for k, v in lot.items() if k not in ("PK", "remaining")},
+    }
+
+
 class LedgerRepository:
     def __init__(self, table: Table) -> None:
         self.table = table

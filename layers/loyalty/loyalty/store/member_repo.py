@@ -25,6 +25,11 @@ class NewMember:
     first_of_program: Any = None  # (program code, base tier code) while the program has no members yet
 
 
+def accounts_by_group(items: list[Item]) -> dict[str, Item]:
+    """The point accounts among a member's summary items (MemberRepository.items), by point group."""
+    return {i["pointGroupCode"]: i for i in items[1:] if i["SK"].startswith(keys.ACCOUNT_PREFIX)}
+
+
 class MemberRepository:
     def __init__(self, table: Table) -> None:
         self.table = table
