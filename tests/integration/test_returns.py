@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -164,3 +164,34 @@ def test_returns_are_validated_and_repeats_get_the_first_answer(member, api, pip
     assert first[0] == 202 and again == (200, first[1])
     assert post_return(api, "r1", "o1", lines=[{"lineNo": 1, "quantity": "1"}])[1]["code"] == "RETURN_CONFLICT"
     assert json.dumps(first[1])  # the answer is plain JSON
+
+
+def test_used_points_whose_lot_has_expired_come_back_until_the_end_of_the_day_after(member, api, pipeline):
+    # Given 800 points earned 364 days ago (their lot ends tomorrow), 300 of which paid an order
+    from loyalty.clock import FixedClock
+    from loyalty.services.returns import return_service
+    from loyalty.store.table import Table
+
+    post_order(api, "earn", 800, days_ago=364)
+    pipeline.drain()
+    api.call(
+        "POST",
+        f"/v1/members/{member['id']}/redemptions",
+        POS,
+        body={"pointGroupCode": "points", "points": 300, "purpose": "orderPayment", "orderNo": "paid"},
+    )
+    post_order(api, "paid", 200)
+    pipeline.drain()
+    post_return(api, "r-late", "paid", wholeOrder=True)
+    # When the return is processed three days later, after the source lot has expired
+    later = datetime.now(SHANGHAI) + timedelta(days=3)
+    return_service(clock=FixedClock(later)).process("demo", Table().get("T#demo#RETURN#POS#r-late", "RETURN"))
+    # Then the 300 come back in a new lot ending at the end of the day after the return (§8.5)
+    [given] = records(api, member["id"], "REDEEM_CANCEL_RETURN")
+    assert given["change"] == 300
+    assert [r["points"] for r in given["relations"]] == [300]
+    assert given["relations"][0]["expiresAt"][:10] == (later + timedelta(days=1)).date().isoformat()
+    _, lots = api.call("GET", f"/v1/members/{member['id']}/lots", POS, query={"pointGroup": "points"})
+    assert (300, (later + timedelta(days=1)).date().isoformat()) in [
+        (lot["remaining"], lot["expiresAt"][:10]) for lot in lots
+    ]

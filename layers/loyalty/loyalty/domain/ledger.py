@@ -100,6 +100,14 @@ class LinePointsView(View):
     points: int
 
 
+class RelationView(View):
+    """积分关系: a lot this record drew from or gave back to, and how many points."""
+
+    record_id: str = Field(description="The source (earning) record of the lot")
+    points: int
+    expires_at: datetime | None = None
+
+
 class PointRecordView(View):
     """A point record as the API shows it; `remaining` (本笔交易积分可用余额) for earning records only."""
 
@@ -117,6 +125,7 @@ class PointRecordView(View):
     rule_code: str | None = None
     cost_center_code: str | None = None
     lines: list[LinePointsView] = Field(default_factory=list)
+    relations: list[RelationView] = Field(default_factory=list)
     created_at: datetime
 
 

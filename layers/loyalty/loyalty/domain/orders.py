@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, Field, model_validator
 
 from loyalty.domain.config import CODE_PATTERN
 from loyalty.domain.members import ChannelIdentity
-from loyalty.domain.validity import CamelModel, invalid_field
+from loyalty.domain.validity import CamelModel, View, invalid_field
 
 MAX_LINES = 200  # the whole order travels in one event (EventBridge and SQS carry up to 256 KB)
 
@@ -75,7 +75,7 @@ class OrderSubmission(CamelModel):
         return self
 
 
-class OrderAccepted(CamelModel):
+class OrderAccepted(View):
     order_id: str
     order_no: str
     channel: str
@@ -84,7 +84,7 @@ class OrderAccepted(CamelModel):
     received_at: datetime
 
 
-class EarnedView(CamelModel):
+class EarnedView(View):
     point_group_code: str
     points: int
     rule_code: str

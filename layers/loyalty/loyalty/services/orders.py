@@ -16,7 +16,7 @@ from loyalty.clock import Clock, SystemClock
 from loyalty.domain.config import KINDS
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
 from loyalty.domain.members import normalize_phone
-from loyalty.domain.orders import OrderAccepted, OrderSubmission
+from loyalty.domain.orders import OrderAccepted, OrderSubmission, OrderView
 from loyalty.ids import new_ulid
 from loyalty.services import events
 from loyalty.services.config import CatalogLoader, ProgramLoader
@@ -67,11 +67,11 @@ class OrderService:
             return _answer_repeat(taken, digest), False
         return _answer(order), True
 
-    def get(self, tenant: str, channel: str, order_no: str) -> Item:
+    def get(self, tenant: str, channel: str, order_no: str) -> OrderView:
         order = self.orders.get(tenant, channel, order_no)
         if order is None:
             raise NotFound(f"no order {order_no!r} from {channel}", code="ORDER_NOT_FOUND")
-        return order
+        return OrderView.model_validate(order)
 
     def _member(self, tenant: str, channel: str, submission: OrderSubmission) -> Item:
         reference = submission.member
@@ -114,14 +114,7 @@ def fingerprint(submission: BaseModel) -> str:
 
 
 def _answer(order: Item) -> OrderAccepted:
-    return OrderAccepted(
-        order_id=order["orderId"],
-        order_no=order["orderNo"],
-        channel=order["channel"],
-        member_id=order["memberId"],
-        status=order["status"],
-        received_at=order["receivedAt"],
-    )
+    return OrderAccepted.model_validate(order)
 
 
 def _answer_repeat(existing: Item, fingerprint: str) -> OrderAccepted:

@@ -176,7 +176,14 @@ class ReturnService:
                 take = min(points, lot["remaining"] + net[lot["SK"]]) if lot else 0
                 if take:
                     net[lot["SK"]] -= take  # type: ignore[index]
-                    relations.append({"recordId": record["recordId"], "points": take, "lotSk": record["lotSk"]})
+                    relations.append(
+                        {
+                            "recordId": record["recordId"],
+                            "points": take,
+                            "lotSk": record["lotSk"],
+                            "expiresAt": record["expiresAt"],
+                        }
+                    )
                 short += points - take
                 totals[group] += delta(RecordType.RETURN_REVERSAL, -points, record["countsTowardUpgrade"])
             for sk in sorted(lots):  # then first in, first out from the member's other lots
@@ -192,7 +199,9 @@ class ReturnService:
                 take = min(short, left)
                 net[sk] -= take
                 short -= take
-                relations.append({"recordId": lot["recordId"], "points": take, "lotSk": sk})
+                relations.append(
+                    {"recordId": lot["recordId"], "points": take, "lotSk": sk, "expiresAt": lot["expiresAt"]}
+                )
             debts[group] += short
             record_id = new_ulid()
             write.records.append(
@@ -352,7 +361,9 @@ class ReturnService:
                 sk = relation["lot"]["SK"]
                 lots.setdefault(sk, {**relation["lot"], "remaining": 0})
                 net[sk] += back
-                relations.append({"recordId": relation["recordId"], "points": back, "lotSk": sk})
+                relations.append(
+                    {"recordId": relation["recordId"], "points": back, "lotSk": sk, "expiresAt": relation["expiresAt"]}
+                )
             else:
                 late += back
         record_id = new_ulid()
@@ -372,7 +383,7 @@ class ReturnService:
                     **keys.lot_index(tenant, program.program.code, order["memberId"], expires, sk),
                 }
             )
-            relations.append({"recordId": record_id, "points": late, "lotSk": sk})
+            relations.append({"recordId": record_id, "points": late, "lotSk": sk, "expiresAt": expires.isoformat()})
         write.records.append(
             {
                 "recordId": record_id,

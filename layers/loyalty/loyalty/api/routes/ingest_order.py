@@ -51,14 +51,4 @@ def post_order(body: Annotated[OrderSubmission, Body()]) -> Response[OrderAccept
 )
 def get_order(orderNo: OrderNo) -> OrderView:
     caller = principal(router)
-    order = service().get(caller.tenant, caller.channel, orderNo)
-    return OrderView(
-        order_id=order["orderId"],
-        order_no=order["orderNo"],
-        channel=order["channel"],
-        member_id=order["memberId"],
-        status=order["status"],
-        received_at=order["receivedAt"],
-        accrued_at=order.get("accruedAt"),
-        earned=order.get("earned", []),
-    )
+    return service().get(caller.tenant, caller.channel, orderNo)
