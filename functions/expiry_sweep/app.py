@@ -20,10 +20,13 @@ def record_handler(record: SQSRecord) -> None:
     service().sweep(Bucket.from_message(record.body))
 
 
-@logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    if "requestContext" in event:
-        return http(event, context)
+    """HTTP requests go to the resolver (which sets up logging itself); the rest is the sweep's work."""
+    return http(event, context) if "requestContext" in event else work(event, context)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def work(event: dict, context: LambdaContext) -> dict:
     if "Records" in event:
         return process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context

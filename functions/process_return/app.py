@@ -21,8 +21,11 @@ def record_handler(record: SQSRecord) -> None:
     service().process(detail["tenant"], detail["return"])
 
 
-@logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    if "requestContext" in event:
-        return http(event, context)
+    """HTTP requests go to the resolver (which sets up logging itself); queue batches are processed here."""
+    return http(event, context) if "requestContext" in event else work(event, context)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def work(event: dict, context: LambdaContext) -> dict:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
