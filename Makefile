@@ -7,7 +7,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := layers/loyalty:.
 
-.PHONY: run test lint unit integration e2e template openapi build clean
+.PHONY: run test lint openapi build bench clean
 
 $(VENV)/.installed: requirements-dev.txt layers/loyalty/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ lint: $(VENV)/.installed
 
 openapi: $(VENV)/.installed ## regenerate docs/openapi.json from the code
 	$(PY) -m loyalty.api.openapi > docs/openapi.json.tmp && mv docs/openapi.json.tmp docs/openapi.json
+
+bench: $(VENV)/.installed ## print the cost of each operation (docs/performance.md)
+	$(PY) -W ignore -m tests.perf.bench
 
 build: $(TOOLS)/.installed ## sam build (no Docker needed)
 	$(TOOLS)/bin/sam build

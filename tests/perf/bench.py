@@ -1,0 +1,169 @@
+"""`make bench`: the cost of each operation, measured through the real handlers on moto (see cost.py)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.update(
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_ACCESS_KEY_ID="bench",
+    AWS_SECRET_ACCESS_KEY="bench",
+    POWERTOOLS_SERVICE_NAME="loyalty",
+    POWERTOOLS_LOG_LEVEL="ERROR",
+    POWERTOOLS_METRICS_DISABLED="true",
+)
+
+import boto3
+from moto import mock_aws
+
+from infra.local.emulator import provision
+from infra.local.runtime import configure_environment
+from infra.local.template import REGION
+from tests.conftest import Pipeline
+from tests.perf.cost import CostHook, Meter
+from tests.support import OPERATOR, POS, SHANGHAI, TEMPLATE, Api, order_body, reset_process_state
+
+HEADER = (
+    "| operation | round trips (service:API count) | items read | items written | read units | write units "
+    "| $ per million |\n|---|---|---|---|---|---|---|"
+)
+
+
+class Bench:
+    def __init__(self) -> None:
+        resolver = provision(TEMPLATE, lambda service: boto3.client(service, region_name=REGION))
+        configure_environment(TEMPLATE.functions(), resolver, None, [])
+        reset_process_state()
+        from infra.local.seed import seed_demo_tenant
+
+        seed_demo_tenant()
+        self.resolver = resolver
+        self.api = Api()
+        self.pipeline = Pipeline(resolver, self.api)
+        self.hook = CostHook()
+        import loyalty.services.events as events
+        import loyalty.services.sweeps as sweeps
+        import loyalty.store.table as table
+
+        for client in (table.dynamodb_client(), events._events_client(), sweeps._sqs()):
+            self.hook.attach(client)
+        self.raw = boto3.client("dynamodb", region_name=REGION)
+        self.rows: dict[str, Meter] = {}
+
+    def measure(self, name: str, action: Callable[[], Any]) -> Any:
+        self.hook.meter = Meter()
+        result = action()
+        self.hook.settle(self.raw)
+        self.rows[name] = self.hook.meter
+        return result
+
+    def quiet(self, action: Callable[[], Any]) -> Any:
+        """Set-up work, not measured."""
+        saved, self.hook.meter = self.hook.meter, Meter()
+        result = action()
+        self.hook.meter.pending.clear()
+        self.hook.meter = saved
+        return result
+
+    def settle_pipeline(self) -> None:
+        self.quiet(self.pipeline.drain)
+
+    def poll(self, function: str) -> None:
+        """Deliver what waits on the function's queue (the measured Lambda work), after publishing the outbox."""
+        streams = [p for p in self.pipeline.pollers if p.function.name == "PublishEventsFunction"]
+        self.quiet(lambda: [p.poll_once() for p in streams])
+        queues = [p for p in self.pipeline.pollers if p.function.name == function]
+        while sum(p.poll_once() for p in queues):
+            pass
+
+
+def run() -> dict[str, Meter]:
+    bench = Bench()
+    api = bench.api
+    _, member = bench.measure(
+        "register a member",
+        lambda: api.call("POST", "/v1/members", POS, body={"programCode": "DEMO", "phone": "13800138000"}),
+    )
+    mid = member["id"]
+    bench.measure("post an order (1 line)", lambda: api.call("POST", "/v1/orders", POS, body=order_body("o1", 500)))
+    bench.measure("accrue an order (1 line, 2 groups)", lambda: bench.poll("AccruePointsFunction"))
+    ten = order_body("o10", 100)
+    ten["lines"] = [{**ten["lines"][0], "lineNo": n} for n in range(1, 11)]
+    bench.quiet(lambda: api.call("POST", "/v1/orders", POS, body=ten))
+    bench.measure("accrue an order (10 lines, 2 groups)", lambda: bench.poll("AccruePointsFunction"))
+    spend = {"pointGroupCode": "points", "points": 100, "purpose": "gift"}
+    _, one = bench.measure(
+        "redeem from 1 lot", lambda: api.call("POST", f"/v1/members/{mid}/redemptions", POS, body=spend)
+    )
+    bench.measure(
+        "cancel that redemption", lambda: api.call("POST", f"/v1/members/{mid}/redemptions/{one['id']}/cancel", POS)
+    )
+    for n in range(20):
+        bench.quiet(lambda n=n: api.call("POST", "/v1/orders", POS, body=order_body(f"small-{n}", 10, days_ago=30 + n)))
+    bench.settle_pipeline()
+    bench.measure(
+        "redeem from 20 lots",
+        lambda: api.call("POST", f"/v1/members/{mid}/redemptions", POS, body={**spend, "points": 200}),
+    )
+    bench.quiet(
+        lambda: api.call(
+            "POST",
+            "/v1/returns",
+            POS,
+            body={
+                "returnNo": "r1",
+                "originalOrderNo": "o1",
+                "returnedAt": datetime.now(SHANGHAI).isoformat(),
+                "wholeOrder": True,
+            },
+        )
+    )
+    bench.measure("process a return (1 line, 2 groups)", lambda: bench.poll("ProcessReturnFunction"))
+    bench.measure(
+        "record a check-in",
+        lambda: api.call(
+            "POST",
+            f"/v1/members/{mid}/behaviours",
+            POS,
+            body={"behaviourType": "checkIn", "behaviourId": "c1", "occurredAt": datetime.now(SHANGHAI).isoformat()},
+        ),
+    )
+    bench.quiet(lambda: api.call("POST", "/v1/orders", POS, body=order_body("old", 300, days_ago=366)))
+    bench.settle_pipeline()
+    bench.measure(
+        "plan a day's expiry (1 program: 24 buckets)",
+        lambda: api.call("POST", "/v1/admin/programs/DEMO/expiry-sweeps", OPERATOR, body={}),
+    )
+    bench.measure("sweep the 24 buckets (2 expiring lots)", lambda: bench.poll("ExpirySweepFunction"))
+    from loyalty.clock import FixedClock
+    from loyalty.services.sweeps import Bucket
+    from loyalty.services.tier_sweep import tier_sweep_service
+    from loyalty.store.keys import shard_of
+
+    tier = api.call("GET", f"/v1/members/{mid}", POS)[1]["tier"]  # the 10-line order made the member gold
+    until = datetime.fromisoformat(tier["validUntil"])
+    service = tier_sweep_service(clock=FixedClock(until + timedelta(hours=2)))
+    day, shard = until.date().isoformat(), shard_of(mid)
+    bench.measure("tier sweep of one member (bucket page)", lambda: service.sweep(Bucket("demo", "DEMO", day, shard)))
+    return bench.rows
+
+
+def main() -> None:
+    with mock_aws():
+        rows = run()
+    print("Cost per operation (DynamoDB rules applied to the real item sizes; on-demand prices in cost.py)\n")
+    print(HEADER)
+    for name, meter in rows.items():
+        print(meter.row(name))
+    if len(sys.argv) > 1:
+        Path(sys.argv[1]).write_text("\n".join([HEADER, *(m.row(n) for n, m in rows.items())]) + "\n")
+
+
+if __name__ == "__main__":
+    main()
