@@ -31,16 +31,21 @@ class DomainEvent:
 
 
 def outbox_entry(tenant: str, event: DomainEvent, now: datetime) -> dict:
-    """The transaction entry that records `event` beside the change it announces."""
+    """The transaction entry that records `event` beside the change it announces. A transaction with several
+    events writes them as one entry (store/ledger_repo.py merges them): one item write, not one per event."""
     event_id = new_ulid()
     return put(
         {
             "PK": keys.outbox(tenant, event_id),
             "SK": keys.OUTBOX_SK,
-            "eventId": event_id,
             "tenant": tenant,
-            "detailType": event.detail_type,
-            "detail": json.dumps(event.detail, default=str, ensure_ascii=False),
+            "events": [
+                {
+                    "eventId": event_id,
+                    "detailType": event.detail_type,
+                    "detail": json.dumps(event.detail, default=str, ensure_ascii=False),
+                }
+            ],
             "createdAt": now.isoformat(),
             "expiration": int((now + OUTBOX_RETENTION).timestamp()),
         },
@@ -54,17 +59,23 @@ def _events_client() -> Any:
 
 
 def publish_stored(entry: Item) -> None:
-    """Put one outbox entry on the bus; raises if EventBridge refused it, so the stream retries it."""
-    detail = {"tenant": entry["tenant"], "eventId": entry["eventId"], **json.loads(entry["detail"])}
-    response = _events_client().put_events(
-        Entries=[
+    """Put an outbox entry's events on the bus, ten per call; raises if EventBridge refused any, so the
+    stream retries the entry (consumers dedupe the repeats by eventId)."""
+    events = entry["events"]
+    for start in range(0, len(events), 10):
+        batch = [
             {
                 "Source": SOURCE,
-                "DetailType": entry["detailType"],
-                "Detail": json.dumps(detail, ensure_ascii=False),
+                "DetailType": event["detailType"],
                 "EventBusName": get_settings().event_bus_name,
+                "Detail": json.dumps(
+                    {"tenant": entry["tenant"], "eventId": event["eventId"], **json.loads(event["detail"])},
+                    ensure_ascii=False,
+                ),
             }
+            for event in events[start : start + 10]
         ]
-    )
-    if response.get("FailedEntryCount"):
-        raise RuntimeError(f"EventBridge refused {entry['eventId']}: {response['Entries'][0].get('ErrorCode')}")
+        response = _events_client().put_events(Entries=batch)
+        if response.get("FailedEntryCount"):
+            codes = [e.get("ErrorCode") for e in response["Entries"] if e.get("ErrorCode")]
+            raise RuntimeError(f"EventBridge refused {response['FailedEntryCount']} events: {codes}")

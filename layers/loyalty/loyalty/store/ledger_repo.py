@@ -66,6 +66,15 @@ class Conflict(Exception):
         self.failed_extras = failed_extras  # positions in `extra` whose conditions failed
 
 
+def _one_outbox_entry(entries: list[dict]) -> list[dict]:
+    """All the events of one transaction in one outbox item (the first entry's), so each costs no write."""
+    if len(entries) <= 1:
+        return entries
+    first = entries[0]["Put"]
+    item = {**first["Item"], "events": [event for entry in entries for event in entry["Put"]["Item"]["events"]]}
+    return [{"Put": {**first, "Item": item}}]
+
+
 def spend_relation(lot: Item, points: int) -> Item:
     """A relation (积分关系) from a consuming record to the lot it drew `points` from, with the lot's
     attributes, so that giving the points back can re-open the lot as it was."""
@@ -108,7 +117,7 @@ class LedgerRepository:
                 put({"PK": pk, "SK": keys.tier_record_sk(record["recordId"]), **record}, "attribute_not_exists(PK)"),
                 self._profile_tier(pk, change.tier),
             ]
-        operations += change.outbox
+        operations += _one_outbox_entry(change.outbox)
         try:
             self.table.transact(operations)
         except TransactionCancelled as cancelled:
