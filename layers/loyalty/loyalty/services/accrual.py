@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from loyalty.clock import Clock, SystemClock
@@ -37,11 +37,6 @@ class RetryLater(Exception):
     """Something this accrual read changed meanwhile; the message is retried and re-read."""
 
 
-def stamp(moment: datetime) -> str:
-    """An aware moment in UTC, fixed width, so it sorts correctly inside sort keys."""
-    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-
-
 @dataclass
 class AccrualService:
     ledger: LedgerRepository
@@ -58,10 +53,7 @@ class AccrualService:
             submission, order["tierCode"], program.point_rules.values(), self.catalogs.load(tenant).catalog
         )
         items = self.members.items(tenant, order["memberId"])
-        profile, accounts = (
-            items[0],
-            accounts_by_group(items),
-        )
+        profile, accounts = items[0], accounts_by_group(items)
         now = self.clock.now()
         write = LedgerWrite(tenant, order["memberId"])
         totals: dict[str, BalanceDelta] = defaultdict(BalanceDelta)
@@ -159,7 +151,7 @@ def _earning_items(
     record_id = new_ulid()
     expires = end_of_validity(earning.rule.validity, earned_at, program.zone)
     assert expires is not None  # point rules always expire
-    lot_sk = keys.lot_sk(earning.point_group, stamp(expires), stamp(earned_at), record_id)
+    lot_sk = keys.lot_sk(earning.point_group, expires, earned_at, record_id)
     common = {
         "recordId": record_id,
         "pointGroupCode": earning.point_group,

@@ -20,7 +20,7 @@ from loyalty.domain.ledger import BalanceDelta, RecordType, delta
 from loyalty.domain.validity import CamelModel, View, end_of_validity
 from loyalty.ids import new_ulid
 from loyalty.services import events
-from loyalty.services.accrual import settle, stamp
+from loyalty.services.accrual import settle
 from loyalty.services.config import ProgramLoader
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
@@ -87,7 +87,7 @@ class BehaviourService:
                 record_id = new_ulid()
                 expires = end_of_validity(rule.validity, report.occurred_at, program.zone)
                 assert expires is not None
-                sk = keys.lot_sk(rule.point_group_code, stamp(expires), stamp(report.occurred_at), record_id)
+                sk = keys.lot_sk(rule.point_group_code, expires, report.occurred_at, record_id)
                 common = {
                     "recordId": record_id,
                     "pointGroupCode": rule.point_group_code,

@@ -21,7 +21,6 @@ from loyalty.domain.redemption import AdjustmentRequest, RedemptionRequest, Spen
 from loyalty.domain.validity import FixedPeriod, end_of_validity
 from loyalty.ids import new_ulid
 from loyalty.services import events
-from loyalty.services.accrual import stamp
 from loyalty.services.config import ProgramLoader
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
@@ -74,7 +73,7 @@ class RedemptionService:
         now, record_id = self.clock.now(), new_ulid()
         expires = end_of_validity(request.validity, now, program.zone)
         assert expires is not None
-        lot_sk = keys.lot_sk(request.point_group_code, stamp(expires), stamp(now), record_id)
+        lot_sk = keys.lot_sk(request.point_group_code, expires, now, record_id)
         common = {
             "recordId": record_id,
             "pointGroupCode": request.point_group_code,
@@ -157,7 +156,7 @@ class RedemptionService:
         lots = []
         if late:  # their lot expired meanwhile: a new lot to the end of the day after today
             expires = end_of_validity_day_after(now, program)
-            lot_sk = keys.lot_sk(record["pointGroupCode"], stamp(expires), stamp(now), cancel_id)
+            lot_sk = keys.lot_sk(record["pointGroupCode"], expires, now, cancel_id)
             lots.append(
                 {
                     "SK": lot_sk,

@@ -29,7 +29,7 @@ from loyalty.domain.ledger import BalanceDelta, RecordType, delta
 from loyalty.domain.returns import ReturnAccepted, ReturnSubmission, points_to_reverse, share_to_give_back
 from loyalty.ids import new_ulid
 from loyalty.services import events
-from loyalty.services.accrual import RetryLater, stamp
+from loyalty.services.accrual import RetryLater
 from loyalty.services.config import ProgramLoader
 from loyalty.services.orders import ACCRUED
 from loyalty.services.orders import fingerprint as request_fingerprint
@@ -369,7 +369,7 @@ class ReturnService:
         record_id = new_ulid()
         if late:  # their source lot has expired: a new lot to the end of the day after the return (§8.5)
             expires = end_of_validity_day_after(now, program)
-            sk = keys.lot_sk(group, stamp(expires), stamp(now), record_id)
+            sk = keys.lot_sk(group, expires, now, record_id)
             write.lots.append(
                 {
                     "SK": sk,

@@ -5,7 +5,7 @@ is how a request finds its tenant in the first place (docs/decisions.md, D-006).
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import UTC, datetime
 
 
 def tenant_config(tenant: str) -> str:
@@ -58,9 +58,14 @@ def record_sk(record_id: str) -> str:
     return f"{RECORD_PREFIX}{record_id}"
 
 
-def lot_sk(point_group: str, expires_at: str, earned_at: str, record_id: str) -> str:
+def stamp(moment: datetime) -> str:
+    """An aware moment in UTC, fixed width, so it sorts correctly inside sort keys."""
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def lot_sk(point_group: str, expires_at: datetime, earned_at: datetime, record_id: str) -> str:
     """An open earning lot; the sort key is the FIFO order: earliest expiry, then earliest earned."""
-    return f"{LOT_PREFIX}{point_group}#{expires_at}#{earned_at}#{record_id}"
+    return f"{LOT_PREFIX}{point_group}#{stamp(expires_at)}#{stamp(earned_at)}#{record_id}"
 
 
 EXPIRY_SHARDS = 8  # a day's expiring lots of one program spread over this many index partitions
