@@ -11,7 +11,6 @@ from functools import lru_cache
 class Settings:
     table_name: str
     event_bus_name: str
-    order_queue_url: str
     expiry_queue_url: str
     tier_queue_url: str
     idempotency_ttl_seconds: int
@@ -22,7 +21,6 @@ def get_settings() -> Settings:
     return Settings(
         table_name=os.environ.get("TABLE_NAME", "loyalty"),
         event_bus_name=os.environ.get("EVENT_BUS_NAME", "loyalty"),
-        order_queue_url=os.environ.get("ORDER_QUEUE_URL", ""),
         expiry_queue_url=os.environ.get("EXPIRY_QUEUE_URL", ""),
         tier_queue_url=os.environ.get("TIER_QUEUE_URL", ""),
         idempotency_ttl_seconds=int(os.environ.get("IDEMPOTENCY_TTL_SECONDS", "86400")),

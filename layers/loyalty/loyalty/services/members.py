@@ -83,10 +83,10 @@ class MemberService:
             outbox=[events.outbox_entry(tenant, registered, now)],
             first_of_program=None if program.has_members else (program.program.code, base.code),
         )
-        self.members.register(new, now)
+        written = self.members.register(new, now)
         if not program.has_members:
             self.programs.forget(tenant, program.program.code)
-        return self.get(tenant, member_id)
+        return _view(written)
 
     def bind_identity(self, tenant: str, channel: str, member_id: str, identity: ChannelIdentity) -> MemberView:
         self.members.bind_identity(tenant, member_id, (channel, identity.type, identity.value), self.clock.now())

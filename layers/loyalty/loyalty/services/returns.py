@@ -38,7 +38,6 @@ from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
 from loyalty.store.ledger_repo import AccountChange, LedgerRepository, LedgerWrite, LotDraw
 from loyalty.store.ledger_repo import Conflict as WriteConflict
-from loyalty.store.member_repo import MemberRepository
 from loyalty.store.order_repo import OrderRepository
 from loyalty.store.table import Item, Table, TransactionCancelled, put, update
 
@@ -51,7 +50,6 @@ class ReturnService:
     table: Table
     orders: OrderRepository
     ledger: LedgerRepository
-    members: MemberRepository
     programs: ProgramLoader
     clock: Clock
 
@@ -129,8 +127,7 @@ class ReturnService:
     def _plan(self, tenant: str, ret: Item, order: Item) -> LedgerWrite:
         submission = ReturnSubmission.model_validate(ret["submission"])
         member_id, now = order["memberId"], self.clock.now()
-        items = self.members.items(tenant, member_id)
-        program = self.programs.load(tenant, items[0]["programCode"])
+        program = self.programs.load(tenant, order["submission"]["programCode"])
         lines = {line["lineNo"]: line for line in order["submission"]["lines"]}
         quantity = {no: Decimal(str(line["quantity"])) for no, line in lines.items()}
         returned_before = {int(k): Decimal(str(v)) for k, v in order.get("returnedQuantities", {}).items()}
@@ -425,7 +422,6 @@ def return_service(table: Table | None = None, clock: Clock | None = None) -> Re
         table,
         OrderRepository(table),
         LedgerRepository(table),
-        MemberRepository(table),
         ProgramLoader(ConfigRepository(table)),
         clock or SystemClock(),
     )

@@ -34,7 +34,8 @@ class MemberRepository:
     def __init__(self, table: Table) -> None:
         self.table = table
 
-    def register(self, new: NewMember, now: datetime) -> None:
+    def register(self, new: NewMember, now: datetime) -> list[Item]:
+        """Write the member; returns its summary items as `items` would read them, so nobody reads them back."""
         tenant, member_id = new.tenant, new.member_id
         pk, stamp = keys.member(tenant, member_id), now.isoformat()
         phone = new.profile["phone"]
@@ -93,6 +94,8 @@ class MemberRepository:
             if new.first_of_program and cancelled.first_failed() is not None:
                 raise Conflict("the program changed meanwhile; retry", code="PROGRAM_CHANGED") from None
             raise
+        written = [op["Put"]["Item"] for op in operations if "Put" in op and op["Put"]["Item"]["PK"] == pk]
+        return sorted((i for i in written if i["SK"].startswith(keys.MEMBER_SK)), key=lambda i: i["SK"])
 
     def bind_identity(self, tenant: str, member_id: str, identity: tuple[str, str, str], now: datetime) -> bool:
         """Bind a channel identity; False if it was already bound to this member (a harmless repeat)."""
