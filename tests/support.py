@@ -19,8 +19,11 @@ EVENTS = ROOT / "events"
 def reset_process_state() -> None:
     """Forget clients, settings and cached services between tests, as a fresh Lambda sandbox would."""
     import loyalty.api.routes.admin_config as admin_config
+    import loyalty.api.routes.coupon_admin as coupon_admin
+    import loyalty.api.routes.coupons as coupons
     import loyalty.api.routes.members as members
     import loyalty.api.routes.register_member as register_member
+    import loyalty.api.routes.verify_coupon as verify_coupon
     import loyalty.services.events as events
     import loyalty.services.idempotency as idempotency
     import loyalty.settings as settings
@@ -33,6 +36,12 @@ def reset_process_state() -> None:
         admin_config.service,
         members.service,
         register_member.service,
+        coupon_admin.rules,
+        coupon_admin.coupons,
+        coupon_admin.batches,
+        coupon_admin.verifier,
+        coupons.service,
+        verify_coupon.service,
     ):
         cached.cache_clear()
     idempotency._layers.clear()

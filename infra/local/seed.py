@@ -155,9 +155,36 @@ def seed_demo_tenant() -> dict[str, str]:
     for kind_name, data in PROGRAM_STRUCTURE:
         kind = KINDS[kind_name]
         config.create(TENANT, kind, PROGRAM, kind.model.model_validate(data))
+    seed_demo_coupon_rule()
     keys = api_key_service()
     return {
         "operator": keys.issue(TENANT, "operator", "operator", "demo operator")[0],
         "pos": keys.issue(TENANT, "channel", "POS", "demo POS")[0],
         "miniProgram": keys.issue(TENANT, "channel", "MINI_PROGRAM", "demo mini-program")[0],
     }
+
+
+DEMO_COUPON_RULE = {
+    "name": "满100减20",
+    "type": "amountOff",
+    "amountOff": "20",
+    "threshold": "100",
+    "programCode": PROGRAM,
+    "costCenterCode": "marketing",
+    "costPerCoupon": "20",
+    "totalStock": 1000,
+    "validity": {"type": "afterReceipt", "days": 30},
+    "usageText": "全部门店可用, 订单满100元减20元",
+}
+
+
+def seed_demo_coupon_rule() -> str:
+    """A listed public-claim coupon rule (§9.1 sample), drafted and approved by two demo operators."""
+    from loyalty.domain.coupons import CouponRuleInput
+    from loyalty.services.coupon_rules import Decision, Submission, coupon_rule_service
+
+    rules = coupon_rule_service()
+    rule_id = rules.create(TENANT, CouponRuleInput.model_validate(DEMO_COUPON_RULE), "demo-operator").rule_id
+    rules.submit(TENANT, rule_id, Submission(approver="demo-approver"), "demo-operator")
+    rules.approve(TENANT, rule_id, Decision(comment="demo"), "demo-approver")
+    return rule_id

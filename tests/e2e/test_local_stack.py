@@ -126,3 +126,25 @@ def test_an_order_posted_over_http_earns_its_points(stack):
     assert shown["status"] == "accrued"
     _, view = stack.request("GET", f"/v1/members/{member['id']}", key=key)
     assert {a["pointGroupCode"]: a["available"] for a in view["accounts"]} == {"points": 500, "growth": 1}
+
+
+def test_a_member_claims_validates_and_redeems_a_coupon_over_http(stack):
+    keys = stack.info["apiKeys"]
+    _, rules = stack.request("GET", "/v1/admin/coupon-rules", key=keys["operator"])
+    rule = next(r for r in rules if r["rule"]["name"] == "满100减20" and r["status"] == "listed")
+    _, member = stack.request("POST", "/v1/members", {"programCode": "DEMO", "phone": "13700137999"}, keys["pos"])
+    status, coupon = stack.request(
+        "POST", f"/v1/members/{member['id']}/coupons", {"ruleId": rule["ruleId"]}, keys["miniProgram"]
+    )
+    assert status == 201 and len(coupon["code"]) == 16 and coupon["status"] == "issued"
+    order = {"codes": [coupon["code"]], "orderNo": "E2E-COUPON-1", "storeCode": "SH001", "orderAmount": "99.99"}
+    status, check = stack.request("POST", "/v1/coupons/validate", order, keys["pos"])
+    assert status == 200 and [r["code"] for r in check["coupons"][0]["reasons"]] == ["BELOW_THRESHOLD"]
+    status, redeemed = stack.request("POST", "/v1/coupons/redemptions", {**order, "orderAmount": "100"}, keys["pos"])
+    assert status == 201 and redeemed["discountTotal"] == "20" and redeemed["paidAmount"] == "80"
+    assert stack.request("POST", "/v1/coupons/redemptions", {**order, "orderAmount": "100"}, keys["pos"]) == (
+        200,
+        redeemed,
+    )
+    _, mine = stack.request("GET", f"/v1/members/{member['id']}/coupons", key=keys["pos"])
+    assert [(c["code"], c["status"]) for c in mine] == [(coupon["code"], "used")]

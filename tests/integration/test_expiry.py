@@ -44,7 +44,7 @@ def test_an_expired_lot_is_not_spendable_even_before_the_sweep(member, api):
 
 def test_the_sweep_expires_what_remains_of_expired_lots_once(member, api, pipeline, captured_events):
     status, accepted = sweep(api)
-    assert status == 202 and accepted["buckets"] == 3 * 8
+    assert status == 202 and accepted["buckets"] == 3 * 3 * 8  # lots, coupons and transfers; three days; eight shards
     pipeline.drain()
     assert account(api, member["id"]) == (800, 500, 300)  # cumulative unchanged, available down, expired up
     _, records = api.call("GET", f"/v1/members/{member['id']}/point-records", POS, query={"type": "EXPIRY"})

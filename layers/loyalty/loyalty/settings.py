@@ -13,6 +13,7 @@ class Settings:
     event_bus_name: str
     expiry_queue_url: str
     tier_queue_url: str
+    coupon_issue_queue_url: str
     idempotency_ttl_seconds: int
 
 
@@ -23,5 +24,6 @@ def get_settings() -> Settings:
         event_bus_name=os.environ.get("EVENT_BUS_NAME", "loyalty"),
         expiry_queue_url=os.environ.get("EXPIRY_QUEUE_URL", ""),
         tier_queue_url=os.environ.get("TIER_QUEUE_URL", ""),
+        coupon_issue_queue_url=os.environ.get("COUPON_ISSUE_QUEUE_URL", ""),
         idempotency_ttl_seconds=int(os.environ.get("IDEMPOTENCY_TTL_SECONDS", "86400")),
     )

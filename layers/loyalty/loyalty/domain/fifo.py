@@ -33,9 +33,9 @@ class Draw:
         return self.points == self.lot.remaining
 
 
-def plan_draw(lots: list[OpenLot], points: int, now: datetime) -> list[Draw]:
+def plan_draw(lots: list[OpenLot], points: int, now: datetime, max_lots: int = MAX_LOTS_PER_SPEND) -> list[Draw]:
     """Which lots pay `points`, and how much from each. Raises 409 INSUFFICIENT_POINTS when the
-    spendable lots do not cover it."""
+    spendable lots do not cover it, SPEND_TOO_FRAGMENTED when it needs more than `max_lots` lots."""
     if points <= 0:
         raise ValueError("spend a positive number of points")
     spendable = sorted(
@@ -57,9 +57,9 @@ def plan_draw(lots: list[OpenLot], points: int, now: datetime) -> list[Draw]:
             field="points",
             spendable=available,
         )
-    if len(draws) > MAX_LOTS_PER_SPEND:
+    if len(draws) > max_lots:
         raise Conflict(
-            f"this spend would draw from {len(draws)} lots; at most {MAX_LOTS_PER_SPEND} at once",
+            f"this spend would draw from {len(draws)} lots; at most {max_lots} at once",
             code="SPEND_TOO_FRAGMENTED",
             field="points",
         )

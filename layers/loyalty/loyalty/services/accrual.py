@@ -55,7 +55,7 @@ class AccrualService:
         items = self.members.items(tenant, order["memberId"])
         profile, accounts = items[0], accounts_by_group(items)
         now = self.clock.now()
-        write = LedgerWrite(tenant, order["memberId"])
+        write = LedgerWrite(tenant, order["memberId"], count_order=True)
         totals: dict[str, BalanceDelta] = defaultdict(BalanceDelta)
         payoffs: dict[str, int] = defaultdict(int)
         earned_at = submission.ordered_at

@@ -53,6 +53,13 @@ def outbox_entry(tenant: str, event: DomainEvent, now: datetime) -> dict:
     )
 
 
+def outbox_entries(tenant: str, events: list[DomainEvent], now: datetime) -> dict:
+    """Several events of one transaction in one outbox entry."""
+    entries = [outbox_entry(tenant, event, now) for event in events]
+    first = entries[0]["Put"]
+    return {"Put": {**first, "Item": {**first["Item"], "events": [e["Put"]["Item"]["events"][0] for e in entries]}}}
+
+
 @lru_cache(maxsize=1)
 def _events_client() -> Any:
     return boto3.client("events")

@@ -21,6 +21,7 @@ from loyalty.ids import new_ulid
 from loyalty.observability import logger
 from loyalty.services import events
 from loyalty.services.config import ProgramLoader
+from loyalty.services.coupon_verification import CouponVerifier, coupon_verifier
 from loyalty.services.sweeps import PAGE, Bucket, due_buckets, enqueue
 from loyalty.settings import get_settings
 from loyalty.store import keys
@@ -38,6 +39,7 @@ class ExpiryService:
     config: ConfigRepository
     programs: ProgramLoader
     clock: Clock
+    coupons: CouponVerifier
 
     def plan_all(self) -> int:
         """Every program's buckets that may hold expired lots, as of now in its time zone."""
@@ -50,12 +52,14 @@ class ExpiryService:
         as_of = as_of or today
         if as_of > today:
             raise InvalidInput("a sweep may run for today or an earlier day", code="FUTURE_DATE", field="date")
-        buckets = due_buckets(tenant, program_code, as_of)
+        buckets = due_buckets(tenant, program_code, as_of, ("LOT", "COUPON", "TRANSFER"))
         enqueue(get_settings().expiry_queue_url, buckets)
         return len(buckets)
 
     def sweep(self, bucket: Bucket) -> int:
-        """Expire one page of a bucket; returns how many lots it closed."""
+        """Expire one page of a bucket; returns how many lots (or coupons, or lapsed transfers) it closed."""
+        if bucket.kind != "LOT":
+            return self.coupons.sweep(bucket, bucket.kind)
         program = self.programs.load(bucket.tenant, bucket.program)
         pk = keys.expiry_bucket(bucket.tenant, bucket.program, bucket.day, bucket.shard)
         lots, more = self.table.query_index("GSI1", pk, limit=PAGE, start=bucket.start)
@@ -129,4 +133,7 @@ class ExpiryService:
 def expiry_service(table: Table | None = None, clock: Clock | None = None) -> ExpiryService:
     table = table or Table()
     config = ConfigRepository(table)
-    return ExpiryService(table, LedgerRepository(table), config, ProgramLoader(config), clock or SystemClock())
+    clock = clock or SystemClock()
+    return ExpiryService(
+        table, LedgerRepository(table), config, ProgramLoader(config), clock, coupon_verifier(table, clock)
+    )

@@ -14,7 +14,7 @@ from typing import Any
 
 from loyalty.clock import Clock, SystemClock
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
-from loyalty.domain.fifo import OpenLot, plan_draw
+from loyalty.domain.fifo import MAX_LOTS_PER_SPEND, OpenLot, plan_draw
 from loyalty.domain.ledger import RecordType, delta
 from loyalty.domain.program import ProgramConfig
 from loyalty.domain.redemption import AdjustmentRequest, RedemptionRequest, SpendView
@@ -39,6 +39,19 @@ SPEND_TYPES = {
 CANCELLABLE = {RecordType.REDEEM_GIFT, RecordType.REDEEM_COUPON}
 
 
+class ExtrasRefused(Exception):
+    """A spend written with other entries (`extra`) was refused by one of those: `failed(i)` and `items[i]`
+    say which and what it found, in the order the entries were given."""
+
+    def __init__(self, failed: tuple[int, ...], items: tuple[Item | None, ...]) -> None:
+        super().__init__(f"refused by entries {failed}")
+        self._failed = set(failed)
+        self.items = items
+
+    def failed(self, index: int) -> bool:
+        return index in self._failed
+
+
 @dataclass
 class RedemptionService:
     ledger: LedgerRepository
@@ -60,6 +73,22 @@ class RedemptionService:
             tenant, member_id, request.point_group_code, request.points, request.record_type, details, pointer
         )
         return _view(record)
+
+    def spend_with(
+        self,
+        tenant: str,
+        member_id: str,
+        group: str,
+        points: int,
+        details: dict[str, Any],
+        extra: list[dict],
+        outbox: list[dict],
+    ) -> Item:
+        """Spend points for something written in the same transaction (积分兑换优惠券: the coupon), so that
+        both happen or neither; ExtrasRefused when one of `extra` was refused."""
+        return self._spend(
+            tenant, member_id, group, points, RecordType.REDEEM_COUPON, details, extra=extra, outbox=outbox
+        )
 
     def adjust(self, tenant: str, member_id: str, request: AdjustmentRequest, operator: str) -> SpendView:
         details = {"reason": request.reason, "operator": operator, "costCenterCode": request.cost_center_code}
@@ -240,12 +269,15 @@ class RedemptionService:
         record_type: RecordType,
         details: dict[str, Any],
         order_pointer: str | None = None,
+        extra: list[dict] | None = None,
+        outbox: list[dict] | None = None,
     ) -> Item:
         program = self._program(tenant, member_id, group)
+        extra = extra or []
         for _ in range(ATTEMPTS):
             now, record_id = self.clock.now(), new_ulid()
             lots = self.ledger.open_lots(tenant, member_id, group)
-            draws = plan_draw([_open_lot(lot) for lot in lots], points, now)
+            draws = plan_draw([_open_lot(lot) for lot in lots], points, now, MAX_LOTS_PER_SPEND - len(extra))
             by_key = {lot["SK"]: lot for lot in lots}
             record = {
                 "recordId": record_id,
@@ -273,7 +305,9 @@ class RedemptionService:
                         else None,
                         draws=[LotDraw(d.lot.sort_key, d.lot.remaining, d.points) for d in draws],
                         accounts=[_account(program, group, change, require_available=points)],
+                        extra=extra,
                         outbox=[
+                            *(outbox or []),
                             events.outbox_entry(
                                 tenant,
                                 events.DomainEvent(
@@ -287,12 +321,14 @@ class RedemptionService:
                                     },
                                 ),
                                 now,
-                            )
+                            ),
                         ],
                     )
                 )
                 return record
             except WriteConflict as conflict:
+                if conflict.failed_extras:
+                    raise ExtrasRefused(conflict.failed_extras, conflict.extra_items) from None
                 if conflict.already_applied:
                     raise Conflict(
                         "points already paid this order", code="ORDER_ALREADY_PAID", field="orderNo"

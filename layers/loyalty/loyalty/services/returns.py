@@ -31,6 +31,7 @@ from loyalty.ids import new_ulid
 from loyalty.services import events
 from loyalty.services.accrual import RetryLater
 from loyalty.services.config import ProgramLoader
+from loyalty.services.coupon_verification import CouponVerifier, coupon_verifier
 from loyalty.services.orders import ACCRUED
 from loyalty.services.orders import fingerprint as request_fingerprint
 from loyalty.services.redemption import end_of_validity_day_after
@@ -52,6 +53,7 @@ class ReturnService:
     ledger: LedgerRepository
     programs: ProgramLoader
     clock: Clock
+    coupons: CouponVerifier | None = None  # gives back coupons a returned order used
 
     # --- ingest -----------------------------------------------------------------------------------------
 
@@ -118,11 +120,28 @@ class ReturnService:
                 raise RetryLater(f"order {ret['originalOrderNo']} has not accrued yet")
             try:
                 self.ledger.write(self._plan(tenant, ret, order))
+                self._coupons_back(tenant, ret, order, applied_before=False)
                 return True
             except WriteConflict as conflict:
                 if conflict.already_applied:
+                    self._coupons_back(tenant, ret, order, applied_before=True)
                     return False
         raise RetryLater(f"member {ret['memberId']} kept changing while processing return {ret['returnNo']}")
+
+    def _coupons_back(self, tenant: str, ret: Item, order: Item, applied_before: bool) -> None:
+        """退单返券 once the whole order has come back (also on a redelivery, in case the first stopped here)."""
+        if self.coupons is None:
+            return
+        quantity = {line["lineNo"]: Decimal(str(line["quantity"])) for line in order["submission"]["lines"]}
+        returned = {int(k): Decimal(str(v)) for k, v in order.get("returnedQuantities", {}).items()}
+        submission = ReturnSubmission.model_validate(ret["submission"])
+        if not applied_before:
+            if submission.whole_order:
+                returned = dict(quantity)
+            for line in submission.lines:
+                returned[line.line_no] = returned.get(line.line_no, Decimal(0)) + line.quantity
+        if all(returned.get(no, Decimal(0)) >= q for no, q in quantity.items()):
+            self.coupons.give_back(tenant, ret["channel"], ret["originalOrderNo"])
 
     def _plan(self, tenant: str, ret: Item, order: Item) -> LedgerWrite:
         submission = ReturnSubmission.model_validate(ret["submission"])
@@ -424,4 +443,5 @@ def return_service(table: Table | None = None, clock: Clock | None = None) -> Re
         LedgerRepository(table),
         ProgramLoader(ConfigRepository(table)),
         clock or SystemClock(),
+        coupon_verifier(table, clock),
     )

@@ -24,10 +24,18 @@ class Bucket:
     day: str  # ISO date in the program's time zone
     shard: int
     start: dict[str, Any] | None = None
+    kind: str = "LOT"  # what the bucket holds: LOT (point lots), COUPON (coupons), TRANSFER (open transfers)
 
     def message(self) -> str:
         return json.dumps(
-            {"tenant": self.tenant, "program": self.program, "day": self.day, "shard": self.shard, "start": self.start}
+            {
+                "tenant": self.tenant,
+                "program": self.program,
+                "day": self.day,
+                "shard": self.shard,
+                "start": self.start,
+                "kind": self.kind,
+            }
         )
 
     @classmethod
@@ -35,13 +43,14 @@ class Bucket:
         return cls(**json.loads(body))
 
     def next(self, start: dict[str, Any]) -> Bucket:
-        return Bucket(self.tenant, self.program, self.day, self.shard, start)
+        return Bucket(self.tenant, self.program, self.day, self.shard, start, self.kind)
 
 
-def due_buckets(tenant: str, program: str, as_of: date) -> list[Bucket]:
-    """Every shard of the days before `as_of`, back LOOKBACK_DAYS days."""
+def due_buckets(tenant: str, program: str, as_of: date, kinds: tuple[str, ...] = ("LOT",)) -> list[Bucket]:
+    """Every shard of the days before `as_of`, back LOOKBACK_DAYS days, for each kind."""
     return [
-        Bucket(tenant, program, (as_of - timedelta(days=back)).isoformat(), shard)
+        Bucket(tenant, program, (as_of - timedelta(days=back)).isoformat(), shard, None, kind)
+        for kind in kinds
         for back in range(1, LOOKBACK_DAYS + 1)
         for shard in range(keys.EXPIRY_SHARDS)
     ]

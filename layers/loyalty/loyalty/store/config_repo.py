@@ -102,7 +102,7 @@ class ConfigRepository:
         if kind.scope == "program":
             operations.append(_count_on_program(tenant, program, +1))
         targets = list(distinct_refs(kind.refs(item)).values())
-        operations += [_count(tenant, program, ref, +1) for ref in targets]
+        operations += [count_ref(tenant, program, ref, +1) for ref in targets]
         try:
             self.table.transact(operations)
         except TransactionCancelled as cancelled:
@@ -114,7 +114,7 @@ class ConfigRepository:
             self._raise_for_guard(kind, cancelled, 1, guards)
             if kind.scope == "program" and cancelled.failed(1 + len(guards)):
                 raise NotFound(f"no program {program!r}", code="PROGRAM_NOT_FOUND") from None
-            self._raise_for_refs(cancelled, offset, targets)
+            self.raise_for_refs(cancelled, offset, targets)
             raise
         return self._stored(kind, record)
 
@@ -154,8 +154,8 @@ class ConfigRepository:
         added = [ref for key, ref in new_refs.items() if key not in old_refs]
         removed = [ref for key, ref in old_refs.items() if key not in new_refs]
         ref_offset = len(operations)
-        operations += [_count(tenant, program, ref, +1) for ref in added]
-        operations += [_count(tenant, program, ref, -1) for ref in removed]
+        operations += [count_ref(tenant, program, ref, +1) for ref in added]
+        operations += [count_ref(tenant, program, ref, -1) for ref in removed]
         try:
             self.table.transact(operations)
         except TransactionCancelled as cancelled:
@@ -164,7 +164,7 @@ class ConfigRepository:
                     f"{kind.name} {code!r} changed meanwhile; read it again", code="CONCURRENT_UPDATE"
                 ) from None
             self._raise_for_guard(kind, cancelled, 1, added_guards)
-            self._raise_for_refs(cancelled, ref_offset, added)
+            self.raise_for_refs(cancelled, ref_offset, added)
             raise
         return self._stored(kind, record)
 
@@ -178,7 +178,7 @@ class ConfigRepository:
         operations += [delete(pk, keys.guard_sk(name)) for name in kind.unique(current.item)]
         if kind.scope == "program":
             operations.append(_count_on_program(tenant, program, -1, unless_members=kind.frozen_once_members))
-        operations += [_count(tenant, program, ref, -1) for ref in distinct_refs(kind.refs(current.item)).values()]
+        operations += [count_ref(tenant, program, ref, -1) for ref in distinct_refs(kind.refs(current.item)).values()]
         try:
             self.table.transact(operations)
         except TransactionCancelled as cancelled:
@@ -250,7 +250,7 @@ class ConfigRepository:
                 )
 
     @staticmethod
-    def _raise_for_refs(cancelled: TransactionCancelled, offset: int, refs: list[Ref]) -> None:
+    def raise_for_refs(cancelled: TransactionCancelled, offset: int, refs: list[Ref]) -> None:
         for index, ref in enumerate(refs):
             if cancelled.failed(offset + index):
                 exists = cancelled.items[offset + index] is not None
@@ -266,7 +266,7 @@ def _guard(pk: str, name: str, owner: str) -> Item:
     return {"PK": pk, "SK": keys.guard_sk(name), "owner": owner}
 
 
-def _count(tenant: str, program: str | None, ref: Ref, delta: int) -> dict:
+def count_ref(tenant: str, program: str | None, ref: Ref, delta: int) -> dict:
     pk, sk = _ref_location(tenant, program, ref)
     if delta < 0:
         return update(pk, sk, "SET refs = refs - :one", {":one": 1})

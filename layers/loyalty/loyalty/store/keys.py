@@ -160,3 +160,95 @@ def api_key(key_hash: str) -> str:
 
 
 API_KEY_SK = "APIKEY"
+
+
+# --- coupons (卡券中心) ----------------------------------------------------------------------------------
+
+COUPON_RULES_INDEX = "COUPON_RULES"
+RULE_SK = "RULE"
+STOCK_SK = "STOCK"
+COUPON_SK = "COUPON"
+STOCK_SHARDS = 8  # a listed rule's stock is split over this many items: 5,000 claims/s make 625 writes/s per key
+
+
+def coupon_rule(tenant: str, rule_id: str) -> str:
+    """A coupon rule (优惠券规则) and its log (approval steps, 增发, listing) in one partition."""
+    return f"T#{tenant}#COUPON_RULE#{rule_id}"
+
+
+def coupon_rules_index(tenant: str) -> str:
+    return f"T#{tenant}#{COUPON_RULES_INDEX}"
+
+
+def log_sk(entry_id: str) -> str:
+    return f"LOG#{entry_id}"
+
+
+def coupon_stock(tenant: str, rule_id: str, shard: int) -> str:
+    """One shard of a rule's stock, each its own partition key, so a flash claim spreads its writes."""
+    return f"T#{tenant}#COUPON_STOCK#{rule_id}#{shard}"
+
+
+def counter(tenant: str) -> str:
+    return f"T#{tenant}#COUNTER"
+
+
+def coupon(tenant: str, code: str) -> str:
+    """An issued coupon, found by its code (券码); its transfers live beside it."""
+    return f"T#{tenant}#COUPON#{code}"
+
+
+def transfer_sk(transfer_id: str) -> str:
+    return f"TRANSFER#{transfer_id}"
+
+
+def member_coupons(tenant: str, member_id: str) -> str:
+    """GSI2 partition of a member's coupons, sorted by status, then time of issue."""
+    return f"T#{tenant}#M#{member_id}#COUPONS"
+
+
+def member_coupon_index(tenant: str, member_id: str, status: str, issued_at: datetime, code: str) -> dict[str, str]:
+    return {"GSI2PK": member_coupons(tenant, member_id), "GSI2SK": f"{status}#{stamp(issued_at)}#{code}"}
+
+
+def coupon_expiry_index(tenant: str, program_code: str, code: str, until: datetime, kind: str = "COUPON") -> dict:
+    """GSI1 attributes putting an open coupon in the bucket of the day it ends (program zone); a coupon being
+    transferred is in the bucket of the day its transfer lapses instead (kind TRANSFER)."""
+    bucket = f"T#{tenant}#{kind}_ENDS#{program_code}#{until.date().isoformat()}#{shard_of(code)}"
+    return {"GSI1PK": bucket, "GSI1SK": code}
+
+
+def coupon_bucket(tenant: str, program_code: str, day: str, shard: int, kind: str = "COUPON") -> str:
+    return f"T#{tenant}#{kind}_ENDS#{program_code}#{day}#{shard}"
+
+
+def claims_sk(rule_id: str, period: str = "", label: str = "") -> str:
+    """A member's claims of a rule: all time (no period), or in one calendar period (D 2026-11-22, W, M, H, Y)."""
+    return f"COUPON_CLAIMS#{rule_id}" + (f"#{period}#{label}" if period else "")
+
+
+def used_sk(rule_id: str) -> str:
+    """Marks that a member has used a coupon of a rule, so the dashboard counts each user once."""
+    return f"COUPON_USED#{rule_id}"
+
+
+def settlement(tenant: str, rule_id: str, day: str) -> str:
+    """Redemptions (结算数据) of one rule on one day (program zone), for settlement with stores."""
+    return f"T#{tenant}#COUPON_SETTLEMENT#{rule_id}#{day}"
+
+
+def order_coupons(tenant: str, channel: str, order_no: str) -> str:
+    """The coupons an order used, so a return of the order can give them back."""
+    return f"T#{tenant}#ORDER_COUPONS#{channel}#{order_no}"
+
+
+def coupon_job(tenant: str, job_id: str) -> str:
+    """An operator's batch issuance (批量发券) and its per-row results."""
+    return f"T#{tenant}#COUPON_JOB#{job_id}"
+
+
+JOB_SK = "JOB"
+
+
+def job_row_sk(row: int) -> str:
+    return f"ROW#{row:06d}"

@@ -52,6 +52,7 @@ class LedgerWrite:
     tier: TierChange | None = None
     guard: dict | None = None  # the first entry: the business key's once-only condition (e.g. order status)
     extra: list[dict] = field(default_factory=list)  # further guarded entries outside the member's partition
+    count_order: bool = False  # an order accrued: the profile counts it (coupons tell first purchases)
     outbox: list[dict] = field(default_factory=list)
 
 
@@ -59,11 +60,18 @@ class Conflict(Exception):
     """The write was refused: `already_applied` (the guard held), `short` (a balance would go below what the
     spend requires), or neither (something read changed meanwhile: read again and retry)."""
 
-    def __init__(self, already_applied: bool, short: bool = False, failed_extras: tuple[int, ...] = ()) -> None:
+    def __init__(
+        self,
+        already_applied: bool,
+        short: bool = False,
+        failed_extras: tuple[int, ...] = (),
+        extra_items: tuple[Item | None, ...] = (),
+    ) -> None:
         super().__init__("already applied" if already_applied else "short" if short else "changed meanwhile")
         self.already_applied = already_applied
         self.short = short
         self.failed_extras = failed_extras  # positions in `extra` whose conditions failed
+        self.extra_items = extra_items  # what each `extra` entry found, where its condition failed
 
 
 def _one_outbox_entry(entries: list[dict]) -> list[dict]:
@@ -115,8 +123,10 @@ class LedgerRepository:
                     {"#status": "status"},
                 ),
                 put({"PK": pk, "SK": keys.tier_record_sk(record["recordId"]), **record}, "attribute_not_exists(PK)"),
-                self._profile_tier(pk, change.tier),
+                self._profile_tier(pk, change.tier, change.count_order),
             ]
+        elif change.count_order:
+            operations.append(update(pk, keys.MEMBER_SK, "ADD orderCount :one", {":one": 1}))
         operations += _one_outbox_entry(change.outbox)
         try:
             self.table.transact(operations)
@@ -132,10 +142,11 @@ class LedgerRepository:
                 already_applied=change.guard is not None and cancelled.failed(0),
                 short=short,
                 failed_extras=failed_extras,
+                extra_items=tuple(cancelled.items[first_extra : first_extra + len(change.extra)]),
             ) from None
 
     @staticmethod
-    def _profile_tier(pk: str, tier: TierChange) -> dict:
+    def _profile_tier(pk: str, tier: TierChange, count_order: bool = False) -> dict:
         """The profile's current tier, and its place in the tier-end index (removed when the tier never ends)."""
         current = {k: v for k, v in tier.new_record.items() if k not in ("status", "change", "createdAt")}
         values: dict[str, Any] = {":tier": current, ":old": tier.old_record_id}
@@ -144,6 +155,9 @@ class LedgerRepository:
             expression = "SET tier = :tier, GSI1PK = :gpk, GSI1SK = :gsk"
         else:
             expression = "SET tier = :tier REMOVE GSI1PK, GSI1SK"
+        if count_order:
+            values[":one"] = 1
+            expression += " ADD orderCount :one"
         return update(pk, keys.MEMBER_SK, expression, values, "tier.recordId = :old")
 
     @staticmethod

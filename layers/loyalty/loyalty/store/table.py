@@ -103,6 +103,23 @@ class Table:
         )
         return from_attributes(response["Item"]) if "Item" in response else None
 
+    def get_many(self, keys: list[tuple[str, str]], *, consistent: bool = True) -> dict[tuple[str, str], Item]:
+        """Up to 100 items by key in one round trip (retrying what DynamoDB leaves unprocessed)."""
+        found: dict[tuple[str, str], Item] = {}
+        request: dict[str, Any] = {
+            self.name: {
+                "Keys": [to_attributes({"PK": pk, "SK": sk}) for pk, sk in dict.fromkeys(keys)],
+                "ConsistentRead": consistent,
+            }
+        }
+        while request and request[self.name]["Keys"]:
+            response = self.client.batch_get_item(RequestItems=request)
+            for raw in response.get("Responses", {}).get(self.name, []):
+                item = from_attributes(raw)
+                found[(item["PK"], item["SK"])] = item
+            request = response.get("UnprocessedKeys") or {}
+        return found
+
     def query_prefix(
         self,
         pk: str,
@@ -137,14 +154,26 @@ class Table:
         return Page(items, encode_cursor(from_attributes(last)["SK"]) if last else None)
 
     def query_index(
-        self, index: str, pk: str, *, limit: int, start: dict[str, Any] | None = None, pk_attribute: str = "GSI1PK"
+        self,
+        index: str,
+        pk: str,
+        *,
+        limit: int,
+        start: dict[str, Any] | None = None,
+        pk_attribute: str = "GSI1PK",
+        sk_prefix: tuple[str, str] | None = None,
     ) -> tuple[list[Item], dict[str, Any] | None]:
-        """One page of a GSI partition; `start` and the returned key are raw keys for internal continuations."""
+        """One page of a GSI partition (optionally of the sort keys in `sk_prefix` = (attribute, prefix));
+        `start` and the returned key are raw keys for continuations."""
+        condition, values = f"{pk_attribute} = :pk", {":pk": pk}
+        if sk_prefix:
+            condition += f" AND begins_with({sk_prefix[0]}, :prefix)"
+            values[":prefix"] = sk_prefix[1]
         request: dict[str, Any] = {
             "TableName": self.name,
             "IndexName": index,
-            "KeyConditionExpression": f"{pk_attribute} = :pk",
-            "ExpressionAttributeValues": to_attributes({":pk": pk}),
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": to_attributes(values),
             "Limit": limit,
         }
         if start:

@@ -1,0 +1,111 @@
+"""Coupons, for channels: a member claims one, buys one with points, lists theirs, gives one to a friend."""
+
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+
+from loyalty.api.problems import PROBLEM_RESPONSES
+from loyalty.api.resolver import principal
+from loyalty.api.routes.members import MemberId
+from loyalty.api.routes.register_member import IdempotencyKey
+from loyalty.services.coupons import (
+    AcceptRequest,
+    ClaimRequest,
+    CouponService,
+    CouponView,
+    TransferStarted,
+    coupon_service,
+)
+from loyalty.services.idempotency import run_once
+
+router = Router()
+Code = Annotated[str, Path(pattern=r"^[0-9]{16}$", description="券码")]
+TransferId = Annotated[str, Path(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")]
+
+
+@lru_cache(maxsize=1)
+def service() -> CouponService:
+    return coupon_service()
+
+
+@router.post(
+    "/v1/members/<memberId>/coupons",
+    operation_id="claimCoupon",
+    tags=["coupons"],
+    status_code=201,
+    responses=PROBLEM_RESPONSES,
+    summary="公开领取: claim a coupon; 409 OUT_OF_STOCK, CLAIM_LIMIT_REACHED, DAILY_CAP_REACHED",
+)
+def claim_coupon(
+    memberId: MemberId, body: Annotated[ClaimRequest, Body()], idempotency_key: IdempotencyKey = None
+) -> CouponView:
+    tenant = principal(router).tenant
+    result = run_once(
+        tenant,
+        "claimCoupon",
+        idempotency_key,
+        {"member": memberId, **body.model_dump(mode="json")},
+        lambda: service().claim(tenant, memberId, body.rule_id).model_dump(mode="json"),
+    )
+    return CouponView.model_validate(result)
+
+
+@router.post(
+    "/v1/members/<memberId>/coupon-exchanges",
+    operation_id="exchangePointsForCoupon",
+    tags=["coupons"],
+    status_code=201,
+    responses=PROBLEM_RESPONSES,
+    summary="积分兑换优惠券: the points and the coupon in one transaction, both or neither",
+)
+def exchange_points(
+    memberId: MemberId, body: Annotated[ClaimRequest, Body()], idempotency_key: IdempotencyKey = None
+) -> CouponView:
+    tenant = principal(router).tenant
+    result = run_once(
+        tenant,
+        "exchangePointsForCoupon",
+        idempotency_key,
+        {"member": memberId, **body.model_dump(mode="json")},
+        lambda: service().exchange(tenant, memberId, body.rule_id).model_dump(mode="json"),
+    )
+    return CouponView.model_validate(result)
+
+
+@router.get(
+    "/v1/members/<memberId>/coupons",
+    operation_id="listMemberCoupons",
+    tags=["coupons"],
+    responses=PROBLEM_RESPONSES,
+    summary="The member's coupons, optionally of one status",
+)
+def member_coupons(
+    memberId: MemberId,
+    status: Annotated[Literal["issued", "used", "expired", "transferring"] | None, Query()] = None,
+) -> list[CouponView]:
+    return service().of_member(principal(router).tenant, memberId, status)
+
+
+@router.post(
+    "/v1/members/<memberId>/coupons/<code>/transfers",
+    operation_id="startCouponTransfer",
+    tags=["coupons"],
+    status_code=201,
+    responses=PROBLEM_RESPONSES,
+    summary="发起转赠: the coupon waits for a friend until the rule's friend-claim period lapses",
+)
+def start_transfer(memberId: MemberId, code: Code) -> TransferStarted:
+    return service().start_transfer(principal(router).tenant, memberId, code)
+
+
+@router.post(
+    "/v1/coupons/<code>/transfers/<transferId>/accept",
+    operation_id="acceptCouponTransfer",
+    tags=["coupons"],
+    responses=PROBLEM_RESPONSES,
+    summary="接受转赠: the friend becomes the owner; 409 TRANSFER_NOT_OPEN once lapsed",
+)
+def accept_transfer(code: Code, transferId: TransferId, body: Annotated[AcceptRequest, Body()]) -> CouponView:
+    return service().accept_transfer(principal(router).tenant, code, transferId, body.member_id)

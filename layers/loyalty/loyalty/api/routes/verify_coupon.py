@@ -1,0 +1,68 @@
+"""Verification (核销) at the till: validate without side effects, redeem, roll back."""
+
+from functools import lru_cache
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+
+from loyalty.api.problems import PROBLEM_RESPONSES
+from loyalty.api.resolver import principal
+from loyalty.domain.coupons import CouponOrder
+from loyalty.services.coupon_verification import (
+    CouponVerifier,
+    RedeemRequest,
+    RedemptionResult,
+    RollbackRequest,
+    ValidationResult,
+    coupon_verifier,
+)
+from loyalty.services.coupons import CouponView, coupon_view
+
+router = Router()
+Code = Annotated[str, Path(pattern=r"^[0-9]{16}$", description="券码")]
+
+
+@lru_cache(maxsize=1)
+def service() -> CouponVerifier:
+    return coupon_verifier()
+
+
+@router.post(
+    "/v1/coupons/validate",
+    operation_id="validateCoupons",
+    tags=["coupons"],
+    responses=PROBLEM_RESPONSES,
+    summary="Would these coupons work on this order? Every reason each would not, and the discount; no effect",
+)
+def validate(body: Annotated[CouponOrder, Body()]) -> ValidationResult:
+    return service().validate(principal(router).tenant, body)
+
+
+@router.post(
+    "/v1/coupons/redemptions",
+    operation_id="redeemCoupons",
+    tags=["coupons"],
+    status_code=201,
+    summary="核销: use every code on the order, all or none; the same order again gets the first answer (200)",
+    responses={
+        **PROBLEM_RESPONSES,
+        201: {"description": "Redeemed", "content": {"application/json": {"model": RedemptionResult}}},
+    },
+)
+def redeem(body: Annotated[RedeemRequest, Body()]) -> Response[RedemptionResult]:
+    caller = principal(router)
+    result, created = service().redeem(caller.tenant, caller.channel, body)
+    return Response(status_code=201 if created else 200, content_type="application/json", body=result)
+
+
+@router.post(
+    "/v1/coupons/<code>/rollback",
+    operation_id="rollbackCouponRedemption",
+    tags=["coupons"],
+    responses=PROBLEM_RESPONSES,
+    summary="Undo a redemption (the sale was voided): usable again; repeatable",
+)
+def rollback(code: Code, body: Annotated[RollbackRequest, Body()]) -> CouponView:
+    return coupon_view(service().rollback(principal(router).tenant, code, body.order_no))

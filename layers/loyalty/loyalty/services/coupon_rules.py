@@ -1,0 +1,469 @@
+"""Coupon rules (优惠券规则) and their life: draft -> submitted to a named approver -> listed, or rejected
+back to draft; listed <-> delisted; copy; delete while draft; 增发 (more stock) while listed.
+
+Every step is one conditional transaction on the rule's status (and version), with its log entry, so two
+operators acting at once cannot both win. Approval creates the stock shards (keys.STOCK_SHARDS items, each
+its own partition key) that claims draw from; whether a rule is listed is also kept on its shards, so a
+claim's own write refuses a delisted rule without reading the rule.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import Field
+
+from loyalty.clock import Clock, SystemClock
+from loyalty.domain.config import Ref, distinct_refs
+from loyalty.domain.coupons import CouponRuleInput, Totals, roi, split
+from loyalty.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from loyalty.domain.validity import CamelModel, View
+from loyalty.ids import new_ulid
+from loyalty.store import keys
+from loyalty.store.config_repo import ConfigRepository, count_ref
+from loyalty.store.table import Item, Table, TransactionCancelled, delete, put, update
+
+RuleStatus = Literal["draft", "pending", "listed", "delisted"]
+RULE_CACHE_SECONDS = 30.0
+STATS = ("issued", "claimers", "used", "users", "newCustomers", "returningCustomers")
+MONEY_STATS = ("orderTotal", "discountTotal")
+
+
+class Submission(CamelModel):
+    approver: str = Field(min_length=1, max_length=64, description="The operator key id of the approver")
+
+
+class Decision(CamelModel):
+    comment: str = Field(default="", max_length=500, description="审核意见; required when rejecting")
+
+
+class Restock(CamelModel):
+    quantity: int = Field(ge=1, le=10_000_000, description="增发优惠券(张)")
+    cost: Decimal = Field(default=Decimal(0), ge=0, max_digits=14, decimal_places=2, description="增发成本费用(元)")
+    reason: str = Field(min_length=1, max_length=500, description="增发理由")
+
+
+class RuleView(View):
+    rule_id: str
+    status: RuleStatus
+    approval_status: Literal["none", "pending", "approved", "rejected"]
+    approver: str | None = None
+    rejection_comment: str | None = None
+    total_stock: int
+    version: int
+    created_at: datetime
+    created_by: str
+    rule: CouponRuleInput
+
+
+class LogEntry(View):
+    at: datetime
+    by: str
+    action: Literal["submitted", "approved", "rejected", "listed", "delisted", "restocked"]
+    comment: str | None = None
+    quantity: int | None = None
+    cost: Decimal | None = None
+
+
+class Dashboard(View):
+    """数据分析 (§9.2), summed over the rule's stock shards; never a scan of coupons."""
+
+    rule_id: str
+    total_stock: int
+    remaining: int
+    issued: int
+    claimers: int = Field(description="领取人数: members who claimed at least one")
+    used: int
+    users: int = Field(description="使用人数: members who used at least one")
+    roi: Decimal | None = Field(description="Paid amount of orders using the coupon / coupon value given")
+    new_customers: int = Field(description="新客数: uses on the member's first purchase")
+    returning_customers: int = Field(description="老客数: uses on a later purchase")
+    order_total: Decimal = Field(description="订单总金额: what orders using it paid")
+    discount_total: Decimal
+
+
+@dataclass
+class CouponRuleService:
+    table: Table
+    clock: Clock
+
+    # --- drafts ---------------------------------------------------------------------------------------
+
+    def create(self, tenant: str, rule: CouponRuleInput, by: str) -> RuleView:
+        """A draft with the next rule number of the day (yyyyMMdd + 5 digits, §9.1)."""
+        now = self.clock.now()
+        day = now.strftime("%Y%m%d")
+        for _ in range(3):
+            sequence = self._next_number(tenant, day)
+            rule_id = f"{day}{sequence:05d}"
+            item = {
+                "PK": keys.coupon_rule(tenant, rule_id),
+                "SK": keys.RULE_SK,
+                "ruleId": rule_id,
+                "status": "draft",
+                "approvalStatus": "none",
+                "totalStock": rule.total_stock,
+                "version": 1,
+                "createdAt": now.isoformat(),
+                "createdBy": by,
+                "rule": _data(rule),
+                "GSI1PK": keys.coupon_rules_index(tenant),
+                "GSI1SK": rule_id,
+            }
+            refs = list(distinct_refs(_refs(rule)).values())
+            try:
+                self.table.transact(
+                    [
+                        put(item, "attribute_not_exists(PK)"),
+                        *[count_ref(tenant, rule.program_code, r, +1) for r in refs],
+                    ]
+                )
+            except TransactionCancelled as cancelled:
+                if cancelled.failed(0):
+                    continue  # the number was taken meanwhile: take the next
+                ConfigRepository.raise_for_refs(cancelled, 1, refs)
+                raise
+            return _view(item)
+        raise Conflict("could not number the rule; retry", code="CONCURRENT_UPDATE")
+
+    def replace(self, tenant: str, rule_id: str, rule: CouponRuleInput) -> RuleView:
+        current = self._item(tenant, rule_id)
+        old, new = CouponRuleInput.model_validate(current["rule"]), rule
+        old_refs, new_refs = distinct_refs(_refs(old)), distinct_refs(_refs(new))
+        added = [ref for key, ref in new_refs.items() if key not in old_refs]
+        removed = [ref for key, ref in old_refs.items() if key not in new_refs]
+        item = {**current, "rule": _data(rule), "totalStock": rule.total_stock, "version": current["version"] + 1}
+        operations = [
+            put(
+                item,
+                "#status = :draft AND version = :v",
+                {":draft": "draft", ":v": current["version"]},
+                {"#status": "status"},
+            )
+        ]
+        operations += [count_ref(tenant, new.program_code, ref, +1) for ref in added]
+        operations += [count_ref(tenant, old.program_code, ref, -1) for ref in removed]
+        try:
+            self.table.transact(operations)
+        except TransactionCancelled as cancelled:
+            if cancelled.failed(0):
+                raise self._not_draft(cancelled.items[0]) from None
+            ConfigRepository.raise_for_refs(cancelled, 1, added)
+            raise
+        return _view(item)
+
+    def copy(self, tenant: str, rule_id: str, by: str) -> RuleView:
+        """复制: a new draft with the same terms."""
+        source = CouponRuleInput.model_validate(self._item(tenant, rule_id)["rule"])
+        return self.create(tenant, source.model_copy(update={"name": source.name[:95] + " (副本)"}), by)
+
+    def delete(self, tenant: str, rule_id: str) -> None:
+        current = self._item(tenant, rule_id)
+        rule = CouponRuleInput.model_validate(current["rule"])
+        operations = [
+            delete(
+                current["PK"],
+                keys.RULE_SK,
+                "#status = :draft AND version = :v",
+                {":draft": "draft", ":v": current["version"]},
+                {"#status": "status"},
+            )
+        ]
+        operations += [count_ref(tenant, rule.program_code, r, -1) for r in distinct_refs(_refs(rule)).values()]
+        try:
+            self.table.transact(operations)
+        except TransactionCancelled as cancelled:
+            raise self._not_draft(cancelled.items[0]) from None
+
+    # --- approval -------------------------------------------------------------------------------------
+
+    def submit(self, tenant: str, rule_id: str, submission: Submission, by: str) -> RuleView:
+        if submission.approver == by:
+            raise InvalidInput(
+                "the approver must be someone other than the submitter", code="SELF_APPROVAL", field="approver"
+            )
+        return self._step(
+            tenant,
+            rule_id,
+            "draft",
+            "SET #status = :pending, approvalStatus = :pending, approver = :approver, submittedBy = :by"
+            " REMOVE rejectionComment",
+            {":pending": "pending", ":approver": submission.approver, ":by": by},
+            LogEntryDraft("submitted", by, submission.approver),
+        )
+
+    def approve(self, tenant: str, rule_id: str, decision: Decision, by: str) -> RuleView:
+        """审批通过: the rule is listed and its stock shards are created, in the same transaction."""
+        current = self._item(tenant, rule_id)
+        self._check_approver(current, by)
+        shards = min(keys.STOCK_SHARDS, current["totalStock"])
+        stock = [
+            put(
+                {
+                    "PK": keys.coupon_stock(tenant, rule_id, shard),
+                    "SK": keys.STOCK_SK,
+                    "ruleId": rule_id,
+                    "shard": shard,
+                    "listed": True,
+                    "remaining": share,
+                    **{name: 0 for name in STATS},
+                    **{name: Decimal(0) for name in MONEY_STATS},
+                },
+                "attribute_not_exists(PK)",
+            )
+            for shard, share in enumerate(split(current["totalStock"], shards))
+        ]
+        return self._step(
+            tenant,
+            rule_id,
+            "pending",
+            "SET #status = :listed, approvalStatus = :approved, shards = :shards",
+            {":listed": "listed", ":approved": "approved", ":shards": shards},
+            LogEntryDraft("approved", by, decision.comment),
+            extra=stock,
+            approver=by,
+        )
+
+    def reject(self, tenant: str, rule_id: str, decision: Decision, by: str) -> RuleView:
+        if not decision.comment:
+            raise InvalidInput("say why the rule is rejected", code="COMMENT_REQUIRED", field="comment")
+        self._check_approver(self._item(tenant, rule_id), by)
+        return self._step(
+            tenant,
+            rule_id,
+            "pending",
+            "SET #status = :draft, approvalStatus = :rejected, rejectionComment = :comment",
+            {":draft": "draft", ":rejected": "rejected", ":comment": decision.comment},
+            LogEntryDraft("rejected", by, decision.comment),
+            approver=by,
+        )
+
+    def set_listed(self, tenant: str, rule_id: str, listed: bool, by: str) -> RuleView:
+        """上架 / 下架: the rule and every shard change together, so claims see it at once."""
+        current = self._item(tenant, rule_id)
+        shards = [
+            update(keys.coupon_stock(tenant, rule_id, s), keys.STOCK_SK, "SET listed = :listed", {":listed": listed})
+            for s in range(current.get("shards", 0))
+        ]
+        return self._step(
+            tenant,
+            rule_id,
+            "delisted" if listed else "listed",
+            "SET #status = :new",
+            {":new": "listed" if listed else "delisted"},
+            LogEntryDraft("listed" if listed else "delisted", by),
+            extra=shards,
+        )
+
+    def restock(self, tenant: str, rule_id: str, restock: Restock, by: str) -> RuleView:
+        """增发: more stock for a listed rule, spread over its shards, logged with quantity, cost and reason."""
+        current = self._item(tenant, rule_id)
+        shards = current.get("shards", 0)
+        more = (
+            [
+                update(
+                    keys.coupon_stock(tenant, rule_id, s), keys.STOCK_SK, "SET remaining = remaining + :n", {":n": n}
+                )
+                for s, n in enumerate(split(restock.quantity, shards))
+                if n
+            ]
+            if shards
+            else []
+        )
+        return self._step(
+            tenant,
+            rule_id,
+            "listed",
+            "SET totalStock = totalStock + :quantity",
+            {":quantity": restock.quantity},
+            LogEntryDraft("restocked", by, restock.reason, restock.quantity, restock.cost),
+            extra=more,
+        )
+
+    # --- reads ----------------------------------------------------------------------------------------
+
+    def get(self, tenant: str, rule_id: str) -> RuleView:
+        return _view(self._item(tenant, rule_id))
+
+    def list_page(self, tenant: str, limit: int, cursor: dict[str, Any] | None) -> tuple[list[RuleView], dict | None]:
+        items, more = self.table.query_index("GSI1", keys.coupon_rules_index(tenant), limit=limit, start=cursor)
+        return [_view(item) for item in items], more
+
+    def log(self, tenant: str, rule_id: str) -> list[LogEntry]:
+        self._item(tenant, rule_id)
+        items = self.table.query_prefix(keys.coupon_rule(tenant, rule_id), keys.log_sk("")).items
+        return [LogEntry.model_validate(item) for item in items]
+
+    def dashboard(self, tenant: str, rule_id: str) -> Dashboard:
+        rule = self._item(tenant, rule_id)
+        shards = self.table.get_many(
+            [(keys.coupon_stock(tenant, rule_id, s), keys.STOCK_SK) for s in range(rule.get("shards", 0))],
+            consistent=False,
+        )
+        totals = sum((_totals(item) for item in shards.values()), Totals())
+        remaining = totals.remaining if rule.get("shards") else rule["totalStock"]
+        return Dashboard(
+            rule_id=rule_id,
+            total_stock=rule["totalStock"],
+            remaining=remaining,
+            issued=totals.issued,
+            claimers=totals.claimers,
+            used=totals.used,
+            users=totals.users,
+            roi=roi(totals),
+            new_customers=totals.new_customers,
+            returning_customers=totals.returning_customers,
+            order_total=totals.order_total,
+            discount_total=totals.discount_total,
+        )
+
+    # --- helpers --------------------------------------------------------------------------------------
+
+    def _item(self, tenant: str, rule_id: str) -> Item:
+        item = self.table.get(keys.coupon_rule(tenant, rule_id), keys.RULE_SK)
+        if item is None:
+            raise NotFound(f"no coupon rule {rule_id!r}", code="COUPON_RULE_NOT_FOUND")
+        return item
+
+    def _next_number(self, tenant: str, day: str) -> int:
+        response = self.table.client.update_item(
+            TableName=self.table.name,
+            Key={"PK": {"S": keys.counter(tenant)}, "SK": {"S": f"COUPON_RULE#{day}"}},
+            UpdateExpression="ADD n :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(response["Attributes"]["n"]["N"])
+
+    def _step(
+        self,
+        tenant: str,
+        rule_id: str,
+        expected: str,
+        expression: str,
+        values: dict[str, Any],
+        entry: LogEntryDraft,
+        extra: list[dict] | None = None,
+        approver: str | None = None,
+    ) -> RuleView:
+        pk = keys.coupon_rule(tenant, rule_id)
+        condition = "#status = :expected"
+        values = {**values, ":expected": expected, ":one": 1}
+        if approver:
+            condition += " AND approver = :approverNow AND submittedBy <> :approverNow"
+            values[":approverNow"] = approver
+        now = self.clock.now()
+        operations = [
+            update(pk, keys.RULE_SK, f"{expression} ADD version :one", values, condition, {"#status": "status"}),
+            put({"PK": pk, "SK": keys.log_sk(new_ulid()), **entry.item(now)}),
+            *(extra or []),
+        ]
+        try:
+            self.table.transact(operations)
+        except TransactionCancelled as cancelled:
+            if cancelled.failed(0):
+                found = cancelled.items[0]
+                if found is None:
+                    raise NotFound(f"no coupon rule {rule_id!r}", code="COUPON_RULE_NOT_FOUND") from None
+                raise Conflict(
+                    f"the rule is {found['status']}, not {expected}", code="RULE_STATUS", ruleStatus=found["status"]
+                ) from None
+            raise
+        return self.get(tenant, rule_id)
+
+    @staticmethod
+    def _check_approver(rule: Item, by: str) -> None:
+        if rule.get("status") == "pending" and rule.get("approver") != by:
+            raise Forbidden("only the approver named on submission may decide", code="NOT_THE_APPROVER")
+
+    @staticmethod
+    def _not_draft(found: Item | None) -> DomainErrorType:
+        if found is None:
+            return NotFound("no such coupon rule", code="COUPON_RULE_NOT_FOUND")
+        return Conflict(
+            f"the rule is {found['status']}: only drafts can be changed or deleted",
+            code="RULE_STATUS",
+            ruleStatus=found["status"],
+        )
+
+
+DomainErrorType = NotFound | Conflict
+
+
+@dataclass(frozen=True)
+class LogEntryDraft:
+    action: str
+    by: str
+    comment: str | None = None
+    quantity: int | None = None
+    cost: Decimal | None = None
+
+    def item(self, now: datetime) -> Item:
+        entry: dict[str, Any] = {"at": now.isoformat(), "by": self.by, "action": self.action, "comment": self.comment}
+        if self.quantity is not None:
+            entry.update(quantity=self.quantity, cost=self.cost)
+        return {k: v for k, v in entry.items() if v not in (None, "")}
+
+
+class RuleLoader:
+    """A listed rule's terms do not change (edits are for drafts), so claims may keep them briefly; whether it
+    is still listed is checked by the claim's write on the stock shard, not here."""
+
+    def __init__(self, table: Table, ttl_seconds: float = RULE_CACHE_SECONDS) -> None:
+        self.table = table
+        self.ttl = ttl_seconds
+        self._cache: dict[tuple[str, str], tuple[float, Item]] = {}
+
+    def load(self, tenant: str, rule_id: str) -> Item:
+        cached = self._cache.get((tenant, rule_id))
+        if cached and time.monotonic() - cached[0] < self.ttl:
+            return cached[1]
+        item = self.table.get(keys.coupon_rule(tenant, rule_id), keys.RULE_SK, consistent=False)
+        if item is None:
+            raise NotFound(f"no coupon rule {rule_id!r}", code="COUPON_RULE_NOT_FOUND", field="ruleId")
+        if item["status"] in ("listed", "delisted"):  # drafts may still change: never kept
+            self._cache[(tenant, rule_id)] = (time.monotonic(), item)
+        return item
+
+
+def _refs(rule: CouponRuleInput) -> list[Ref]:
+    refs = [Ref("costCenter", rule.cost_center_code, "costCenterCode")]
+    if rule.store_group_code:
+        refs.append(Ref("storeGroup", rule.store_group_code, "storeGroupCode", must_be_enabled=True))
+    if rule.product_group_code:
+        refs.append(Ref("productGroup", rule.product_group_code, "productGroupCode", must_be_enabled=True))
+    if rule.exchange_product_code:
+        refs.append(Ref("product", rule.exchange_product_code, "exchangeProductCode"))
+    if rule.points_group_code:
+        refs.append(Ref("pointGroup", rule.points_group_code, "pointsGroupCode"))
+    return refs
+
+
+def _data(rule: CouponRuleInput) -> dict[str, Any]:
+    return rule.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _totals(item: Item) -> Totals:
+    return Totals(
+        remaining=item["remaining"],
+        issued=item["issued"],
+        claimers=item["claimers"],
+        used=item["used"],
+        users=item["users"],
+        new_customers=item["newCustomers"],
+        returning_customers=item["returningCustomers"],
+        order_total=Decimal(item["orderTotal"]),
+        discount_total=Decimal(item["discountTotal"]),
+    )
+
+
+def _view(item: Item) -> RuleView:
+    return RuleView.model_validate({**item, "rule": item["rule"]})
+
+
+def coupon_rule_service(table: Table | None = None, clock: Clock | None = None) -> CouponRuleService:
+    return CouponRuleService(table or Table(), clock or SystemClock())

@@ -1,0 +1,378 @@
+"""Coupons (issue 4): rules with approval, stock, issuance, verification, transfer, returns, expiry,
+dashboard; over the template's handlers on moto."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from tests.support import OPERATOR, POS, SHANGHAI, Api, order_body
+
+APPROVER = {**OPERATOR, "keyId": "01APPROVERKEY0000000000000"}
+RULE = {
+    "name": "满1000减500",
+    "type": "amountOff",
+    "amountOff": "500",
+    "threshold": "1000",
+    "programCode": "DEMO",
+    "costCenterCode": "marketing",
+    "costPerCoupon": "10",
+    "totalStock": 200,
+    "validity": {"type": "afterReceipt", "days": 30},
+}
+
+
+def listed_rule(api: Api, **changes) -> str:
+    status, rule = api.call("POST", "/v1/admin/coupon-rules", OPERATOR, body={**RULE, **changes})
+    assert status == 201, rule
+    rule_id = rule["ruleId"]
+    assert (
+        api.call("POST", f"/v1/admin/coupon-rules/{rule_id}/submit", OPERATOR, body={"approver": APPROVER["keyId"]})[0]
+        == 200
+    )
+    status, approved = api.call("POST", f"/v1/admin/coupon-rules/{rule_id}/approve", APPROVER, body={"comment": "ok"})
+    assert status == 200 and approved["status"] == "listed", approved
+    return rule_id
+
+
+def register(api: Api, phone: str) -> str:
+    status, member = api.call("POST", "/v1/members", POS, body={"programCode": "DEMO", "phone": phone})
+    assert status == 201, member
+    return member["id"]
+
+
+@pytest.fixture
+def member(demo, api: Api) -> str:
+    return register(api, "13800138000")
+
+
+def claim(api: Api, member_id: str, rule_id: str, key: str | None = None) -> tuple[int, dict]:
+    headers = {"Idempotency-Key": key} if key else None
+    return api.call("POST", f"/v1/members/{member_id}/coupons", POS, body={"ruleId": rule_id}, headers=headers)
+
+
+def dashboard(api: Api, rule_id: str) -> dict:
+    status, body = api.call("GET", f"/v1/admin/coupon-rules/{rule_id}/dashboard", OPERATOR)
+    assert status == 200, body
+    return body
+
+
+def redeem(api: Api, codes: list[str], amount: str, order_no: str = "POS-1", **extra) -> tuple[int, dict]:
+    body = {"codes": codes, "orderNo": order_no, "storeCode": "SH001", "orderAmount": amount, **extra}
+    return api.call("POST", "/v1/coupons/redemptions", POS, body=body)
+
+
+# --- rules and approval -----------------------------------------------------------------------------
+
+
+def test_a_rule_goes_from_draft_through_the_named_approver_to_listed_with_every_step_logged(demo, api):
+    status, draft = api.call("POST", "/v1/admin/coupon-rules", OPERATOR, body=RULE)
+    assert status == 201 and draft["status"] == "draft" and len(draft["ruleId"]) == 13
+    rule_id = draft["ruleId"]
+    status, problem = api.call(
+        "POST", f"/v1/admin/coupon-rules/{rule_id}/submit", OPERATOR, body={"approver": OPERATOR["keyId"]}
+    )
+    assert status == 422 and problem["code"] == "SELF_APPROVAL"
+    api.call("POST", f"/v1/admin/coupon-rules/{rule_id}/submit", OPERATOR, body={"approver": APPROVER["keyId"]})
+    status, problem = api.call("POST", f"/v1/admin/coupon-rules/{rule_id}/approve", OPERATOR, body={})
+    assert status == 403 and problem["code"] == "NOT_THE_APPROVER"
+    status, problem = api.call("PUT", f"/v1/admin/coupon-rules/{rule_id}", OPERATOR, body=RULE)
+    assert status == 409 and problem["code"] == "RULE_STATUS"
+    status, rejected = api.call(
+        "POST", f"/v1/admin/coupon-rules/{rule_id}/reject", APPROVER, body={"comment": "门槛太低"}
+    )
+    assert rejected["status"] == "draft" and rejected["approvalStatus"] == "rejected"
+    assert rejected["rejectionComment"] == "门槛太低"
+    api.call("POST", f"/v1/admin/coupon-rules/{rule_id}/submit", OPERATOR, body={"approver": APPROVER["keyId"]})
+    _, listed = api.call("POST", f"/v1/admin/coupon-rules/{rule_id}/approve", APPROVER, body={"comment": "同意"})
+    assert listed["status"] == "listed" and listed["approvalStatus"] == "approved"
+    _, log = api.call("GET", f"/v1/admin/coupon-rules/{rule_id}/log", OPERATOR)
+    assert [(e["action"], e["by"]) for e in log] == [
+        ("submitted", OPERATOR["keyId"]),
+        ("rejected", APPROVER["keyId"]),
+        ("submitted", OPERATOR["keyId"]),
+        ("approved", APPROVER["keyId"]),
+    ]
+    assert log[1]["comment"] == "门槛太低" and all(e["at"] for e in log)
+    status, problem = api.call("DELETE", f"/v1/admin/coupon-rules/{rule_id}", OPERATOR)
+    assert status == 409 and problem["code"] == "RULE_STATUS"
+
+
+def test_only_listed_rules_issue_and_a_draft_can_be_copied_or_deleted(member, api):
+    _, draft = api.call("POST", "/v1/admin/coupon-rules", OPERATOR, body=RULE)
+    status, problem = claim(api, member, draft["ruleId"])
+    assert status == 409 and problem["code"] == "RULE_NOT_LISTED"
+    status, copy = api.call("POST", f"/v1/admin/coupon-rules/{draft['ruleId']}/copy", OPERATOR)
+    assert status == 201 and copy["ruleId"] != draft["ruleId"] and copy["rule"]["amountOff"] == "500"
+    assert api.call("DELETE", f"/v1/admin/coupon-rules/{draft['ruleId']}", OPERATOR)[0] == 204
+    rule_id = listed_rule(api)
+    api.call("POST", f"/v1/admin/coupon-rules/{rule_id}/delist", OPERATOR)
+    status, problem = claim(api, member, rule_id)
+    assert status == 409 and problem["code"] == "RULE_NOT_LISTED"
+    api.call("POST", f"/v1/admin/coupon-rules/{rule_id}/list", OPERATOR)
+    status, body = claim(api, member, rule_id)
+    assert status == 201, body
+
+
+def test_a_rule_refers_only_to_what_exists_and_is_enabled(demo, api):
+    status, problem = api.call("POST", "/v1/admin/coupon-rules", OPERATOR, body={**RULE, "storeGroupCode": "nowhere"})
+    assert status == 422 and problem["code"] == "UNKNOWN_REFERENCE" and problem["field"] == "/storeGroupCode"
+
+
+# --- stock, limits, dashboard -----------------------------------------------------------------------
+
+
+def test_stock_200_with_50_claimed_shows_remaining_150_and_restock_adds(demo, api):
+    rule_id = listed_rule(api)
+    members = [register(api, f"1390000{i:04d}") for i in range(50)]
+    codes = set()
+    for member_id in members:
+        status, coupon = claim(api, member_id, rule_id)
+        assert status == 201 and coupon["status"] == "issued"
+        codes.add(coupon["code"])
+    assert len(codes) == 50
+    board = dashboard(api, rule_id)
+    assert (board["totalStock"], board["remaining"], board["issued"], board["claimers"]) == (200, 150, 50, 50)
+    status, _ = api.call(
+        "POST",
+        f"/v1/admin/coupon-rules/{rule_id}/restocks",
+        OPERATOR,
+        body={"quantity": 1000, "cost": "0", "reason": "加量"},
+    )
+    assert status == 201
+    board = dashboard(api, rule_id)
+    assert (board["totalStock"], board["remaining"]) == (1200, 1150)
+    _, log = api.call("GET", f"/v1/admin/coupon-rules/{rule_id}/log", OPERATOR)
+    assert log[-1]["action"] == "restocked" and log[-1]["quantity"] == 1000 and log[-1]["comment"] == "加量"
+
+
+def test_stock_never_goes_below_zero(demo, api):
+    rule_id = listed_rule(api, totalStock=3)
+    members = [register(api, f"1370000{i:04d}") for i in range(4)]
+    results = [claim(api, m, rule_id) for m in members]
+    assert [s for s, _ in results] == [201, 201, 201, 409] and results[3][1]["code"] == "OUT_OF_STOCK"
+    assert dashboard(api, rule_id)["remaining"] == 0
+
+
+def test_per_member_limits_and_the_daily_cap_are_enforced(member, api):
+    limited = listed_rule(api, claimLimits={"perDay": 2, "perYear": 5})
+    assert [claim(api, member, limited)[0] for _ in range(3)] == [201, 201, 409]
+    _, problem = claim(api, member, limited)
+    assert problem["code"] == "CLAIM_LIMIT_REACHED" and problem["period"] == "day"
+    capped = listed_rule(api, dailyIssueCap=3)
+    others = [register(api, f"1360000{i:04d}") for i in range(4)]
+    statuses = [claim(api, m, capped)[0] for m in others]
+    assert statuses == [201, 201, 201, 409]
+    assert claim(api, others[0], capped)[1]["code"] == "DAILY_CAP_REACHED"
+    assert dashboard(api, limited)["claimers"] == 1 and dashboard(api, limited)["issued"] == 2
+
+
+def test_a_claim_with_the_same_idempotency_key_issues_once(member, api):
+    rule_id = listed_rule(api)
+    first = claim(api, member, rule_id, key="claim-1")
+    again = claim(api, member, rule_id, key="claim-1")
+    assert first == again and dashboard(api, rule_id)["issued"] == 1
+
+
+# --- verification ---------------------------------------------------------------------------------
+
+
+def test_validate_then_redeem_once_and_the_settlement_and_dashboard_follow(member, api):
+    rule_id = listed_rule(api)
+    _, coupon = claim(api, member, rule_id)
+    code = coupon["code"]
+    status, check = api.call(
+        "POST",
+        "/v1/coupons/validate",
+        POS,
+        body={"codes": [code], "orderNo": "POS-1", "storeCode": "SH001", "orderAmount": "999.99"},
+    )
+    assert status == 200 and not check["usable"] and check["coupons"][0]["reasons"][0]["code"] == "BELOW_THRESHOLD"
+    status, problem = redeem(api, [code], "999.99")
+    assert status == 409 and problem["code"] == "COUPON_NOT_USABLE"
+    status, redeemed = redeem(api, [code], "1000", verifier="V007")
+    assert status == 201 and redeemed["discountTotal"] == "500" and redeemed["paidAmount"] == "500"
+    assert redeem(api, [code], "1000") == (200, redeemed)  # the same order again: the first answer
+    status, problem = redeem(api, [code], "1000", order_no="POS-2")
+    assert status == 409 and problem["coupons"][0]["reasons"][0]["code"] == "STATUS_USED"
+    _, stored = api.call("GET", f"/v1/admin/coupons/{code}", OPERATOR)
+    assert stored["status"] == "used" and stored["redemption"]["verifier"] == "V007"
+    board = dashboard(api, rule_id)
+    assert (board["used"], board["users"], board["newCustomers"], board["orderTotal"], board["roi"]) == (
+        1,
+        1,
+        1,
+        "500",
+        "1.00",
+    )
+    day = datetime.now(SHANGHAI).date().isoformat()
+    _, rows = api.call("GET", f"/v1/admin/coupon-rules/{rule_id}/settlements", OPERATOR, query={"date": day})
+    assert [(r["orderNo"], r["code"], r["storeCode"], r["verifier"]) for r in rows] == [
+        ("POS-1", code, "SH001", "V007")
+    ]
+
+
+def test_a_rollback_makes_the_coupon_usable_again(member, api):
+    rule_id = listed_rule(api)
+    code = claim(api, member, rule_id)[1]["code"]
+    redeem(api, [code], "1200")
+    status, back = api.call("POST", f"/v1/coupons/{code}/rollback", POS, body={"orderNo": "POS-1"})
+    assert status == 200 and back["status"] == "issued" and back.get("redemption") is None
+    assert api.call("POST", f"/v1/coupons/{code}/rollback", POS, body={"orderNo": "POS-1"})[0] == 200
+    board = dashboard(api, rule_id)
+    assert (board["used"], board["discountTotal"], board["orderTotal"]) == (0, "0", "0")
+    assert redeem(api, [code], "1200", order_no="POS-2")[0] == 201
+
+
+def test_points_buy_a_coupon_both_or_neither(demo, api, pipeline):
+    member_id = register(api, "13800138000")
+    rule_id = listed_rule(api, pointsPrice=300, pointsGroupCode="points", publicClaim=False)
+    exchange = lambda: api.call(  # noqa: E731
+        "POST", f"/v1/members/{member_id}/coupon-exchanges", POS, body={"ruleId": rule_id}
+    )
+    status, problem = exchange()
+    assert status == 409 and problem["code"] == "INSUFFICIENT_POINTS"
+    assert dashboard(api, rule_id)["remaining"] == 200
+    api.call("POST", "/v1/orders", POS, body=order_body("P-500", 500))
+    pipeline.drain()
+    status, coupon = exchange()
+    assert status == 201 and coupon["source"] == "points"
+    _, view = api.call("GET", f"/v1/members/{member_id}", POS)
+    points = next(a for a in view["accounts"] if a["pointGroupCode"] == "points")
+    assert points["available"] == 200 and dashboard(api, rule_id)["remaining"] == 199
+
+
+# --- transfer, returns, expiry ---------------------------------------------------------------------
+
+
+def test_a_transfer_is_accepted_by_a_friend_and_logged(member, api):
+    rule_id = listed_rule(api, transfer={"allowed": True, "claimHours": 24})
+    code = claim(api, member, rule_id)[1]["code"]
+    friend = register(api, "13900139000")
+    status, started = api.call("POST", f"/v1/members/{member}/coupons/{code}/transfers", POS)
+    assert status == 201
+    assert api.call("GET", f"/v1/members/{member}/coupons", POS, query={"status": "transferring"})[1][0]["code"] == code
+    status, owned = api.call(
+        "POST", f"/v1/coupons/{code}/transfers/{started['transferId']}/accept", POS, body={"memberId": friend}
+    )
+    assert status == 200 and owned["ownerId"] == friend and owned["status"] == "issued"
+    assert api.call("GET", f"/v1/members/{friend}/coupons", POS)[1][0]["code"] == code
+    assert api.call("GET", f"/v1/members/{member}/coupons", POS)[1] == []
+    _, transfers = api.call("GET", f"/v1/admin/coupons/{code}/transfers", OPERATOR)
+    assert [line["status"] for line in transfers[0]["log"]] == ["issued=>transferring", "transferring=>issued"]
+    assert transfers[0]["status"] == "accepted" and transfers[0]["receiverId"] == friend
+
+
+def test_a_coupon_that_cannot_be_transferred_is_refused(member, api):
+    code = claim(api, member, listed_rule(api))[1]["code"]
+    status, problem = api.call("POST", f"/v1/members/{member}/coupons/{code}/transfers", POS)
+    assert status == 409 and problem["code"] == "NOT_TRANSFERABLE"
+
+
+def _service_at(moment: datetime):
+    from loyalty.clock import FixedClock
+    from loyalty.services.expiry import expiry_service
+
+    return expiry_service(clock=FixedClock(moment))
+
+
+def test_lapsed_transfers_return_and_expired_coupons_expire_in_the_sweep(member, api):
+    from loyalty.services.sweeps import Bucket
+    from loyalty.store import keys
+
+    rule_id = listed_rule(
+        api, transfer={"allowed": True, "claimHours": 1}, validity={"type": "afterReceipt", "days": 1}
+    )
+    lapsing = claim(api, member, rule_id)[1]["code"]
+    expiring = claim(api, member, rule_id)[1]["code"]
+    api.call("POST", f"/v1/members/{member}/coupons/{lapsing}/transfers", POS)
+    later = datetime.now(SHANGHAI) + timedelta(days=1, hours=1)
+    service = _service_at(later)
+    today = datetime.now(SHANGHAI).date().isoformat()
+    tomorrow = (datetime.now(SHANGHAI) + timedelta(days=1)).date().isoformat()
+    for kind, day in (("TRANSFER", today), ("TRANSFER", tomorrow), ("COUPON", today)):
+        for shard in range(keys.EXPIRY_SHARDS):
+            service.sweep(Bucket("demo", "DEMO", day, shard, None, kind))
+    _, back = api.call("GET", f"/v1/admin/coupons/{lapsing}", OPERATOR)
+    _, gone = api.call("GET", f"/v1/admin/coupons/{expiring}", OPERATOR)
+    assert gone["status"] == "expired"
+    assert back["status"] in ("issued", "expired") and back["ownerId"] == member
+    _, transfers = api.call("GET", f"/v1/admin/coupons/{lapsing}/transfers", OPERATOR)
+    assert transfers[0]["status"] == "returned"
+
+
+def test_a_returned_order_gives_its_coupon_back_when_the_rule_says_so(member, api, pipeline):
+    rule_id = listed_rule(api, returnOnRefund={"enabled": True, "validityDays": 7}, threshold=None, amountOff="20")
+    code = claim(api, member, rule_id)[1]["code"]
+    assert redeem(api, [code], "500", order_no="R-500")[0] == 201
+    api.call("POST", "/v1/orders", POS, body=order_body("R-500", 500))
+    pipeline.drain()
+    status, _ = api.call(
+        "POST",
+        "/v1/returns",
+        POS,
+        body={
+            "returnNo": "RT-1",
+            "originalOrderNo": "R-500",
+            "wholeOrder": True,
+            "returnedAt": datetime.now(SHANGHAI).isoformat(),
+        },
+    )
+    assert status == 202
+    pipeline.drain()
+    _, back = api.call("GET", f"/v1/admin/coupons/{code}", OPERATOR)
+    assert back["status"] == "issued" and back.get("redemption") is None
+    assert back["validUntil"][:10] == (datetime.now(SHANGHAI) + timedelta(days=6)).date().isoformat()
+    assert dashboard(api, rule_id)["used"] == 0
+
+
+# --- batch issuance -------------------------------------------------------------------------------
+
+
+def test_a_csv_issues_through_the_queue_with_a_report_per_row(demo, api, pipeline):
+    rule_id = listed_rule(api, totalStock=2, claimLimits={"perDay": 1})
+    first = register(api, "13700137000")
+    register(api, "13700137001")
+    csv = f"memberId,phone\n{first},\n,13700137001\n,13799999999\n{first},\n"
+    status, job = api.call(
+        "POST",
+        f"/v1/admin/coupon-rules/{rule_id}/issuance-jobs",
+        OPERATOR,
+        body={"csv": csv},
+        headers={"Idempotency-Key": "job-1"},
+    )
+    assert status == 202 and job["total"] == 4
+    pipeline.drain()
+    _, report = api.call("GET", f"/v1/admin/coupon-issuance-jobs/{job['jobId']}", OPERATOR)
+    assert [r["outcome"] for r in report["rows"]] == ["ISSUED", "ISSUED", "UNKNOWN_MEMBER", "LIMIT_REACHED"]
+    assert report["done"] == 4 and dashboard(api, rule_id)["remaining"] == 0
+
+
+def test_a_redelivered_chunk_issues_nothing_twice(demo, api):
+    from loyalty.services.coupon_batches import JobRequest, coupon_batch_service
+
+    rule_id = listed_rule(api)
+    member_id = register(api, "13700137000")
+    service = coupon_batch_service()
+    job = service.create("demo", rule_id, JobRequest(csv=f"memberId\n{member_id}\n"), "op")
+    message = {"tenant": "demo", "jobId": job.job_id, "ruleId": rule_id, "rows": [{"row": 1, "memberId": member_id}]}
+    assert service.work(message) == 1
+    assert service.work(message) == 0
+    assert dashboard(api, rule_id)["issued"] == 1
+
+
+def test_events_announce_issue_and_redemption(member, api, captured_events):
+    code = claim(api, member, listed_rule(api))[1]["code"]
+    redeem(api, [code], "1000")
+    kinds = [(e["detail-type"], e["detail"].get("code")) for e in captured_events.drain()]
+    assert ("CouponIssued", code) in kinds and ("CouponRedeemed", code) in kinds
+
+
+def test_operators_find_a_members_coupons_by_phone(member, api):
+    code = claim(api, member, listed_rule(api))[1]["code"]
+    status, found = api.call("GET", "/v1/admin/coupons", OPERATOR, query={"phone": "13800138000", "status": "issued"})
+    assert status == 200 and [c["code"] for c in found] == [code]
+    assert json.dumps(found).count(code) >= 1 and Decimal(found[0]["terms"]["amountOff"]) == 500
