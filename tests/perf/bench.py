@@ -136,11 +136,21 @@ def run() -> dict[str, Meter]:
     )
     bench.quiet(lambda: api.call("POST", "/v1/orders", POS, body=order_body("old", 300, days_ago=366)))
     bench.settle_pipeline()
+    _, rules = api.call("GET", "/v1/admin/coupon-rules", OPERATOR)
+    rule_id = rules[0]["ruleId"]  # the demo's listed 满100减20
+    bench.quiet(lambda: api.call("POST", f"/v1/members/{mid}/coupons", POS, body={"ruleId": rule_id}))
+    _, coupon = bench.measure(
+        "claim a coupon (warm rule cache)",
+        lambda: api.call("POST", f"/v1/members/{mid}/coupons", POS, body={"ruleId": rule_id}),
+    )
+    presented = {"codes": [coupon["code"]], "orderNo": "c-1", "storeCode": "SH001", "orderAmount": "100"}
+    bench.measure("validate a coupon", lambda: api.call("POST", "/v1/coupons/validate", POS, body=presented))
+    bench.measure("redeem a coupon", lambda: api.call("POST", "/v1/coupons/redemptions", POS, body=presented))
     bench.measure(
-        "plan a day's expiry (1 program: 24 buckets)",
+        "plan a day's expiry (1 program: 72 buckets)",
         lambda: api.call("POST", "/v1/admin/programs/DEMO/expiry-sweeps", OPERATOR, body={}),
     )
-    bench.measure("sweep the 24 buckets (2 expiring lots)", lambda: bench.poll("ExpirySweepFunction"))
+    bench.measure("sweep the 72 buckets (2 expiring lots)", lambda: bench.poll("ExpirySweepFunction"))
     from loyalty.clock import FixedClock
     from loyalty.services.sweeps import Bucket
     from loyalty.services.tier_sweep import tier_sweep_service

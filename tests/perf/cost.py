@@ -81,7 +81,8 @@ class CostHook:
     def _before(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         service = model.service_model.service_name
         self.meter.calls[f"{service}:{model.name}"] += 1
-        self._consistent_read = bool(params.get("ConsistentRead"))
+        batch = next(iter(params.get("RequestItems", {}).values()), {}) if model.name == "BatchGetItem" else params
+        self._consistent_read = bool(batch.get("ConsistentRead"))
         if service != "dynamodb":
             return
         if model.name == "TransactWriteItems":
@@ -111,6 +112,12 @@ class CostHook:
             self.meter.items_read += len(items)
             size = sum(item_size(i) for i in items)
             self.meter.read_units += Decimal(max(1, math.ceil(size / 4096))) / (1 if self._consistent_read else 2)
+        elif model.name == "BatchGetItem":  # each item is rounded up to 4 KB on its own
+            for items in parsed.get("Responses", {}).values():
+                self.meter.items_read += len(items)
+                for item in items:
+                    units = Decimal(max(1, math.ceil(item_size(item) / 4096)))
+                    self.meter.read_units += units / (1 if self._consistent_read else 2)
         elif model.name == "GetItem":
             self.meter.items_read += 1 if "Item" in parsed else 0
             size = item_size(parsed.get("Item", {}))
