@@ -33,7 +33,6 @@ from loyalty.store.table import Item, Table, TransactionCancelled, check, put, u
 
 Source = Literal["claim", "operator", "batch", "points"]
 ATTEMPTS = 2 * keys.STOCK_SHARDS + 2  # each shard may need a second try when its daily count is of yesterday
-FLAT_FIELDS = ("code", "ruleId", "ruleName", "programCode", "ownerId", "status", "issuedAt", "validFrom", "validUntil")
 
 
 class ClaimRequest(CamelModel):
