@@ -22,7 +22,7 @@ from loyalty.domain.errors import Conflict, InvalidInput, NotFound
 from loyalty.domain.validity import CamelModel, View
 from loyalty.ids import new_ulid
 from loyalty.services.coupons import CouponService, coupon_service
-from loyalty.services.sweeps import _sqs
+from loyalty.services.sweeps import send_all
 from loyalty.settings import get_settings
 from loyalty.store import keys
 from loyalty.store.table import Table, TransactionCancelled, put
@@ -87,18 +87,11 @@ class CouponBatchService:
             "createdBy": by,
         }
         self.table.transact([put(job, "attribute_not_exists(PK)")])
-        chunks = [rows[i : i + CHUNK] for i in range(0, len(rows), CHUNK)]
-        for start in range(0, len(chunks), 10):
-            entries = [
-                {
-                    "Id": str(i),
-                    "MessageBody": json.dumps({"tenant": tenant, "jobId": job_id, "ruleId": rule_id, "rows": chunk}),
-                }
-                for i, chunk in enumerate(chunks[start : start + 10])
-            ]
-            response = _sqs().send_message_batch(QueueUrl=get_settings().coupon_issue_queue_url, Entries=entries)
-            if response.get("Failed"):
-                raise RuntimeError(f"could not queue {len(response['Failed'])} chunks of job {job_id}")
+        bodies = [
+            json.dumps({"tenant": tenant, "jobId": job_id, "ruleId": rule_id, "rows": rows[i : i + CHUNK]})
+            for i in range(0, len(rows), CHUNK)
+        ]
+        send_all(get_settings().coupon_issue_queue_url, bodies)
         return self.report(tenant, job_id)
 
     def work(self, message: dict[str, Any]) -> int:

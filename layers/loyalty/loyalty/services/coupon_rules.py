@@ -462,7 +462,7 @@ def _totals(item: Item) -> Totals:
 
 
 def _view(item: Item) -> RuleView:
-    return RuleView.model_validate({**item, "rule": item["rule"]})
+    return RuleView.model_validate(item)
 
 
 def coupon_rule_service(table: Table | None = None, clock: Clock | None = None) -> CouponRuleService:

@@ -145,16 +145,15 @@ class CouponVerifier:
         """One page of coupons whose validity (kind COUPON) or transfer (TRANSFER) ended on the bucket's day."""
         pk = keys.coupon_bucket(bucket.tenant, bucket.program, bucket.day, bucket.shard, kind)
         found, more = self.table.query_index("GSI1", pk, limit=PAGE, start=bucket.start)
-        done = sum(self._end(bucket.tenant, item["GSI1SK"], kind) for item in found)
+        done = sum(self._end(bucket.tenant, coupon, kind) for coupon in found)
         if more:
             enqueue(get_settings().expiry_queue_url, [bucket.next(more)])
         return done
 
-    def _end(self, tenant: str, code: str, kind: str) -> bool:
-        coupon = self.table.get(keys.coupon(tenant, code), keys.COUPON_SK)
+    def _end(self, tenant: str, coupon: Item, kind: str) -> bool:
+        """Close one coupon as the index shows it (ALL projected); the index may lag, so every write is
+        conditioned on the coupon's current state and a stale view only loses the condition."""
         now = self.clock.now()
-        if coupon is None:
-            return False
         if kind == "TRANSFER":
             return self._lapse(tenant, coupon, now)
         if coupon["status"] != "issued" or datetime.fromisoformat(coupon["validUntil"]) >= now:
@@ -170,7 +169,7 @@ class CouponVerifier:
                             ":expired": "expired",
                             ":issued": "issued",
                             ":now": now.isoformat(),
-                            ":osk": _owner_sk(coupon, "expired"),
+                            ":osk": keys.coupon_owner_sk(coupon["GSI2SK"], "expired"),
                         },
                         "#status = :issued AND validUntil < :now",
                         {"#status": "status"},
@@ -178,7 +177,8 @@ class CouponVerifier:
                     events.outbox_entry(
                         tenant,
                         events.DomainEvent(
-                            "CouponExpired", {"code": code, "ruleId": coupon["ruleId"], "memberId": coupon["ownerId"]}
+                            "CouponExpired",
+                            {"code": coupon["code"], "ruleId": coupon["ruleId"], "memberId": coupon["ownerId"]},
                         ),
                         now,
                     ),
@@ -201,7 +201,7 @@ class CouponVerifier:
             ":transferring": "transferring",
             ":id": transfer["transferId"],
             ":now": now.isoformat(),
-            ":osk": _owner_sk(coupon, status),
+            ":osk": keys.coupon_owner_sk(coupon["GSI2SK"], status),
         }
         if status == "issued":
             expression = "SET #status = :new, GSI2SK = :osk, GSI1PK = :gpk REMOVE transfer"
@@ -326,7 +326,7 @@ class CouponVerifier:
                         ":issued": "issued",
                         ":owner": coupon["ownerId"],
                         ":r": details,
-                        ":osk": _owner_sk(coupon, "used"),
+                        ":osk": keys.coupon_owner_sk(coupon["GSI2SK"], "used"),
                     },
                     "#status = :issued AND ownerId = :owner",
                     {"#status": "status"},
@@ -406,7 +406,7 @@ class CouponVerifier:
             ":order": redemption["orderNo"],
             ":from": valid_from.isoformat(),
             ":until": valid_until.isoformat(),
-            ":osk": _owner_sk(coupon, status),
+            ":osk": keys.coupon_owner_sk(coupon["GSI2SK"], status),
         }
         expression = "SET #status = :new, validFrom = :from, validUntil = :until, GSI2SK = :osk"
         expression += ", rolledBackOrderNo = :order" if why == "rollback" else ", returnedOrderNo = :order"
@@ -473,10 +473,6 @@ def _state(coupon: Item) -> CouponState:
         valid_until=datetime.fromisoformat(coupon["validUntil"]),
         terms=CouponTerms.model_validate(coupon["terms"]),
     )
-
-
-def _owner_sk(coupon: Item, status: str) -> str:
-    return f"{status}#{coupon['GSI2SK'].split('#', 1)[1]}"
 
 
 def _result(verdicts: list[Verdict]) -> ValidationResult:

@@ -314,7 +314,7 @@ class CouponService:
                                 tenant, coupon["programCode"], code, ends.astimezone(program.zone), "TRANSFER"
                             )["GSI1PK"],
                             ":gsk": code,
-                            ":osk": _owner_sk(coupon, "transferring"),
+                            ":osk": keys.coupon_owner_sk(coupon["GSI2SK"], "transferring"),
                         },
                         "#status = :issued AND ownerId = :owner AND validUntil >= :now",
                         {"#status": "status"},
@@ -521,12 +521,8 @@ def _log_line(now: datetime, scene: str, before: str, after: str) -> dict[str, s
     return {"at": now.isoformat(), "scene": scene, "status": f"{before}=>{after}"}
 
 
-def _owner_sk(coupon: Item, status: str) -> str:
-    return f"{status}#{coupon['GSI2SK'].split('#', 1)[1]}"
-
-
 def _owner_index_values(tenant: str, owner: str, coupon: Item, status: str) -> dict[str, str]:
-    return {":opk": keys.member_coupons(tenant, owner), ":osk": _owner_sk(coupon, status)}
+    return {":opk": keys.member_coupons(tenant, owner), ":osk": keys.coupon_owner_sk(coupon["GSI2SK"], status)}
 
 
 def _unusable(found: Item | None, member_id: str, now: datetime) -> Conflict | NotFound:

@@ -61,9 +61,14 @@ def _sqs() -> Any:
     return boto3.client("sqs")
 
 
-def enqueue(queue_url: str, buckets: list[Bucket]) -> None:
-    for start in range(0, len(buckets), 10):
-        entries = [{"Id": str(i), "MessageBody": b.message()} for i, b in enumerate(buckets[start : start + 10])]
+def send_all(queue_url: str, bodies: list[str]) -> None:
+    """Send every body, ten per call; raises if SQS refused any, so the caller's work is retried."""
+    for start in range(0, len(bodies), 10):
+        entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies[start : start + 10])]
         response = _sqs().send_message_batch(QueueUrl=queue_url, Entries=entries)
         if response.get("Failed"):
-            raise RuntimeError(f"could not enqueue {len(response['Failed'])} sweep buckets")
+            raise RuntimeError(f"SQS refused {len(response['Failed'])} messages")
+
+
+def enqueue(queue_url: str, buckets: list[Bucket]) -> None:
+    send_all(queue_url, [bucket.message() for bucket in buckets])

@@ -211,6 +211,11 @@ def member_coupon_index(tenant: str, member_id: str, status: str, issued_at: dat
     return {"GSI2PK": member_coupons(tenant, member_id), "GSI2SK": f"{status}#{stamp(issued_at)}#{code}"}
 
 
+def coupon_owner_sk(owner_sk: str, status: str) -> str:
+    """A coupon's GSI2SK after a status change: the same issue time and code under the new status."""
+    return f"{status}#{owner_sk.split('#', 1)[1]}"
+
+
 def coupon_expiry_index(tenant: str, program_code: str, code: str, until: datetime, kind: str = "COUPON") -> dict:
     """GSI1 attributes putting an open coupon in the bucket of the day it ends (program zone); a coupon being
     transferred is in the bucket of the day its transfer lapses instead (kind TRANSFER)."""
