@@ -245,6 +245,32 @@ def test_points_buy_a_coupon_both_or_neither(demo, api, pipeline):
     assert points["available"] == 200 and dashboard(api, rule_id)["remaining"] == 199
 
 
+def test_an_operator_issues_to_a_member_named_by_phone_once_per_key(member, api):
+    rule_id = listed_rule(api, publicClaim=False)
+    status, problem = claim(api, member, rule_id)
+    assert status == 409 and problem["code"] == "NOT_CLAIMABLE"
+    path = f"/v1/admin/coupon-rules/{rule_id}/issuances"
+    headers = {"Idempotency-Key": "issue-1"}
+    status, coupon = api.call("POST", path, OPERATOR, body={"phone": "13800138000"}, headers=headers)
+    assert status == 201 and (coupon["ownerId"], coupon["source"]) == (member, "operator")
+    assert api.call("POST", path, OPERATOR, body={"phone": "13800138000"}, headers=headers) == (201, coupon)
+    status, problem = api.call("POST", path, OPERATOR, body={"phone": "13999999999"})
+    assert status == 404 and problem["code"] == "MEMBER_NOT_FOUND"
+    assert dashboard(api, rule_id)["issued"] == 1
+
+
+def test_points_are_not_spent_when_the_coupon_is_out_of_stock(demo, api, pipeline):
+    member_id = register(api, "13800138000")
+    rule_id = listed_rule(api, totalStock=1, pointsPrice=100, pointsGroupCode="points")
+    api.call("POST", "/v1/orders", POS, body=order_body("P-500", 500))
+    pipeline.drain()
+    assert claim(api, register(api, "13900139000"), rule_id)[0] == 201  # the last coupon goes
+    status, problem = api.call("POST", f"/v1/members/{member_id}/coupon-exchanges", POS, body={"ruleId": rule_id})
+    assert status == 409 and problem["code"] == "OUT_OF_STOCK"
+    _, view = api.call("GET", f"/v1/members/{member_id}", POS)
+    assert next(a for a in view["accounts"] if a["pointGroupCode"] == "points")["available"] == 500
+
+
 # --- transfer, returns, expiry ---------------------------------------------------------------------
 
 
@@ -279,29 +305,46 @@ def _service_at(moment: datetime):
     return expiry_service(clock=FixedClock(moment))
 
 
-def test_lapsed_transfers_return_and_expired_coupons_expire_in_the_sweep(member, api):
+def _sweep(kind: str, at: datetime, days: list[datetime]) -> None:
     from loyalty.services.sweeps import Bucket
     from loyalty.store import keys
 
-    rule_id = listed_rule(
-        api, transfer={"allowed": True, "claimHours": 1}, validity={"type": "afterReceipt", "days": 1}
-    )
-    lapsing = claim(api, member, rule_id)[1]["code"]
-    expiring = claim(api, member, rule_id)[1]["code"]
-    api.call("POST", f"/v1/members/{member}/coupons/{lapsing}/transfers", POS)
-    later = datetime.now(SHANGHAI) + timedelta(days=1, hours=1)
-    service = _service_at(later)
-    today = datetime.now(SHANGHAI).date().isoformat()
-    tomorrow = (datetime.now(SHANGHAI) + timedelta(days=1)).date().isoformat()
-    for kind, day in (("TRANSFER", today), ("TRANSFER", tomorrow), ("COUPON", today)):
+    service = _service_at(at)
+    for day in days:
         for shard in range(keys.EXPIRY_SHARDS):
-            service.sweep(Bucket("demo", "DEMO", day, shard, None, kind))
-    _, back = api.call("GET", f"/v1/admin/coupons/{lapsing}", OPERATOR)
-    _, gone = api.call("GET", f"/v1/admin/coupons/{expiring}", OPERATOR)
-    assert gone["status"] == "expired"
-    assert back["status"] in ("issued", "expired") and back["ownerId"] == member
-    _, transfers = api.call("GET", f"/v1/admin/coupons/{lapsing}/transfers", OPERATOR)
+            service.sweep(Bucket("demo", "DEMO", day.date().isoformat(), shard, None, kind))
+
+
+def test_a_lapsed_transfer_returns_to_the_giver_in_the_sweep(member, api):
+    rule_id = listed_rule(api, transfer={"allowed": True, "claimHours": 1})
+    code = claim(api, member, rule_id)[1]["code"]
+    _, started = api.call("POST", f"/v1/members/{member}/coupons/{code}/transfers", POS)
+    now = datetime.now(SHANGHAI)
+    _sweep("TRANSFER", now + timedelta(hours=2), [now, now + timedelta(hours=1)])
+    _, back = api.call("GET", f"/v1/admin/coupons/{code}", OPERATOR)
+    assert (back["status"], back["ownerId"]) == ("issued", member)
+    assert api.call("GET", f"/v1/members/{member}/coupons", POS, query={"status": "issued"})[1][0]["code"] == code
+    _, transfers = api.call("GET", f"/v1/admin/coupons/{code}/transfers", OPERATOR)
     assert transfers[0]["status"] == "returned"
+    assert [line["status"] for line in transfers[0]["log"]] == ["issued=>transferring", "transferring=>issued"]
+    friend = register(api, "13900139000")
+    status, problem = api.call(
+        "POST", f"/v1/coupons/{code}/transfers/{started['transferId']}/accept", POS, body={"memberId": friend}
+    )
+    assert status == 409 and problem["code"] == "TRANSFER_NOT_OPEN"
+
+
+def test_coupons_past_their_validity_expire_in_the_sweep_and_are_refused_before_it(member, api):
+    rule_id = listed_rule(api, validity={"type": "afterReceipt", "days": 1}, threshold=None)
+    code = claim(api, member, rule_id)[1]["code"]
+    now = datetime.now(SHANGHAI)
+    _sweep("COUPON", now, [now])  # still valid today: nothing happens
+    assert api.call("GET", f"/v1/admin/coupons/{code}", OPERATOR)[1]["status"] == "issued"
+    _sweep("COUPON", now + timedelta(days=1, hours=1), [now])
+    _, gone = api.call("GET", f"/v1/admin/coupons/{code}", OPERATOR)
+    assert gone["status"] == "expired"
+    status, problem = redeem(api, [code], "100")
+    assert status == 409 and problem["coupons"][0]["reasons"][0]["code"] == "STATUS_EXPIRED"
 
 
 def test_a_returned_order_gives_its_coupon_back_when_the_rule_says_so(member, api, pipeline):
