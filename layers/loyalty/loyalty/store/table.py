@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -180,6 +180,26 @@ class Table:
             request["ExclusiveStartKey"] = start
         response = self.client.query(**request)
         return [from_attributes(item) for item in response.get("Items", [])], response.get("LastEvaluatedKey")
+
+    def scan(
+        self, condition: str, values: Item, projection: str, *, segment: int = 0, segments: int = 1
+    ) -> Iterator[Item]:
+        """Every item of one segment of the whole table that meets `condition`, page by page. Only the
+        nightly reconciliation reads the table this way; everything else reads by key."""
+        request: dict[str, Any] = {
+            "TableName": self.name,
+            "FilterExpression": condition,
+            "ExpressionAttributeValues": to_attributes(values),
+            "ProjectionExpression": projection,
+            "Segment": segment,
+            "TotalSegments": segments,
+        }
+        while True:
+            response = self.client.scan(**request)
+            yield from (from_attributes(item) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def transact(self, operations: Iterable[dict[str, Any]]) -> None:
         """Write all or nothing. Operations are TransactWriteItems entries without TableName; values are
