@@ -68,17 +68,38 @@ def dynamodb_local() -> Iterator[str]:
     process.wait(timeout=10)
 
 
+@pytest.fixture(scope="session")
+def serial_moto() -> Iterator[str]:
+    """moto's server answering one request at a time (the local stack's engine): DynamoDB's per-request
+    atomicity, and transactions of up to 100 items where this DynamoDB Local build stops at 10."""
+    from infra.local.emulator import Emulator
+
+    emulator = Emulator().start()
+    yield emulator.endpoint
+    emulator.stop()
+
+
 @pytest.fixture
 def faithful_table(dynamodb_local: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh table like LoyaltyTable on DynamoDB Local; every client of this process talks to it."""
+    yield from _fresh_table(dynamodb_local, monkeypatch)
+
+
+@pytest.fixture
+def serial_table(serial_moto: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh table like LoyaltyTable on the serial moto server."""
+    yield from _fresh_table(serial_moto, monkeypatch)
+
+
+def _fresh_table(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     name = f"loyalty-{uuid.uuid4().hex[:12]}"
     props = Resolver(TEMPLATE, {})(TEMPLATE.of_type("AWS::DynamoDB::Table")["LoyaltyTable"]["Properties"])
-    client = boto3.client("dynamodb", endpoint_url=dynamodb_local, region_name="us-east-1")
+    client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
     client.create_table(
         TableName=name,
         **{k: props[k] for k in ("AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes")},
     )
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_local)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
     monkeypatch.setenv("TABLE_NAME", name)
     reset_process_state()
     yield name

@@ -14,6 +14,7 @@ from loyalty.domain.coupons import CouponRuleInput
 from loyalty.domain.errors import DomainError
 from loyalty.domain.members import Registration
 from loyalty.domain.redemption import AdjustmentRequest, RedemptionRequest
+from loyalty.services.accrual import RetryLater
 from loyalty.services.coupon_rules import Decision, Submission, coupon_rule_service
 from loyalty.services.coupon_verification import RedeemRequest, coupon_verifier
 from loyalty.services.coupons import coupon_service
@@ -152,3 +153,85 @@ def test_parallel_spends_never_take_a_balance_below_zero(demo):
     assert counted["OK"] == 10 and counted["INSUFFICIENT_POINTS"] + counted["CONCURRENT_UPDATE"] == 20
     account = next(a for a in member_service().get("demo", member).accounts if a.point_group_code == "points")
     assert (account.available, account.cumulative) == (0, 500)
+
+
+def delivered(call: Callable[[], Any]) -> Callable[[], Any]:
+    """A queue message: a RetryLater (e.g. a member changing meanwhile) is delivered again, as SQS would."""
+
+    def run() -> Any:
+        for _ in range(CLIENT_RETRIES):
+            try:
+                return call()
+            except RetryLater:
+                continue
+        raise AssertionError("still failing after every redelivery")
+
+    return run
+
+
+@pytest.fixture
+def serial_demo(serial_table: str) -> None:
+    from infra.local.seed import seed_demo_tenant
+
+    seed_demo_tenant()
+
+
+def test_an_order_its_return_an_expiry_sweep_and_spends_interleaved_keep_every_invariant(serial_demo):
+    """Earned 300 a year ago (expired two days ago) and 500 yesterday; then at once: a 200 order accrued
+    (delivered twice), the 500 order returned (processed twice), the expiry sweep (run twice) and eight
+    spends of 100. Every point is earned, spent, reversed or expired exactly once. On the serial moto server:
+    a first accrual that also raises the tier writes 11 items, past this DynamoDB Local build's 10."""
+    from datetime import datetime
+
+    from loyalty.domain.orders import OrderSubmission
+    from loyalty.domain.returns import ReturnSubmission
+    from loyalty.services.accrual import accrual_service
+    from loyalty.services.expiry import expiry_service
+    from loyalty.services.orders import order_service
+    from loyalty.services.reconciliation import reconciler
+    from loyalty.services.returns import return_service
+    from loyalty.services.sweeps import due_buckets
+    from loyalty.store import keys
+    from loyalty.store.table import Table
+    from tests.support import SHANGHAI, order_body
+
+    (member,) = register(1)
+    phone = {"phone": "13800000000"}
+    table, orders, accrual = Table(), order_service(), accrual_service()
+
+    def ingest(number: str, amount: int, days_ago: int) -> dict:
+        body = order_body(number, amount, days_ago=days_ago, member=phone)
+        orders.ingest("demo", "POS", OrderSubmission.model_validate(body))
+        return table.get(keys.order("demo", "POS", number), keys.ORDER_SK) or {}
+
+    for number, amount, days_ago in (("OLD", 300, 367), ("NEW1", 500, 1)):
+        accrual.accrue("demo", ingest(number, amount, days_ago))
+    late = ingest("NEW2", 200, 1)
+    returns = return_service()
+    returned_at = datetime.now(SHANGHAI).isoformat()
+    submission = {"returnNo": "R1", "originalOrderNo": "NEW1", "returnedAt": returned_at, "wholeOrder": True}
+    returns.ingest("demo", "POS", ReturnSubmission.model_validate(submission))
+    ret = table.get(keys.return_("demo", "POS", "R1"), keys.RETURN_SK) or {}
+    sweeper = expiry_service()
+    buckets = due_buckets("demo", "DEMO", datetime.now(SHANGHAI).date())
+    points = redemption_service()
+    spend = RedemptionRequest.model_validate({"pointGroupCode": "points", "points": 100, "purpose": "gift"})
+
+    calls: list[Callable[[], Any]] = [
+        *[delivered(lambda: accrual.accrue("demo", late)) for _ in range(2)],
+        *[delivered(lambda: returns.process("demo", ret)) for _ in range(2)],
+        *[delivered(lambda: [sweeper.sweep(b) for b in buckets]) for _ in range(2)],
+        *[lambda: points.redeem("demo", "POS", member, spend) for _ in range(8)],
+    ]
+    counted = outcomes(calls)
+    assert counted["OK"] + counted["INSUFFICIENT_POINTS"] == 14, counted
+    spent = 100 * (counted["OK"] - 6)
+
+    assert reconciler().member("demo", member) == []
+    account = next(a for a in member_service().get("demo", member).accounts if a.point_group_code == "points")
+    assert (account.cumulative, account.expired) == (300 + 500 + 200 - 500, 300)
+    assert account.available == 300 + 500 + 200 - 500 - 300 - spent
+    records = table.query_prefix(keys.member("demo", member), keys.RECORD_PREFIX).items
+    kinds = Counter((r["type"], r["pointGroupCode"]) for r in records)
+    assert kinds[("TRANSACTION", "points")] == 3 and kinds[("RETURN_REVERSAL", "points")] == 1
+    assert kinds[("EXPIRY", "points")] == 1 and kinds[("REDEEM_GIFT", "points")] == counted["OK"] - 6
