@@ -25,6 +25,7 @@ from loyalty.services.coupons import CouponService, coupon_service
 from loyalty.services.sweeps import send_all
 from loyalty.settings import get_settings
 from loyalty.store import keys
+from loyalty.store.requests import RequestKey
 from loyalty.store.table import Table, TransactionCancelled, put
 
 MAX_ROWS = 20_000
@@ -71,7 +72,11 @@ class CouponBatchService:
     coupons: CouponService
     clock: Clock
 
-    def create(self, tenant: str, rule_id: str, request: JobRequest, by: str) -> JobReport:
+    def create(
+        self, tenant: str, rule_id: str, request: JobRequest, by: str, key: RequestKey | None = None
+    ) -> JobReport:
+        """Record the job and queue its chunks. A retry with the same Idempotency-Key after a lost answer
+        queues the first job's chunks again (its rows happen once), never a second job."""
         rule = self.coupons.rules.load(tenant, rule_id)
         if not rule["rule"].get("campaignIssue"):
             raise Conflict("this coupon is not issued by operators or campaigns", code="NOT_ISSUABLE")
@@ -86,7 +91,12 @@ class CouponBatchService:
             "createdAt": now.isoformat(),
             "createdBy": by,
         }
-        self.table.transact([put(job, "attribute_not_exists(PK)")])
+        try:
+            self.table.transact([put(job, "attribute_not_exists(PK)"), *([key.marker(jobId=job_id)] if key else [])])
+        except TransactionCancelled as cancelled:
+            if not (key and cancelled.failed(1)):
+                raise
+            job_id = key.first_effect(self.table)["jobId"]
         bodies = [
             json.dumps({"tenant": tenant, "jobId": job_id, "ruleId": rule_id, "rows": rows[i : i + CHUNK]})
             for i in range(0, len(rows), CHUNK)

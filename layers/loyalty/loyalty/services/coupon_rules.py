@@ -25,6 +25,7 @@ from loyalty.domain.validity import CamelModel, View
 from loyalty.ids import new_ulid
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository, count_ref
+from loyalty.store.requests import RequestKey
 from loyalty.store.table import Item, Table, TransactionCancelled, delete, put, update
 
 RuleStatus = Literal["draft", "pending", "listed", "delisted"]
@@ -259,8 +260,9 @@ class CouponRuleService:
             extra=shards,
         )
 
-    def restock(self, tenant: str, rule_id: str, restock: Restock, by: str) -> RuleView:
-        """增发: more stock for a listed rule, spread over its shards, logged with quantity, cost and reason."""
+    def restock(self, tenant: str, rule_id: str, restock: Restock, by: str, key: RequestKey | None = None) -> RuleView:
+        """增发: more stock for a listed rule, spread over its shards, logged with quantity, cost and reason.
+        With an Idempotency-Key, a retry after a lost answer adds nothing more."""
         current = self._item(tenant, rule_id)
         shards = current.get("shards", 0)
         more = (
@@ -274,15 +276,22 @@ class CouponRuleService:
             if shards
             else []
         )
-        return self._step(
-            tenant,
-            rule_id,
-            "listed",
-            "SET totalStock = totalStock + :quantity",
-            {":quantity": restock.quantity},
-            LogEntryDraft("restocked", by, restock.reason, restock.quantity, restock.cost),
-            extra=more,
-        )
+        marker = [key.marker(ruleId=rule_id)] if key else []
+        try:
+            return self._step(
+                tenant,
+                rule_id,
+                "listed",
+                "SET totalStock = totalStock + :quantity",
+                {":quantity": restock.quantity},
+                LogEntryDraft("restocked", by, restock.reason, restock.quantity, restock.cost),
+                extra=more + marker,
+            )
+        except TransactionCancelled as cancelled:
+            if key and cancelled.failed(2 + len(more)):
+                key.first_effect(self.table)  # the same body, or 422
+                return self.get(tenant, rule_id)
+            raise
 
     # --- reads ----------------------------------------------------------------------------------------
 

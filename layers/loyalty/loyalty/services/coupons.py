@@ -29,6 +29,7 @@ from loyalty.services.redemption import ExtrasRefused, RedemptionService, redemp
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
 from loyalty.store.member_repo import MemberRepository
+from loyalty.store.requests import RequestKey
 from loyalty.store.table import Item, Table, TransactionCancelled, check, put, update
 
 Source = Literal["claim", "operator", "batch", "points"]
@@ -118,27 +119,29 @@ class CouponService:
 
     # --- issuing --------------------------------------------------------------------------------------
 
-    def claim(self, tenant: str, member_id: str, rule_id: str) -> CouponView:
+    def claim(self, tenant: str, member_id: str, rule_id: str, request: RequestKey | None = None) -> CouponView:
         """公开领取: a member takes a coupon of a rule offered for public claim."""
         rule = self.rules.load(tenant, rule_id)
         if not rule["rule"].get("publicClaim"):
             raise Conflict("this coupon is not offered for members to claim", code="NOT_CLAIMABLE", field="ruleId")
-        return self.issue(tenant, member_id, rule, "claim")
+        return self.issue(tenant, member_id, rule, "claim", request=request)
 
-    def issue_by_operator(self, tenant: str, rule_id: str, request: IssueRequest) -> CouponView:
+    def issue_by_operator(
+        self, tenant: str, rule_id: str, request: IssueRequest, key: RequestKey | None = None
+    ) -> CouponView:
         """活动发券 to one member, named by id or phone."""
         rule = self.rules.load(tenant, rule_id)
         if not rule["rule"].get("campaignIssue"):
             raise Conflict("this coupon is not issued by operators or campaigns", code="NOT_ISSUABLE")
-        return self.issue(tenant, self.member_id(tenant, request), rule, "operator")
+        return self.issue(tenant, self.member_id(tenant, request), rule, "operator", request=key)
 
-    def exchange(self, tenant: str, member_id: str, rule_id: str) -> CouponView:
+    def exchange(self, tenant: str, member_id: str, rule_id: str, request: RequestKey | None = None) -> CouponView:
         """积分兑换优惠券: the points and the coupon in one transaction, both or neither."""
         rule = self.rules.load(tenant, rule_id)
         terms = rule["rule"]
         if not terms.get("pointsPrice"):
             raise Conflict("this coupon cannot be bought with points", code="NOT_EXCHANGEABLE", field="ruleId")
-        return self.issue(tenant, member_id, rule, "points")
+        return self.issue(tenant, member_id, rule, "points", request=request)
 
     def member_id(self, tenant: str, request: IssueRequest) -> str:
         if (request.member_id is None) == (request.phone is None):
@@ -146,10 +149,16 @@ class CouponService:
         return request.member_id or self.members.id_by_phone(tenant, request.phone or "")
 
     def issue(
-        self, tenant: str, member_id: str, rule: Item, source: Source, row: tuple[str, int] | None = None
+        self,
+        tenant: str,
+        member_id: str,
+        rule: Item,
+        source: Source,
+        row: tuple[str, int] | None = None,
+        request: RequestKey | None = None,
     ) -> CouponView:
-        """Issue one coupon of `rule` to a member; `row` (job id, row number) makes a batch row happen once.
-        Refusals are domain errors with stable codes (OUT_OF_STOCK, CLAIM_LIMIT_REACHED, ...)."""
+        """Issue one coupon of `rule` to a member; `row` (job id, row number) or `request` (an Idempotency-Key)
+        makes it happen once. Refusals are domain errors with stable codes (OUT_OF_STOCK, CLAIM_LIMIT_REACHED, ...)."""
         if rule["status"] not in ("listed", "delisted"):  # approved once; listed or not, its shards say
             raise Conflict("only listed rules issue coupons", code="RULE_NOT_LISTED", field="ruleId")
         definition = CouponRuleInput.model_validate(rule["rule"])
@@ -185,6 +194,9 @@ class CouponService:
             for period, operation in _limits(member_pk, rule_id, definition, now, program.zone):
                 roles.append(period)
                 operations.append(operation)
+            if request:
+                roles.append("request")
+                operations.append(request.marker(code=code))
             if row:
                 roles.append("row")
                 operations.append(
@@ -230,6 +242,9 @@ class CouponService:
                 return coupon_view(coupon)
             except (TransactionCancelled, ExtrasRefused) as refused:
                 failed = {roles[i]: refused.items[i] for i in range(len(roles)) if refused.failed(i)}
+                if request and "request" in failed:  # a retry of a request that issued its coupon before
+                    first = request.first_effect(self.table)
+                    return coupon_view(self.table.get(keys.coupon(tenant, first["code"]), keys.COUPON_SK) or {})
                 if "marker" in failed:  # another claim by this member went first: read it again
                     marker = self.table.get(member_pk, keys.claims_sk(rule_id))
                 self._learn(failed, attempt, shard, today)

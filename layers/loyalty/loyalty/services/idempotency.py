@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from loyalty.settings import get_settings
 from loyalty.store import keys
+from loyalty.store.requests import RequestKey, request_key
 from loyalty.store.table import dynamodb_client
 
 CONFIG = IdempotencyConfig(
@@ -38,15 +39,21 @@ def _layer(tenant: str) -> DynamoDBPersistenceLayer:
     return _layers[tenant]
 
 
-def run_once(tenant: str, operation: str, key: str | None, payload: Any, command: Callable[[], dict]) -> dict:
-    """Run `command` once per (tenant, operation, key); without a key, just run it."""
-    if not key:
-        return command()
+def run_once(
+    tenant: str, operation: str, key: str | None, payload: Any, command: Callable[[RequestKey | None], dict]
+) -> dict:
+    """Run `command` once per (tenant, operation, key); without a key, just run it. The command gets the
+    key as a RequestKey, to write beside its effect where the effect has no business key of its own
+    (store/requests.py): that covers a call that failed after its write, whose Powertools record is gone."""
+    request = request_key(tenant, operation, key, payload)
+    if request is None:
+        return command(None)
 
     @idempotent_function(
         data_keyword_argument="request", persistence_store=_layer(tenant), config=CONFIG, key_prefix=operation
     )
     def execute(request: dict) -> dict:
-        return command()
+        return command(marker)
 
+    marker = request
     return execute(request={"key": key, "payload": payload})

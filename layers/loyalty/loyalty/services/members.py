@@ -23,7 +23,8 @@ from loyalty.services import events
 from loyalty.services.config import ProgramLoader
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
-from loyalty.store.member_repo import MemberRepository, NewMember
+from loyalty.store.member_repo import AlreadyRegistered, MemberRepository, NewMember
+from loyalty.store.requests import RequestKey
 from loyalty.store.table import Item, Table, TransactionCancelled
 
 TIER_TYPES: dict[str, Literal["base", "upgrade", "retention", "downgrade"]] = {
@@ -40,7 +41,7 @@ class MemberService:
     programs: ProgramLoader
     clock: Clock
 
-    def register(self, tenant: str, channel: str, request: Registration) -> MemberView:
+    def register(self, tenant: str, channel: str, request: Registration, key: RequestKey | None = None) -> MemberView:
         """One transaction: profile, base-tier record (基础), one zero account per point group, the
         channel identity and the uniqueness guards. A taken phone is a 409 naming the existing member."""
         program = self.programs.load(tenant, request.program_code)
@@ -82,8 +83,13 @@ class MemberService:
             identity=(channel, request.identity.type, request.identity.value) if request.identity else None,
             outbox=[events.outbox_entry(tenant, registered, now)],
             first_of_program=None if program.has_members else (program.program.code, base.code),
+            request=key.marker(memberId=member_id) if key else None,
         )
-        written = self.members.register(new, now)
+        try:
+            written = self.members.register(new, now)
+        except AlreadyRegistered:
+            assert key is not None
+            return self.get(tenant, key.first_effect(self.members.table)["memberId"])
         if not program.has_members:
             self.programs.forget(tenant, program.program.code)
         return _view(written)

@@ -27,6 +27,7 @@ from loyalty.store.config_repo import ConfigRepository
 from loyalty.store.ledger_repo import AccountChange, LedgerRepository, LedgerWrite, LotDraw, spend_relation
 from loyalty.store.ledger_repo import Conflict as WriteConflict
 from loyalty.store.member_repo import MemberRepository
+from loyalty.store.requests import RequestKey
 from loyalty.store.table import Item, Table, put, update
 
 ATTEMPTS = 3
@@ -59,7 +60,9 @@ class RedemptionService:
     programs: ProgramLoader
     clock: Clock
 
-    def redeem(self, tenant: str, channel: str, member_id: str, request: RedemptionRequest) -> SpendView:
+    def redeem(
+        self, tenant: str, channel: str, member_id: str, request: RedemptionRequest, key: RequestKey | None = None
+    ) -> SpendView:
         details = {
             "purpose": request.purpose,
             "reference": request.reference,
@@ -70,7 +73,7 @@ class RedemptionService:
         if request.order_no:  # a return of that order gives these points back (services/returns.py)
             pointer = keys.order_spend(tenant, channel, request.order_no)
         record = self._spend(
-            tenant, member_id, request.point_group_code, request.points, request.record_type, details, pointer
+            tenant, member_id, request.point_group_code, request.points, request.record_type, details, pointer, key=key
         )
         return _view(record)
 
@@ -90,13 +93,14 @@ class RedemptionService:
             tenant, member_id, group, points, RecordType.REDEEM_COUPON, details, extra=extra, outbox=outbox
         )
 
-    def adjust(self, tenant: str, member_id: str, request: AdjustmentRequest, operator: str) -> SpendView:
+    def adjust(
+        self, tenant: str, member_id: str, request: AdjustmentRequest, operator: str, key: RequestKey | None = None
+    ) -> SpendView:
         details = {"reason": request.reason, "operator": operator, "costCenterCode": request.cost_center_code}
+        group = request.point_group_code
         if request.points < 0:
             return _view(
-                self._spend(
-                    tenant, member_id, request.point_group_code, -request.points, RecordType.MANUAL_DECREASE, details
-                )
+                self._spend(tenant, member_id, group, -request.points, RecordType.MANUAL_DECREASE, details, key=key)
             )
         program = self._program(tenant, member_id, request.point_group_code)
         now, record_id = self.clock.now(), new_ulid()
@@ -120,39 +124,45 @@ class RedemptionService:
             **_present(details),
         }
         change = delta(RecordType.MANUAL_INCREASE, request.points, request.counts_toward_upgrade)
-        self.ledger.write(
-            LedgerWrite(
-                tenant,
-                member_id,
-                records=[record],
-                lots=[
-                    {
-                        **common,
-                        "SK": lot_sk,
-                        "points": request.points,
-                        "remaining": request.points,
-                        **_present({"costCenterCode": request.cost_center_code}),
-                        **keys.lot_index(tenant, program.program.code, member_id, expires, lot_sk),
-                    }
-                ],
-                accounts=[_account(program, request.point_group_code, change)],
-                outbox=[
-                    events.outbox_entry(
-                        tenant,
-                        events.DomainEvent(
-                            "PointsAdjusted",
-                            {
-                                "memberId": member_id,
-                                "recordId": record_id,
-                                "pointGroupCode": request.point_group_code,
-                                "points": request.points,
-                            },
-                        ),
-                        now,
-                    )
-                ],
+        try:
+            self.ledger.write(
+                LedgerWrite(
+                    tenant,
+                    member_id,
+                    records=[record],
+                    guard=key.marker(recordId=record_id) if key else None,
+                    lots=[
+                        {
+                            **common,
+                            "SK": lot_sk,
+                            "points": request.points,
+                            "remaining": request.points,
+                            **_present({"costCenterCode": request.cost_center_code}),
+                            **keys.lot_index(tenant, program.program.code, member_id, expires, lot_sk),
+                        }
+                    ],
+                    accounts=[_account(program, request.point_group_code, change)],
+                    outbox=[
+                        events.outbox_entry(
+                            tenant,
+                            events.DomainEvent(
+                                "PointsAdjusted",
+                                {
+                                    "memberId": member_id,
+                                    "recordId": record_id,
+                                    "pointGroupCode": request.point_group_code,
+                                    "points": request.points,
+                                },
+                            ),
+                            now,
+                        )
+                    ],
+                )
             )
-        )
+        except WriteConflict as conflict:
+            if not (key and conflict.already_applied):
+                raise
+            return self.get(tenant, member_id, key.first_effect(self.ledger.table)["recordId"])
         return _view(record)
 
     def get(self, tenant: str, member_id: str, spend_id: str) -> SpendView:
@@ -271,13 +281,15 @@ class RedemptionService:
         order_pointer: str | None = None,
         extra: list[dict] | None = None,
         outbox: list[dict] | None = None,
+        key: RequestKey | None = None,
     ) -> Item:
         program = self._program(tenant, member_id, group)
         extra = extra or []
+        first = 1 if key else 0  # the request's marker goes first among the extra entries
         for _ in range(ATTEMPTS):
             now, record_id = self.clock.now(), new_ulid()
             lots = self.ledger.open_lots(tenant, member_id, group)
-            draws = plan_draw([_open_lot(lot) for lot in lots], points, now, MAX_LOTS_PER_SPEND - len(extra))
+            draws = plan_draw([_open_lot(lot) for lot in lots], points, now, MAX_LOTS_PER_SPEND - len(extra) - first)
             by_key = {lot["SK"]: lot for lot in lots}
             record = {
                 "recordId": record_id,
@@ -305,7 +317,7 @@ class RedemptionService:
                         else None,
                         draws=[LotDraw(d.lot.sort_key, d.lot.remaining, d.points) for d in draws],
                         accounts=[_account(program, group, change, require_available=points)],
-                        extra=extra,
+                        extra=[key.marker(recordId=record_id)] + extra if key else extra,
                         outbox=[
                             *(outbox or []),
                             events.outbox_entry(
@@ -327,8 +339,11 @@ class RedemptionService:
                 )
                 return record
             except WriteConflict as conflict:
+                if key and 0 in conflict.failed_extras:  # a retry of a spend made before: its record
+                    return self._spend_record(tenant, member_id, key.first_effect(self.ledger.table)["recordId"])
                 if conflict.failed_extras:
-                    raise ExtrasRefused(conflict.failed_extras, conflict.extra_items) from None
+                    failed = tuple(i - first for i in conflict.failed_extras)
+                    raise ExtrasRefused(failed, conflict.extra_items[first:]) from None
                 if conflict.already_applied:
                     raise Conflict(
                         "points already paid this order", code="ORDER_ALREADY_PAID", field="orderNo"

@@ -13,6 +13,10 @@ from loyalty.store import keys
 from loyalty.store.table import Item, Table, TransactionCancelled, check, delete, put, update
 
 
+class AlreadyRegistered(Exception):
+    """The request's Idempotency-Key registered a member before (its answer was lost)."""
+
+
 @dataclass(frozen=True)
 class NewMember:
     tenant: str
@@ -23,6 +27,7 @@ class NewMember:
     identity: tuple[str, str, str] | None  # (channel, type, value)
     outbox: list[dict]  # event entries, written with the member
     first_of_program: Any = None  # (program code, base tier code) while the program has no members yet
+    request: dict | None = None  # the Idempotency-Key's marker (store/requests.py), written last
 
 
 def accounts_by_group(items: list[Item]) -> dict[str, Item]:
@@ -78,9 +83,13 @@ class MemberRepository:
                 check(keys.program(tenant, program_code), keys.config_sk("tier", base_tier), "attribute_exists(PK)"),
             ]
         operations += new.outbox
+        if new.request:
+            operations.append(new.request)
         try:
             self.table.transact(operations)
         except TransactionCancelled as cancelled:
+            if new.request and cancelled.failed(len(operations) - 1):
+                raise AlreadyRegistered() from None
             if cancelled.failed(1):
                 existing = (cancelled.items[1] or {}).get("memberId")
                 raise Conflict(

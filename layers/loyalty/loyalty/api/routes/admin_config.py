@@ -88,7 +88,7 @@ def _register(kind: Kind) -> None:
             f"create{kind.title}",
             idempotency_key(router),
             payload,
-            lambda: _dump(service().create(caller.tenant, kind, programCode, body)),
+            lambda _: _dump(service().create(caller.tenant, kind, programCode, body)),
         )
 
     def list_items(limit: int = 50, cursor: str | None = None, programCode: str | None = None) -> Any:

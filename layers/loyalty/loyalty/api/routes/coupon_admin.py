@@ -159,7 +159,7 @@ def restock_rule(ruleId: RuleId, body: Annotated[Restock, Body()], idempotency_k
         "restockCouponRule",
         idempotency_key,
         {"rule": ruleId, **body.model_dump(mode="json")},
-        lambda: rules().restock(caller.tenant, ruleId, body, caller.key_id).model_dump(mode="json"),
+        lambda request: rules().restock(caller.tenant, ruleId, body, caller.key_id, request).model_dump(mode="json"),
     )
     return RuleView.model_validate(result)
 
@@ -193,7 +193,7 @@ def issue_coupon(
         "issueCoupon",
         idempotency_key,
         {"rule": ruleId, **body.model_dump(mode="json")},
-        lambda: coupons().issue_by_operator(caller.tenant, ruleId, body).model_dump(mode="json"),
+        lambda request: coupons().issue_by_operator(caller.tenant, ruleId, body, request).model_dump(mode="json"),
     )
     return CouponView.model_validate(result)
 
@@ -213,7 +213,7 @@ def create_job(
         "createCouponIssuanceJob",
         idempotency_key,
         {"rule": ruleId, **body.model_dump(mode="json")},
-        lambda: batches().create(caller.tenant, ruleId, body, caller.key_id).model_dump(mode="json"),
+        lambda request: batches().create(caller.tenant, ruleId, body, caller.key_id, request).model_dump(mode="json"),
     )
     return JobReport.model_validate(result)
 

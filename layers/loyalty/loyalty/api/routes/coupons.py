@@ -47,7 +47,7 @@ def claim_coupon(
         "claimCoupon",
         idempotency_key,
         {"member": memberId, **body.model_dump(mode="json")},
-        lambda: service().claim(tenant, memberId, body.rule_id).model_dump(mode="json"),
+        lambda request: service().claim(tenant, memberId, body.rule_id, request).model_dump(mode="json"),
     )
     return CouponView.model_validate(result)
 
@@ -69,7 +69,7 @@ def exchange_points(
         "exchangePointsForCoupon",
         idempotency_key,
         {"member": memberId, **body.model_dump(mode="json")},
-        lambda: service().exchange(tenant, memberId, body.rule_id).model_dump(mode="json"),
+        lambda request: service().exchange(tenant, memberId, body.rule_id, request).model_dump(mode="json"),
     )
     return CouponView.model_validate(result)
 

@@ -85,7 +85,7 @@ def bind_identity(
         "bindIdentity",
         idempotency_key,
         {"member": memberId, **body.model_dump()},
-        lambda: service().bind_identity(caller.tenant, caller.channel, memberId, body).model_dump(mode="json"),
+        lambda _: service().bind_identity(caller.tenant, caller.channel, memberId, body).model_dump(mode="json"),
     )
     return MemberView.model_validate(result)
 

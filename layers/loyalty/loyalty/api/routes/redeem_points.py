@@ -41,7 +41,9 @@ def redeem_points(
         "redeemPoints",
         idempotency_key,
         payload,
-        lambda: service().redeem(caller.tenant, caller.channel, memberId, body).model_dump(mode="json"),
+        lambda request: (
+            service().redeem(caller.tenant, caller.channel, memberId, body, request).model_dump(mode="json")
+        ),
     )
     return SpendView.model_validate(result)
 
@@ -86,6 +88,6 @@ def adjust_points(
         "adjustPoints",
         idempotency_key,
         payload,
-        lambda: service().adjust(caller.tenant, memberId, body, caller.key_id).model_dump(mode="json"),
+        lambda request: service().adjust(caller.tenant, memberId, body, caller.key_id, request).model_dump(mode="json"),
     )
     return SpendView.model_validate(result)

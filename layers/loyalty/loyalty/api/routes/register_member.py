@@ -40,6 +40,6 @@ def register_member(body: Annotated[Registration, Body()], idempotency_key: Idem
         "registerMember",
         idempotency_key,
         payload,
-        lambda: service().register(caller.tenant, caller.channel, body).model_dump(mode="json"),
+        lambda request: service().register(caller.tenant, caller.channel, body, request).model_dump(mode="json"),
     )
     return MemberView.model_validate(result)
