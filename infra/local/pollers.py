@@ -136,7 +136,10 @@ class StreamPoller:
         self.stream_arn, self.sqs, self.on_failure_url = stream_arn, sqs, on_failure_url
         self.filters = [json.loads(pattern) for pattern in source.filters]
         self.idle_seconds = idle_seconds
-        self._iterators: dict[str, str] = {}
+        # A fresh iterator after the last record read, each poll: moto swaps a table's stream for a copy when
+        # it rolls back a cancelled transaction, so a kept iterator would read a phantom record of the
+        # cancelled write and miss every later one (measured on moto 5.2.5; real streams do neither).
+        self._last: dict[str, str] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"stream-{source.table}", daemon=True)
 
@@ -152,13 +155,14 @@ class StreamPoller:
         read = 0
         for shard in shards:
             shard_id = shard["ShardId"]
-            if shard_id not in self._iterators:
-                self._iterators[shard_id] = self.streams.get_shard_iterator(
-                    StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
-                )["ShardIterator"]
-            response = self.streams.get_records(ShardIterator=self._iterators[shard_id], Limit=1000)
-            self._iterators[shard_id] = response["NextShardIterator"]
+            position: dict[str, str] = {"ShardIteratorType": "TRIM_HORIZON"}
+            if shard_id in self._last:
+                position = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": self._last[shard_id]}
+            iterator = self.streams.get_shard_iterator(StreamArn=self.stream_arn, ShardId=shard_id, **position)
+            response = self.streams.get_records(ShardIterator=iterator["ShardIterator"], Limit=1000)
             records = [self._record(r) for r in response.get("Records", [])]
+            if records:
+                self._last[shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
             read += len(records)
             wanted = [r for r in records if not self.filters or any(matches(f, r) for f in self.filters)]
             for start in range(0, len(wanted), self.source.batch_size):
