@@ -42,11 +42,14 @@ lint: $(VENV)/.installed
 openapi: $(VENV)/.installed ## regenerate docs/openapi.json from the code
 	$(PY) -m loyalty.api.openapi > docs/openapi.json.tmp && mv docs/openapi.json.tmp docs/openapi.json
 
-bench: $(VENV)/.installed ## print the cost of each operation (docs/performance.md)
+bench: $(VENV)/.installed $(TOOLS)/.installed $(DDB_LOCAL)/DynamoDBLocal.jar ## print cost, cold start, overhead, scaling (docs/performance.md)
 	$(PY) -W ignore -m tests.perf.bench
+	$(PY) -m tests.perf.cold_start
+	LOYALTY_DYNAMODB_LOCAL=$(DDB_LOCAL) $(PY) -W ignore -m tests.perf.scaling
 
-build: $(TOOLS)/.installed ## sam build (no Docker needed)
+build: $(VENV)/.installed $(TOOLS)/.installed ## sam build (no Docker needed), then bytecode compiled into the artifact
 	$(TOOLS)/bin/sam build
+	$(PY) -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import statistics
 import sys
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -83,7 +85,7 @@ class Bench:
             pass
 
 
-def run() -> dict[str, Meter]:
+def run() -> tuple[dict[str, Meter], list[str]]:
     bench = Bench()
     api = bench.api
     _, member = bench.measure(
@@ -161,16 +163,59 @@ def run() -> dict[str, Meter]:
     service = tier_sweep_service(clock=FixedClock(until + timedelta(hours=2)))
     day, shard = until.date().isoformat(), shard_of(mid)
     bench.measure("tier sweep of one member (bucket page)", lambda: service.sweep(Bucket("demo", "DEMO", day, shard)))
-    return bench.rows
+    return bench.rows, own_overhead(bench, mid, presented)
+
+
+RUNS = 30
+
+
+def own_overhead(bench: Bench, member_id: str, presented: dict[str, Any]) -> list[str]:
+    """Milliseconds per operation spent in the project's code (handler, Powertools, pydantic, ours), excluding
+    the time inside client calls: the median over RUNS runs of (wall time - time in client calls)."""
+    api = bench.api
+    spend = {"pointGroupCode": "points", "points": 1, "purpose": "gift"}
+    operations: dict[str, Callable[[int], Any]] = {
+        "register a member": lambda n: api.call(
+            "POST", "/v1/members", POS, body={"programCode": "DEMO", "phone": f"1370000{n:04d}"}
+        ),
+        "get a member": lambda n: api.call("GET", f"/v1/members/{member_id}", POS),
+        "post an order": lambda n: api.call("POST", "/v1/orders", POS, body=order_body(f"ovh-{n}", 50)),
+        "accrue an order": lambda n: bench.poll("AccruePointsFunction"),
+        "redeem 1 point": lambda n: api.call("POST", f"/v1/members/{member_id}/redemptions", POS, body=spend),
+        "validate a coupon": lambda n: api.call("POST", "/v1/coupons/validate", POS, body=presented),
+    }
+    rows = ["| operation | own code, ms (median) | in client calls, ms (median) |", "|---|---|---|"]
+    for name, operation in operations.items():
+        own, storage = [], []
+        for n in range(RUNS):
+            if name == "accrue an order":
+                bench.quiet(lambda n=n: api.call("POST", "/v1/orders", POS, body=order_body(f"acc-{n}", 50)))
+                bench.quiet(
+                    lambda: [
+                        p.poll_once() for p in bench.pipeline.pollers if p.function.name == "PublishEventsFunction"
+                    ]
+                )
+            bench.hook.meter = Meter()
+            started = time.perf_counter()
+            operation(n)
+            elapsed = time.perf_counter() - started
+            own.append((elapsed - bench.hook.meter.storage_seconds) * 1000)
+            storage.append(bench.hook.meter.storage_seconds * 1000)
+            bench.hook.meter.pending.clear()
+        rows.append(f"| {name} | {statistics.median(own):.1f} | {statistics.median(storage):.1f} |")
+    return rows
 
 
 def main() -> None:
     with mock_aws():
-        rows = run()
-    print("Cost per operation (DynamoDB rules applied to the real item sizes; on-demand prices in cost.py)\n")
+        bench_rows, overhead = run()
+    print("1. Cost per operation (DynamoDB rules applied to the real item sizes; on-demand prices in cost.py)\n")
     print(HEADER)
-    for name, meter in rows.items():
+    for name, meter in bench_rows.items():
         print(meter.row(name))
+    print(f"\n3. Our own overhead per operation (median of {RUNS} runs, time in client calls excluded)\n")
+    print("\n".join(overhead))
+    rows = bench_rows
     if len(sys.argv) > 1:
         Path(sys.argv[1]).write_text("\n".join([HEADER, *(m.row(n) for n, m in rows.items())]) + "\n")
 

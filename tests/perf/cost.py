@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -55,6 +56,7 @@ class Meter:
     read_units: Decimal = Decimal(0)
     write_units: Decimal = Decimal(0)
     pending: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    storage_seconds: float = 0.0  # wall time inside client calls (serialising, the emulator, parsing)
 
     def price_per_million(self) -> Decimal:
         return self.write_units * WRITE_PRICE + self.read_units * READ_PRICE
@@ -73,12 +75,19 @@ class CostHook:
     def __init__(self) -> None:
         self.meter = Meter()
         self._consistent_read = False
+        self._started: list[float] = []
 
     def attach(self, client: Any) -> None:
         client.meta.events.register("provide-client-params.*.*", self._before)
         client.meta.events.register("after-call.*.*", self._after)
+        client.meta.events.register("after-call-error.*.*", self._stop_clock)
+
+    def _stop_clock(self, **_: Any) -> None:
+        if self._started:
+            self.meter.storage_seconds += time.perf_counter() - self._started.pop()
 
     def _before(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        self._started.append(time.perf_counter())
         service = model.service_model.service_name
         self.meter.calls[f"{service}:{model.name}"] += 1
         batch = next(iter(params.get("RequestItems", {}).values()), {}) if model.name == "BatchGetItem" else params
@@ -105,6 +114,7 @@ class CostHook:
             self.meter.pending.append((body["TableName"], {**body["Key"], "__factor": {"N": str(factor)}}))
 
     def _after(self, http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        self._stop_clock()
         if model.service_model.service_name != "dynamodb":
             return
         if model.name in ("Query", "Scan"):

@@ -9,60 +9,28 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 
-from infra.local.template import Resolver
-from tests.support import ROOT, TEMPLATE, reset_process_state
+from tests import dynamodb_local
+from tests.support import ROOT, reset_process_state
 
 pytestmark = pytest.mark.xdist_group("dynamodb-local")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
-def dynamodb_local() -> Iterator[str]:
+def dynamodb_local_engine() -> Iterator[str]:
     home = Path(os.environ.get("LOYALTY_DYNAMODB_LOCAL", ROOT / ".local" / "dynamodb-local"))
     if not (home / "DynamoDBLocal.jar").exists() or not shutil.which("java"):
         if os.environ.get("LOYALTY_DYNAMODB_LOCAL"):
             pytest.fail(f"DynamoDB Local is not installed at {home} (make .local/dynamodb-local/DynamoDBLocal.jar)")
         pytest.skip("DynamoDB Local is not installed; `make test` installs it")
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            "java",
-            f"-Djava.library.path={home / 'DynamoDBLocal_lib'}",
-            "-jar",
-            str(home / "DynamoDBLocal.jar"),
-            "-inMemory",
-            "-port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
-    for _ in range(100):
-        try:
-            client.list_tables()
-            break
-        except Exception:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail("DynamoDB Local did not start")
+    try:
+        process, endpoint = dynamodb_local.start(home)
+    except RuntimeError as error:
+        pytest.fail(str(error))
     yield endpoint
     process.terminate()
     process.wait(timeout=10)
@@ -80,9 +48,9 @@ def serial_moto() -> Iterator[str]:
 
 
 @pytest.fixture
-def faithful_table(dynamodb_local: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def faithful_table(dynamodb_local_engine: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh table like LoyaltyTable on DynamoDB Local; every client of this process talks to it."""
-    yield from _fresh_table(dynamodb_local, monkeypatch)
+    yield from _fresh_table(dynamodb_local_engine, monkeypatch)
 
 
 @pytest.fixture
@@ -92,13 +60,7 @@ def serial_table(serial_moto: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 
 def _fresh_table(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    name = f"loyalty-{uuid.uuid4().hex[:12]}"
-    props = Resolver(TEMPLATE, {})(TEMPLATE.of_type("AWS::DynamoDB::Table")["LoyaltyTable"]["Properties"])
-    client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
-    client.create_table(
-        TableName=name,
-        **{k: props[k] for k in ("AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes")},
-    )
+    name, client = dynamodb_local.create_table(endpoint)
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
     monkeypatch.setenv("TABLE_NAME", name)
     reset_process_state()
