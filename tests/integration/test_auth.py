@@ -64,3 +64,35 @@ def test_every_route_answers_401_without_a_known_key_and_403_to_the_wrong_role(a
     wrong = POS if target.startswith("/v1/admin/") else OPERATOR
     status, problem = api.call(method, target, wrong)
     assert (status, problem["code"]) == (403, "FORBIDDEN"), operation
+
+
+def test_no_route_gives_another_tenant_any_of_this_tenants_data(demo, api, pipeline):
+    """Every operation, called with the other tenant's key of the right role and this tenant's real ids,
+    answers without a byte of this tenant's data, and changes nothing of it."""
+    from tests.support import OTHER_TENANT_OPERATOR, OTHER_TENANT_POS, order_body
+
+    _, member = api.call("POST", "/v1/members", POS, body={"programCode": "DEMO", "phone": "13800138000"})
+    assert api.call("POST", "/v1/orders", POS, body=order_body("T1", 300))[0] == 202
+    pipeline.drain()
+    _, rules = api.call("GET", "/v1/admin/coupon-rules", OPERATOR)
+    _, coupon = api.call("POST", f"/v1/members/{member['id']}/coupons", POS, body={"ruleId": rules[0]["ruleId"]})
+    secrets = [member["id"], "13800138000", coupon["code"], rules[0]["ruleId"], "T1"]
+
+    def real(path: str) -> str:
+        ids = {"memberId": member["id"], "ruleId": rules[0]["ruleId"], "orderNo": "T1", "programCode": "DEMO"}
+        ids["code"] = coupon["code"] if "/coupons/" in path else "SH001" if "/stores/" in path else "DEMO"
+        return re.sub(r"\{(\w+)\}", lambda m: ids.get(m.group(1), "01HZZZZZZZZZZZZZZZZZZZZZZZ"), path)
+
+    leaks = []
+    for method, path, operation in OPERATIONS:
+        stranger = OTHER_TENANT_OPERATOR if path.startswith("/v1/admin/") else OTHER_TENANT_POS
+        target = real(path)
+        status, body = api.call(method, target, stranger)
+        text = json.dumps(body, ensure_ascii=False)
+        hidden = [secret for secret in secrets if secret not in target]  # a problem may echo the path it was asked
+        if status >= 500 or any(secret in text for secret in hidden) or (200 <= status < 300 and method != "GET"):
+            leaks.append((operation, status))
+    assert leaks == []
+    assert api.call("GET", f"/v1/members/{member['id']}", POS)[1]["phone"] == "13800138000"
+    assert api.call("GET", "/v1/admin/stores/SH001", OPERATOR)[0] == 200
+    assert api.call("GET", f"/v1/admin/coupons/{coupon['code']}", OPERATOR)[1]["status"] == "issued"

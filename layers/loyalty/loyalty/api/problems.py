@@ -26,6 +26,7 @@ TITLES = {
     404: "Not Found",
     409: "Conflict",
     413: "Content Too Large",
+    415: "Unsupported Media Type",
     422: "Unprocessable Content",
     500: "Internal Server Error",
 }
@@ -103,7 +104,30 @@ def for_validation_errors(errors: list[dict[str, Any]], instance: str | None) ->
     return problem(422, "VALIDATION_FAILED", f"{len(entries)} invalid value(s)", instance=instance, errors=entries)
 
 
+class GatewayMessage(BaseModel):
+    """What API Gateway itself answers, before any function runs: no or an unknown key (401), a key the
+    authorizer refused (403), an unknown route (404), a body over its own limit (413)."""
+
+    message: str
+
+
+GATEWAY_ANSWERS = (401, 403, 404, 413)
 PROBLEM_RESPONSES: dict[int, OpenAPIResponse] = {
-    status: {"description": TITLES[status], "content": {PROBLEM_JSON: {"model": Problem}}}
-    for status in (400, 401, 403, 404, 409, 413, 422)
+    status: {
+        "description": TITLES[status],
+        "content": {
+            PROBLEM_JSON: {"model": Problem},
+            **({"application/json": {"model": GatewayMessage}} if status in GATEWAY_ANSWERS else {}),
+        },
+    }
+    for status in (400, 401, 403, 404, 409, 413, 415, 422)
 }
+
+
+def responses(status_code: int = 200) -> dict[int, OpenAPIResponse]:
+    """A route's documented answers: its success (the schema of its return type, filled in by Powertools)
+    and every problem. Powertools documents no success at all once `responses` is given, unless named."""
+    success: OpenAPIResponse = {"description": "Success"}
+    if status_code == 204:
+        success = {"description": "Done; no content", "content": {}}
+    return {status_code: success, **PROBLEM_RESPONSES}

@@ -3,6 +3,8 @@ enforced on every route, every error as problem JSON, and the routers it serves.
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -89,11 +91,34 @@ def http_handler(app: APIGatewayHttpResolver) -> Callable[[dict, LambdaContext],
                     413, "PAYLOAD_TOO_LARGE", f"bodies are limited to {MAX_BODY_BYTES} bytes", instance=path
                 )
             )
+        if event.get("body"):
+            refused = _unreadable(event, path)
+            if refused:
+                return problems.proxy_response(refused)
         logger.append_keys(tenant=caller.tenant, role=caller.role, key_id=caller.key_id)
         app.append_context(principal=caller)
         return app.resolve(event, context)
 
     return handler
+
+
+def _unreadable(event: dict, path: str) -> Response | None:
+    """A body that does not say it is JSON is a 415; one that is not JSON (or not UTF-8) a 400."""
+    if not _is_json(event.get("headers") or {}):
+        return problems.problem(415, "UNSUPPORTED_MEDIA_TYPE", "send the body as application/json", instance=path)
+    body = event["body"]
+    try:
+        json.loads(base64.b64decode(body) if event.get("isBase64Encoded") else body)
+    except ValueError:  # also a body that is not UTF-8 (UnicodeDecodeError is a ValueError)
+        return problems.problem(400, "MALFORMED_JSON", "the body is not valid JSON", instance=path)
+    return None
+
+
+def _is_json(headers: dict[str, str]) -> bool:
+    """A body must say it is JSON (application/json or a +json type); a missing type is read as JSON."""
+    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "application/json")
+    media = content_type.split(";")[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
 
 
 def principal(router: Router) -> Principal:

@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Literal, Union
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
 
 from loyalty.domain.accrual import Catalog
 from loyalty.domain.config import CODE_PATTERN
@@ -64,11 +64,30 @@ class AfterReceiptUntil(CamelModel):
 CouponValidity = Annotated[Union[FixedDates, AfterReceipt, AfterReceiptUntil], Field(discriminator="type")]
 
 
+def _without_offset(moment: time) -> time:
+    if moment.tzinfo is not None:
+        raise ValueError("give the time of day without an offset: it is read in the program's time zone")
+    return moment
+
+
+LocalTime = Annotated[
+    time,
+    AfterValidator(_without_offset),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?$",
+            "description": "A time of day in the program's time zone, HH:MM[:SS], without an offset",
+        }
+    ),
+]
+
+
 class TimeWindow(CamelModel):
     """可使用时间段: the time of day (program time zone) a coupon can be used, both ends included."""
 
-    start: time = time(0, 0, 0)
-    end: time = time(23, 59, 59)
+    start: LocalTime = time(0, 0, 0)
+    end: LocalTime = time(23, 59, 59)
 
     @model_validator(mode="after")
     def _ordered(self) -> TimeWindow:

@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from pydantic import BaseModel, Field, create_model
 
-from loyalty.api.problems import PROBLEM_RESPONSES
+from loyalty.api.problems import responses
 from loyalty.api.resolver import idempotency_key, principal
 from loyalty.domain.config import CODE_PATTERN, KINDS, Kind
 from loyalty.services.config import ConfigService, config_service
@@ -125,7 +125,7 @@ def _register(kind: Kind) -> None:
             summary=summary,
             status_code=status,
             tags=tags,
-            responses=PROBLEM_RESPONSES,
+            responses=responses(status),
         )(function)
 
     add("POST", collection, f"create{title}", f"Create a {kind.name}", create, 201)

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
-from loyalty.api.problems import PROBLEM_RESPONSES
+from loyalty.api.problems import responses
 from loyalty.api.resolver import principal
 from loyalty.api.routes.register_member import IdempotencyKey
 from loyalty.domain.coupons import CouponRuleInput
@@ -63,13 +63,13 @@ def _post(path: str, operation_id: str, summary: str, status_code: int = 200):  
         operation_id=operation_id,
         tags=["coupons"],
         status_code=status_code,
-        responses=PROBLEM_RESPONSES,
+        responses=responses(status_code),
         summary=summary,
     )
 
 
 def _get(path: str, operation_id: str, summary: str):  # type: ignore[no-untyped-def]
-    return router.get(path, operation_id=operation_id, tags=["coupons"], responses=PROBLEM_RESPONSES, summary=summary)
+    return router.get(path, operation_id=operation_id, tags=["coupons"], responses=responses(), summary=summary)
 
 
 # --- rules --------------------------------------------------------------------------------------------
@@ -96,7 +96,7 @@ def get_rule(ruleId: RuleId) -> RuleView:
     "/v1/admin/coupon-rules/<ruleId>",
     operation_id="replaceCouponRule",
     tags=["coupons"],
-    responses=PROBLEM_RESPONSES,
+    responses=responses(),
     summary="Change a draft (409 RULE_STATUS once submitted)",
 )
 def replace_rule(ruleId: RuleId, body: Annotated[CouponRuleInput, Body()]) -> RuleView:
@@ -107,7 +107,7 @@ def replace_rule(ruleId: RuleId, body: Annotated[CouponRuleInput, Body()]) -> Ru
     "/v1/admin/coupon-rules/<ruleId>",
     operation_id="deleteCouponRule",
     tags=["coupons"],
-    responses=PROBLEM_RESPONSES,
+    responses=responses(),
     summary="Delete a draft (409 RULE_STATUS otherwise)",
 )
 def delete_rule(ruleId: RuleId) -> Response[None]:

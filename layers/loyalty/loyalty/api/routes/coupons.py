@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
-from loyalty.api.problems import PROBLEM_RESPONSES
+from loyalty.api.problems import responses
 from loyalty.api.resolver import principal
 from loyalty.api.routes.members import MemberId
 from loyalty.api.routes.register_member import IdempotencyKey
@@ -35,7 +35,7 @@ def service() -> CouponService:
     operation_id="claimCoupon",
     tags=["coupons"],
     status_code=201,
-    responses=PROBLEM_RESPONSES,
+    responses=responses(201),
     summary="公开领取: claim a coupon; 409 OUT_OF_STOCK, CLAIM_LIMIT_REACHED, DAILY_CAP_REACHED",
 )
 def claim_coupon(
@@ -57,7 +57,7 @@ def claim_coupon(
     operation_id="exchangePointsForCoupon",
     tags=["coupons"],
     status_code=201,
-    responses=PROBLEM_RESPONSES,
+    responses=responses(201),
     summary="积分兑换优惠券: the points and the coupon in one transaction, both or neither",
 )
 def exchange_points(
@@ -78,7 +78,7 @@ def exchange_points(
     "/v1/members/<memberId>/coupons",
     operation_id="listMemberCoupons",
     tags=["coupons"],
-    responses=PROBLEM_RESPONSES,
+    responses=responses(),
     summary="The member's coupons, optionally of one status",
 )
 def member_coupons(
@@ -93,7 +93,7 @@ def member_coupons(
     operation_id="startCouponTransfer",
     tags=["coupons"],
     status_code=201,
-    responses=PROBLEM_RESPONSES,
+    responses=responses(201),
     summary="发起转赠: the coupon waits for a friend until the rule's friend-claim period lapses",
 )
 def start_transfer(memberId: MemberId, code: Code) -> TransferStarted:
@@ -104,7 +104,7 @@ def start_transfer(memberId: MemberId, code: Code) -> TransferStarted:
     "/v1/coupons/<code>/transfers/<transferId>/accept",
     operation_id="acceptCouponTransfer",
     tags=["coupons"],
-    responses=PROBLEM_RESPONSES,
+    responses=responses(),
     summary="接受转赠: the friend becomes the owner; 409 TRANSFER_NOT_OPEN once lapsed",
 )
 def accept_transfer(code: Code, transferId: TransferId, body: Annotated[AcceptRequest, Body()]) -> CouponView:

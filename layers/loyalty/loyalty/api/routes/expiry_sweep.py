@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from pydantic import Field
 
-from loyalty.api.problems import PROBLEM_RESPONSES
+from loyalty.api.problems import responses
 from loyalty.api.resolver import principal
 from loyalty.domain.config import CODE_PATTERN
 from loyalty.domain.validity import CamelModel
@@ -38,7 +38,7 @@ def service() -> ExpiryService:
     operation_id="runExpirySweep",
     tags=["points"],
     status_code=202,
-    responses=PROBLEM_RESPONSES,
+    responses=responses(202),
     summary="Expire the program's lots whose expiry day is before the given day (safe to repeat)",
 )
 def run_expiry_sweep(

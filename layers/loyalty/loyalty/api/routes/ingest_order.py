@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
-from loyalty.api.problems import PROBLEM_RESPONSES
+from loyalty.api.problems import PROBLEM_RESPONSES, responses
 from loyalty.api.resolver import principal
 from loyalty.domain.orders import OrderAccepted, OrderSubmission, OrderView
 from loyalty.services.orders import OrderService, order_service
@@ -30,6 +30,10 @@ def service() -> OrderService:
     responses={
         **PROBLEM_RESPONSES,
         202: {"description": "Accepted", "content": {"application/json": {"model": OrderAccepted}}},
+        200: {
+            "description": "A repeat: the same order again: its first answer",
+            "content": {"application/json": {"model": OrderAccepted}},
+        },
     },
 )
 def post_order(body: Annotated[OrderSubmission, Body()]) -> Response[OrderAccepted]:
@@ -46,7 +50,7 @@ def post_order(body: Annotated[OrderSubmission, Body()]) -> Response[OrderAccept
     "/v1/orders/<orderNo>",
     operation_id="getOrder",
     tags=["orders"],
-    responses=PROBLEM_RESPONSES,
+    responses=responses(),
     summary="An order of the calling channel: received or accrued, with the points it earned",
 )
 def get_order(orderNo: OrderNo) -> OrderView:

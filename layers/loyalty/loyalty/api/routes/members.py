@@ -7,7 +7,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
-from loyalty.api.problems import PROBLEM_RESPONSES
+from loyalty.api.problems import responses
 from loyalty.api.resolver import principal
 from loyalty.api.routes.register_member import IdempotencyKey
 from loyalty.domain.config import CODE_PATTERN
@@ -36,7 +36,7 @@ def ledger() -> LedgerService:
     "/v1/members/lookup",
     operation_id="lookupMember",
     tags=["members"],
-    responses=PROBLEM_RESPONSES,
+    responses=responses(),
     summary="Find a member by phone, or by an identity on the calling channel",
 )
 def lookup_member(
@@ -60,7 +60,7 @@ def lookup_member(
     "/v1/members/<memberId>",
     operation_id="getMember",
     tags=["members"],
-    responses=PROBLEM_RESPONSES,
+    responses=responses(),
     summary="A member: profile, current tier and its validity, every point account",
 )
 def get_member(memberId: MemberId) -> MemberView:
@@ -71,7 +71,7 @@ def get_member(memberId: MemberId) -> MemberView:
     "/v1/members/<memberId>/identities",
     operation_id="bindIdentity",
     tags=["members"],
-    responses=PROBLEM_RESPONSES,
+    responses=responses(),
     summary="Bind an identity on the calling channel to the member (One ID)",
 )
 def bind_identity(
@@ -94,7 +94,7 @@ def bind_identity(
     "/v1/members/<memberId>/personal-data",
     operation_id="erasePersonalData",
     tags=["members"],
-    responses=PROBLEM_RESPONSES,
+    responses=responses(),
     summary="Blank name, phone, email and birthday; the ledger is kept",
 )
 def erase_personal_data(memberId: MemberId) -> MemberView:
@@ -105,7 +105,7 @@ def erase_personal_data(memberId: MemberId) -> MemberView:
     "/v1/members/<memberId>/point-records",
     operation_id="listPointRecords",
     tags=["points"],
-    responses=PROBLEM_RESPONSES,
+    responses=responses(),
     summary="The member's point records, oldest first, filtered and paged",
 )
 def list_point_records(
@@ -124,7 +124,7 @@ def list_point_records(
     "/v1/members/<memberId>/lots",
     operation_id="listOpenLots",
     tags=["points"],
-    responses=PROBLEM_RESPONSES,
+    responses=responses(),
     summary="The member's open earning lots, in the order they are spent",
 )
 def list_open_lots(
@@ -137,7 +137,7 @@ def list_open_lots(
     "/v1/members/<memberId>/tiers",
     operation_id="listTierHistory",
     tags=["members"],
-    responses=PROBLEM_RESPONSES,
+    responses=responses(),
     summary="The member's tier history, oldest first; one entry is valid",
 )
 def list_tier_history(memberId: MemberId) -> list[TierRecordView]:

@@ -29,6 +29,10 @@ def service() -> ReturnService:
     responses={
         **PROBLEM_RESPONSES,
         202: {"description": "Accepted", "content": {"application/json": {"model": ReturnAccepted}}},
+        200: {
+            "description": "A repeat: the same return again: its first answer",
+            "content": {"application/json": {"model": ReturnAccepted}},
+        },
     },
 )
 def post_return(body: Annotated[ReturnSubmission, Body()]) -> Response[ReturnAccepted]:

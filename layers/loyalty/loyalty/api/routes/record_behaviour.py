@@ -29,6 +29,10 @@ def service() -> BehaviourService:
     responses={
         **PROBLEM_RESPONSES,
         201: {"description": "Recorded", "content": {"application/json": {"model": BehaviourResult}}},
+        200: {
+            "description": "A repeat: the same behaviour again: its first answer",
+            "content": {"application/json": {"model": BehaviourResult}},
+        },
     },
 )
 def record_behaviour(memberId: MemberId, body: Annotated[BehaviourReport, Body()]) -> Response[BehaviourResult]:

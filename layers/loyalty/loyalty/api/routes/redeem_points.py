@@ -6,7 +6,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
-from loyalty.api.problems import PROBLEM_RESPONSES
+from loyalty.api.problems import responses
 from loyalty.api.resolver import principal
 from loyalty.api.routes.members import MemberId
 from loyalty.api.routes.register_member import IdempotencyKey
@@ -28,7 +28,7 @@ def service() -> RedemptionService:
     operation_id="redeemPoints",
     tags=["points"],
     status_code=201,
-    responses=PROBLEM_RESPONSES,
+    responses=responses(201),
     summary="Spend points first in, first out; 409 INSUFFICIENT_POINTS and nothing written when short",
 )
 def redeem_points(
@@ -52,7 +52,7 @@ def redeem_points(
     "/v1/members/<memberId>/redemptions/<redemptionId>",
     operation_id="getRedemption",
     tags=["points"],
-    responses=PROBLEM_RESPONSES,
+    responses=responses(),
     summary="A redemption and the lots it drew from",
 )
 def get_redemption(memberId: MemberId, redemptionId: SpendId) -> SpendView:
@@ -63,7 +63,7 @@ def get_redemption(memberId: MemberId, redemptionId: SpendId) -> SpendView:
     "/v1/members/<memberId>/redemptions/<redemptionId>/cancel",
     operation_id="cancelRedemption",
     tags=["points"],
-    responses=PROBLEM_RESPONSES,
+    responses=responses(),
     summary="Give a redemption's points back to their lots, with their expiry; repeatable",
 )
 def cancel_redemption(memberId: MemberId, redemptionId: SpendId) -> SpendView:
@@ -75,7 +75,7 @@ def cancel_redemption(memberId: MemberId, redemptionId: SpendId) -> SpendView:
     operation_id="adjustPoints",
     tags=["points"],
     status_code=201,
-    responses=PROBLEM_RESPONSES,
+    responses=responses(201),
     summary="Add (a new lot) or take away (first in, first out) points by hand, with a reason",
 )
 def adjust_points(

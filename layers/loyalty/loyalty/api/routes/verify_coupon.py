@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
-from loyalty.api.problems import PROBLEM_RESPONSES
+from loyalty.api.problems import PROBLEM_RESPONSES, responses
 from loyalty.api.resolver import principal
 from loyalty.domain.coupons import CouponOrder
 from loyalty.services.coupon_verification import (
@@ -33,7 +33,7 @@ def service() -> CouponVerifier:
     "/v1/coupons/validate",
     operation_id="validateCoupons",
     tags=["coupons"],
-    responses=PROBLEM_RESPONSES,
+    responses=responses(),
     summary="Would these coupons work on this order? Every reason each would not, and the discount; no effect",
 )
 def validate(body: Annotated[CouponOrder, Body()]) -> ValidationResult:
@@ -49,6 +49,10 @@ def validate(body: Annotated[CouponOrder, Body()]) -> ValidationResult:
     responses={
         **PROBLEM_RESPONSES,
         201: {"description": "Redeemed", "content": {"application/json": {"model": RedemptionResult}}},
+        200: {
+            "description": "A repeat: the same codes for the same order again: the first answer",
+            "content": {"application/json": {"model": RedemptionResult}},
+        },
     },
 )
 def redeem(body: Annotated[RedeemRequest, Body()]) -> Response[RedemptionResult]:
@@ -61,7 +65,7 @@ def redeem(body: Annotated[RedeemRequest, Body()]) -> Response[RedemptionResult]
     "/v1/coupons/<code>/rollback",
     operation_id="rollbackCouponRedemption",
     tags=["coupons"],
-    responses=PROBLEM_RESPONSES,
+    responses=responses(),
     summary="Undo a redemption (the sale was voided): usable again; repeatable",
 )
 def rollback(code: Code, body: Annotated[RollbackRequest, Body()]) -> CouponView:
