@@ -231,3 +231,32 @@ def test_a_message_that_keeps_failing_reaches_the_dead_letter_queue_and_the_comm
         (back,) = sqs.receive_message(QueueUrl=queue)["Messages"]
         left = sqs.receive_message(QueueUrl=dead).get("Messages", [])
     assert (moved, back["Body"], left) == (1, poison, [])
+
+
+def forget_answers(tenant: str) -> int:
+    """Delete Powertools' idempotency records, as a call that raised after its commit does; returns how many."""
+    from loyalty.settings import get_settings
+    from loyalty.store import keys
+
+    dynamodb, table = boto3.client("dynamodb", region_name=REGION), get_settings().table_name
+    records = dynamodb.query(
+        TableName=table,
+        KeyConditionExpression="PK = :pk",
+        ExpressionAttributeValues={":pk": {"S": keys.idempotency(tenant)}},
+    )["Items"]
+    for record in records:
+        dynamodb.delete_item(TableName=table, Key={"PK": record["PK"], "SK": record["SK"]})
+    return len(records)
+
+
+def test_a_retry_after_a_lost_answer_gets_the_first_member_and_another_body_is_refused(demo, api):
+    """The answer of a registration was lost and Powertools' record with it (the call raised after the
+    commit); the marker written with the member answers the retry."""
+    body = {"programCode": "DEMO", "phone": "13900000009"}
+    headers = {"Idempotency-Key": "lost-answer"}
+    status, first = api.call("POST", "/v1/members", POS, body=body, headers=headers)
+    assert (status, forget_answers("demo")) == (201, 1)
+    status, again = api.call("POST", "/v1/members", POS, body=body, headers=headers)
+    assert (status, again["id"], forget_answers("demo")) == (201, first["id"], 1)
+    status, refused = api.call("POST", "/v1/members", POS, body={**body, "name": "张三"}, headers=headers)
+    assert (status, refused["code"]) == (422, "IDEMPOTENCY_KEY_REUSED")
