@@ -133,13 +133,7 @@ class CouponBatchService:
         job = self.table.get(pk, keys.JOB_SK)
         if job is None:
             raise NotFound(f"no issuance job {job_id!r}", code="JOB_NOT_FOUND")
-        rows, cursor = [], None
-        while True:
-            page = self.table.query_prefix(pk, "ROW#", cursor=cursor)
-            rows += page.items
-            cursor = page.next_cursor
-            if not cursor:
-                break
+        rows = self.table.query_all(pk, "ROW#")
         results = [RowResult(row=int(item["SK"][4:]), **_fields(item)) for item in rows]
         return JobReport(
             job_id=job_id,

@@ -18,7 +18,7 @@ from loyalty.clock import Clock, SystemClock
 from loyalty.domain.reconciliation import Difference, member_differences, rule_differences
 from loyalty.observability import logger
 from loyalty.store import keys
-from loyalty.store.table import Item, Table
+from loyalty.store.table import Table
 
 
 @dataclass
@@ -64,9 +64,10 @@ class Reconciler:
         return report
 
     def member(self, tenant: str, member_id: str) -> list[Difference]:
-        found = member_differences(tenant, member_id, self._partition(keys.member(tenant, member_id)))
+        pk = keys.member(tenant, member_id)
+        found = member_differences(tenant, member_id, self.table.query_all(pk))
         if found:  # read again: only a difference that stays is reported
-            found = member_differences(tenant, member_id, self._partition(keys.member(tenant, member_id)))
+            found = member_differences(tenant, member_id, self.table.query_all(pk))
         return found
 
     def rule(self, tenant: str, rule_id: str, coupons: int) -> list[Difference]:
@@ -96,16 +97,6 @@ class Reconciler:
             elif item["SK"] == keys.COUPON_SK and kind == "COUPON":
                 census.coupons[(owner, item["ruleId"])] += 1
         return census
-
-    def _partition(self, pk: str) -> list[Item]:
-        items: list[Item] = []
-        cursor = None
-        while True:
-            page = self.table.query_prefix(pk, "", limit=1000, cursor=cursor)
-            items += page.items
-            if not page.next_cursor:
-                return items
-            cursor = page.next_cursor
 
 
 def _parts(pk: str) -> tuple[str, str, str]:

@@ -236,11 +236,4 @@ class LedgerRepository:
 
     def open_lots(self, tenant: str, member_id: str, point_group: str | None = None) -> list[Item]:
         prefix = keys.LOT_PREFIX + (f"{point_group}#" if point_group else "")
-        items: list[Item] = []
-        cursor = None
-        while True:
-            page = self.table.query_prefix(keys.member(tenant, member_id), prefix, limit=1000, cursor=cursor)
-            items += page.items
-            if not page.next_cursor:
-                return items
-            cursor = page.next_cursor
+        return self.table.query_all(keys.member(tenant, member_id), prefix)

@@ -153,6 +153,17 @@ class Table:
         last = response.get("LastEvaluatedKey")
         return Page(items, encode_cursor(from_attributes(last)["SK"]) if last else None)
 
+    def query_all(self, pk: str, prefix: str = "") -> list[Item]:
+        """Every item of one partition whose sort key starts with `prefix`, all pages, in sort-key order."""
+        items: list[Item] = []
+        cursor = None
+        while True:
+            page = self.query_prefix(pk, prefix, limit=1000, cursor=cursor)
+            items += page.items
+            if not page.next_cursor:
+                return items
+            cursor = page.next_cursor
+
     def query_index(
         self,
         index: str,
