@@ -22,22 +22,15 @@ os.environ.update(
     POWERTOOLS_LOG_LEVEL="INFO",
 )
 
-from moto import mock_aws
 
-from infra.local.emulator import provision
-from infra.local.runtime import configure_environment
 from infra.local.template import REGION, Resolver
-from tests.support import TEMPLATE, Api, reset_process_state
+from tests.support import TEMPLATE, Api, emulated_account
 
 
 @pytest.fixture
 def aws() -> Iterator[Resolver]:
-    with mock_aws():
-        resolver = provision(TEMPLATE, lambda service: boto3.client(service, region_name=REGION))
-        configure_environment(TEMPLATE.functions(), resolver, None, [])
-        reset_process_state()
+    with emulated_account() as resolver:
         yield resolver
-    reset_process_state()
 
 
 @pytest.fixture

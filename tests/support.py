@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from infra.local.runtime import LocalFunction
-from infra.local.template import Template
+from infra.local.template import REGION, Resolver, Template
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = Template(ROOT / "template.yaml")
@@ -45,6 +47,26 @@ def reset_process_state() -> None:
     ):
         cached.cache_clear()
     idempotency._layers.clear()
+
+
+@contextmanager
+def emulated_account() -> Iterator[Resolver]:
+    """A fresh moto account holding template.yaml's resources, the environment its functions get, and no
+    cached clients or services; yields the resolver of the resources' physical names."""
+    import boto3
+    from moto import mock_aws
+
+    from infra.local.emulator import provision
+    from infra.local.runtime import configure_environment
+
+    with mock_aws():
+        resolver = provision(TEMPLATE, lambda service: boto3.client(service, region_name=REGION))
+        configure_environment(TEMPLATE.functions(), resolver, None, [])
+        reset_process_state()
+        try:
+            yield resolver
+        finally:
+            reset_process_state()
 
 
 def load_event(name: str) -> dict[str, Any]:

@@ -19,15 +19,12 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError
-from moto import mock_aws
 
-from infra.local.emulator import provision
-from infra.local.runtime import configure_environment
 from infra.local.template import REGION
 from infra.redrive import redrive
 from loyalty.store import table as table_module
 from tests.conftest import Pipeline
-from tests.support import OPERATOR, POS, SHANGHAI, TEMPLATE, Api, order_body, reset_process_state
+from tests.support import OPERATOR, POS, SHANGHAI, TEMPLATE, Api, emulated_account, order_body
 
 WRITES = {"transact_write_items", "put_item", "update_item", "delete_item"}
 CALLS = WRITES | {"get_item", "query", "batch_get_item", "scan"}
@@ -73,10 +70,7 @@ class FaultyClient:
 @contextmanager
 def stack(faults: FaultyClient | None) -> Iterator[tuple[Api, Pipeline]]:
     """A fresh moto account with the template's resources and the demo tenant; queues redeliver at once."""
-    with mock_aws():
-        resolver = provision(TEMPLATE, lambda service: boto3.client(service, region_name=REGION))
-        configure_environment(TEMPLATE.functions(), resolver, None, [])
-        reset_process_state()
+    with emulated_account() as resolver:
         from infra.local.seed import seed_demo_tenant
 
         seed_demo_tenant()
@@ -96,7 +90,6 @@ def stack(faults: FaultyClient | None) -> Iterator[tuple[Api, Pipeline]]:
             yield api, pipeline
         finally:
             table_module.Table.client = property(lambda self: self._client or real())  # type: ignore[method-assign]
-            reset_process_state()
 
 
 class CrashBeforeAck:

@@ -22,14 +22,11 @@ os.environ.update(
 )
 
 import boto3
-from moto import mock_aws
 
-from infra.local.emulator import provision
-from infra.local.runtime import configure_environment
-from infra.local.template import REGION
+from infra.local.template import REGION, Resolver
 from tests.conftest import Pipeline
 from tests.perf.cost import CostHook, Meter
-from tests.support import OPERATOR, POS, SHANGHAI, TEMPLATE, Api, order_body, reset_process_state
+from tests.support import OPERATOR, POS, SHANGHAI, Api, emulated_account, order_body
 
 HEADER = (
     "| operation | round trips (service:API count) | items read | items written | read units | write units "
@@ -38,10 +35,7 @@ HEADER = (
 
 
 class Bench:
-    def __init__(self) -> None:
-        resolver = provision(TEMPLATE, lambda service: boto3.client(service, region_name=REGION))
-        configure_environment(TEMPLATE.functions(), resolver, None, [])
-        reset_process_state()
+    def __init__(self, resolver: Resolver) -> None:
         from infra.local.seed import seed_demo_tenant
 
         seed_demo_tenant()
@@ -85,8 +79,8 @@ class Bench:
             pass
 
 
-def run() -> tuple[dict[str, Meter], list[str]]:
-    bench = Bench()
+def run(resolver: Resolver) -> tuple[dict[str, Meter], list[str]]:
+    bench = Bench(resolver)
     api = bench.api
     _, member = bench.measure(
         "register a member",
@@ -207,8 +201,8 @@ def own_overhead(bench: Bench, member_id: str, presented: dict[str, Any]) -> lis
 
 
 def main() -> None:
-    with mock_aws():
-        bench_rows, overhead = run()
+    with emulated_account() as resolver:
+        bench_rows, overhead = run(resolver)
     print("1. Cost per operation (DynamoDB rules applied to the real item sizes; on-demand prices in cost.py)\n")
     print(HEADER)
     for name, meter in bench_rows.items():

@@ -57,6 +57,7 @@ class Meter:
     write_units: Decimal = Decimal(0)
     pending: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     storage_seconds: float = 0.0  # wall time inside client calls (serialising, the emulator, parsing)
+    writes_by_key: Counter = field(default_factory=Counter)  # items written per partition key
 
     def price_per_million(self) -> Decimal:
         return self.write_units * WRITE_PRICE + self.read_units * READ_PRICE
@@ -108,6 +109,7 @@ class CostHook:
             self.meter.items_read += 1
             return
         self.meter.items_written += 1
+        self.meter.writes_by_key[(body.get("Item") or body["Key"])["PK"]["S"]] += 1
         if action == "Put":
             self.meter.write_units += factor * math.ceil(item_size(body["Item"]) / 1024)
         else:  # Update / Delete: sized after the call from the item as it is (or was) in the table

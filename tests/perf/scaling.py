@@ -21,29 +21,11 @@ from tests.support import ROOT, SHANGHAI, reset_process_state
 MEMBERS = 100
 
 
-class PartitionWrites:
-    """Counts the items each partition key gets written, from the client's own requests."""
-
-    def __init__(self) -> None:
-        self.writes: Counter[str] = Counter()
-
-    def attach(self, client: Any) -> None:
-        client.meta.events.register("provide-client-params.dynamodb.*", self._count)
-
-    def _count(self, params: dict[str, Any], model: Any, **_: Any) -> None:
-        if model.name == "TransactWriteItems":
-            for entry in params["TransactItems"]:
-                ((action, body),) = entry.items()
-                if action != "ConditionCheck":
-                    self.writes[(body.get("Item") or body["Key"])["PK"]["S"]] += 1
-        elif model.name in ("PutItem", "UpdateItem", "DeleteItem"):
-            self.writes[(params.get("Item") or params["Key"])["PK"]["S"]] += 1
-
-
 def _lots(client: Any, table: str, members: list[str], total: int) -> int:
     """`total` open lots of 10 points spread over the members, 1% of them expired yesterday (program zone)."""
     from loyalty.ids import new_ulid
     from loyalty.store import keys
+    from loyalty.store.table import to_attributes
 
     now = datetime.now(SHANGHAI)
     expired = total // 100
@@ -65,18 +47,12 @@ def _lots(client: Any, table: str, members: list[str], total: int) -> int:
             "countsTowardUpgrade": False,
             **keys.lot_index("demo", "DEMO", member, ends, sort_key),
         }
-        items.append({"PutRequest": {"Item": _wire(lot)}})
+        items.append({"PutRequest": {"Item": to_attributes(lot)}})
     for start in range(0, len(items), 25):
         request = {table: items[start : start + 25]}
         while request:
             request = client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
     return expired
-
-
-def _wire(item: dict[str, Any]) -> dict[str, Any]:
-    from loyalty.store.table import to_attributes
-
-    return to_attributes(item)
 
 
 def sweep_reads(endpoint: str, total: int) -> tuple[int, Meter]:
@@ -120,8 +96,8 @@ def flash_claim(endpoint: str, claims: int = 5000, members: int = 1000) -> tuple
     seed_demo_tenant()
     rule_id = listed_rule(totalStock=claims)
     people = register(members)
-    counter = PartitionWrites()
-    counter.attach(dynamodb_client())
+    hook = CostHook()
+    hook.attach(dynamodb_client())
     coupons = coupon_service()
 
     def claim(n: int) -> bool:
@@ -138,7 +114,8 @@ def flash_claim(endpoint: str, claims: int = 5000, members: int = 1000) -> tuple
     with ThreadPoolExecutor(16) as pool:
         done = sum(pool.map(claim, range(claims)))
     seconds = (datetime.now(UTC) - started).total_seconds()
-    return done, int(done / seconds), counter.writes
+    hook.meter.pending.clear()
+    return done, int(done / seconds), hook.meter.writes_by_key
 
 
 def run() -> list[str]:
