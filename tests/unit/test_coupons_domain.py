@@ -19,6 +19,7 @@ from loyalty.domain.coupons import (
     CouponState,
     CouponTerms,
     FixedDates,
+    TimeWindow,
     new_code,
     period_labels,
     split,
@@ -203,3 +204,10 @@ def test_a_rule_needs_the_benefit_of_its_type_and_only_that():
         CouponRuleInput.model_validate({**RULE, "type": "discount", "payablePercent": 80})
     with pytest.raises(ValidationError, match="a limit is -1"):
         CouponRuleInput.model_validate({**RULE, "claimLimits": {"perDay": 0}})
+
+
+def test_a_time_window_is_a_time_of_day_in_the_program_zone_without_an_offset():
+    window = TimeWindow.model_validate({"start": "14:00:00", "end": "17:00"})
+    assert (window.start.isoformat(), window.end.isoformat()) == ("14:00:00", "17:00:00")
+    with pytest.raises(ValidationError, match="without an offset"):
+        TimeWindow.model_validate({"start": "00:00:00Z"})  # an offset was a 500: aware and naive times compared

@@ -59,3 +59,55 @@ def test_a_daily_schedule_fires_once_at_its_minute_in_its_zone():
     assert not due(expression, "Asia/Shanghai", before, datetime(2026, 11, 22, 16, 4, tzinfo=UTC))
     assert not due(expression, "UTC", before, datetime(2026, 11, 22, 16, 6, tzinfo=UTC))
     assert due("rate(5 minutes)", "UTC", datetime(2026, 1, 1, 0, 1, tzinfo=UTC), datetime(2026, 1, 1, 0, 5, tzinfo=UTC))
+
+
+def test_the_stream_poller_delivers_what_follows_a_cancelled_transaction():
+    """moto swaps a table's stream for a copy when it rolls back a cancelled transaction; a poller keeping its
+    iterator saw a phantom record of the cancelled write and nothing after it."""
+    import boto3
+    from moto import mock_aws
+
+    from infra.local.pollers import StreamPoller
+    from infra.local.template import StreamSource
+
+    class Recorder:
+        name = "Recorder"
+
+        def __init__(self) -> None:
+            self.keys: list[str] = []
+
+        def invoke(self, event: dict) -> dict:
+            self.keys += [r["dynamodb"]["Keys"]["PK"]["S"] for r in event["Records"]]
+            return {"batchItemFailures": []}
+
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+        )
+        arn = dynamodb.describe_table(TableName="t")["Table"]["LatestStreamArn"]
+        source = StreamSource("Recorder", "t", 10, True, 0, None, ())
+        recorder = Recorder()
+        poller = StreamPoller(source, recorder, boto3.client("dynamodbstreams", region_name="us-east-1"), arn)
+        dynamodb.put_item(TableName="t", Item={"PK": {"S": "a"}})
+        poller.poll_once()
+        with pytest.raises(dynamodb.exceptions.TransactionCanceledException):
+            dynamodb.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": "t", "Item": {"PK": {"S": "cancelled"}}}},
+                    {
+                        "Put": {
+                            "TableName": "t",
+                            "Item": {"PK": {"S": "a"}},
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    },
+                ]
+            )
+        dynamodb.put_item(TableName="t", Item={"PK": {"S": "c"}})
+        poller.poll_once()
+    assert recorder.keys == ["a", "c"]
