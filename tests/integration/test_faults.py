@@ -253,3 +253,26 @@ def test_a_retry_after_a_lost_answer_gets_the_first_member_and_another_body_is_r
     assert (status, again["id"], forget_answers("demo")) == (201, first["id"], 1)
     status, refused = api.call("POST", "/v1/members", POS, body={**body, "name": "张三"}, headers=headers)
     assert (status, refused["code"]) == (422, "IDEMPOTENCY_KEY_REUSED")
+
+
+def test_a_spend_and_a_claim_whose_answers_were_lost_happen_once(demo, api, pipeline):
+    _, member = api.call("POST", "/v1/members", POS, body={"programCode": "DEMO", "phone": "13800138000"})
+    assert api.call("POST", "/v1/orders", POS, body=order_body("L1", 500))[0] == 202
+    pipeline.drain()
+    spend = {"pointGroupCode": "points", "points": 120, "purpose": "gift"}
+    path, headers = f"/v1/members/{member['id']}/redemptions", {"Idempotency-Key": "spend-once"}
+    spent = []
+    for _ in range(2):  # each time, the answer is lost: Powertools' record goes, as when a call raised
+        forget_answers("demo")
+        spent.append(api.call("POST", path, POS, body=spend, headers=headers)[1]["id"])
+    _, view = api.call("GET", f"/v1/members/{member['id']}", POS)
+    available = next(a["available"] for a in view["accounts"] if a["pointGroupCode"] == "points")
+    assert (spent[0] == spent[1], available) == (True, 500 - 120)
+    _, rules = api.call("GET", "/v1/admin/coupon-rules", OPERATOR)
+    claim = (f"/v1/members/{member['id']}/coupons", {"ruleId": rules[0]["ruleId"]}, {"Idempotency-Key": "claim-once"})
+    codes = []
+    for _ in range(2):
+        forget_answers("demo")
+        codes.append(api.call("POST", claim[0], POS, body=claim[1], headers=claim[2])[1]["code"])
+    _, board = api.call("GET", f"/v1/admin/coupon-rules/{rules[0]['ruleId']}/dashboard", OPERATOR)
+    assert (codes[0] == codes[1], board["issued"]) == (True, 1)
