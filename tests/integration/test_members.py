@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 
-import boto3
-
 from tests.support import MINI, OPERATOR, OTHER_TENANT_POS, POS, Api, load_event
 
 REGISTRATION = {
@@ -55,17 +53,13 @@ def test_sample_event_registers_a_member_with_base_tier_and_one_zero_account_per
     }
 
 
-def test_the_base_tier_record_is_valid_and_automatic(demo, api, aws):
+def test_the_base_tier_record_is_the_valid_one(demo, api):
     status, member = register(api)
     assert status == 201
-    table = boto3.resource("dynamodb", region_name="us-east-1").Table(aws.ref("LoyaltyTable"))
-    records = table.query(
-        KeyConditionExpression="PK = :pk AND begins_with(SK, :sk)",
-        ExpressionAttributeValues={":pk": f"T#demo#M#{member['id']}", ":sk": "TIER#"},
-    )["Items"]
-    assert [(r["code"], r["type"], r["status"], r["change"]) for r in records] == [
-        ("base", "BASE", "valid", "automatic")
-    ]
+    status, records = api.call("GET", f"/v1/members/{member['id']}/tiers", POS)
+    assert status == 200
+    assert [(r["code"], r["type"], r["status"]) for r in records] == [("base", "BASE", "valid")]
+    assert records[0]["recordId"] == member["tier"]["recordId"]
 
 
 def test_a_second_registration_with_the_same_phone_is_409_naming_the_member_and_writes_nothing(demo, api):

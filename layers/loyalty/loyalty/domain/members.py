@@ -90,7 +90,10 @@ class MemberView(CamelModel):
 
 
 class TierRecordView(View):
-    """One entry of the member's tier history (会员等级): exactly one is valid at a time."""
+    """One entry of the member's tier history (会员等级); `valid` marks the member's current tier, so exactly
+    one entry is valid."""
+
+    # Derived when read (the record the profile holds as current), not stored: D-042
 
     record_id: str
     code: str

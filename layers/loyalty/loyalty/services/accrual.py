@@ -247,7 +247,6 @@ def tier_change(tenant: str, profile: Item, tier: Tier, kind: str, program: Prog
         "type": kind,
         "validFrom": now.isoformat(),
         "validUntil": until.isoformat() if until else None,
-        "status": "valid",
         "change": "automatic",
         "fromCode": profile["tier"]["code"],
         "createdAt": now.isoformat(),

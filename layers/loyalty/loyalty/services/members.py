@@ -78,7 +78,7 @@ class MemberService:
             tenant=tenant,
             member_id=member_id,
             profile={k: v for k, v in profile.items() if v is not None},
-            tier_record={**tier, "status": "valid", "change": "automatic", "createdAt": now.isoformat()},
+            tier_record={**tier, "change": "automatic", "createdAt": now.isoformat()},
             accounts=[{"pointGroupCode": g.code, "name": g.name} for g in program.point_groups.values()],
             identity=(channel, request.identity.type, request.identity.value) if request.identity else None,
             outbox=[events.outbox_entry(tenant, registered, now)],
@@ -103,8 +103,11 @@ class MemberService:
 
     def tier_history(self, tenant: str, member_id: str) -> list[TierRecordView]:
         """Oldest first: base, then each upgrade, retention or downgrade."""
-        self.members.items(tenant, member_id)  # 404 for an unknown member
-        return [TierRecordView.model_validate(record) for record in self.members.tier_history(tenant, member_id)]
+        current = self.members.items(tenant, member_id)[0]["tier"]["recordId"]  # 404 for an unknown member
+        return [
+            TierRecordView.model_validate({**record, "status": "valid" if record["recordId"] == current else "invalid"})
+            for record in self.members.tier_history(tenant, member_id)
+        ]
 
     def find_by_phone(self, tenant: str, phone: str) -> MemberView:
         return self.get(tenant, self.members.id_by_phone(tenant, phone))

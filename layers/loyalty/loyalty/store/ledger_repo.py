@@ -114,14 +114,6 @@ class LedgerRepository:
         if change.tier:
             record = change.tier.new_record
             operations += [
-                update(
-                    pk,
-                    keys.tier_record_sk(change.tier.old_record_id),
-                    "SET #status = :invalid",
-                    {":invalid": "invalid", ":valid": "valid"},
-                    "#status = :valid",
-                    {"#status": "status"},
-                ),
                 put({"PK": pk, "SK": keys.tier_record_sk(record["recordId"]), **record}, "attribute_not_exists(PK)"),
                 self._profile_tier(pk, change.tier, change.count_order),
             ]
@@ -148,7 +140,7 @@ class LedgerRepository:
     @staticmethod
     def _profile_tier(pk: str, tier: TierChange, count_order: bool = False) -> dict:
         """The profile's current tier, and its place in the tier-end index (removed when the tier never ends)."""
-        current = {k: v for k, v in tier.new_record.items() if k not in ("status", "change", "createdAt")}
+        current = {k: v for k, v in tier.new_record.items() if k not in ("change", "createdAt")}
         values: dict[str, Any] = {":tier": current, ":old": tier.old_record_id}
         if tier.index:
             values.update({":gpk": tier.index["GSI1PK"], ":gsk": tier.index["GSI1SK"]})
