@@ -151,6 +151,18 @@ def test_a_rule_naming_an_unknown_store_writes_nothing(demo, api: Api):
     assert api.call("DELETE", "/v1/admin/stores/SH001", OPERATOR)[0] == 409  # still only the group's reference
 
 
+def test_an_empty_string_is_refused_with_its_field_and_nothing_is_written(demo, api: Api):
+    store = {"code": "SH900", "name": "Pudong", "city": "", "province": "Shanghai"}
+    status, problem = api.call("POST", "/v1/admin/stores", OPERATOR, body=store)
+    assert status == 422 and [e["field"] for e in problem["errors"]] == ["/city"]
+    assert api.call("GET", "/v1/admin/stores/SH900", OPERATOR)[0] == 404
+    status, problem = api.call("POST", "/v1/admin/stores", OPERATOR, body={**store, "city": "Shanghai", "name": ""})
+    assert status == 422 and [e["field"] for e in problem["errors"]] == ["/name"]
+    assert api.call("POST", "/v1/admin/stores", OPERATOR, body={**store, "city": "Shanghai"})[0] == 201
+    status, problem = api.call("GET", "/v1/admin/coupons", OPERATOR, query={"phone": ""})  # was a 500
+    assert status == 422 and [(e["in"], e["field"]) for e in problem["errors"]] == [("query", "/phone")]
+
+
 def test_tiers_and_point_groups_are_frozen_once_the_program_has_members(demo, api: Api):
     assert api.call("POST", TIERS, OPERATOR, body=DIAMOND)[0] == 201
     api.call("POST", "/v1/admin/programs/DEMO/point-groups", OPERATOR, body={"code": "stars", "name": "星星"})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import calendar
 from datetime import date, datetime, time, timedelta
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -19,16 +19,33 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 END_OF_DAY = time(23, 59, 59, 999999)
 
 
-class CamelModel(BaseModel):
-    """Base of every API-facing model: camelCase on the wire, unknown fields refused."""
+def _strings_not_empty(schema: dict[str, Any]) -> None:
+    """Say in the API document what `str_min_length` enforces (pydantic leaves config constraints out)."""
+    for field in schema.get("properties", {}).values():
+        for option in [field, *field.get("anyOf", []), field.get("items", {})]:
+            if option.get("type") == "string" and not {"format", "enum", "const"} & option.keys():
+                option.setdefault("minLength", 1)
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+class CamelModel(BaseModel):
+    """Base of every API-facing model: camelCase on the wire, unknown fields refused, and no empty strings
+    (an empty text says nothing that leaving the field out does not; D-043)."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        str_min_length=1,
+        json_schema_extra=_strings_not_empty,
+    )
 
 
 class View(CamelModel):
     """Base of response shapes built from stored items: attributes the API does not show are dropped."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", str_min_length=0, json_schema_extra=None
+    )
 
 
 def invalid_field(model: str, field: str, message: str, value: object) -> ValidationError:

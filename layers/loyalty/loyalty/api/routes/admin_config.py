@@ -21,7 +21,7 @@ from loyalty.store.config_repo import Stored
 router = Router()
 CodePath = Annotated[str, Path(pattern=CODE_PATTERN)]
 Limit = Annotated[int, Query(ge=1, le=100)]
-Cursor = Annotated[str | None, Query(max_length=500)]
+Cursor = Annotated[str | None, Query(min_length=1, max_length=500)]
 
 
 @lru_cache(maxsize=1)

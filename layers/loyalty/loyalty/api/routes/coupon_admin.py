@@ -234,7 +234,7 @@ def get_coupon(code: Code) -> CouponView:
 @_get("/v1/admin/coupons", "findCoupons", "A member's coupons, by member id or phone, optionally by status")
 def find_coupons(
     member_id: Annotated[str | None, Query(alias="memberId", pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")] = None,
-    phone: Annotated[str | None, Query(max_length=30)] = None,
+    phone: Annotated[str | None, Query(min_length=1, max_length=30)] = None,
     status: Annotated[Status | None, Query()] = None,
 ) -> list[CouponView]:
     tenant = principal(router).tenant

@@ -40,9 +40,9 @@ def ledger() -> LedgerService:
     summary="Find a member by phone, or by an identity on the calling channel",
 )
 def lookup_member(
-    phone: Annotated[str | None, Query(max_length=30)] = None,
+    phone: Annotated[str | None, Query(min_length=1, max_length=30)] = None,
     identity_type: Annotated[str | None, Query(alias="identityType", pattern=CODE_PATTERN)] = None,
-    identity_value: Annotated[str | None, Query(alias="identityValue", max_length=200)] = None,
+    identity_value: Annotated[str | None, Query(alias="identityValue", min_length=1, max_length=200)] = None,
 ) -> MemberView:
     caller = principal(router)
     if phone is not None:
@@ -115,7 +115,7 @@ def list_point_records(
     since: Annotated[datetime | None, Query(description="ISO 8601 with offset; records created at or after")] = None,
     until: Annotated[datetime | None, Query(description="ISO 8601 with offset; records created before")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=500)] = None,
 ) -> PointRecordPage:
     return ledger().records(principal(router).tenant, memberId, point_group, record_type, since, until, limit, cursor)
 
