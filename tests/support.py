@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -67,6 +68,20 @@ def emulated_account() -> Iterator[Resolver]:
             yield resolver
         finally:
             reset_process_state()
+
+
+def fresh_table(endpoint: str) -> tuple[str, Any]:
+    """A new table shaped like template.yaml's LoyaltyTable at `endpoint`; returns its name and a client."""
+    import boto3
+
+    name = f"loyalty-{uuid.uuid4().hex[:12]}"
+    props = Resolver(TEMPLATE, {})(TEMPLATE.of_type("AWS::DynamoDB::Table")["LoyaltyTable"]["Properties"])
+    client = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION)
+    client.create_table(
+        TableName=name,
+        **{k: props[k] for k in ("AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes")},
+    )
+    return name, client
 
 
 def load_event(name: str) -> dict[str, Any]:

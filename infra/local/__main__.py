@@ -18,13 +18,20 @@ def main() -> None:
     parser.add_argument("--state-file", type=Path, default=ROOT / ".local" / "stack.json")
     parser.add_argument("--template", type=Path, default=ROOT / "template.yaml")
     parser.add_argument("--no-seed", action="store_true", help="start empty, without the demo tenant")
+    parser.add_argument(
+        "--engine",
+        choices=["moto", "dynamodb-local"],
+        default="moto",
+        help="what serves DynamoDB: the embedded moto (default) or DynamoDB Local (needs Java; `make` installs it)",
+    )
     args = parser.parse_args()
 
-    stack = LocalStack(args.template.resolve(), args.host, args.port)
+    stack = LocalStack(args.template.resolve(), args.host, args.port, engine=args.engine)
     info = stack.start(seed=not args.no_seed)
     args.state_file.parent.mkdir(parents=True, exist_ok=True)
     args.state_file.write_text(json.dumps(info, indent=2, ensure_ascii=False))
     print(f"Loyalty local stack on {info['baseUrl']}  (API docs: {info['docsUrl']}, OpenAPI: {info['openapiUrl']})")
+    print(f"DynamoDB engine: {info['engine']} at {info['dynamodbEndpoint']}")
     if info["apiKeys"]:
         print(
             f"Demo tenant {info['tenant']!r}, program {info['programCode']!r}. "

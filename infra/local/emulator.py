@@ -24,8 +24,15 @@ class _QuietHandler(MotoRequestHandler):
         return  # one line per AWS call would drown the functions' own logs
 
 
+DYNAMODB_SERVICES = ("dynamodb", "dynamodbstreams")
+
+
 class Emulator:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    """moto for every service, or for all but DynamoDB and its streams when `dynamodb_endpoint` names
+    another engine (DynamoDB Local)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, dynamodb_endpoint: str | None = None) -> None:
+        self.dynamodb_endpoint = dynamodb_endpoint
         app = DomainDispatcherApplication(create_backend_app)
         self._server: BaseWSGIServer = make_server(host, port, app, threaded=False, request_handler=_QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
@@ -42,10 +49,15 @@ class Emulator:
     def stop(self) -> None:
         self._server.shutdown()
 
+    def endpoint_for(self, service: str) -> str:
+        if self.dynamodb_endpoint and service in DYNAMODB_SERVICES:
+            return self.dynamodb_endpoint
+        return self.endpoint
+
     def client(self, service: str) -> Any:
         return boto3.client(
             service,
-            endpoint_url=self.endpoint,
+            endpoint_url=self.endpoint_for(service),
             region_name=REGION,
             aws_access_key_id="local",
             aws_secret_access_key="local",

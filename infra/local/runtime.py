@@ -77,10 +77,14 @@ def _import_file(name: str, path: Path) -> ModuleType:
 
 
 def configure_environment(
-    functions: list[Function], resolver: Resolver, endpoint: str | None, layer_dirs: list[Path]
+    functions: list[Function],
+    resolver: Resolver,
+    endpoint: str | None,
+    layer_dirs: list[Path],
+    dynamodb_endpoint: str | None = None,
 ) -> None:
     """The functions share one process, so they share one environment: the union of theirs (the template
-    gives them the same table, bus and queues), plus the emulator endpoint and the layer on sys.path."""
+    gives them the same table, bus and queues), plus the emulator's endpoints and the layer on sys.path."""
     for function in functions:
         for key, value in function.environment.items():
             os.environ[key] = str(resolver(value))
@@ -94,6 +98,9 @@ def configure_environment(
     )
     if endpoint:
         os.environ["AWS_ENDPOINT_URL"] = endpoint
+    if dynamodb_endpoint:  # boto3's per-service endpoints: DynamoDB and its streams on another engine
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb_endpoint
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB_STREAMS"] = dynamodb_endpoint
     os.environ.pop("AWS_PROFILE", None)
     for directory in layer_dirs:
         if str(directory) not in sys.path:

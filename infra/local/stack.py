@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from infra.local import dynamodb_local
 from infra.local.emulator import Emulator, provision
 from infra.local.gateway import Gateway, serve
 from infra.local.runtime import LocalFunction, configure_environment
@@ -27,12 +28,20 @@ class LocalStack:
         port: int = 3000,
         layer_dirs: list[Path] | None = None,
         openapi_path: Path = ROOT / "docs" / "openapi.json",
+        engine: str = "moto",
     ) -> None:
         self.template = Template(template_path)
         self.host, self.port = host, port
         self.layer_dirs = layer_dirs or [ROOT / "layers" / "loyalty"]
         self.openapi_path = openapi_path
-        self.emulator = Emulator(host).start()
+        self.engine = engine
+        self._dynamodb_local: Any = None
+        dynamodb_endpoint = None
+        if engine == "dynamodb-local":
+            self._dynamodb_local, dynamodb_endpoint = dynamodb_local.start(dynamodb_local.home(), host)
+        elif engine != "moto":
+            raise ValueError(f"unknown engine {engine!r} (moto or dynamodb-local)")
+        self.emulator = Emulator(host, dynamodb_endpoint=dynamodb_endpoint).start()
         self.pollers: list[Any] = []
         self.scheduler: Any = None
         self._server: Any = None
@@ -40,7 +49,7 @@ class LocalStack:
     def start(self, seed: bool = True) -> dict[str, Any]:
         resolver = provision(self.template, self.emulator.client)
         specs = self.template.functions()
-        configure_environment(specs, resolver, self.emulator.endpoint, self.layer_dirs)
+        configure_environment(specs, resolver, self.emulator.endpoint, self.layer_dirs, self.emulator.dynamodb_endpoint)
         # Imported only now: the layer is on sys.path and boto3 sees the emulator from here on.
         from infra.local.pollers import QueuePoller, StreamPoller
         from infra.local.scheduler import Scheduler
@@ -87,7 +96,9 @@ class LocalStack:
             "baseUrl": base,
             "openapiUrl": f"{base}/openapi.json",
             "docsUrl": f"{base}/docs",
+            "engine": self.engine,
             "emulatorEndpoint": self.emulator.endpoint,
+            "dynamodbEndpoint": self.emulator.endpoint_for("dynamodb"),
             "tenant": tenant,
             "programCode": program,
             "apiKeys": keys,
@@ -106,6 +117,9 @@ class LocalStack:
         if self._server:
             self._server.shutdown()
         self.emulator.stop()
+        if self._dynamodb_local:
+            self._dynamodb_local.terminate()
+            self._dynamodb_local.wait(timeout=10)
 
     def _local_routes(self, method: str, path: str, body: bytes) -> tuple[int, str, bytes] | None:
         """Routes of the local stack itself: the API description, and running a schedule now."""

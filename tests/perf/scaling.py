@@ -11,12 +11,11 @@ import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from tests import dynamodb_local
+from infra.local import dynamodb_local
 from tests.perf.cost import CostHook, Meter
-from tests.support import ROOT, SHANGHAI, reset_process_state
+from tests.support import SHANGHAI, fresh_table, reset_process_state
 
 MEMBERS = 100
 
@@ -63,7 +62,7 @@ def sweep_reads(endpoint: str, total: int) -> tuple[int, Meter]:
     from loyalty.store.table import dynamodb_client
     from tests.races.test_races import register
 
-    name, client = dynamodb_local.create_table(endpoint)
+    name, client = fresh_table(endpoint)
     os.environ["TABLE_NAME"] = name
     reset_process_state()
     seed_demo_tenant()
@@ -90,7 +89,7 @@ def flash_claim(endpoint: str, claims: int = 5000, members: int = 1000) -> tuple
     from loyalty.store.table import dynamodb_client
     from tests.races.test_races import listed_rule, register
 
-    name, _ = dynamodb_local.create_table(endpoint)
+    name, _ = fresh_table(endpoint)
     os.environ["TABLE_NAME"] = name
     reset_process_state()
     seed_demo_tenant()
@@ -119,7 +118,7 @@ def flash_claim(endpoint: str, claims: int = 5000, members: int = 1000) -> tuple
 
 
 def run() -> list[str]:
-    home = Path(os.environ.get("LOYALTY_DYNAMODB_LOCAL", ROOT / ".local" / "dynamodb-local"))
+    home = dynamodb_local.home()
     os.environ.update(AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")
     os.environ.update(POWERTOOLS_SERVICE_NAME="loyalty", POWERTOOLS_LOG_LEVEL="ERROR")
     process, endpoint = dynamodb_local.start(home)

