@@ -9,9 +9,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
+from loyalty.api.params import ULID_PATTERN, CouponCode, IdempotencyKey
 from loyalty.api.problems import responses
 from loyalty.api.resolver import principal
-from loyalty.api.routes.register_member import IdempotencyKey
 from loyalty.domain.coupons import CouponRuleInput
 from loyalty.domain.errors import InvalidInput
 from loyalty.services.coupon_batches import CouponBatchService, JobReport, JobRequest, coupon_batch_service
@@ -32,8 +32,7 @@ from loyalty.store.table import Item
 
 router = Router()
 RuleId = Annotated[str, Path(pattern=r"^[0-9]{13}$", description="yyyyMMdd + 5 digits")]
-Code = Annotated[str, Path(pattern=r"^[0-9]{16}$", description="券码")]
-JobId = Annotated[str, Path(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")]
+JobId = Annotated[str, Path(pattern=ULID_PATTERN)]
 Status = Literal["issued", "used", "expired", "transferring"]
 
 
@@ -227,7 +226,7 @@ def get_job(jobId: JobId) -> JobReport:
 
 
 @_get("/v1/admin/coupons/<code>", "getCoupon", "A coupon by its code")
-def get_coupon(code: Code) -> CouponView:
+def get_coupon(code: CouponCode) -> CouponView:
     return coupons().get(principal(router).tenant, code)
 
 
@@ -245,5 +244,5 @@ def find_coupons(
 
 
 @_get("/v1/admin/coupons/<code>/transfers", "listCouponTransfers", "转赠记录 of a coupon, with their status logs")
-def coupon_transfers(code: Code) -> list[TransferView]:
+def coupon_transfers(code: CouponCode) -> list[TransferView]:
     return coupons().transfers(principal(router).tenant, code)

@@ -6,10 +6,9 @@ from typing import Annotated, Literal
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
+from loyalty.api.params import ULID_PATTERN, CouponCode, IdempotencyKey, MemberId
 from loyalty.api.problems import responses
 from loyalty.api.resolver import principal
-from loyalty.api.routes.members import MemberId
-from loyalty.api.routes.register_member import IdempotencyKey
 from loyalty.services.coupons import (
     AcceptRequest,
     ClaimRequest,
@@ -21,8 +20,7 @@ from loyalty.services.coupons import (
 from loyalty.services.idempotency import run_once
 
 router = Router()
-Code = Annotated[str, Path(pattern=r"^[0-9]{16}$", description="券码")]
-TransferId = Annotated[str, Path(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")]
+TransferId = Annotated[str, Path(pattern=ULID_PATTERN)]
 
 
 @lru_cache(maxsize=1)
@@ -96,7 +94,7 @@ def member_coupons(
     responses=responses(201),
     summary="发起转赠: the coupon waits for a friend until the rule's friend-claim period lapses",
 )
-def start_transfer(memberId: MemberId, code: Code) -> TransferStarted:
+def start_transfer(memberId: MemberId, code: CouponCode) -> TransferStarted:
     return service().start_transfer(principal(router).tenant, memberId, code)
 
 
@@ -107,5 +105,5 @@ def start_transfer(memberId: MemberId, code: Code) -> TransferStarted:
     responses=responses(),
     summary="接受转赠: the friend becomes the owner; 409 TRANSFER_NOT_OPEN once lapsed",
 )
-def accept_transfer(code: Code, transferId: TransferId, body: Annotated[AcceptRequest, Body()]) -> CouponView:
+def accept_transfer(code: CouponCode, transferId: TransferId, body: Annotated[AcceptRequest, Body()]) -> CouponView:
     return service().accept_transfer(principal(router).tenant, code, transferId, body.member_id)

@@ -5,11 +5,11 @@ from functools import lru_cache
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
+from loyalty.api.params import IdempotencyKey, MemberId
 from loyalty.api.problems import responses
 from loyalty.api.resolver import principal
-from loyalty.api.routes.register_member import IdempotencyKey
 from loyalty.domain.config import CODE_PATTERN
 from loyalty.domain.errors import InvalidInput
 from loyalty.domain.ledger import LotView, PointRecordPage, RecordType
@@ -19,7 +19,6 @@ from loyalty.services.ledger import LedgerService, ledger_service
 from loyalty.services.members import MemberService, member_service
 
 router = Router()
-MemberId = Annotated[str, Path(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$", description="The member's ULID")]
 
 
 @lru_cache(maxsize=1)

@@ -7,9 +7,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
+from loyalty.api.params import MemberId
 from loyalty.api.problems import PROBLEM_RESPONSES
 from loyalty.api.resolver import principal
-from loyalty.api.routes.members import MemberId
 from loyalty.services.behaviours import BehaviourReport, BehaviourResult, BehaviourService, behaviour_service
 
 router = Router()

@@ -6,16 +6,15 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
+from loyalty.api.params import ULID_PATTERN, IdempotencyKey, MemberId
 from loyalty.api.problems import responses
 from loyalty.api.resolver import principal
-from loyalty.api.routes.members import MemberId
-from loyalty.api.routes.register_member import IdempotencyKey
 from loyalty.domain.redemption import AdjustmentRequest, RedemptionRequest, SpendView
 from loyalty.services.idempotency import run_once
 from loyalty.services.redemption import RedemptionService, redemption_service
 
 router = Router()
-SpendId = Annotated[str, Path(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")]
+SpendId = Annotated[str, Path(pattern=ULID_PATTERN)]
 
 
 @lru_cache(maxsize=1)

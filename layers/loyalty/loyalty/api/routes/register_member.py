@@ -4,8 +4,9 @@ from functools import lru_cache
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header
+from aws_lambda_powertools.event_handler.openapi.params import Body
 
+from loyalty.api.params import IdempotencyKey
 from loyalty.api.problems import PROBLEM_RESPONSES
 from loyalty.api.resolver import principal
 from loyalty.domain.members import MemberView, Registration
@@ -13,10 +14,6 @@ from loyalty.services.idempotency import run_once
 from loyalty.services.members import MemberService, member_service
 
 router = Router()
-IdempotencyKey = Annotated[
-    str | None,
-    Header(alias="idempotency-key", max_length=200, description="Retries with the same key get the first answer"),
-]
 
 
 @lru_cache(maxsize=1)

@@ -5,8 +5,9 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body
 
+from loyalty.api.params import CouponCode
 from loyalty.api.problems import PROBLEM_RESPONSES, responses
 from loyalty.api.resolver import principal
 from loyalty.domain.coupons import CouponOrder
@@ -21,7 +22,6 @@ from loyalty.services.coupon_verification import (
 from loyalty.services.coupons import CouponView, coupon_view
 
 router = Router()
-Code = Annotated[str, Path(pattern=r"^[0-9]{16}$", description="券码")]
 
 
 @lru_cache(maxsize=1)
@@ -68,5 +68,5 @@ def redeem(body: Annotated[RedeemRequest, Body()]) -> Response[RedemptionResult]
     responses=responses(),
     summary="Undo a redemption (the sale was voided): usable again; repeatable",
 )
-def rollback(code: Code, body: Annotated[RollbackRequest, Body()]) -> CouponView:
+def rollback(code: CouponCode, body: Annotated[RollbackRequest, Body()]) -> CouponView:
     return coupon_view(service().rollback(principal(router).tenant, code, body.order_no))
