@@ -3,7 +3,9 @@
 For each function: the median wall time of a fresh Python process that imports the handler module from
 the function's folder and the layer, and creates the DynamoDB client every function uses; beside it, in
 the same run, the floor: a fresh process that only imports boto3 and creates one DynamoDB client. boto3
-comes from the same place for both (on Lambda the runtime provides it). Each process runs isolated (-I,
+comes from the same place for both (on Lambda the runtime provides it). Also each function's library floor:
+a fresh process loading just the libraries that function's import loads (boto3, pydantic, the Powertools
+utilities it uses), so that what the project's own modules add is a figure of its own. Each process runs isolated (-I,
 no user site), with the environment the template gives the function. Also the package size (function
 folder + layer), and the same import without the precompiled bytecode, to show what shipping it saves.
 """
@@ -21,7 +23,7 @@ from pathlib import Path
 
 from tests.support import ROOT, TEMPLATE
 
-RUNS = 7
+RUNS = 11
 TOOLS = ROOT / ".venv-tools" / "bin"
 BOTO3_HOME = str(Path(__import__("boto3").__file__).resolve().parents[1])  # the site-packages holding boto3
 ENV = {
@@ -35,6 +37,22 @@ ENV = {
 }
 FLOOR = "import boto3; boto3.client('dynamodb')"
 HANDLER = "import app; from loyalty.store.table import dynamodb_client; dynamodb_client()"
+LIBRARIES = [  # (module whose presence after the import shows the function uses it, what loading it costs)
+    ("pydantic", "import pydantic"),
+    ("aws_lambda_powertools.logging", "from aws_lambda_powertools import Logger; Logger()"),
+    ("aws_lambda_powertools.metrics", "from aws_lambda_powertools import Metrics; Metrics()"),
+    (
+        "aws_lambda_powertools.event_handler",
+        "from aws_lambda_powertools.event_handler import APIGatewayHttpResolver; "
+        "APIGatewayHttpResolver(enable_validation=True)",
+    ),
+    (
+        "aws_lambda_powertools.utilities.batch",
+        "from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType; "
+        "BatchProcessor(event_type=EventType.SQS)",
+    ),
+    ("aws_lambda_powertools.utilities.idempotency", "import aws_lambda_powertools.utilities.idempotency"),
+]
 
 
 def build(into: Path) -> Path:
@@ -69,16 +87,29 @@ def compile_bytecode(build_dir: Path) -> None:
     )
 
 
-def wall(paths: list[str], statement: str) -> float:
-    """Median milliseconds of a fresh isolated process putting `paths` first on sys.path and running `statement`
-    (-B: nothing compiled at import is written back, as on Lambda's read-only /var/task)."""
-    code = f"import sys; sys.path[:0] = {paths!r}; {statement}"
-    times = []
+Case = tuple[list[str], str]  # (folders put first on sys.path, statement run)
+
+
+def walls(cases: dict[str, Case]) -> dict[str, float]:
+    """Median milliseconds of fresh isolated processes, one per case and round (-B: nothing compiled at import
+    is written back, as on Lambda's read-only /var/task). The rounds interleave the cases, so a machine that
+    slows down for a while slows every case alike and the ratios hold."""
+    times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(RUNS):
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-I", "-B", "-c", code], env=ENV, check=True)
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+        for name, (paths, statement) in cases.items():
+            started = time.perf_counter()
+            code = f"import sys; sys.path[:0] = {paths!r}; {statement}"
+            subprocess.run([sys.executable, "-I", "-B", "-c", code], env=ENV, check=True)
+            times[name].append((time.perf_counter() - started) * 1000)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def libraries_of(paths: list[str]) -> tuple[str, ...]:
+    """Which of LIBRARIES the handler module loads, asked of a fresh process."""
+    probe = f"import sys; sys.path[:0] = {paths!r}; {HANDLER}; print(' '.join(sorted(sys.modules)))"
+    loaded = subprocess.run([sys.executable, "-I", "-B", "-c", probe], env=ENV, check=True, capture_output=True)
+    modules = set(loaded.stdout.decode().split())
+    return tuple(module for module, _ in LIBRARIES if module in modules)
 
 
 def size_mb(*folders: Path) -> float:
@@ -97,22 +128,34 @@ def run() -> list[str]:
         sizes = {f.logical_id: size_mb(built / f.logical_id, layer) for f in TEMPLATE.functions()}
         runnable_here(layer)
         bare_layer = without_bytecode(layer, Path(scratch) / "bare-layer")
-        floor = wall([BOTO3_HOME], FLOOR)
+        cases: dict[str, Case] = {"floor": ([BOTO3_HOME], FLOOR)}
+        uses: dict[str, tuple[str, ...]] = {}
+        for function in TEMPLATE.functions():
+            name, folder = function.logical_id, built / function.logical_id
+            bare = without_bytecode(folder, Path(scratch) / f"bare-{name}")
+            cases[name] = ([str(folder), str(layer), BOTO3_HOME], HANDLER)
+            cases[f"{name} without .pyc"] = ([str(bare), str(bare_layer), BOTO3_HOME], HANDLER)
+            uses[name] = libraries_of(cases[name][0])
+            loads = "; ".join(statement for module, statement in LIBRARIES if module in uses[name])
+            cases[f"libraries {uses[name]}"] = ([str(layer), BOTO3_HOME], f"{FLOOR}; {loads}")
+        ms = walls(cases)
+        floor = ms["floor"]
         rows = [
-            "| function | import + client, ms (.pyc shipped) | x floor | without .pyc, ms | MB (function + layer) |",
-            "|---|---|---|---|---|",
+            "| function | import + client, ms (.pyc shipped) | x floor | its libraries alone, ms | ours, ms "
+            "| without .pyc, ms | MB (function + layer) |",
+            "|---|---|---|---|---|---|---|",
         ]
         for function in TEMPLATE.functions():
-            folder = built / function.logical_id
-            bare = without_bytecode(folder, Path(scratch) / f"bare-{function.logical_id}")
-            warm = wall([str(folder), str(layer), BOTO3_HOME], HANDLER)
-            cold = wall([str(bare), str(bare_layer), BOTO3_HOME], HANDLER)
-            size = sizes[function.logical_id]
-            rows.append(f"| {function.logical_id} | {warm:.0f} | {warm / floor:.2f} | {cold:.0f} | {size:.1f} |")
-        rows.append(f"| floor: boto3 + one DynamoDB client | {floor:.0f} | 1.00 | | |")
+            name = function.logical_id
+            handler, libraries = ms[name], ms[f"libraries {uses[name]}"]
+            rows.append(
+                f"| {name} | {handler:.0f} | {handler / floor:.2f} | {libraries:.0f} ({libraries / floor:.2f}x) "
+                f"| {handler - libraries:.0f} | {ms[f'{name} without .pyc']:.0f} | {sizes[name]:.1f} |"
+            )
+        rows.append(f"| floor: boto3 + one DynamoDB client | {floor:.0f} | 1.00 | | | | |")
         return rows
 
 
 if __name__ == "__main__":
-    print(f"\n2. Cold start (median of {RUNS} fresh processes; the floor measured in the same run)\n")
+    print(f"\n2. Cold start (median of {RUNS} rounds of fresh processes, all cases in each round)\n")
     print("\n".join(run()))
