@@ -65,22 +65,25 @@ def test_the_openapi_document_and_docs_page_are_served(stack):
     assert stack.request("GET", "/v1/nothing-here", key=stack.info["apiKeys"]["pos"])[0] == 404
 
 
+def local_client(service: str, endpoint: str):
+    """A boto3 client for one of the local stack's services (any credentials do)."""
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+
+
 def test_a_registration_reaches_the_event_bus_through_the_outbox(stack):
     import json
     import time
 
-    import boto3
-
-    def client(service):
-        return boto3.client(
-            service,
-            endpoint_url=stack.info["emulatorEndpoint"],
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
-
-    sqs, events = client("sqs"), client("events")
+    emulator = stack.info["emulatorEndpoint"]
+    sqs, events = local_client("sqs", emulator), local_client("events", emulator)
     url = sqs.create_queue(QueueName="e2e-listener")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     bus = stack.info["eventBus"]
@@ -105,29 +108,37 @@ def test_a_registration_reaches_the_event_bus_through_the_outbox(stack):
     assert member_ids.count(member["id"]) == 1
 
 
-def test_an_order_posted_over_http_earns_its_points(stack):
+def wait_for(read, done, seconds: float = 30):
+    """Poll `read()` until `done(value)`: the stack's queues and streams work in the background."""
     import time
 
-    key = stack.info["apiKeys"]["pos"]
-    _, member = stack.request("POST", "/v1/members", {"programCode": "DEMO", "phone": "13500135000"}, key)
-    order = {
+    deadline = time.monotonic() + seconds
+    while not done(value := read()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return value
+
+
+def an_order(member_id: str, order_no: str, amount: str) -> dict:
+    """One line of one TD0001 at `amount`, all of it paid and earning points, at store SH001."""
+    line = {"lineNo": 1, "sku": "TD0001", "quantity": "1", "receivable": amount, "paid": amount, "pointsAmount": amount}
+    return {
         "programCode": "DEMO",
-        "orderNo": "e2e-order-1",
-        "member": {"id": member["id"]},
+        "orderNo": order_no,
+        "member": {"id": member_id},
         "storeCode": "SH001",
         "orderedAt": "2026-11-22T12:00:00+08:00",
-        "lines": [
-            {"lineNo": 1, "sku": "TD0001", "quantity": "1", "receivable": "500", "paid": "500", "pointsAmount": "500"}
-        ],
+        "lines": [line],
     }
-    status, accepted = stack.request("POST", "/v1/orders", order, key)
+
+
+def test_an_order_posted_over_http_earns_its_points(stack):
+    key = stack.info["apiKeys"]["pos"]
+    _, member = stack.request("POST", "/v1/members", {"programCode": "DEMO", "phone": "13500135000"}, key)
+    status, accepted = stack.request("POST", "/v1/orders", an_order(member["id"], "e2e-order-1", "500"), key)
     assert status == 202 and accepted["status"] == "received"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        _, shown = stack.request("GET", "/v1/orders/e2e-order-1", key=key)
-        if shown["status"] == "accrued":
-            break
-        time.sleep(0.2)
+    shown = wait_for(
+        lambda: stack.request("GET", "/v1/orders/e2e-order-1", key=key)[1], lambda o: o["status"] == "accrued"
+    )
     assert shown["status"] == "accrued"
     _, view = stack.request("GET", f"/v1/members/{member['id']}", key=key)
     assert {a["pointGroupCode"]: a["available"] for a in view["accounts"]} == {"points": 500, "growth": 1}
@@ -155,32 +166,13 @@ def test_a_member_claims_validates_and_redeems_a_coupon_over_http(stack):
     assert [(c["code"], c["status"]) for c in mine] == [(coupon["code"], "used")]
 
 
-def wait_for(read, done, seconds: float = 30):
-    """Poll `read()` until `done(value)`: the stack's queues and streams work in the background."""
-    import time
-
-    deadline = time.monotonic() + seconds
-    while not done(value := read()) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return value
-
-
 def test_an_upgrade_a_keyed_spend_and_a_return_over_http(stack):
     """The heaviest transaction (a first accrual raising the tier: 10 items) and the spend/return path, on
     whichever engine the stack runs."""
     key = stack.info["apiKeys"]["pos"]
     _, member = stack.request("POST", "/v1/members", {"programCode": "DEMO", "phone": "13400134000"}, key)
     path = f"/v1/members/{member['id']}"
-    line = {"lineNo": 1, "sku": "TD0001", "quantity": "1", "receivable": "1000", "paid": "1000"}
-    order = {
-        "programCode": "DEMO",
-        "orderNo": "e2e-order-2",
-        "member": {"id": member["id"]},
-        "storeCode": "SH001",
-        "orderedAt": "2026-11-22T12:00:00+08:00",
-        "lines": [{**line, "pointsAmount": "1000"}],
-    }
-    assert stack.request("POST", "/v1/orders", order, key)[0] == 202
+    assert stack.request("POST", "/v1/orders", an_order(member["id"], "e2e-order-2", "1000"), key)[0] == 202
 
     def accounts():
         view = stack.request("GET", path, key=key)[1]
@@ -211,16 +203,9 @@ def test_an_upgrade_a_keyed_spend_and_a_return_over_http(stack):
 
 
 def test_the_data_lives_on_the_engine_the_stack_was_started_with(stack):
-    import boto3
-
-    def dynamodb(endpoint):
-        return boto3.client(
-            "dynamodb", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-        )
-
-    engine = dynamodb(stack.info["dynamodbEndpoint"])
+    engine = local_client("dynamodb", stack.info["dynamodbEndpoint"])
     assert engine.scan(TableName=stack.info["tableName"], Limit=1)["Items"]  # the demo tenant at least
-    moto_tables = dynamodb(stack.info["emulatorEndpoint"]).list_tables()["TableNames"]
+    moto_tables = local_client("dynamodb", stack.info["emulatorEndpoint"]).list_tables()["TableNames"]
     if stack.info["engine"] == "dynamodb-local":
         assert stack.info["dynamodbEndpoint"] != stack.info["emulatorEndpoint"] and moto_tables == []
     else:
