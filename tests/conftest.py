@@ -23,8 +23,11 @@ os.environ.update(
 )
 
 
+from infra.local import moto_bounds
 from infra.local.template import REGION, Resolver
 from tests.support import TEMPLATE, Api, emulated_account
+
+moto_bounds.install()  # the moto the local stack runs on (D-046)
 
 
 @pytest.fixture

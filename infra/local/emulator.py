@@ -1,21 +1,32 @@
-"""The embedded AWS emulator: a moto server on 127.0.0.1 that answers one request at a time, and the
-resources of template.yaml created in it.
+"""The embedded AWS emulator: moto on 127.0.0.1, answering one request at a time, and the resources of
+template.yaml created in it.
 
 One request at a time gives DynamoDB's per-request atomicity: moto's threaded server can lose updates
 when transactions overlap (see ../shared/probe-notes.md), which would make the local stack lie about races.
+
+The stack's own AWS calls (handlers, pollers) do not go through a socket: moto's server closes every
+connection after one answer, so each call was a new TCP connection, and under steady traffic the closed
+ones in TIME_WAIT used up the loopback's ports until calls hung (D-046). They are answered in this
+process by the same application, under the same lock; other processes still reach it over HTTP.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.handlers import BUILTIN_HANDLERS
+from moto.core.botocore_stubber import MockRawResponse
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.test import Client
 
+from infra.local import moto_bounds
 from infra.local.template import ACCOUNT, REGION, Resolver, Template
 
 
@@ -27,15 +38,28 @@ class _QuietHandler(MotoRequestHandler):
 DYNAMODB_SERVICES = ("dynamodb", "dynamodbstreams")
 
 
+class _OneAtATime:
+    """A WSGI application answering one request at a time, whoever asks (a socket or this process)."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app, self.lock = app, threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        with self.lock:
+            return list(self.app(environ, start_response))  # the whole answer is made under the lock
+
+
 class Emulator:
     """moto for every service, or for all but DynamoDB and its streams when `dynamodb_endpoint` names
     another engine (DynamoDB Local)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, dynamodb_endpoint: str | None = None) -> None:
         self.dynamodb_endpoint = dynamodb_endpoint
-        app = DomainDispatcherApplication(create_backend_app)
-        self._server: BaseWSGIServer = make_server(host, port, app, threaded=False, request_handler=_QuietHandler)
+        moto_bounds.install()
+        self._app = _OneAtATime(DomainDispatcherApplication(create_backend_app))
+        self._server: BaseWSGIServer = make_server(host, port, self._app, threaded=True, request_handler=_QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+        self._in_process: Client | None = None
 
     @property
     def endpoint(self) -> str:
@@ -44,10 +68,30 @@ class Emulator:
 
     def start(self) -> Emulator:
         self._thread.start()
+        self._in_process = Client(self._app)
+        # Every botocore session made from now on asks this first (moto's own in-process mock is hooked in
+        # the same way); a request for another endpoint (DynamoDB Local, AWS) goes on as usual.
+        BUILTIN_HANDLERS.append(("before-send", self._answer_in_process))
         return self
 
     def stop(self) -> None:
+        self._in_process = None
         self._server.shutdown()
+
+    def _answer_in_process(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
+        client, url = self._in_process, urlsplit(request.url)
+        if client is None or f"{url.scheme}://{url.netloc}" != self.endpoint:
+            return None
+        body = request.body.read() if hasattr(request.body, "read") else request.body
+        answer = client.open(
+            url.path or "/",
+            base_url=self.endpoint,
+            query_string=url.query,
+            method=request.method,
+            headers={k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()},
+            data=body or b"",
+        )
+        return AWSResponse(request.url, answer.status_code, dict(answer.headers), MockRawResponse(answer.get_data()))
 
     def endpoint_for(self, service: str) -> str:
         if self.dynamodb_endpoint and service in DYNAMODB_SERVICES:

@@ -17,6 +17,7 @@ from infra.local.runtime import LocalFunction
 from infra.local.template import ACCOUNT, Route
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's own limit
+NO_CONTENT = (204, 304)  # answers that carry no body (RFC 9110 §6.4.1)
 Extra = Callable[[str, str, bytes], tuple[int, str, bytes] | None]  # local-only routes (docs, schedules)
 
 
@@ -152,6 +153,9 @@ def _message(status: int, message: str) -> tuple[int, dict[str, str], bytes]:
 def serve(gateway: Gateway, host: str, port: int) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body leave in two writes: with Nagle's algorithm on, a keep-alive client's delayed
+        # ACK held each answer ~40 ms.
+        disable_nagle_algorithm = True
 
         def _any(self) -> None:
             length = int(self.headers.get("content-length") or 0)
@@ -165,6 +169,9 @@ def serve(gateway: Gateway, host: str, port: int) -> ThreadingHTTPServer:
             for key, value in response_headers.items():
                 if key not in ("content-length", "connection"):
                     self.send_header(key, value)
+            if status in NO_CONTENT:  # no body and no length, or a keep-alive client misreads what follows
+                self.end_headers()
+                return
             self.send_header("content-length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)

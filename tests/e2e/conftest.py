@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import subprocess
@@ -20,9 +21,10 @@ from tests.support import ROOT
 
 
 class Stack:
-    def __init__(self, info: dict[str, Any]) -> None:
+    def __init__(self, info: dict[str, Any], pid: int) -> None:
         self.info = info
         self.base = info["baseUrl"]
+        self.pid = pid
 
     def request(
         self, method: str, path: str, body: Any = None, key: str | None = None, headers: dict[str, str] | None = None
@@ -46,6 +48,33 @@ class Stack:
             return status, payload.decode()
 
 
+class KeepAlive:
+    """One HTTP/1.1 connection kept open for a sequence of calls, as a channel's integration holds one."""
+
+    def __init__(self, base_url: str, key: str | None = None) -> None:
+        host, port = base_url.removeprefix("http://").split(":")
+        self.connection = http.client.HTTPConnection(host, int(port), timeout=120)
+        self.key = key
+
+    def call(
+        self, method: str, path: str, body: Any = None, key: str | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        """Status, headers (lower-case names) and the raw body."""
+        sent = {"content-type": "application/json", **(headers or {})}
+        if key or self.key:
+            sent["authorization"] = f"Bearer {key or self.key}"
+        self.connection.request(
+            method, path, body=json.dumps(body).encode() if body is not None else None, headers=sent
+        )
+        response = self.connection.getresponse()
+        payload = response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, payload
+
+    def json(self, method: str, path: str, body: Any = None, key: str | None = None) -> tuple[int, Any]:
+        status, _, payload = self.call(method, path, body, key)
+        return status, json.loads(payload) if payload else None
+
+
 def start_stack(tmp: Path, *extra: str) -> Iterator[Stack]:
     state = tmp / "stack.json"
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers' / 'loyalty'}{os.pathsep}{ROOT}"}
@@ -58,17 +87,21 @@ def start_stack(tmp: Path, *extra: str) -> Iterator[Stack]:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a fresh clone on a busy 2-core machine starts slowly
     while not state.exists():
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             raise RuntimeError("the local stack did not start:\n" + (tmp / "stack.log").read_text()[-4000:])
         time.sleep(0.1)
     try:
-        yield Stack(json.loads(state.read_text()))
+        yield Stack(json.loads(state.read_text()), process.pid)
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # the stack stops on the first signal; this is for a stuck machine
+            process.kill()
+            process.wait()
         log.close()
 
 

@@ -210,3 +210,17 @@ def test_the_data_lives_on_the_engine_the_stack_was_started_with(stack):
         assert stack.info["dynamodbEndpoint"] != stack.info["emulatorEndpoint"] and moto_tables == []
     else:
         assert stack.info["dynamodbEndpoint"] == stack.info["emulatorEndpoint"]
+
+
+def test_a_204_has_no_body_and_the_connection_serves_the_next_request(stack):
+    """One keep-alive connection: create a store, delete it (204), then read on the same connection."""
+    from tests.e2e.conftest import KeepAlive
+
+    client = KeepAlive(stack.base, stack.info["apiKeys"]["operator"])
+    store = {"code": "KA204", "name": "保持连接门店", "type": "offline", "city": "上海"}
+    assert client.json("POST", "/v1/admin/stores", store)[0] == 201
+    status, headers, body = client.call("DELETE", "/v1/admin/stores/KA204")
+    assert (status, body) == (204, b"")
+    assert "content-length" not in headers and "content-type" not in headers
+    assert client.json("GET", "/v1/admin/stores/KA204")[0] == 404
+    assert client.json("GET", "/v1/admin/stores/SH001")[1]["name"] == "上海南京路店"

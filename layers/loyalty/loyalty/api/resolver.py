@@ -96,9 +96,18 @@ def http_handler(app: APIGatewayHttpResolver) -> Callable[[dict, LambdaContext],
                 return problems.proxy_response(refused)
         logger.append_keys(tenant=caller.tenant, role=caller.role, key_id=caller.key_id)
         app.append_context(principal=caller)
-        return app.resolve(event, context)
+        return _without_body_if_no_content(app.resolve(event, context))
 
     return handler
+
+
+def _without_body_if_no_content(response: dict) -> dict:
+    """A 204 has no body (RFC 9110 §15.3.5); Powertools serialises a route's None as `null`, which a
+    keep-alive client would read as the start of the next answer."""
+    if response.get("statusCode") == 204:
+        headers = {k: v for k, v in (response.get("headers") or {}).items() if k.lower() != "content-type"}
+        return {**response, "body": "", "headers": headers, "isBase64Encoded": False}
+    return response
 
 
 def _unreadable(event: dict, path: str) -> Response | None:
