@@ -65,6 +65,25 @@ class AccountView(CamelModel):
     )
 
 
+class TierTargetView(CamelModel):
+    code: str
+    name: str
+    points_needed: int = Field(description="Qualifying points still missing; 0 = reached")
+
+
+class TierProgressView(CamelModel):
+    """ "300 points to gold": one entry per point group that tier rules count."""
+
+    point_group_code: str
+    qualifying: int = Field(description="保级累计积分: the accumulator the tier rules read")
+    next_tier: TierTargetView | None = Field(description="The next tier up that this group reaches; null at the top")
+    retention_target: int | None = Field(
+        description="Qualifying points that keep the current tier when it ends (保级); null for the base tier"
+    )
+    retention_points_needed: int | None
+    retention_by: datetime | None = Field(description="When the current tier ends and the target is checked")
+
+
 class IdentityView(CamelModel):
     channel: str
     type: str
@@ -85,6 +104,7 @@ class MemberView(CamelModel):
     registration_channel: str
     registration_store_code: str | None
     tier: TierView
+    tier_progress: list[TierProgressView]
     accounts: list[AccountView]
     identities: list[IdentityView]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from loyalty.domain.config import Tier
 from loyalty.domain.program import ProgramConfig
 
@@ -36,3 +38,43 @@ def retention_outcome(program: ProgramConfig, current_tier: str, qualifying: dic
         and qualifying.get(rule.point_group_code, 0) >= rule.lower_bound
     ]
     return "DOWNGRADE", max(reached, key=lambda tier: tier.order, default=program.base_tier())
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a member stands in one point group that has tier rules: its accumulator (保级累计积分), the
+    next tier up and the points it still needs, and the points that keep the current tier at its end."""
+
+    point_group_code: str
+    qualifying: int
+    next_tier: Tier | None
+    next_tier_needs: int | None
+    retention_target: int | None
+    retention_needs: int | None
+
+
+def progress(program: ProgramConfig, current_tier: str, qualifying: dict[str, int]) -> list[Progress]:
+    """One entry per point group that tier rules count (spec §5.1-5.2). The next tier is the lowest tier
+    above the current one that this group's rules reach; the retention target is the lowest bound among
+    the current tier's own rules in this group (none for the base tier, which never ends)."""
+    current = program.tiers[current_tier].order if current_tier in program.tiers else 0
+    groups = sorted({rule.point_group_code for rule in program.tier_rules.values() if rule.tier_code in program.tiers})
+    entries = []
+    for group in groups:
+        have = qualifying.get(group, 0)
+        rules = [r for r in program.tier_rules.values() if r.point_group_code == group and r.tier_code in program.tiers]
+        above = [r for r in rules if program.tiers[r.tier_code].order > current]
+        nearest = min(above, key=lambda r: (program.tiers[r.tier_code].order, r.lower_bound), default=None)
+        own = [r.lower_bound for r in rules if r.tier_code == current_tier]
+        keep = min(own) if own else None
+        entries.append(
+            Progress(
+                point_group_code=group,
+                qualifying=have,
+                next_tier=program.tiers[nearest.tier_code] if nearest else None,
+                next_tier_needs=max(0, nearest.lower_bound - have) if nearest else None,
+                retention_target=keep,
+                retention_needs=max(0, keep - have) if keep is not None else None,
+            )
+        )
+    return entries

@@ -14,9 +14,13 @@ from loyalty.domain.members import (
     IdentityView,
     MemberView,
     Registration,
+    TierProgressView,
     TierRecordView,
+    TierTargetView,
     TierView,
 )
+from loyalty.domain.program import ProgramConfig
+from loyalty.domain.tiers import progress
 from loyalty.domain.validity import end_of_validity
 from loyalty.ids import new_ulid
 from loyalty.services import events
@@ -92,14 +96,15 @@ class MemberService:
             return self.get(tenant, key.first_effect(self.members.table)["memberId"])
         if not program.has_members:
             self.programs.forget(tenant, program.program.code)
-        return _view(written)
+        return _view(written, program)
 
     def bind_identity(self, tenant: str, channel: str, member_id: str, identity: ChannelIdentity) -> MemberView:
         self.members.bind_identity(tenant, member_id, (channel, identity.type, identity.value), self.clock.now())
         return self.get(tenant, member_id)
 
     def get(self, tenant: str, member_id: str) -> MemberView:
-        return _view(self.members.items(tenant, member_id))
+        items = self.members.items(tenant, member_id)
+        return _view(items, self.programs.load(tenant, items[0]["programCode"]))
 
     def tier_history(self, tenant: str, member_id: str) -> list[TierRecordView]:
         """Oldest first: base, then each upgrade, retention or downgrade."""
@@ -133,9 +138,11 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def _view(items: list[Item]) -> MemberView:
+def _view(items: list[Item], program: ProgramConfig) -> MemberView:
     profile, rest = items[0], items[1:]
     tier = profile["tier"]
+    accounts = [i for i in rest if i["SK"].startswith(keys.ACCOUNT_PREFIX)]
+    qualifying = {a["pointGroupCode"]: a.get("qualifying", 0) for a in accounts}
     return MemberView(
         id=profile["memberId"],
         program_code=profile["programCode"],
@@ -156,6 +163,19 @@ def _view(items: list[Item]) -> MemberView:
             valid_from=tier["validFrom"],
             valid_until=tier.get("validUntil"),
         ),
+        tier_progress=[
+            TierProgressView(
+                point_group_code=p.point_group_code,
+                qualifying=p.qualifying,
+                next_tier=TierTargetView(code=p.next_tier.code, name=p.next_tier.name, points_needed=p.next_tier_needs)
+                if p.next_tier and p.next_tier_needs is not None
+                else None,
+                retention_target=p.retention_target,
+                retention_points_needed=p.retention_needs,
+                retention_by=tier.get("validUntil") if p.retention_target is not None else None,
+            )
+            for p in progress(program, tier["code"], qualifying)
+        ],
         accounts=[
             AccountView(
                 point_group_code=i["pointGroupCode"],
@@ -165,8 +185,7 @@ def _view(items: list[Item]) -> MemberView:
                 expired=i["expired"],
                 debt=i.get("debt", 0),
             )
-            for i in rest
-            if i["SK"].startswith(keys.ACCOUNT_PREFIX)
+            for i in accounts
         ],
         identities=[
             IdentityView(channel=i["channel"], type=i["type"], value=i["value"], bound_at=i["boundAt"])
