@@ -69,6 +69,21 @@ def earnings(order: OrderSubmission, tier_code: str, rules: Iterable[PointRule],
     return [Earning(group, rules_by_code[code], tuple(lines)) for (group, code), lines in sorted(lots.items())]
 
 
+def categorised(order: OrderSubmission, categories: dict[str, str]) -> OrderSubmission:
+    """The order with each line's category taken from the product master data (商品 -> 商品类别), so a
+    category scope needs only the product code. A product the catalogue does not know keeps the category
+    the channel sent, if any (D-047)."""
+    lines = [
+        line.model_copy(update={"category_code": categories[line.sku]}) if line.sku in categories else line
+        for line in order.lines
+    ]
+    return order.model_copy(update={"lines": lines})
+
+
+def needs_categories(rules: Iterable[PointRule]) -> bool:
+    return any(rule.product_scope.category_codes for rule in rules)
+
+
 def line_points(rule: PointRule, line: OrderLine, earning_share: Decimal = Decimal(1)) -> int:
     """floor(base / unit) x points per unit, never negative."""
     if rule.award_mode == "quantity":

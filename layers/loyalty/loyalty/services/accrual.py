@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from loyalty.clock import Clock, SystemClock
-from loyalty.domain.accrual import Earning, earnings
+from loyalty.domain.accrual import Earning, categorised, earnings, needs_categories
 from loyalty.domain.config import Tier
 from loyalty.domain.ledger import BalanceDelta, RecordType, delta
 from loyalty.domain.orders import OrderSubmission
@@ -49,6 +49,10 @@ class AccrualService:
         """Apply an OrderReceived order; False when it had been applied before (nothing written)."""
         submission = OrderSubmission.model_validate(order["submission"])
         program = self.programs.load(tenant, submission.program_code)
+        if needs_categories(program.point_rules.values()):  # one BatchGetItem, only for such programs
+            submission = categorised(
+                submission, self.catalogs.categories(tenant, [line.sku for line in submission.lines])
+            )
         found = earnings(
             submission, order["tierCode"], program.point_rules.values(), self.catalogs.load(tenant).catalog
         )

@@ -76,6 +76,13 @@ class CatalogLoader:
         self.ttl = ttl_seconds
         self._cache: dict[str, tuple[float, TenantCatalog]] = {}
 
+    def categories(self, tenant: str, skus: list[str]) -> dict[str, str]:
+        """The master-data category of each of these products that has one (read, not cached: a chain has
+        more products than a function should hold)."""
+        products = self.repository.get_many(tenant, KINDS["product"], None, skus)
+        categories = {code: getattr(p.item, "category_code", None) for code, p in products.items()}
+        return {code: category for code, category in categories.items() if category}
+
     def load(self, tenant: str) -> TenantCatalog:
         cached = self._cache.get(tenant)
         if cached and time.monotonic() - cached[0] < self.ttl:
