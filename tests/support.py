@@ -171,3 +171,21 @@ def order_body(
         "orderedAt": when,
         "lines": [line],
     }
+
+
+def forget_answers(tenant: str) -> int:
+    """Delete Powertools' idempotency records, as a call that raised after its commit does; returns how many."""
+    import boto3
+
+    from loyalty.settings import get_settings
+    from loyalty.store import keys
+
+    dynamodb, table = boto3.client("dynamodb", region_name=REGION), get_settings().table_name
+    records = dynamodb.query(
+        TableName=table,
+        KeyConditionExpression="PK = :pk",
+        ExpressionAttributeValues={":pk": {"S": keys.idempotency(tenant)}},
+    )["Items"]
+    for record in records:
+        dynamodb.delete_item(TableName=table, Key={"PK": record["PK"], "SK": record["SK"]})
+    return len(records)

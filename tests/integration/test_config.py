@@ -70,9 +70,9 @@ def test_codes_are_unique_per_scope(demo, api: Api):
 
 def test_exactly_one_base_tier_and_one_tier_per_order(demo, api: Api):
     status, problem = api.call("POST", TIERS, OPERATOR, body={"code": "base2", "name": "x", "order": 9, "base": True})
-    assert status == 409 and problem["code"] == "DUPLICATE_BASE" and problem["existing"] == "base"
+    assert status == 422 and problem["code"] == "DUPLICATE_BASE" and problem["existing"] == "base"
     status, problem = api.call("POST", TIERS, OPERATOR, body={**DIAMOND, "order": 3})
-    assert status == 409 and problem["code"] == "DUPLICATE_ORDER" and problem["existing"] == "gold"
+    assert status == 422 and problem["code"] == "DUPLICATE_ORDER" and problem["existing"] == "gold"
     # Moving gold to order 6 frees order 3
     gold = api.call("GET", f"{TIERS}/gold", OPERATOR)[1]
     gold = {k: v for k, v in gold.items() if k not in ("createdAt", "updatedAt")}

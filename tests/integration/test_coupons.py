@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.support import OPERATOR, POS, SHANGHAI, Api, order_body
+from tests.support import OPERATOR, POS, SHANGHAI, Api, forget_answers, order_body
 
 APPROVER = {**OPERATOR, "keyId": "01APPROVERKEY0000000000000"}
 RULE = {
@@ -112,6 +112,9 @@ def test_only_listed_rules_issue_and_a_draft_can_be_copied_or_deleted(member, ap
     api.call("POST", f"/v1/admin/coupon-rules/{rule_id}/delist", OPERATOR)
     status, problem = claim(api, member, rule_id)
     assert status == 409 and problem["code"] == "RULE_NOT_LISTED"
+    restock = {"quantity": 10, "reason": "加量"}  # 增发 on a delisted rule: the same case, the same code
+    status, problem = api.call("POST", f"/v1/admin/coupon-rules/{rule_id}/restocks", OPERATOR, body=restock)
+    assert (status, problem["code"], problem["ruleStatus"]) == (409, "RULE_NOT_LISTED", "delisted")
     api.call("POST", f"/v1/admin/coupon-rules/{rule_id}/list", OPERATOR)
     status, body = claim(api, member, rule_id)
     assert status == 201, body
@@ -221,10 +224,30 @@ def test_a_rollback_makes_the_coupon_usable_again(member, api):
     redeem(api, [code], "1200")
     status, back = api.call("POST", f"/v1/coupons/{code}/rollback", POS, body={"orderNo": "POS-1"})
     assert status == 200 and back["status"] == "issued" and back.get("redemption") is None
-    assert api.call("POST", f"/v1/coupons/{code}/rollback", POS, body={"orderNo": "POS-1"})[0] == 200
+    status, problem = api.call("POST", f"/v1/coupons/{code}/rollback", POS, body={"orderNo": "POS-1"})
+    assert (status, problem["code"]) == (409, "COUPON_NOT_REDEEMED")  # a repeat with no key: the state's answer
     board = dashboard(api, rule_id)
     assert (board["used"], board["discountTotal"], board["orderTotal"]) == (0, "0", "0")
     assert redeem(api, [code], "1200", order_no="POS-2")[0] == 201
+
+
+def test_a_rollback_retried_with_its_key_gets_its_first_answer_and_a_new_key_409(member, api):
+    rule_id = listed_rule(api)
+    code = claim(api, member, rule_id)[1]["code"]
+    redeem(api, [code], "1200")
+    path, body = f"/v1/coupons/{code}/rollback", {"orderNo": "POS-1"}
+    first = api.call("POST", path, POS, body=body, headers={"idempotency-key": "undo-1"})
+    assert first[0] == 200 and first[1]["status"] == "issued"
+    assert api.call("POST", path, POS, body=body, headers={"idempotency-key": "undo-1"}) == first
+    forget_answers("demo")  # the answer was lost after the commit: the marker written with it answers
+    assert api.call("POST", path, POS, body=body, headers={"idempotency-key": "undo-1"}) == first
+    status, problem = api.call("POST", path, POS, body=body, headers={"idempotency-key": "undo-2"})
+    assert (status, problem["code"]) == (409, "COUPON_NOT_REDEEMED")
+    assert dashboard(api, rule_id)["used"] == 0  # taken back once
+    other = claim(api, member, rule_id)[1]["code"]
+    redeem(api, [other], "1200", order_no="POS-9")
+    status, problem = api.call("POST", f"/v1/coupons/{other}/rollback", POS, body=body)
+    assert (status, problem["code"]) == (409, "NOT_REDEEMED_ON_ORDER")
 
 
 def test_points_buy_a_coupon_both_or_neither(demo, api, pipeline):

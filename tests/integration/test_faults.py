@@ -24,7 +24,7 @@ from infra.local.template import REGION
 from infra.redrive import redrive
 from loyalty.store import table as table_module
 from tests.conftest import Pipeline
-from tests.support import OPERATOR, POS, SHANGHAI, TEMPLATE, Api, emulated_account, order_body
+from tests.support import OPERATOR, POS, SHANGHAI, TEMPLATE, Api, emulated_account, forget_answers, order_body
 
 WRITES = {"transact_write_items", "put_item", "update_item", "delete_item"}
 CALLS = WRITES | {"get_item", "query", "batch_get_item", "scan"}
@@ -224,22 +224,6 @@ def test_a_message_that_keeps_failing_reaches_the_dead_letter_queue_and_the_comm
         (back,) = sqs.receive_message(QueueUrl=queue)["Messages"]
         left = sqs.receive_message(QueueUrl=dead).get("Messages", [])
     assert (moved, back["Body"], left) == (1, poison, [])
-
-
-def forget_answers(tenant: str) -> int:
-    """Delete Powertools' idempotency records, as a call that raised after its commit does; returns how many."""
-    from loyalty.settings import get_settings
-    from loyalty.store import keys
-
-    dynamodb, table = boto3.client("dynamodb", region_name=REGION), get_settings().table_name
-    records = dynamodb.query(
-        TableName=table,
-        KeyConditionExpression="PK = :pk",
-        ExpressionAttributeValues={":pk": {"S": keys.idempotency(tenant)}},
-    )["Items"]
-    for record in records:
-        dynamodb.delete_item(TableName=table, Key={"PK": record["PK"], "SK": record["SK"]})
-    return len(records)
 
 
 def test_a_retry_after_a_lost_answer_gets_the_first_member_and_another_body_is_refused(demo, api):

@@ -109,6 +109,17 @@ def test_redelivered_accrual_messages_add_nothing(member, api, pipeline):
     assert len(records["items"]) == 2
 
 
+def test_a_retry_under_its_key_gets_202_received_even_after_accrual(member, api, pipeline):
+    headers = {"idempotency-key": "order-1"}
+    first = api.call("POST", "/v1/orders", POS, body=order(), headers=headers)
+    assert first[0] == 202 and first[1]["status"] == "received"
+    pipeline.drain()
+    assert api.call("POST", "/v1/orders", POS, body=order(), headers=headers) == first
+    status, now = api.call("POST", "/v1/orders", POS, body=order(), headers={"idempotency-key": "order-2"})
+    assert (status, now["status"], now["orderId"]) == (200, "accrued", first[1]["orderId"])
+    assert accounts(api, member["id"])["points"] == (500, 500, 0)
+
+
 def test_a_repeated_post_gets_the_first_answer_and_another_order_under_its_number_is_409(member, api, pipeline):
     status, first = api.call("POST", "/v1/orders", POS, body=order())
     status2, again = api.call("POST", "/v1/orders", POS, body=order())
@@ -138,7 +149,19 @@ def test_reaching_1000_qualifying_points_upgrades_base_straight_to_gold(member, 
     # The accumulator is kept: 250 more (1250) stays gold, 3750 more (5000) reaches platinum
     api.call("POST", "/v1/orders", POS, body=order("o-2", "250"))
     pipeline.drain()
-    assert api.call("GET", f"/v1/members/{member['id']}", POS)[1]["tier"]["code"] == "gold"
+    view = api.call("GET", f"/v1/members/{member['id']}", POS)[1]
+    assert view["tier"]["code"] == "gold"
+    # "3750 points to platinum", and gold is kept at its end with 1000 (reached)
+    assert view["tierProgress"] == [
+        {
+            "pointGroupCode": "points",
+            "qualifying": 1250,
+            "nextTier": {"code": "platinum", "name": "铂金卡会员", "pointsNeeded": 3750},
+            "retentionTarget": 1000,
+            "retentionPointsNeeded": 0,
+            "retentionBy": view["tier"]["validUntil"],
+        }
+    ]
     api.call("POST", "/v1/orders", POS, body=order("o-3", "3750"))
     pipeline.drain()
     assert api.call("GET", f"/v1/members/{member['id']}", POS)[1]["tier"]["code"] == "platinum"
@@ -226,3 +249,27 @@ def test_an_accrual_that_read_a_stale_accumulator_is_retried_not_applied(member,
     assert service.accrue("demo", stored) is False
     assert accounts(api, member["id"])["points"] == (1000, 1000, 0)
     assert api.call("GET", f"/v1/members/{member['id']}", POS)[1]["tier"]["code"] == "gold"
+
+
+def test_a_category_scope_matches_by_the_product_code_alone(member, api, pipeline):
+    """积分规则 on 商品类别 SNACK: TD0001 is a snack in master data, so a line without a category matches."""
+    rule = {
+        "code": "snack-double",
+        "name": "小食2倍积分",
+        "pointGroupCode": "points",
+        "awardMode": "amount",
+        "unit": "1",
+        "pointsPerUnit": 2,
+        "countsTowardUpgrade": True,
+        "costCenterCode": "marketing",
+        "productScope": {"categoryCodes": ["SNACK"]},
+        "validity": {"type": "fixedPeriod", "days": 365},
+    }
+    assert api.call("POST", "/v1/admin/programs/DEMO/point-rules", OPERATOR, body=rule)[0] == 201
+    body = order(points_amount="120")
+    del body["lines"][0]["categoryCode"]
+    dessert = {**body["lines"][0], "lineNo": 2, "sku": "IC0600"}  # 甜品: the 1 per 1 offline rule
+    body["lines"].append(dessert)
+    assert api.call("POST", "/v1/orders", POS, body=body)[0] == 202
+    pipeline.drain()
+    assert accounts(api, member["id"])["points"] == (360, 360, 0)  # 120 x 2 + 120 x 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import OPERATOR, POS, Api
+from tests.support import OPERATOR, POS, Api, forget_answers
 
 ORDER = {
     "programCode": "DEMO",
@@ -100,12 +100,26 @@ def test_cancelling_returns_the_points_to_their_lots_with_their_expiry(member, a
     assert status == 200 and cancelled["status"] == "cancelled"
     assert lots(api, member["id"]) == [("2027-01-15", 300), ("2027-11-20", 500)]  # the closed lot re-opened
     assert points(api, member["id"]) == (800, 800, 0)
-    assert api.call("POST", path, POS) == (200, cancelled)  # repeatable, returns nothing twice
+    status, again = api.call("POST", path, POS)  # a repeat without the first call's key: the state's answer
+    assert (status, again["code"]) == (409, "REDEMPTION_ALREADY_CANCELLED")
     assert points(api, member["id"]) == (800, 800, 0)
     _, records = api.call(
         "GET", f"/v1/members/{member['id']}/point-records", POS, query={"type": "REDEEM_CANCEL_RETURN"}
     )
     assert [r["change"] for r in records["items"]] == [400]
+
+
+def test_a_cancel_retried_with_its_key_gets_its_first_answer_and_a_new_key_409(member, api):
+    _, spent = redeem(api, member["id"], 400)
+    path = f"/v1/members/{member['id']}/redemptions/{spent['id']}/cancel"
+    first = api.call("POST", path, POS, headers={"idempotency-key": "cancel-1"})
+    assert first[0] == 200 and first[1]["status"] == "cancelled"
+    assert api.call("POST", path, POS, headers={"idempotency-key": "cancel-1"}) == first
+    forget_answers("demo")  # as after a timeout once the write had committed: only the marker is left
+    assert api.call("POST", path, POS, headers={"idempotency-key": "cancel-1"}) == first
+    status, problem = api.call("POST", path, POS, headers={"idempotency-key": "cancel-2"})
+    assert (status, problem["code"], problem["field"]) == (409, "REDEMPTION_ALREADY_CANCELLED", "/redemptionId")
+    assert points(api, member["id"]) == (800, 800, 0)  # given back once
 
 
 def test_manual_adjustments_add_a_lot_or_spend_fifo(member, api):

@@ -20,14 +20,14 @@ def post_order(api: Api, number: str, amount: int, quantity: int = 1, days_ago: 
     assert api.call("POST", "/v1/orders", POS, body=body)[0] == 202
 
 
-def post_return(api: Api, number: str, order_no: str, **body) -> tuple[int, dict]:
+def post_return(api: Api, number: str, order_no: str, key: str | None = None, **body) -> tuple[int, dict]:
     payload = {
         "returnNo": number,
         "originalOrderNo": order_no,
         "returnedAt": datetime.now(SHANGHAI).replace(second=0, microsecond=0).isoformat(),  # a retry: same body
         **body,
     }
-    return api.call("POST", "/v1/returns", POS, body=payload)
+    return api.call("POST", "/v1/returns", POS, body=payload, headers={"idempotency-key": key} if key else None)
 
 
 def accounts(api: Api, member_id: str) -> dict[str, tuple[int, int, int]]:
@@ -164,6 +164,30 @@ def test_returns_are_validated_and_repeats_get_the_first_answer(member, api, pip
     assert first[0] == 202 and again == (200, first[1])
     assert post_return(api, "r1", "o1", lines=[{"lineNo": 1, "quantity": "1"}])[1]["code"] == "RETURN_CONFLICT"
     assert json.dumps(first[1])  # the answer is plain JSON
+
+
+def test_a_retry_under_its_key_gets_the_first_answer_after_processing_and_another_repeat_the_state(
+    member, api, pipeline
+):
+    post_order(api, "o1", 500)
+    pipeline.drain()
+    first = post_return(api, "r1", "o1", key="ret-1", wholeOrder=True)
+    assert first[0] == 202 and first[1]["status"] == "received"
+    pipeline.drain()
+    assert post_return(api, "r1", "o1", key="ret-1", wholeOrder=True) == first  # not 200 "processed"
+    status, now = post_return(api, "r1", "o1", key="ret-2", wholeOrder=True)
+    assert (status, now["status"], now["returnId"]) == (200, "processed", first[1]["returnId"])
+
+
+def test_a_whole_order_return_of_an_order_returned_already_is_422_and_stores_nothing(member, api, pipeline):
+    post_order(api, "o1", 500)
+    pipeline.drain()
+    assert post_return(api, "r1", "o1", lines=[{"lineNo": 1, "quantity": "1"}])[0] == 202
+    pipeline.drain()
+    status, problem = post_return(api, "r2", "o1", wholeOrder=True)
+    assert (status, problem["code"], problem["field"]) == (422, "NOTHING_TO_RETURN", "/wholeOrder")
+    assert api.call("GET", "/v1/orders/o1", POS)[1]["status"] == "accrued"
+    assert post_return(api, "r2", "o1", lines=[{"lineNo": 1, "quantity": "1"}])[1]["code"] == "RETURN_EXCEEDS_ORDER"
 
 
 def test_used_points_whose_lot_has_expired_come_back_until_the_end_of_the_day_after(member, api, pipeline):

@@ -378,6 +378,10 @@ class CouponRuleService:
                 found = cancelled.items[0]
                 if found is None:
                     raise NotFound(f"no coupon rule {rule_id!r}", code="COUPON_RULE_NOT_FOUND") from None
+                if expected == "listed":  # a step only a listed rule takes: the code claims and issues give too
+                    raise Conflict(
+                        f"the rule is {found['status']}, not listed", code="RULE_NOT_LISTED", ruleStatus=found["status"]
+                    ) from None
                 raise Conflict(
                     f"the rule is {found['status']}, not {expected}", code="RULE_STATUS", ruleStatus=found["status"]
                 ) from None

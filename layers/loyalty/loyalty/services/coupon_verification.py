@@ -30,6 +30,7 @@ from loyalty.services.sweeps import PAGE, Bucket, enqueue
 from loyalty.settings import get_settings
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
+from loyalty.store.requests import RequestKey
 from loyalty.store.table import Item, Table, TransactionCancelled, put, update
 
 ATTEMPTS = 3
@@ -108,18 +109,35 @@ class CouponVerifier:
                 continue  # a coupon changed meanwhile (used, transferred): check again from the top
         raise Conflict("the coupons kept changing; retry", code="CONCURRENT_UPDATE")
 
-    def rollback(self, tenant: str, code: str, order_no: str) -> Item:
-        """Undo a redemption (the sale was voided): the coupon is usable again, counters go back. Repeatable."""
+    def rollback(self, tenant: str, code: str, order_no: str, key: RequestKey | None = None) -> Item:
+        """Undo a redemption (the sale was voided): the coupon is usable again, counters go back. Once: a
+        retry with the rollback's own Idempotency-Key gets its answer, any other repeat 409."""
+        coupon = self._coupon(tenant, code)
+        if not _redeemed_on(coupon, order_no):
+            return self._not_redeemed(coupon, order_no, key)
+        try:
+            self._unuse(tenant, coupon, self.clock.now(), "rollback", [key.marker(code=code)] if key else [])
+        except TransactionCancelled:  # undone meanwhile (by this key's first attempt, or another call)
+            coupon = self._coupon(tenant, code)
+            if _redeemed_on(coupon, order_no):
+                raise
+            return self._not_redeemed(coupon, order_no, key)
+        return self._coupon(tenant, code)
+
+    def _coupon(self, tenant: str, code: str) -> Item:
         coupon = self._coupons(tenant, [code])[code]
         if coupon is None:
             raise NotFound("no coupon with this code", code="COUPON_NOT_FOUND", field="code")
-        redemption = coupon.get("redemption")
-        if redemption is None or redemption["orderNo"] != order_no:
-            if coupon.get("rolledBackOrderNo") == order_no:
-                return coupon  # rolled back before
-            raise Conflict("this coupon was not redeemed on that order", code="NOT_REDEEMED_ON_ORDER", field="orderNo")
-        self._unuse(tenant, coupon, self.clock.now(), "rollback")
-        return self.table.get(coupon["PK"], keys.COUPON_SK) or coupon
+        return coupon
+
+    def _not_redeemed(self, coupon: Item, order_no: str, key: RequestKey | None) -> Item:
+        if coupon.get("rolledBackOrderNo") == order_no and key and key.first_effect_or_none(self.table):
+            return coupon  # this key's rollback: its answer
+        if coupon.get("redemption"):
+            raise Conflict("this coupon was redeemed on another order", code="NOT_REDEEMED_ON_ORDER", field="orderNo")
+        raise Conflict(
+            "this coupon is not redeemed (or was rolled back already)", code="COUPON_NOT_REDEEMED", field="code"
+        )
 
     def give_back(self, tenant: str, channel: str, order_no: str) -> int:
         """退单返券: the coupons a fully returned order used come back as issued with the rule's validity
@@ -388,7 +406,7 @@ class CouponVerifier:
             redeemed_at=now,
         )
 
-    def _unuse(self, tenant: str, coupon: Item, now: datetime, why: str) -> None:
+    def _unuse(self, tenant: str, coupon: Item, now: datetime, why: str, extra: list[dict] | None = None) -> None:
         """used -> issued again (a rollback keeps the validity; a return starts the rule's return validity)."""
         redemption = coupon["redemption"]
         program = self.programs.load(tenant, coupon["programCode"])
@@ -445,12 +463,17 @@ class CouponVerifier:
                     ),
                     now,
                 ),
+                *(extra or []),
             ]
         )
         logger.info("coupon redemption undone", extra={"code": coupon["code"], "reason": why})
 
     def settlements(self, tenant: str, rule_id: str, day: str) -> list[Item]:
         return self.table.query_prefix(keys.settlement(tenant, rule_id, day), "").items
+
+
+def _redeemed_on(coupon: Item, order_no: str) -> bool:
+    return (coupon.get("redemption") or {}).get("orderNo") == order_no
 
 
 def _count(tenant: str, rule_id: str, shard: int, counters: dict[str, Decimal], sign: int) -> dict:

@@ -23,6 +23,7 @@ from loyalty.services.config import CatalogLoader, ProgramLoader
 from loyalty.store.config_repo import ConfigRepository
 from loyalty.store.member_repo import MemberRepository
 from loyalty.store.order_repo import OrderRepository
+from loyalty.store.requests import key_digest
 from loyalty.store.table import Item, Table
 
 RECEIVED, ACCRUED = "received", "accrued"
@@ -37,13 +38,16 @@ class OrderService:
     catalogs: CatalogLoader
     clock: Clock
 
-    def ingest(self, tenant: str, channel: str, submission: OrderSubmission) -> tuple[OrderAccepted, bool]:
-        """Accept an order; returns (answer, created). A repeat of the same order gets the first answer;
-        the same number with other content is a 409."""
-        digest = fingerprint(submission)
+    def ingest(
+        self, tenant: str, channel: str, submission: OrderSubmission, idempotency_key: str | None = None
+    ) -> tuple[OrderAccepted, bool]:
+        """Accept an order; returns (answer, first). A retry under the Idempotency-Key that posted it gets the
+        first answer (202 received); another repeat of the same order its state now (200); the same number
+        with other content is a 409."""
+        digest, key = fingerprint(submission), key_digest(idempotency_key)
         existing = self.orders.get(tenant, channel, submission.order_no)
         if existing:
-            return _answer_repeat(existing, digest), False
+            return _answer_repeat(existing, digest, key)
         self.programs.load(tenant, submission.program_code)  # 404 for an unknown program
         member = self._member(tenant, channel, submission)
         self._check_references(tenant, submission)
@@ -57,14 +61,15 @@ class OrderService:
             "tierCode": member["tier"]["code"],
             "receivedAt": now.isoformat(),
             "fingerprint": digest,
+            **({"requestKey": key} if key else {}),
             "submission": submission.model_dump(mode="json", by_alias=True),
         }
         received = events.DomainEvent(
-            "OrderReceived", {"order": {k: v for k, v in order.items() if k != "fingerprint"}}
+            "OrderReceived", {"order": {k: v for k, v in order.items() if k not in ("fingerprint", "requestKey")}}
         )
         taken = self.orders.receive(tenant, order, [events.outbox_entry(tenant, received, now)])
         if taken:  # the same number arrived meanwhile
-            return _answer_repeat(taken, digest), False
+            return _answer_repeat(taken, digest, key)
         return _answer(order), True
 
     def get(self, tenant: str, channel: str, order_no: str) -> OrderView:
@@ -117,7 +122,7 @@ def _answer(order: Item) -> OrderAccepted:
     return OrderAccepted.model_validate(order)
 
 
-def _answer_repeat(existing: Item, fingerprint: str) -> OrderAccepted:
+def _answer_repeat(existing: Item, fingerprint: str, key: str | None) -> tuple[OrderAccepted, bool]:
     if existing.get("fingerprint") != fingerprint:
         raise Conflict(
             "this order number was used for another order",
@@ -125,7 +130,9 @@ def _answer_repeat(existing: Item, fingerprint: str) -> OrderAccepted:
             field="orderNo",
             existingOrderId=existing.get("orderId"),
         )
-    return _answer(existing)
+    if key and existing.get("requestKey") == key:
+        return _answer({**existing, "status": RECEIVED}), True
+    return _answer(existing), False
 
 
 def order_service(table: Table | None = None, clock: Clock | None = None) -> OrderService:

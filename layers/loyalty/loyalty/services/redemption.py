@@ -168,14 +168,15 @@ class RedemptionService:
     def get(self, tenant: str, member_id: str, spend_id: str) -> SpendView:
         return _view(self._spend_record(tenant, member_id, spend_id))
 
-    def cancel(self, tenant: str, member_id: str, spend_id: str) -> SpendView:
+    def cancel(self, tenant: str, member_id: str, spend_id: str, key: RequestKey | None = None) -> SpendView:
         """Give a redemption's points back (积分兑换取消积分返回) to the lots they came from, with their
-        expiry; points whose lot has expired meanwhile get a new lot ending the day after (§8.5). Repeatable."""
+        expiry; points whose lot has expired meanwhile get a new lot ending the day after (§8.5). Once: a
+        retry with the cancel's own Idempotency-Key gets its answer, any other repeat 409."""
         record = self._spend_record(tenant, member_id, spend_id)
         if RecordType(record["type"]) not in CANCELLABLE:
             raise Conflict("only redemptions can be cancelled", code="NOT_CANCELLABLE")
         if record.get("cancelledAt"):
-            return _view(record)
+            return self._cancelled_before(record, key)
         program = self._program(tenant, member_id, record["pointGroupCode"])
         now, cancel_id = self.clock.now(), new_ulid()
         returns, relations, late = [], [], 0
@@ -240,6 +241,7 @@ class RedemptionService:
                         {":now": now.isoformat(), ":id": cancel_id},
                         "attribute_not_exists(cancelledAt)",
                     ),
+                    extra=[key.marker(recordId=cancel_id)] if key else [],
                     accounts=[
                         _account(
                             program, record["pointGroupCode"], delta(RecordType.REDEEM_CANCEL_RETURN, points, False)
@@ -263,10 +265,19 @@ class RedemptionService:
                     ],
                 )
             )
-        except WriteConflict as conflict:
-            if not conflict.already_applied:
+        except WriteConflict as conflict:  # cancelled meanwhile, by this key's first attempt or another call
+            if not (conflict.already_applied or conflict.failed_extras):
                 raise
+            return self._cancelled_before(self._spend_record(tenant, member_id, spend_id), key)
         return _view(self._spend_record(tenant, member_id, spend_id))
+
+    def _cancelled_before(self, record: Item, key: RequestKey | None) -> SpendView:
+        """The first answer for the key that cancelled it; for anyone else, the state: already cancelled."""
+        if key is not None and key.first_effect_or_none(self.ledger.table) is not None:
+            return _view(record)
+        raise Conflict(
+            "this redemption was cancelled before", code="REDEMPTION_ALREADY_CANCELLED", field="redemptionId"
+        )
 
     # --- the spend itself ------------------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ from loyalty.store.config_repo import ConfigRepository
 from loyalty.store.ledger_repo import AccountChange, LedgerRepository, LedgerWrite, LotDraw
 from loyalty.store.ledger_repo import Conflict as WriteConflict
 from loyalty.store.order_repo import OrderRepository
+from loyalty.store.requests import key_digest
 from loyalty.store.table import Item, Table, TransactionCancelled, put, update
 
 RECEIVED, PROCESSED = "received", "processed"
@@ -57,12 +58,16 @@ class ReturnService:
 
     # --- ingest -----------------------------------------------------------------------------------------
 
-    def ingest(self, tenant: str, channel: str, submission: ReturnSubmission) -> tuple[ReturnAccepted, bool]:
-        fingerprint = request_fingerprint(submission)
+    def ingest(
+        self, tenant: str, channel: str, submission: ReturnSubmission, idempotency_key: str | None = None
+    ) -> tuple[ReturnAccepted, bool]:
+        """Accept a return; returns (answer, first), as orders do: a retry under the Idempotency-Key that
+        posted it gets the first answer (202 received), another repeat its state now (200)."""
+        fingerprint, key = request_fingerprint(submission), key_digest(idempotency_key)
         pk = keys.return_(tenant, channel, submission.return_no)
         existing = self.table.get(pk, keys.RETURN_SK)
         if existing:
-            return _repeat(existing, fingerprint), False
+            return _repeat(existing, fingerprint, key)
         order = self.orders.get(tenant, channel, submission.original_order_no)
         if order is None:
             raise InvalidInput(
@@ -72,6 +77,10 @@ class ReturnService:
             )
         quantities = {line["lineNo"]: Decimal(str(line["quantity"])) for line in order["submission"]["lines"]}
         returned = {int(k): Decimal(str(v)) for k, v in order.get("returnedQuantities", {}).items()}
+        if submission.whole_order and all(q <= returned.get(no, Decimal(0)) for no, q in quantities.items()):
+            raise InvalidInput(
+                "every line of this order was returned already", code="NOTHING_TO_RETURN", field="wholeOrder"
+            )
         for index, line in enumerate(submission.lines):
             if line.line_no not in quantities:
                 raise InvalidInput(
@@ -99,14 +108,21 @@ class ReturnService:
             self.table.transact(
                 [
                     put(
-                        {"PK": pk, "SK": keys.RETURN_SK, **item, "fingerprint": fingerprint}, "attribute_not_exists(PK)"
+                        {
+                            "PK": pk,
+                            "SK": keys.RETURN_SK,
+                            **item,
+                            "fingerprint": fingerprint,
+                            **({"requestKey": key} if key else {}),
+                        },
+                        "attribute_not_exists(PK)",
                     ),
                     events.outbox_entry(tenant, received, now),
                 ]
             )
         except TransactionCancelled as cancelled:
             if cancelled.failed(0):
-                return _repeat(cancelled.items[0] or {}, fingerprint), False
+                return _repeat(cancelled.items[0] or self.table.get(pk, keys.RETURN_SK) or {}, fingerprint, key)
             raise
         return _accepted(item), True
 
@@ -429,10 +445,12 @@ def _accepted(item: Item) -> ReturnAccepted:
     )
 
 
-def _repeat(existing: Item, fingerprint: str) -> ReturnAccepted:
+def _repeat(existing: Item, fingerprint: str, key: str | None) -> tuple[ReturnAccepted, bool]:
     if existing.get("fingerprint") != fingerprint:
         raise Conflict("this return number was used for another return", code="RETURN_CONFLICT", field="returnNo")
-    return _accepted(existing)
+    if key and existing.get("requestKey") == key:
+        return _accepted({**existing, "status": RECEIVED}), True
+    return _accepted(existing), False
 
 
 def return_service(table: Table | None = None, clock: Clock | None = None) -> ReturnService:

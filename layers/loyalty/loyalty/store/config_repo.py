@@ -253,7 +253,7 @@ class ConfigRepository:
             if cancelled.failed(offset + index):
                 owner = (cancelled.items[offset + index] or {}).get("owner")
                 field = "base" if name == "BASE_TIER" else "order"
-                raise Conflict(
+                raise InvalidInput(  # a rule across the program's tiers, like every cross-field rule: 422
                     f"{kind.name} {owner!r} already has this {field}",
                     code=f"DUPLICATE_{field.upper()}",
                     field=field,

@@ -53,6 +53,19 @@ class RequestKey:
             raise InvalidInput("this Idempotency-Key was used with another body", code="IDEMPOTENCY_KEY_REUSED")
         return found
 
+    def first_effect_or_none(self, table: Table) -> Item | None:
+        """The first effect if this key made one (a body that differs is still refused), else None."""
+        found = table.get(self.pk, MARKER_SK)
+        if found is not None and found["fingerprint"] != self.fingerprint:
+            raise InvalidInput("this Idempotency-Key was used with another body", code="IDEMPOTENCY_KEY_REUSED")
+        return found
+
+
+def key_digest(key: str | None) -> str | None:
+    """What an effect with a business key of its own (an order, a return) keeps of the Idempotency-Key that
+    made it, so that a retry under that key gets the first answer and any other repeat the state's."""
+    return hashlib.sha256(key.encode()).hexdigest()[:32] if key else None
+
 
 def request_key(tenant: str, operation: str, key: str | None, payload: Any) -> RequestKey | None:
     return RequestKey(tenant, operation, key, payload) if key else None

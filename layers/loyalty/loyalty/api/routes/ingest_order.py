@@ -7,6 +7,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
+from loyalty.api.params import IdempotencyKey
 from loyalty.api.problems import PROBLEM_RESPONSES, responses
 from loyalty.api.resolver import principal
 from loyalty.domain.orders import OrderAccepted, OrderSubmission, OrderView
@@ -31,14 +32,16 @@ def service() -> OrderService:
         **PROBLEM_RESPONSES,
         202: {"description": "Accepted", "content": {"application/json": {"model": OrderAccepted}}},
         200: {
-            "description": "A repeat: the same order again: its first answer",
+            "description": "A repeat of the same order without the key that posted it: its state now",
             "content": {"application/json": {"model": OrderAccepted}},
         },
     },
 )
-def post_order(body: Annotated[OrderSubmission, Body()]) -> Response[OrderAccepted]:
+def post_order(
+    body: Annotated[OrderSubmission, Body()], idempotency_key: IdempotencyKey = None
+) -> Response[OrderAccepted]:
     caller = principal(router)
-    accepted, created = service().ingest(caller.tenant, caller.channel, body)
+    accepted, created = service().ingest(caller.tenant, caller.channel, body, idempotency_key)
     return Response(
         status_code=202 if created else 200,
         content_type="application/json",

@@ -7,6 +7,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
+from loyalty.api.params import IdempotencyKey
 from loyalty.api.problems import PROBLEM_RESPONSES
 from loyalty.api.resolver import principal
 from loyalty.domain.returns import ReturnAccepted, ReturnSubmission
@@ -30,12 +31,14 @@ def service() -> ReturnService:
         **PROBLEM_RESPONSES,
         202: {"description": "Accepted", "content": {"application/json": {"model": ReturnAccepted}}},
         200: {
-            "description": "A repeat: the same return again: its first answer",
+            "description": "A repeat of the same return without the key that posted it: its state now",
             "content": {"application/json": {"model": ReturnAccepted}},
         },
     },
 )
-def post_return(body: Annotated[ReturnSubmission, Body()]) -> Response[ReturnAccepted]:
+def post_return(
+    body: Annotated[ReturnSubmission, Body()], idempotency_key: IdempotencyKey = None
+) -> Response[ReturnAccepted]:
     caller = principal(router)
-    accepted, created = service().ingest(caller.tenant, caller.channel, body)
+    accepted, created = service().ingest(caller.tenant, caller.channel, body, idempotency_key)
     return Response(status_code=202 if created else 200, content_type="application/json", body=accepted)

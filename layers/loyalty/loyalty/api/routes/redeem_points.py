@@ -63,10 +63,19 @@ def get_redemption(memberId: MemberId, redemptionId: SpendId) -> SpendView:
     operation_id="cancelRedemption",
     tags=["points"],
     responses=responses(),
-    summary="Give a redemption's points back to their lots, with their expiry; repeatable",
+    summary="Give a redemption's points back to their lots, with their expiry; "
+    "409 REDEMPTION_ALREADY_CANCELLED on a repeat with another key",
 )
-def cancel_redemption(memberId: MemberId, redemptionId: SpendId) -> SpendView:
-    return service().cancel(principal(router).tenant, memberId, redemptionId)
+def cancel_redemption(memberId: MemberId, redemptionId: SpendId, idempotency_key: IdempotencyKey = None) -> SpendView:
+    caller = principal(router)
+    result = run_once(
+        caller.tenant,
+        "cancelRedemption",
+        idempotency_key,
+        {"member": memberId, "redemption": redemptionId},
+        lambda request: service().cancel(caller.tenant, memberId, redemptionId, request).model_dump(mode="json"),
+    )
+    return SpendView.model_validate(result)
 
 
 @router.post(

@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from loyalty.api.params import CouponCode
+from loyalty.api.params import CouponCode, IdempotencyKey
 from loyalty.api.problems import PROBLEM_RESPONSES, responses
 from loyalty.api.resolver import principal
 from loyalty.domain.coupons import CouponOrder
@@ -20,6 +20,7 @@ from loyalty.services.coupon_verification import (
     coupon_verifier,
 )
 from loyalty.services.coupons import CouponView, coupon_view
+from loyalty.services.idempotency import run_once
 
 router = Router()
 
@@ -66,7 +67,20 @@ def redeem(body: Annotated[RedeemRequest, Body()]) -> Response[RedemptionResult]
     operation_id="rollbackCouponRedemption",
     tags=["coupons"],
     responses=responses(),
-    summary="Undo a redemption (the sale was voided): usable again; repeatable",
+    summary="Undo a redemption (the sale was voided): usable again; 409 COUPON_NOT_REDEEMED on a repeat "
+    "with another key",
 )
-def rollback(code: CouponCode, body: Annotated[RollbackRequest, Body()]) -> CouponView:
-    return coupon_view(service().rollback(principal(router).tenant, code, body.order_no))
+def rollback(
+    code: CouponCode, body: Annotated[RollbackRequest, Body()], idempotency_key: IdempotencyKey = None
+) -> CouponView:
+    caller = principal(router)
+    result = run_once(
+        caller.tenant,
+        "rollbackCouponRedemption",
+        idempotency_key,
+        {"code": code, **body.model_dump(mode="json")},
+        lambda request: coupon_view(service().rollback(caller.tenant, code, body.order_no, request)).model_dump(
+            mode="json"
+        ),
+    )
+    return CouponView.model_validate(result)
