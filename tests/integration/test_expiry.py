@@ -42,6 +42,16 @@ def test_an_expired_lot_is_not_spendable_even_before_the_sweep(member, api):
     assert status == 409 and problem["spendable"] == 400
 
 
+def test_the_balance_shown_is_the_balance_that_can_be_spent_before_the_sweep(member, api):
+    """300 of the 800 are past their expiry, unswept: the member sees 500 available, 300 expired, one lot."""
+    assert account(api, member["id"]) == (800, 500, 300)
+    _, lots = api.call("GET", f"/v1/members/{member['id']}/lots", POS, query={"pointGroup": "points"})
+    assert [lot["remaining"] for lot in lots] == [500]
+    body = {"pointGroupCode": "points", "points": 500, "purpose": "gift"}
+    assert api.call("POST", f"/v1/members/{member['id']}/redemptions", POS, body=body)[0] == 201  # all of it
+    assert account(api, member["id"]) == (800, 0, 300)
+
+
 def test_the_sweep_expires_what_remains_of_expired_lots_once(member, api, pipeline, captured_events):
     status, accepted = sweep(api)
     assert status == 202 and accepted["buckets"] == 3 * 3 * 8  # lots, coupons and transfers; three days; eight shards
@@ -83,7 +93,8 @@ def test_a_sweep_for_an_earlier_day_reaches_older_buckets_and_a_future_day_is_re
     three_weeks_ago = (datetime.now(SHANGHAI) - timedelta(days=21)).date()
     assert sweep(api, date=three_weeks_ago.isoformat())[0] == 202
     pipeline.drain()
-    assert account(api, member["id"]) == (800, 800, 0)  # nothing expired before that day
+    _, records = api.call("GET", f"/v1/members/{member['id']}/point-records", POS, query={"type": "EXPIRY"})
+    assert records["items"] == []  # nothing expired before that day: the lot past its expiry is still open
     tomorrow = (datetime.now(SHANGHAI) + timedelta(days=2)).date()
     status, problem = sweep(api, date=tomorrow.isoformat())
     assert status == 422 and problem["code"] == "FUTURE_DATE"

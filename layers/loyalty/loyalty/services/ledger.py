@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from loyalty.clock import Clock, SystemClock
 from loyalty.domain.errors import InvalidInput
 from loyalty.domain.ledger import LotView, PointRecordPage, PointRecordView, RecordType
 from loyalty.ids import ulid_bound
@@ -17,6 +18,7 @@ from loyalty.store.table import Table
 class LedgerService:
     ledger: LedgerRepository
     members: MemberRepository
+    clock: Clock
 
     def records(
         self,
@@ -51,10 +53,13 @@ class LedgerService:
         return PointRecordPage(items=items, next_cursor=page.next_cursor)
 
     def open_lots(self, tenant: str, member_id: str, point_group: str | None) -> list[LotView]:
+        """The lots that can still be spent: one past its expiry is expired, swept or not (D-051)."""
         self.members.items(tenant, member_id)
-        return [LotView.model_validate(lot) for lot in self.ledger.open_lots(tenant, member_id, point_group)]
+        now = self.clock.now()
+        lots = self.ledger.open_lots(tenant, member_id, point_group)
+        return [LotView.model_validate(lot) for lot in lots if datetime.fromisoformat(lot["expiresAt"]) >= now]
 
 
-def ledger_service(table: Table | None = None) -> LedgerService:
+def ledger_service(table: Table | None = None, clock: Clock | None = None) -> LedgerService:
     table = table or Table()
-    return LedgerService(LedgerRepository(table), MemberRepository(table))
+    return LedgerService(LedgerRepository(table), MemberRepository(table), clock or SystemClock())

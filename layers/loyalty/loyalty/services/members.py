@@ -103,7 +103,16 @@ class MemberService:
         return self.get(tenant, member_id)
 
     def get(self, tenant: str, member_id: str) -> MemberView:
+        """The member as they can use their points now: a lot past its expiry is not spendable, so it counts
+        as expired, not available, even before the sweep closes it (D-051)."""
         items = self.members.items(tenant, member_id)
+        now = self.clock.now()
+        for account in items[1:]:
+            has_lots = account.get("available", 0) + account.get("debt", 0) > 0  # open lots = available + debt
+            if account["SK"].startswith(keys.ACCOUNT_PREFIX) and has_lots:
+                overdue = self.members.overdue_points(tenant, member_id, account["pointGroupCode"], now)
+                account["available"] -= overdue
+                account["expired"] += overdue
         return _view(items, self.programs.load(tenant, items[0]["programCode"]))
 
     def tier_history(self, tenant: str, member_id: str) -> list[TierRecordView]:

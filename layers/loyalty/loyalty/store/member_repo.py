@@ -139,6 +139,13 @@ class MemberRepository:
             raise NotFound(f"no member {member_id!r}", code="MEMBER_NOT_FOUND")
         return items
 
+    def overdue_points(self, tenant: str, member_id: str, point_group: str, now: datetime) -> int:
+        """Points left in lots whose expiry has passed but that the expiry sweep has not closed yet: one
+        query over the lots that sort before `now` (usually none)."""
+        prefix = f"{keys.LOT_PREFIX}{point_group}#"
+        lots = self.table.query_all(keys.member(tenant, member_id), prefix, before=f"{prefix}{keys.stamp(now)}")
+        return sum(int(lot["remaining"]) for lot in lots)
+
     def tier_history(self, tenant: str, member_id: str) -> list[Item]:
         return self.table.query_prefix(keys.member(tenant, member_id), keys.tier_record_sk("")).items
 

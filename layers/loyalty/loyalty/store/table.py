@@ -153,12 +153,14 @@ class Table:
         last = response.get("LastEvaluatedKey")
         return Page(items, encode_cursor(from_attributes(last)["SK"]) if last else None)
 
-    def query_all(self, pk: str, prefix: str = "") -> list[Item]:
-        """Every item of one partition whose sort key starts with `prefix`, all pages, in sort-key order."""
+    def query_all(self, pk: str, prefix: str = "", before: str | None = None) -> list[Item]:
+        """Every item of one partition whose sort key starts with `prefix` (and sorts up to `before`), all
+        pages, in sort-key order."""
         items: list[Item] = []
         cursor = None
+        between = (prefix, before) if before else None
         while True:
-            page = self.query_prefix(pk, prefix, limit=1000, cursor=cursor)
+            page = self.query_prefix(pk, prefix, limit=1000, cursor=cursor, between=between)
             items += page.items
             if not page.next_cursor:
                 return items
