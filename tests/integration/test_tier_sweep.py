@@ -95,3 +95,34 @@ def test_the_scheduled_event_plans_through_the_function(demo, api, aws):
         "Body"
     ]
     assert json.loads(body)["program"] == "DEMO"
+
+
+def test_an_operator_runs_the_tier_sweep_for_a_day(demo, api, aws, pipeline, monkeypatch):
+    """POST .../tier-sweeps with a date plans that day's buckets, as the expiry sweep's route does."""
+    import loyalty.api.routes.tier_sweep as route
+    from tests.support import OPERATOR
+
+    _, member = api.call("POST", "/v1/members", POS, body={"programCode": "DEMO", "phone": "13800138000"})
+    now = datetime.now(SHANGHAI).replace(microsecond=0)
+    line = {"lineNo": 1, "sku": "TD0001", "quantity": "1", "receivable": "1000", "paid": "1000", "pointsAmount": "1000"}
+    order = {"programCode": "DEMO", "orderNo": "g1", "member": {"id": member["id"]}, "storeCode": "SH001"}
+    api.call("POST", "/v1/orders", POS, body={**order, "orderedAt": now.isoformat(), "lines": [line]})
+    pipeline.drain()
+    until = datetime.fromisoformat(tier_of(api, member["id"])[2])
+    later = until + timedelta(days=5)  # the operator catches up five days after the tier ended
+    service = tier_sweep_service(clock=FixedClock(later))
+    monkeypatch.setattr(route, "service", lambda: service)
+    path = "/v1/admin/programs/DEMO/tier-sweeps"
+    tomorrow = (later.astimezone(SHANGHAI) + timedelta(days=1)).date().isoformat()
+    status, problem = api.call("POST", path, OPERATOR, body={"date": tomorrow})
+    assert (status, problem["code"], problem["field"]) == (422, "FUTURE_DATE", "/date")
+    assert api.call("POST", path, POS, body={})[0] == 403
+    day = (until.astimezone(SHANGHAI) + timedelta(days=1)).date().isoformat()  # the schedule's run that day
+    status, accepted = api.call("POST", path, OPERATOR, body={"date": day})
+    assert (status, accepted) == (202, {"programCode": "DEMO", "buckets": 3 * 8})
+    sqs, url, changed = boto3.client("sqs", region_name="us-east-1"), aws.ref("TierQueue"), 0
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            changed += service.sweep(Bucket.from_message(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    assert changed == 1 and tier_of(api, member["id"])[:2] == ("gold", "retention")  # 1000 keeps gold

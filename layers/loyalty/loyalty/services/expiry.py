@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import date
 
 from loyalty.clock import Clock, SystemClock
-from loyalty.domain.errors import InvalidInput
 from loyalty.domain.ledger import RecordType, delta
 from loyalty.domain.program import ProgramConfig
 from loyalty.ids import new_ulid
@@ -22,7 +21,7 @@ from loyalty.observability import logger
 from loyalty.services import events
 from loyalty.services.config import ProgramLoader
 from loyalty.services.coupon_verification import CouponVerifier, coupon_verifier
-from loyalty.services.sweeps import PAGE, Bucket, due_buckets, enqueue
+from loyalty.services.sweeps import PAGE, Bucket, due_buckets, enqueue, sweep_day
 from loyalty.settings import get_settings
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
@@ -48,11 +47,8 @@ class ExpiryService:
     def plan(self, tenant: str, program_code: str, as_of: date | None = None) -> int:
         """Enqueue the buckets of the days before `as_of` (default: today in the program's zone)."""
         program = self.programs.load(tenant, program_code)
-        today = self.clock.now().astimezone(program.zone).date()
-        as_of = as_of or today
-        if as_of > today:
-            raise InvalidInput("a sweep may run for today or an earlier day", code="FUTURE_DATE", field="date")
-        buckets = due_buckets(tenant, program_code, as_of, ("LOT", "COUPON", "TRANSFER"))
+        day = sweep_day(as_of, self.clock.now().astimezone(program.zone).date())
+        buckets = due_buckets(tenant, program_code, day, ("LOT", "COUPON", "TRANSFER"))
         enqueue(get_settings().expiry_queue_url, buckets)
         return len(buckets)
 

@@ -3,6 +3,7 @@ off a queue a page per message (see services/expiry.py and services/tier_sweep.p
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -10,11 +11,25 @@ from functools import lru_cache
 from typing import Any
 
 import boto3
+from pydantic import Field
 
+from loyalty.domain.errors import InvalidInput
+from loyalty.domain.validity import CamelModel
 from loyalty.store import keys
 
 LOOKBACK_DAYS = 3  # each run also covers the two days before yesterday, in case a run was missed
 PAGE = 50
+
+
+class SweepRequest(CamelModel):
+    """An operator's run of a sweep for one program."""
+
+    date: dt.date | None = Field(default=None, description="Sweep what ended before this day; default today")
+
+
+class SweepAccepted(CamelModel):
+    program_code: str
+    buckets: int = Field(description="Index partitions queued")
 
 
 @dataclass(frozen=True)
@@ -44,6 +59,13 @@ class Bucket:
 
     def next(self, start: dict[str, Any]) -> Bucket:
         return Bucket(self.tenant, self.program, self.day, self.shard, start, self.kind)
+
+
+def sweep_day(as_of: date | None, today: date) -> date:
+    """The day an operator's sweep runs for: today by default, never a day still to come."""
+    if as_of is not None and as_of > today:
+        raise InvalidInput("a sweep may run for today or an earlier day", code="FUTURE_DATE", field="date")
+    return as_of or today
 
 
 def due_buckets(tenant: str, program: str, as_of: date, kinds: tuple[str, ...] = ("LOT",)) -> list[Bucket]:

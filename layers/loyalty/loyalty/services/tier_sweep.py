@@ -10,7 +10,7 @@ decided again. The base tier never ends, so its members are never in the index.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from loyalty.clock import Clock, SystemClock
 from loyalty.domain.errors import NotFound
@@ -20,7 +20,7 @@ from loyalty.observability import logger
 from loyalty.services import events
 from loyalty.services.accrual import tier_change
 from loyalty.services.config import ProgramLoader
-from loyalty.services.sweeps import PAGE, Bucket, due_buckets, enqueue
+from loyalty.services.sweeps import PAGE, Bucket, due_buckets, enqueue, sweep_day
 from loyalty.settings import get_settings
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
@@ -48,6 +48,15 @@ class TierSweepService:
             enqueue(get_settings().tier_queue_url, buckets)
             planned += len(buckets)
         return planned
+
+    def plan(self, tenant: str, program_code: str, as_of: date | None = None) -> int:
+        """An operator's run for one program: the members whose tier ended in the days before `as_of`
+        (default: today in the program's zone), as the schedule would have planned them that day."""
+        program = self.programs.load(tenant, program_code)
+        day = sweep_day(as_of, self.clock.now().astimezone(program.zone).date())
+        buckets = due_buckets(tenant, program_code, day)
+        enqueue(get_settings().tier_queue_url, buckets)
+        return len(buckets)
 
     def sweep(self, bucket: Bucket) -> int:
         """Review one page of members whose tier ended on the bucket's day; returns how many changed."""

@@ -1,31 +1,18 @@
 """Operators run the expiry sweep of a program for a given day (today or earlier)."""
 
-import datetime as dt
 from functools import lru_cache
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
-from pydantic import Field
 
 from loyalty.api.problems import responses
 from loyalty.api.resolver import principal
 from loyalty.domain.config import CODE_PATTERN
-from loyalty.domain.validity import CamelModel
 from loyalty.services.expiry import ExpiryService, expiry_service
+from loyalty.services.sweeps import SweepAccepted, SweepRequest
 
 router = Router()
-
-
-class SweepRequest(CamelModel):
-    date: dt.date | None = Field(
-        default=None, description="Expire lots whose expiry day is before this day; default today"
-    )
-
-
-class SweepAccepted(CamelModel):
-    program_code: str
-    buckets: int = Field(description="Index partitions queued for expiry")
 
 
 @lru_cache(maxsize=1)
