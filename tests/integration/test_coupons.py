@@ -442,3 +442,22 @@ def test_operators_find_a_members_coupons_by_phone(member, api):
     status, found = api.call("GET", "/v1/admin/coupons", OPERATOR, query={"phone": "13800138000", "status": "issued"})
     assert status == 200 and [c["code"] for c in found] == [code]
     assert json.dumps(found).count(code) >= 1 and Decimal(found[0]["terms"]["amountOff"]) == 500
+
+
+def test_an_offline_till_checks_coupons_as_of_the_sale_within_seven_days(member, api):
+    """A coupon usable only on yesterday's weekday: refused now, accepted for a sale made yesterday."""
+    now = datetime.now(SHANGHAI)
+    yesterday = now - timedelta(days=1)
+    window = {"type": "fixedDates", "startDate": (now - timedelta(days=10)).date().isoformat(), "endDate": "2030-12-31"}
+    rule_id = listed_rule(api, validity=window, usableWeekdays=[yesterday.isoweekday()])
+    code = claim(api, member, rule_id)[1]["code"]
+    check = {"codes": [code], "orderNo": "OFF-1", "storeCode": "SH001", "orderAmount": "1200"}
+    _, today = api.call("POST", "/v1/coupons/validate", POS, body=check)
+    assert [r["code"] for r in today["coupons"][0]["reasons"]] == ["WEEKDAY_NOT_USABLE"]
+    _, then = api.call("POST", "/v1/coupons/validate", POS, body={**check, "orderedAt": yesterday.isoformat()})
+    assert then["coupons"][0]["reasons"] == [] and then["coupons"][0]["usable"]
+    status, redeemed = redeem(api, [code], "1200", order_no="OFF-1", orderedAt=yesterday.isoformat())
+    assert status == 201 and redeemed["discountTotal"] == "500"
+    for late in (now - timedelta(days=8), now + timedelta(hours=1)):
+        status, problem = api.call("POST", "/v1/coupons/validate", POS, body={**check, "orderedAt": late.isoformat()})
+        assert (status, problem["code"], problem["field"]) == (422, "ORDER_TIME_OUT_OF_RANGE", "/orderedAt")

@@ -14,10 +14,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Literal, Union
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
+from pydantic import AfterValidator, AwareDatetime, Field, WithJsonSchema, model_validator
 
 from loyalty.domain.accrual import Catalog
 from loyalty.domain.config import CODE_PATTERN
+from loyalty.domain.errors import InvalidInput
 from loyalty.domain.validity import END_OF_DAY, CamelModel, View, invalid_field
 
 CouponType = Literal["amountOff", "discount", "exchange"]
@@ -283,6 +284,23 @@ class OrderLineInput(CamelModel):
     amount: Money = Field(description="What the line costs before coupons (its 应收)")
 
 
+ORDER_TIME_PAST_DAYS = 7  # how late an offline till may sync a sale's coupons (D-052)
+CLOCK_SKEW = timedelta(minutes=5)  # a till's clock may run this far ahead
+
+
+def check_time(order: CouponOrder, now: datetime) -> datetime:
+    """The moment a coupon is checked at: the order's time when given, bounded to the past few days."""
+    if order.ordered_at is None:
+        return now
+    if not now - timedelta(days=ORDER_TIME_PAST_DAYS) <= order.ordered_at <= now + CLOCK_SKEW:
+        raise InvalidInput(
+            f"the order's time must be within the last {ORDER_TIME_PAST_DAYS} days",
+            code="ORDER_TIME_OUT_OF_RANGE",
+            field="orderedAt",
+        )
+    return min(order.ordered_at, now)
+
+
 class CouponOrder(CamelModel):
     """The order a coupon is presented on: where, how much, and (for product scopes and 兑换) its lines."""
 
@@ -293,6 +311,11 @@ class CouponOrder(CamelModel):
     lines: list[OrderLineInput] = Field(default_factory=list, max_length=200)
     member_id: str | None = Field(
         default=None, pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$", description="If given, the coupons must be this member's"
+    )
+    ordered_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the sale happened, for a till that syncs later: the coupons are checked as of then "
+        f"(at most {ORDER_TIME_PAST_DAYS} days ago); default now",
     )
 
     @model_validator(mode="after")

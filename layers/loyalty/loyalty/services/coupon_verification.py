@@ -19,7 +19,16 @@ from typing import Any
 from pydantic import Field
 
 from loyalty.clock import Clock, SystemClock
-from loyalty.domain.coupons import CouponOrder, CouponState, CouponTerms, Reason, Verdict, check, window_on_return
+from loyalty.domain.coupons import (
+    CouponOrder,
+    CouponState,
+    CouponTerms,
+    Reason,
+    Verdict,
+    check,
+    check_time,
+    window_on_return,
+)
 from loyalty.domain.errors import Conflict, NotFound
 from loyalty.domain.validity import View
 from loyalty.ids import new_ulid
@@ -83,7 +92,7 @@ class CouponVerifier:
 
     def validate(self, tenant: str, order: CouponOrder) -> ValidationResult:
         coupons = self._coupons(tenant, order.codes)
-        verdicts = self._verdicts(tenant, order, coupons, self.clock.now())
+        verdicts = self._verdicts(tenant, order, coupons, check_time(order, self.clock.now()))
         return _result(verdicts)
 
     def redeem(self, tenant: str, channel: str, request: RedeemRequest) -> tuple[RedemptionResult, bool]:
@@ -94,7 +103,7 @@ class CouponVerifier:
             if earlier:
                 return earlier, False
             now = self.clock.now()
-            verdicts = self._verdicts(tenant, request, coupons, now)
+            verdicts = self._verdicts(tenant, request, coupons, check_time(request, now))  # as of the sale
             if not all(v.usable for v in verdicts):
                 result = _result(verdicts)
                 raise Conflict(
