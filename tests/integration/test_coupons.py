@@ -266,6 +266,11 @@ def test_points_buy_a_coupon_both_or_neither(demo, api, pipeline):
     _, view = api.call("GET", f"/v1/members/{member_id}", POS)
     points = next(a for a in view["accounts"] if a["pointGroupCode"] == "points")
     assert points["available"] == 200 and dashboard(api, rule_id)["remaining"] == 199
+    # The 积分兑换优惠券 record names its coupon, and the coupon its record
+    query = {"type": "REDEEM_COUPON"}
+    [record] = api.call("GET", f"/v1/members/{member_id}/point-records", POS, query=query)[1]["items"]
+    assert (record["change"], record["couponCode"], record["couponRuleId"]) == (-300, coupon["code"], rule_id)
+    assert coupon["pointsRecordId"] == record["id"]
 
 
 def test_an_operator_issues_to_a_member_named_by_phone_once_per_key(member, api):
@@ -300,7 +305,8 @@ def test_points_are_not_spent_when_the_coupon_is_out_of_stock(demo, api, pipelin
 def test_a_transfer_is_accepted_by_a_friend_and_logged(member, api):
     rule_id = listed_rule(api, transfer={"allowed": True, "claimHours": 24})
     code = claim(api, member, rule_id)[1]["code"]
-    friend = register(api, "13900139000")
+    body = {"programCode": "DEMO", "phone": "13900139000", "name": "李四"}
+    friend = api.call("POST", "/v1/members", POS, body=body)[1]["id"]
     status, started = api.call("POST", f"/v1/members/{member}/coupons/{code}/transfers", POS)
     assert status == 201
     assert api.call("GET", f"/v1/members/{member}/coupons", POS, query={"status": "transferring"})[1][0]["code"] == code
@@ -313,6 +319,11 @@ def test_a_transfer_is_accepted_by_a_friend_and_logged(member, api):
     _, transfers = api.call("GET", f"/v1/admin/coupons/{code}/transfers", OPERATOR)
     assert [line["status"] for line in transfers[0]["log"]] == ["issued=>transferring", "transferring=>issued"]
     assert transfers[0]["status"] == "accepted" and transfers[0]["receiverId"] == friend
+    # The record shows who gave and who received as the spec's 转赠记录 does: name and masked phone
+    assert (transfers[0]["giver"], transfers[0]["receiver"]) == (
+        {"name": None, "phone": "138****8000"},
+        {"name": "李四", "phone": "139****9000"},
+    )
 
 
 def test_a_coupon_that_cannot_be_transferred_is_refused(member, api):

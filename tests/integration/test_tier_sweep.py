@@ -80,11 +80,11 @@ def test_a_gold_member_keeps_gold_then_drops_to_base_a_year_without_points(demo,
     # Exactly one valid tier record, and the history reads base, upgrade, retention, downgrade
     status, history = api.call("GET", f"/v1/members/{member['id']}/tiers", POS)
     assert status == 200
-    assert [(r["type"], r["code"], r["status"]) for r in history] == [
-        ("BASE", "base", "invalid"),
-        ("UPGRADE", "gold", "invalid"),
-        ("RETENTION", "gold", "invalid"),
-        ("DOWNGRADE", "base", "valid"),
+    assert [(r["type"], r["code"], r["status"], r.get("tierRuleCode")) for r in history] == [
+        ("BASE", "base", "invalid", None),
+        ("UPGRADE", "gold", "invalid", "gold"),  # reached by the rule 金卡会员条件 (code gold, 1000)
+        ("RETENTION", "gold", "invalid", "gold"),
+        ("DOWNGRADE", "base", "valid", None),  # the base tier needs no rule
     ]
 
 

@@ -124,6 +124,11 @@ class PointRecordView(View):
     order_no: str | None = None
     rule_code: str | None = None
     cost_center_code: str | None = None
+    purpose: str | None = Field(default=None, description="What a spend was for: gift, coupon, orderPayment")
+    reference: str | None = None
+    reason: str | None = Field(default=None, description="Why an operator adjusted the points")
+    coupon_code: str | None = Field(default=None, description="积分兑换优惠券: the coupon the points bought")
+    coupon_rule_id: str | None = None
     lines: list[LinePointsView] = Field(default_factory=list)
     relations: list[RelationView] = Field(default_factory=list)
     created_at: datetime

@@ -23,6 +23,13 @@ def normalize_phone(raw: str) -> str:
     return phone
 
 
+def mask_phone(phone: str | None) -> str | None:
+    """138****8000: what a record shows of a member's phone (the first 3 and last 4 digits)."""
+    if not phone:
+        return None
+    return phone[:3] + "*" * max(len(phone) - 7, 0) + phone[-4:] if len(phone) > 7 else "*" * len(phone)
+
+
 class ChannelIdentity(CamelModel):
     """An account of the member's on a channel (第三方账号), e.g. a WeChat OpenID. The channel is the caller's."""
 
@@ -123,4 +130,5 @@ class TierRecordView(View):
     valid_from: datetime
     valid_until: datetime | None = None
     from_code: str | None = None
+    tier_rule_code: str | None = Field(default=None, description="The tier rule whose bound decided it, if one did")
     created_at: datetime

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from loyalty.domain.config import Tier
+from loyalty.domain.config import Tier, TierRule
 from loyalty.domain.program import ProgramConfig
 
 
@@ -38,6 +38,17 @@ def retention_outcome(program: ProgramConfig, current_tier: str, qualifying: dic
         and qualifying.get(rule.point_group_code, 0) >= rule.lower_bound
     ]
     return "DOWNGRADE", max(reached, key=lambda tier: tier.order, default=program.base_tier())
+
+
+def reached_rule(program: ProgramConfig, tier_code: str, qualifying: dict[str, int]) -> TierRule | None:
+    """The rule of `tier_code` whose lower bound the accumulator reaches (the one that put or kept the member
+    there), the lowest bound first; None for a tier reached by no rule (the base tier, a manual change)."""
+    reached = [
+        rule
+        for rule in program.tier_rules.values()
+        if rule.tier_code == tier_code and qualifying.get(rule.point_group_code, 0) >= rule.lower_bound
+    ]
+    return min(reached, key=lambda rule: (rule.lower_bound, rule.code), default=None)
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,11 @@ from typing import Any
 
 from loyalty.clock import Clock, SystemClock
 from loyalty.domain.accrual import Earning, categorised, earnings, needs_categories
-from loyalty.domain.config import Tier
+from loyalty.domain.config import Tier, TierRule
 from loyalty.domain.ledger import BalanceDelta, RecordType, delta
 from loyalty.domain.orders import OrderSubmission
 from loyalty.domain.program import ProgramConfig
-from loyalty.domain.tiers import upgrade_target
+from loyalty.domain.tiers import reached_rule, upgrade_target
 from loyalty.domain.validity import end_of_validity
 from loyalty.ids import new_ulid
 from loyalty.observability import logger
@@ -222,7 +222,9 @@ def settle(
             )
         )
     if target:
-        write.tier = tier_change(tenant, profile, target, "UPGRADE", program, now)
+        write.tier = tier_change(
+            tenant, profile, target, "UPGRADE", program, now, reached_rule(program, target.code, qualifying)
+        )
         write.outbox.append(
             events.outbox_entry(
                 tenant,
@@ -241,8 +243,17 @@ def settle(
         )
 
 
-def tier_change(tenant: str, profile: Item, tier: Tier, kind: str, program: ProgramConfig, now: datetime) -> TierChange:
-    """A new tier record of `kind` (UPGRADE, RETENTION, DOWNGRADE) starting now, replacing the current one."""
+def tier_change(
+    tenant: str,
+    profile: Item,
+    tier: Tier,
+    kind: str,
+    program: ProgramConfig,
+    now: datetime,
+    rule: TierRule | None = None,
+) -> TierChange:
+    """A new tier record of `kind` (UPGRADE, RETENTION, DOWNGRADE) starting now, replacing the current one;
+    it names the tier rule that decided it, if one did."""
     until = end_of_validity(tier.validity, now, program.zone)
     record = {
         "code": tier.code,
@@ -253,6 +264,7 @@ def tier_change(tenant: str, profile: Item, tier: Tier, kind: str, program: Prog
         "validUntil": until.isoformat() if until else None,
         "change": "automatic",
         "fromCode": profile["tier"]["code"],
+        "tierRuleCode": rule.code if rule else None,
         "createdAt": now.isoformat(),
     }
     return TierChange(

@@ -20,6 +20,7 @@ from pydantic import Field
 from loyalty.clock import Clock, SystemClock
 from loyalty.domain.coupons import CouponRuleInput, CouponTerms, new_code, period_labels, split, window_at_issue
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
+from loyalty.domain.members import mask_phone
 from loyalty.domain.validity import CamelModel, View
 from loyalty.ids import new_ulid
 from loyalty.services import events
@@ -79,6 +80,14 @@ class CouponView(View):
     terms: CouponTerms
     redemption: RedemptionDetails | None = None
     transfer_ends_at: datetime | None = None
+    points_record_id: str | None = Field(default=None, description="The 积分兑换优惠券 record that paid for it")
+
+
+class TransferParty(View):
+    """Who gave or received, as the record shows them (the spec's 转赠记录): name and masked phone."""
+
+    name: str | None = None
+    phone: str | None = Field(default=None, description="Masked: 138****8000")
 
 
 class TransferView(View):
@@ -86,7 +95,9 @@ class TransferView(View):
     code: str
     rule_id: str
     giver_id: str
+    giver: TransferParty | None = None
     receiver_id: str | None = None
+    receiver: TransferParty | None = None
     status: Literal["pending", "accepted", "returned"]
     started_at: datetime
     ends_at: datetime
@@ -180,10 +191,12 @@ class CouponService:
                     code="DAILY_CAP_REACHED" if attempt.capped else "OUT_OF_STOCK",
                     field="ruleId",
                 )
-            code = new_code()
+            code, points_record = new_code(), new_ulid() if source == "points" else None
             coupon = _coupon_item(
                 tenant, rule_id, definition, member_id, code, shard, source, now, (valid_from, valid_until)
             )
+            if points_record:  # the coupon and the 积分兑换优惠券 record name each other
+                coupon["pointsRecordId"] = points_record
             today = now.astimezone(program.zone).date().isoformat()
             roles: list[str] = ["stock", "coupon", "marker"]
             operations = [
@@ -232,9 +245,10 @@ class CouponService:
                         member_id,
                         definition.points_group_code or "",
                         definition.points_price or 0,
-                        {"purpose": "coupon", "reference": code, "ruleId": rule_id},
+                        {"purpose": "coupon", "reference": code, "couponCode": code, "couponRuleId": rule_id},
                         extra=operations,
                         outbox=[event],
+                        record_id=points_record or new_ulid(),
                     )
                 else:
                     roles.append("member")
@@ -309,6 +323,7 @@ class CouponService:
             raise Conflict("this coupon cannot be given away", code="NOT_TRANSFERABLE", field="code")
         now, transfer_id = self.clock.now(), new_ulid()
         program = self.programs.load(tenant, coupon["programCode"])
+        giver = _party(self.members.profile(tenant, member_id))
         ends = min(now + timedelta(hours=terms.transfer.claim_hours), datetime.fromisoformat(coupon["validUntil"]))
         log = [_log_line(now, "发起转赠", "issued", "transferring")]
         try:
@@ -342,6 +357,7 @@ class CouponService:
                             "code": code,
                             "ruleId": coupon["ruleId"],
                             "giverId": member_id,
+                            "giver": giver,
                             "status": "pending",
                             "startedAt": now.isoformat(),
                             "endsAt": ends.isoformat(),
@@ -375,6 +391,7 @@ class CouponService:
             raise Conflict("the giver cannot accept their own transfer", code="OWN_TRANSFER", field="memberId")
         now = self.clock.now()
         program = self.programs.load(tenant, coupon["programCode"])
+        receiver = _party(self.members.profile(tenant, receiver_id))  # 404 for an unknown member
         until = datetime.fromisoformat(coupon["validUntil"]).astimezone(program.zone)
         try:
             self.table.transact(
@@ -400,11 +417,12 @@ class CouponService:
                     update(
                         coupon["PK"],
                         keys.transfer_sk(transfer_id),
-                        "SET #status = :accepted, receiverId = :receiver, acceptedAt = :now,"
+                        "SET #status = :accepted, receiverId = :receiver, receiver = :party, acceptedAt = :now,"
                         " #log = list_append(#log, :line)",
                         {
                             ":accepted": "accepted",
                             ":receiver": receiver_id,
+                            ":party": receiver,
                             ":now": now.isoformat(),
                             ":line": [_log_line(now, "接受转赠", "transferring", "issued")],
                         },
@@ -548,6 +566,11 @@ def _unusable(found: Item | None, member_id: str, now: datetime) -> Conflict | N
     if found["status"] != "issued":
         return Conflict(f"the coupon is {found['status']}", code=f"COUPON_{found['status'].upper()}", field="code")
     return Conflict("the coupon's validity has ended", code="COUPON_EXPIRED", field="code")
+
+
+def _party(profile: Item) -> dict[str, str]:
+    party = {"name": profile.get("name"), "phone": mask_phone(profile.get("phone"))}
+    return {k: v for k, v in party.items() if v}
 
 
 def coupon_view(item: Item) -> CouponView:

@@ -86,11 +86,21 @@ class RedemptionService:
         details: dict[str, Any],
         extra: list[dict],
         outbox: list[dict],
+        record_id: str,
     ) -> Item:
         """Spend points for something written in the same transaction (积分兑换优惠券: the coupon), so that
-        both happen or neither; ExtrasRefused when one of `extra` was refused."""
+        both happen or neither; ExtrasRefused when one of `extra` was refused. The caller names the record
+        (`record_id`), so what it writes beside it can point at it."""
         return self._spend(
-            tenant, member_id, group, points, RecordType.REDEEM_COUPON, details, extra=extra, outbox=outbox
+            tenant,
+            member_id,
+            group,
+            points,
+            RecordType.REDEEM_COUPON,
+            details,
+            extra=extra,
+            outbox=outbox,
+            record_id=record_id,
         )
 
     def adjust(
@@ -293,12 +303,14 @@ class RedemptionService:
         extra: list[dict] | None = None,
         outbox: list[dict] | None = None,
         key: RequestKey | None = None,
+        record_id: str | None = None,
     ) -> Item:
         program = self._program(tenant, member_id, group)
         extra = extra or []
         first = 1 if key else 0  # the request's marker goes first among the extra entries
+        record_id = record_id or new_ulid()  # an attempt that fails writes nothing: the next may reuse it
         for _ in range(ATTEMPTS):
-            now, record_id = self.clock.now(), new_ulid()
+            now = self.clock.now()
             lots = self.ledger.open_lots(tenant, member_id, group)
             draws = plan_draw([_open_lot(lot) for lot in lots], points, now, MAX_LOTS_PER_SPEND - len(extra) - first)
             by_key = {lot["SK"]: lot for lot in lots}

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from loyalty.clock import Clock, SystemClock
 from loyalty.domain.errors import NotFound
 from loyalty.domain.program import ProgramConfig
-from loyalty.domain.tiers import retention_outcome
+from loyalty.domain.tiers import reached_rule, retention_outcome
 from loyalty.observability import logger
 from loyalty.services import events
 from loyalty.services.accrual import tier_change
@@ -82,7 +82,9 @@ class TierSweepService:
             accounts = list(accounts_by_group(items).values())
             qualifying = {a["pointGroupCode"]: a.get("qualifying", 0) for a in accounts}
             kind, tier = retention_outcome(program, profile["tier"]["code"], qualifying)
-            change = tier_change(tenant, profile, tier, kind, program, now)
+            change = tier_change(
+                tenant, profile, tier, kind, program, now, reached_rule(program, tier.code, qualifying)
+            )
             resets = [
                 AccountChange(a["pointGroupCode"], a["name"], 0, 0, 0, -a.get("qualifying", 0), a.get("qualifying", 0))
                 for a in accounts

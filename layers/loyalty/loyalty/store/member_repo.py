@@ -139,6 +139,12 @@ class MemberRepository:
             raise NotFound(f"no member {member_id!r}", code="MEMBER_NOT_FOUND")
         return items
 
+    def profile(self, tenant: str, member_id: str) -> Item:
+        found = self.table.get(keys.member(tenant, member_id), keys.MEMBER_SK, consistent=False)
+        if found is None:
+            raise NotFound(f"no member {member_id!r}", code="MEMBER_NOT_FOUND")
+        return found
+
     def overdue_points(self, tenant: str, member_id: str, point_group: str, now: datetime) -> int:
         """Points left in lots whose expiry has passed but that the expiry sweep has not closed yet: one
         query over the lots that sort before `now` (usually none)."""
