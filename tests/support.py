@@ -20,33 +20,23 @@ EVENTS = ROOT / "events"
 
 
 def reset_process_state() -> None:
-    """Forget clients, settings and cached services between tests, as a fresh Lambda sandbox would."""
-    import loyalty.api.routes.admin_config as admin_config
-    import loyalty.api.routes.coupon_admin as coupon_admin
-    import loyalty.api.routes.coupons as coupons
-    import loyalty.api.routes.members as members
-    import loyalty.api.routes.register_member as register_member
-    import loyalty.api.routes.verify_coupon as verify_coupon
+    """Forget clients, settings and cached services between tests, as a fresh Lambda sandbox would: every
+    lru_cache of the route modules (each function's services), the clients and the settings."""
+    import importlib
+    import pkgutil
+
+    import loyalty.api.routes as routes
     import loyalty.services.events as events
     import loyalty.services.idempotency as idempotency
     import loyalty.settings as settings
     import loyalty.store.table as table
 
-    for cached in (
-        table.dynamodb_client,
-        events._events_client,
-        settings.get_settings,
-        admin_config.service,
-        members.service,
-        register_member.service,
-        coupon_admin.rules,
-        coupon_admin.coupons,
-        coupon_admin.batches,
-        coupon_admin.verifier,
-        coupons.service,
-        verify_coupon.service,
-    ):
-        cached.cache_clear()
+    cached = [table.dynamodb_client, events._events_client, settings.get_settings]
+    for info in pkgutil.iter_modules(routes.__path__):
+        module = importlib.import_module(f"{routes.__name__}.{info.name}")
+        cached += [value for value in vars(module).values() if hasattr(value, "cache_clear")]
+    for function in cached:
+        function.cache_clear()
     idempotency._layers.clear()
 
 

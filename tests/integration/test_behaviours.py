@@ -64,3 +64,33 @@ def test_behaviour_rules_are_configured_by_operators(demo, api):
     status, problem = api.call("POST", path, OPERATOR, body=rule)
     assert status == 422 and problem["field"] == "/costCenterCode"
     assert api.call("POST", path, OPERATOR, body={**rule, "costCenterCode": "member"})[0] == 201
+
+
+def test_a_decrease_rule_takes_points_first_in_first_out_and_never_more_than_there_are(member, api):
+    """行为减少积分: a cancelled check-in takes 15; available goes down, cumulative does not (§8.2)."""
+    rule = {
+        "code": "check-in-cancelled",
+        "name": "取消签到扣15积分",
+        "behaviourType": "checkInCancelled",
+        "pointGroupCode": "points",
+        "direction": "decrease",
+        "points": 15,
+        "costCenterCode": "marketing",
+    }
+    assert api.call("POST", "/v1/admin/programs/DEMO/behaviour-rules", OPERATOR, body=rule)[0] == 201
+    body = {"behaviourType": "checkInCancelled", "behaviourId": "x-1", "occurredAt": "2026-11-22T10:00:00+08:00"}
+    path = f"/v1/members/{member['id']}/behaviours"
+    status, problem = api.call("POST", path, POS, body=body)
+    assert (status, problem["code"]) == (409, "INSUFFICIENT_POINTS")  # 0 points: nothing written
+    assert api.call("POST", path, POS, body=body)[0] == 409  # the id was not taken by the refusal
+    for n, day in enumerate(("2026-11-20", "2026-11-21")):  # two check-ins: two lots of 10
+        check_in(api, member["id"], f"c-{n}", f"{day}T09:00:00+08:00")
+    status, result = api.call("POST", path, POS, body=body)
+    assert status == 201 and [(e["ruleCode"], e["points"]) for e in result["earned"]] == [("check-in-cancelled", -15)]
+    assert api.call("POST", path, POS, body=body) == (200, result)  # once per id
+    assert available(api, member["id"]) == (20, 5)
+    query = {"type": "BEHAVIOUR_DECREASE"}
+    [record] = api.call("GET", f"/v1/members/{member['id']}/point-records", POS, query=query)[1]["items"]
+    assert record["change"] == -15 and [r["points"] for r in record["relations"]] == [10, 5]  # the older lot first
+    _, lots = api.call("GET", f"/v1/members/{member['id']}/lots", POS)
+    assert [lot["remaining"] for lot in lots] == [5]

@@ -137,11 +137,13 @@ class PointRule(ConfigItem):
 
 
 class BehaviourRule(ConfigItem):
-    """A behaviour rule: a behaviour (e.g. a check-in, 签到) adds points (行为增加积分), at most `maxPerDay`
-    times per member and day when set."""
+    """A behaviour rule: a behaviour (e.g. a check-in, 签到) adds points (行为增加积分) or, with direction
+    `decrease`, takes them first in, first out (行为减少积分, e.g. a cancelled check-in); at most
+    `maxPerDay` times per member and day when set."""
 
     behaviour_type: str = Field(pattern=CODE_PATTERN, examples=["checkIn"])
     point_group_code: str = Code
+    direction: Literal["increase", "decrease"] = "increase"
     points: int = Field(ge=1, le=1_000_000)
     counts_toward_upgrade: bool = False
     cost_center_code: str = Code

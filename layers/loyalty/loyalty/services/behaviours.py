@@ -1,5 +1,6 @@
-"""Behaviour points (行为增加积分): a channel reports a behaviour (e.g. a check-in, 签到) and every behaviour
-rule of its type adds points to the member: a record and a lot, counted toward upgrade if the rule says so.
+"""Behaviour points (行为增加积分 / 行为减少积分): a channel reports a behaviour (e.g. a check-in, 签到) and
+every behaviour rule of its type adds points to the member (a record and a lot, counted toward upgrade if
+the rule says so) or, for a `decrease` rule, takes them first in, first out (a record with its relations).
 
 Exactly once per channel and behaviour id: the first entry of the transaction is the behaviour's own item,
 which also keeps the answer for repeats. A rule's daily cap is a per-member, per-day counter incremented
@@ -9,13 +10,15 @@ in the same transaction under `count < cap`; a capped rule is left out and the r
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from pydantic import AwareDatetime, Field
 
 from loyalty.clock import Clock, SystemClock
-from loyalty.domain.config import CODE_PATTERN
+from loyalty.domain.config import CODE_PATTERN, BehaviourRule
 from loyalty.domain.errors import Conflict
+from loyalty.domain.fifo import plan_draw
 from loyalty.domain.ledger import BalanceDelta, RecordType, delta
 from loyalty.domain.validity import CamelModel, View, end_of_validity
 from loyalty.ids import new_ulid
@@ -25,7 +28,7 @@ from loyalty.services.config import ProgramLoader
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
 from loyalty.store.ledger_repo import Conflict as WriteConflict
-from loyalty.store.ledger_repo import LedgerRepository, LedgerWrite
+from loyalty.store.ledger_repo import LedgerRepository, LedgerWrite, LotDraw, open_lot, spend_relation
 from loyalty.store.member_repo import MemberRepository, accounts_by_group
 from loyalty.store.table import Item, Table, put, update
 
@@ -83,8 +86,21 @@ class BehaviourService:
             totals: dict[str, BalanceDelta] = defaultdict(BalanceDelta)
             payoffs: dict[str, int] = defaultdict(int)
             earned, limited = [], []
+            taken: dict[str, int] = defaultdict(int)  # per lot: points the decreases of this report draw
+            lots: dict[str, list[Item]] = {}
             for rule in (r for r in rules if r.code not in capped):
                 record_id = new_ulid()
+                if rule.direction == "decrease":
+                    group = rule.point_group_code
+                    if group not in lots:
+                        lots[group] = self.ledger.open_lots(tenant, member_id, group)
+                    write.records.append(_decrease(rule, report, channel, record_id, lots[group], taken, now))
+                    totals[group] += delta(RecordType.BEHAVIOUR_DECREASE, -rule.points, False)
+                    earned.append(
+                        {"recordId": record_id, "ruleCode": rule.code, "pointGroupCode": group, "points": -rule.points}
+                    )
+                    limited += _daily_cap(write, tenant, member_id, rule, day)
+                    continue
                 expires = end_of_validity(rule.validity, report.occurred_at, program.zone)
                 assert expires is not None
                 sk = keys.lot_sk(rule.point_group_code, expires, report.occurred_at, record_id)
@@ -133,19 +149,9 @@ class BehaviourService:
                         "points": rule.points,
                     }
                 )
-                if rule.max_per_day:
-                    limited.append(rule.code)
-                    write.extra.append(
-                        update(
-                            keys.member(tenant, member_id),
-                            keys.behaviour_count_sk(rule.code, day),
-                            "ADD #count :one",
-                            {":one": 1, ":cap": rule.max_per_day},
-                            "attribute_not_exists(#count) OR #count < :cap",
-                            {"#count": "count"},
-                        )
-                    )
+                limited += _daily_cap(write, tenant, member_id, rule, day)
             settle(write, tenant, program, profile, accounts, totals, payoffs, now)
+            _take(write, lots, taken)
             result = {
                 "behaviourId": report.behaviour_id,
                 "behaviourType": report.behaviour_type,
@@ -169,12 +175,78 @@ class BehaviourService:
                     stored = self.table.get(pk, keys.GUARD_SK)
                     assert stored is not None
                     return _repeat(stored, member_id, report), False
+                if conflict.short:  # a lot or the balance changed since it was read: read again
+                    items = self.members.items(tenant, member_id)
+                    profile, accounts = items[0], accounts_by_group(items)
+                    continue
                 capped += [limited[i] for i in conflict.failed_extras]
                 if not conflict.failed_extras:  # the member changed meanwhile: read again
                     items = self.members.items(tenant, member_id)
                     profile = items[0]
                     accounts = accounts_by_group(items)
         raise Conflict("the member kept changing; retry", code="CONCURRENT_UPDATE")
+
+
+def _daily_cap(write: LedgerWrite, tenant: str, member_id: str, rule: BehaviourRule, day: str) -> list[str]:
+    """The rule's per-member daily counter, incremented under `count < cap` in the same transaction."""
+    if not rule.max_per_day:
+        return []
+    write.extra.append(
+        update(
+            keys.member(tenant, member_id),
+            keys.behaviour_count_sk(rule.code, day),
+            "ADD #count :one",
+            {":one": 1, ":cap": rule.max_per_day},
+            "attribute_not_exists(#count) OR #count < :cap",
+            {"#count": "count"},
+        )
+    )
+    return [rule.code]
+
+
+def _decrease(
+    rule: BehaviourRule,
+    report: BehaviourReport,
+    channel: str,
+    record_id: str,
+    lots: list[Item],
+    taken: dict[str, int],
+    now: datetime,
+) -> Item:
+    """A 行为减少积分 record drawing `rule.points` first in, first out from what this report has not drawn
+    yet; 409 INSUFFICIENT_POINTS (nothing written) when the spendable lots do not cover it."""
+    by_key = {lot["SK"]: lot for lot in lots}
+    left = [open_lot({**lot, "remaining": lot["remaining"] - taken[lot["SK"]]}) for lot in lots]
+    draws = plan_draw(left, rule.points, now)
+    for draw in draws:
+        taken[draw.lot.sort_key] += draw.points
+    return {
+        "recordId": record_id,
+        "type": RecordType.BEHAVIOUR_DECREASE.value,
+        "pointGroupCode": rule.point_group_code,
+        "change": -rule.points,
+        "ruleCode": rule.code,
+        "costCenterCode": rule.cost_center_code,
+        "behaviourId": report.behaviour_id,
+        "behaviourType": report.behaviour_type,
+        "channel": channel,
+        "countsTowardUpgrade": False,
+        "relations": [spend_relation(by_key[d.lot.sort_key], d.points) for d in draws],
+        "effectiveAt": now.isoformat(),
+        "createdAt": now.isoformat(),
+    }
+
+
+def _take(write: LedgerWrite, lots: dict[str, list[Item]], taken: dict[str, int]) -> None:
+    """One guarded draw per lot the decreases touched, and each such account refused if it would go short."""
+    for group_lots in lots.values():
+        for lot in group_lots:
+            if taken[lot["SK"]]:
+                write.draws.append(LotDraw(lot["SK"], lot["remaining"], taken[lot["SK"]]))
+    drawn = {group: sum(taken[lot["SK"]] for lot in group_lots) for group, group_lots in lots.items()}
+    write.accounts = [
+        replace(a, require_available=drawn[a.point_group]) if drawn.get(a.point_group) else a for a in write.accounts
+    ]
 
 
 def _repeat(existing: Item, member_id: str, report: BehaviourReport) -> BehaviourResult:

@@ -14,7 +14,7 @@ from typing import Any
 
 from loyalty.clock import Clock, SystemClock
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
-from loyalty.domain.fifo import MAX_LOTS_PER_SPEND, OpenLot, plan_draw
+from loyalty.domain.fifo import MAX_LOTS_PER_SPEND, plan_draw
 from loyalty.domain.ledger import RecordType, delta
 from loyalty.domain.program import ProgramConfig
 from loyalty.domain.redemption import AdjustmentRequest, RedemptionRequest, SpendView
@@ -24,7 +24,7 @@ from loyalty.services import events
 from loyalty.services.config import ProgramLoader
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
-from loyalty.store.ledger_repo import AccountChange, LedgerRepository, LedgerWrite, LotDraw, spend_relation
+from loyalty.store.ledger_repo import AccountChange, LedgerRepository, LedgerWrite, LotDraw, open_lot, spend_relation
 from loyalty.store.ledger_repo import Conflict as WriteConflict
 from loyalty.store.member_repo import MemberRepository
 from loyalty.store.requests import RequestKey
@@ -312,7 +312,7 @@ class RedemptionService:
         for _ in range(ATTEMPTS):
             now = self.clock.now()
             lots = self.ledger.open_lots(tenant, member_id, group)
-            draws = plan_draw([_open_lot(lot) for lot in lots], points, now, MAX_LOTS_PER_SPEND - len(extra) - first)
+            draws = plan_draw([open_lot(lot) for lot in lots], points, now, MAX_LOTS_PER_SPEND - len(extra) - first)
             by_key = {lot["SK"]: lot for lot in lots}
             record = {
                 "recordId": record_id,
@@ -400,16 +400,6 @@ def end_of_validity_day_after(now: datetime, program: ProgramConfig) -> datetime
     until = end_of_validity(FixedPeriod(days=1), now, program.zone)
     assert until is not None
     return until
-
-
-def _open_lot(lot: Item) -> OpenLot:
-    return OpenLot(
-        lot["SK"],
-        lot["recordId"],
-        lot["remaining"],
-        datetime.fromisoformat(lot["expiresAt"]),
-        datetime.fromisoformat(lot["effectiveAt"]),
-    )
 
 
 def _account(program: ProgramConfig, group: str, change: Any, require_available: int | None = None) -> AccountChange:

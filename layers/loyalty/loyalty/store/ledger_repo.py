@@ -4,8 +4,10 @@ balances and the tier, changed together in one conditional transaction per busin
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from loyalty.domain.fifo import OpenLot
 from loyalty.store import keys
 from loyalty.store.table import Item, Page, Table, TransactionCancelled, delete, put, update
 
@@ -81,6 +83,17 @@ def _one_outbox_entry(entries: list[dict]) -> list[dict]:
     first = entries[0]["Put"]
     item = {**first["Item"], "events": [event for entry in entries for event in entry["Put"]["Item"]["events"]]}
     return [{"Put": {**first, "Item": item}}]
+
+
+def open_lot(lot: Item) -> OpenLot:
+    """A stored lot as the FIFO rules see it."""
+    return OpenLot(
+        lot["SK"],
+        lot["recordId"],
+        lot["remaining"],
+        datetime.fromisoformat(lot["expiresAt"]),
+        datetime.fromisoformat(lot["effectiveAt"]),
+    )
 
 
 def spend_relation(lot: Item, points: int) -> Item:
