@@ -37,6 +37,7 @@ class CamelModel(BaseModel):
         extra="forbid",
         str_min_length=1,
         json_schema_extra=_strings_not_empty,
+        defer_build=True,  # built when first used, not at import: a function builds only what it uses (D-057)
     )
 
 
@@ -44,7 +45,12 @@ class View(CamelModel):
     """Base of response shapes built from stored items: attributes the API does not show are dropped."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="ignore", str_min_length=0, json_schema_extra=None
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="ignore",
+        str_min_length=0,
+        json_schema_extra=None,
+        defer_build=True,
     )
 
 
