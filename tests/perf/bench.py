@@ -146,7 +146,37 @@ def run(resolver: Resolver) -> tuple[dict[str, Meter], list[str]]:
         "plan a day's expiry (1 program: 72 buckets)",
         lambda: api.call("POST", "/v1/admin/programs/DEMO/expiry-sweeps", OPERATOR, body={}),
     )
+    bench.measure(
+        "get a member (2 groups, one lot past its expiry unswept)",
+        lambda: api.call("GET", f"/v1/members/{mid}", POS),
+    )
     bench.measure("sweep the 72 buckets (2 expiring lots)", lambda: bench.poll("ExpirySweepFunction"))
+    bench.measure("get a member (2 groups, after the sweep)", lambda: api.call("GET", f"/v1/members/{mid}", POS))
+    category_rule = {
+        "code": "snack-double",
+        "name": "小食2倍积分",
+        "pointGroupCode": "points",
+        "awardMode": "amount",
+        "unit": "1",
+        "pointsPerUnit": 2,
+        "countsTowardUpgrade": True,
+        "costCenterCode": "marketing",
+        "productScope": {"categoryCodes": ["SNACK"]},
+        "validity": {"type": "fixedPeriod", "days": 365},
+    }
+    bench.quiet(lambda: api.call("POST", "/v1/admin/programs/DEMO/point-rules", OPERATOR, body=category_rule))
+    sys.modules["lambda_AccruePointsFunction_app"].service.cache_clear()  # a new sandbox sees the new rule
+    bench.quiet(lambda: api.call("POST", "/v1/orders", POS, body=order_body("cat-1", 100)))
+    bench.quiet(lambda: bench.poll("AccruePointsFunction"))  # loads the program with the new rule
+    bench.quiet(lambda: api.call("POST", "/v1/orders", POS, body=order_body("cat-2", 100)))
+    bench.measure(
+        "accrue an order (1 line) with a category-scoped rule (warm)",
+        lambda: bench.poll("AccruePointsFunction"),
+    )
+    bench.measure(
+        "plan a day's tier sweep (operator: 24 buckets)",
+        lambda: api.call("POST", "/v1/admin/programs/DEMO/tier-sweeps", OPERATOR, body={}),
+    )
     from loyalty.clock import FixedClock
     from loyalty.services.sweeps import Bucket
     from loyalty.services.tier_sweep import tier_sweep_service
