@@ -286,3 +286,52 @@ def test_the_docs_page_renders_the_operations_in_a_browser_with_no_network(stack
     ).stdout
     assert dom.count('class="opblock-summary-path"') > 100  # every operation has its block (over 100 of them)
     assert 'data-path="/v1/members"' in dom and "Register a member" in dom
+
+
+@pytest.mark.parametrize("engine", ["moto"])
+def test_the_stack_stops_at_once_on_the_first_sigterm_while_busy(engine, tmp_path):
+    """Under traffic, one SIGTERM stops the stack within seconds (it needed two, and over 10 s), and the state
+    file it wrote is whole (written beside, then renamed)."""
+    import signal
+    import threading
+    import time
+
+    from tests.e2e.conftest import KeepAlive, start_stack
+
+    stacks = start_stack(tmp_path, "--engine", engine)
+    stack = next(stacks)
+    assert json.loads((tmp_path / "stack.json").read_text())["baseUrl"] == stack.base
+    stop = threading.Event()
+
+    def traffic() -> None:
+        client = KeepAlive(stack.base, stack.info["apiKeys"]["pos"])
+        for n in range(100_000):
+            if stop.is_set():
+                return
+            try:
+                client.json("POST", "/v1/members", {"programCode": "DEMO", "phone": f"1360000{n:04d}"})
+            except OSError:
+                return
+
+    workers = [threading.Thread(target=traffic) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    time.sleep(3)  # busy: registrations in flight, the outbox publishing behind them
+    import os
+
+    started = time.monotonic()
+    os.kill(stack.pid, signal.SIGTERM)
+    while time.monotonic() - started < 10:
+        try:
+            os.kill(stack.pid, 0)
+        except ProcessLookupError:
+            break
+        if os.waitpid(stack.pid, os.WNOHANG) != (0, 0):
+            break
+        time.sleep(0.05)
+    stopped_in = time.monotonic() - started
+    stop.set()
+    for worker in workers:
+        worker.join()
+    next(stacks, None)  # the fixture's own teardown: nothing left to stop
+    assert stopped_in < 5, f"stopped after {stopped_in:.1f} s"
