@@ -95,8 +95,11 @@ def for_domain_error(error: DomainError, instance: str | None) -> Response:
 
 def for_validation_errors(errors: list[dict[str, Any]], instance: str | None) -> Response:
     """Pydantic's errors, one entry per bad value, each with a JSON pointer to it. Malformed JSON is a 400."""
-    if any(error.get("type") == "json_invalid" for error in errors):
-        return problem(400, "MALFORMED_JSON", "the body is not valid JSON", instance=instance)
+    invalid = next((error for error in errors if error.get("type") == "json_invalid"), None)
+    if invalid:
+        why = (invalid.get("ctx") or {}).get("error")
+        detail = f"the body is not valid JSON: {why}" if why else "the body is not valid JSON"
+        return problem(400, "MALFORMED_JSON", detail, instance=instance)
     entries = []
     for error in errors:
         location, *path = [str(part) for part in error.get("loc", ())] or ["body"]

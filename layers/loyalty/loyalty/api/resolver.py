@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty.api import problems
+from loyalty.api.json_body import strict_loads
 from loyalty.api.principal import Principal, principal_for
 from loyalty.domain.errors import DomainError
 from loyalty.observability import logger, metrics
@@ -26,7 +27,7 @@ MAX_BODY_BYTES = 256 * 1024
 
 
 def build_app(*routers: Router) -> APIGatewayHttpResolver:
-    app = APIGatewayHttpResolver(enable_validation=True)
+    app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=strict_loads)
 
     @app.exception_handler(DomainError)
     def _domain_error(error: DomainError) -> Response:
@@ -94,6 +95,7 @@ def http_handler(app: APIGatewayHttpResolver) -> Callable[[dict, LambdaContext],
             refused = _unreadable(event, path)
             if refused:
                 return problems.proxy_response(refused)
+            event = _as_json(event)
         logger.append_keys(tenant=caller.tenant, role=caller.role, key_id=caller.key_id)
         app.append_context(principal=caller)
         return _without_body_if_no_content(app.resolve(event, context))
@@ -121,6 +123,13 @@ def _unreadable(event: dict, path: str) -> Response | None:
         except ValueError:  # UnicodeDecodeError and binascii.Error are ValueErrors
             return problems.problem(400, "MALFORMED_JSON", "the body is not valid JSON", instance=path)
     return None
+
+
+def _as_json(event: dict) -> dict:
+    """The body's type as the resolver reads it: every spelling this API accepts as JSON (any case,
+    `application/*+json`, with parameters) is passed on as `application/json`."""
+    headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
+    return {**event, "headers": {**headers, "content-type": "application/json"}}
 
 
 def _is_json(headers: dict[str, str]) -> bool:

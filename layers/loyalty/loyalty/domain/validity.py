@@ -8,8 +8,10 @@ Both shapes end at the last instant of a day in the program's time zone (docs/de
 from __future__ import annotations
 
 import calendar
+import unicodedata
 from datetime import date, datetime, time, timedelta
-from typing import Annotated, Any, Literal, Union
+from types import UnionType
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -27,9 +29,47 @@ def _strings_not_empty(schema: dict[str, Any]) -> None:
                 option.setdefault("minLength", 1)
 
 
+def _takes_integers(annotation: Any) -> bool:
+    """An int field, optional or not, or a list of ints (booleans are ints to Python: not these)."""
+    if annotation is int:
+        return True
+    origin, arguments = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _takes_integers(arguments[0])
+    if origin in (Union, UnionType, list):
+        return any(_takes_integers(argument) for argument in arguments if argument is not type(None))
+    return False
+
+
+def _lax_integer(value: Any) -> bool:
+    """What pydantic would turn into an int but a client should not send as one: "300", true."""
+    if isinstance(value, list):
+        return any(_lax_integer(item) for item in value)
+    return isinstance(value, bool | str)
+
+
+MULTILINE = frozenset({"description", "usage_text", "reason", "comment", "csv"})  # text that may break lines
+
+
+def _plain_text(value: Any, multiline: bool) -> Any:
+    """Text as people type it: NFC, and no control or format characters (NUL, ESC, CR, bidi overrides,
+    zero-width spaces), which display, search and uniqueness checks treat unpredictably; free text and CSV
+    keep line breaks and tabs."""
+    if isinstance(value, list):
+        return [_plain_text(item, multiline) for item in value]
+    if not isinstance(value, str):
+        return value
+    allowed = "\r\n\t" if multiline else ""
+    for character in value:
+        if unicodedata.category(character) in ("Cc", "Cf") and character not in allowed:
+            raise ValueError(f"control and format characters are not allowed (U+{ord(character):04X})")
+    return unicodedata.normalize("NFC", value)
+
+
 class CamelModel(BaseModel):
-    """Base of every API-facing model: camelCase on the wire, unknown fields refused, and no empty strings
-    (an empty text says nothing that leaving the field out does not; D-043)."""
+    """Base of every API-facing model: camelCase on the wire, unknown fields refused, no empty strings (an
+    empty text says nothing that leaving the field out does not; D-043), and integers only as JSON numbers:
+    `"points": true` or `"points": "300"` is refused, not read as 1 or 300 (D-058)."""
 
     model_config = ConfigDict(
         alias_generator=to_camel,
@@ -40,9 +80,32 @@ class CamelModel(BaseModel):
         defer_build=True,  # built when first used, not at import: a function builds only what it uses (D-057)
     )
 
+    checks_input: ClassVar[bool] = True  # requests are checked; views (what was stored) are not
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_input(cls, data: Any) -> Any:
+        if not cls.checks_input or not isinstance(data, dict):
+            return data
+        checked = {}
+        for key, value in data.items():
+            field = cls.model_fields.get(key) or next((f for f in cls.model_fields.values() if f.alias == key), None)
+            name = next((n for n, f in cls.model_fields.items() if f is field), key)
+            if field is not None and _lax_integer(value) and _takes_integers(field.annotation):
+                raise invalid_field(
+                    cls.__name__, key, "an integer is expected: a JSON number, not a string or true/false", value
+                )
+            try:
+                checked[key] = _plain_text(value, name in MULTILINE)
+            except ValueError as error:
+                raise invalid_field(cls.__name__, key, str(error), value) from None
+        return checked
+
 
 class View(CamelModel):
     """Base of response shapes built from stored items: attributes the API does not show are dropped."""
+
+    checks_input: ClassVar[bool] = False
 
     model_config = ConfigDict(
         alias_generator=to_camel,
