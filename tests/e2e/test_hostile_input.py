@@ -77,3 +77,25 @@ def test_names_are_stored_in_one_normal_form(client):
     body = json.dumps({"programCode": "DEMO", "phone": "13200132010", "name": decomposed})
     status, member = post(client, "/v1/members", body)
     assert status == 201 and member["name"] == "Jos\u00e9"
+
+
+def test_business_times_outside_their_window_are_422_and_take_nothing(client):
+    """An order dated 9999-12-31 was accepted, then failed accrual until the DLQ, its number taken."""
+    status, member = post(client, "/v1/members", json.dumps({"programCode": "DEMO", "phone": "13200132020"}))
+    line = {"lineNo": 1, "sku": "TD0001", "quantity": "1", "receivable": "100", "paid": "100"}
+    order = {"programCode": "DEMO", "orderNo": "far-future", "member": {"id": member["id"]}, "storeCode": "SH001"}
+    for when in ("9999-12-31T23:59:59+08:00", "1990-01-01T00:00:00+08:00"):
+        status, problem = post(client, "/v1/orders", json.dumps({**order, "orderedAt": when, "lines": [line]}))
+        assert (status, problem["code"], problem["field"]) == (422, "TIME_OUT_OF_RANGE", "/orderedAt")
+    assert client.json("GET", "/v1/orders/far-future")[0] == 404  # the number is still free
+    behaviour = {"behaviourType": "checkIn", "behaviourId": "old-1", "occurredAt": "2000-01-01T09:00:00+08:00"}
+    status, problem = post(client, f"/v1/members/{member['id']}/behaviours", json.dumps(behaviour))
+    assert (status, problem["code"], problem["field"]) == (422, "TIME_OUT_OF_RANGE", "/occurredAt")
+    returned = {
+        "returnNo": "r-future",
+        "originalOrderNo": "x",
+        "returnedAt": "3000-01-01T00:00:00Z",
+        "wholeOrder": True,
+    }
+    status, problem = post(client, "/v1/returns", json.dumps(returned))
+    assert (status, problem["code"], problem["field"]) == (422, "TIME_OUT_OF_RANGE", "/returnedAt")

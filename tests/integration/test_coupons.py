@@ -471,4 +471,16 @@ def test_an_offline_till_checks_coupons_as_of_the_sale_within_seven_days(member,
     assert status == 201 and redeemed["discountTotal"] == "500"
     for late in (now - timedelta(days=8), now + timedelta(hours=1)):
         status, problem = api.call("POST", "/v1/coupons/validate", POS, body={**check, "orderedAt": late.isoformat()})
-        assert (status, problem["code"], problem["field"]) == (422, "ORDER_TIME_OUT_OF_RANGE", "/orderedAt")
+        assert (status, problem["code"], problem["field"]) == (422, "TIME_OUT_OF_RANGE", "/orderedAt")
+
+
+def test_another_tenants_member_has_no_coupons_here_it_is_404(member, api):
+    """A member-scoped list answers as every member route does: 404 for a member this tenant does not have."""
+    from tests.support import OTHER_TENANT_POS
+
+    claim(api, member, listed_rule(api))
+    assert len(api.call("GET", f"/v1/members/{member}/coupons", POS)[1]) == 1
+    status, problem = api.call("GET", f"/v1/members/{member}/coupons", OTHER_TENANT_POS)
+    assert (status, problem["code"]) == (404, "MEMBER_NOT_FOUND")
+    status, problem = api.call("GET", "/v1/members/01HZZZZZZZZZZZZZZZZZZZZZZZ/coupons", POS)
+    assert (status, problem["code"]) == (404, "MEMBER_NOT_FOUND")

@@ -18,8 +18,7 @@ from pydantic import AfterValidator, AwareDatetime, Field, WithJsonSchema, model
 
 from loyalty.domain.accrual import Catalog
 from loyalty.domain.config import CODE_PATTERN
-from loyalty.domain.errors import InvalidInput
-from loyalty.domain.validity import END_OF_DAY, CamelModel, View, invalid_field
+from loyalty.domain.validity import END_OF_DAY, CamelModel, View, invalid_field, within_window
 
 CouponType = Literal["amountOff", "discount", "exchange"]
 Status = Literal["issued", "used", "expired", "transferring"]
@@ -285,20 +284,13 @@ class OrderLineInput(CamelModel):
 
 
 ORDER_TIME_PAST_DAYS = 7  # how late an offline till may sync a sale's coupons (D-052)
-CLOCK_SKEW = timedelta(minutes=5)  # a till's clock may run this far ahead
 
 
 def check_time(order: CouponOrder, now: datetime) -> datetime:
     """The moment a coupon is checked at: the order's time when given, bounded to the past few days."""
     if order.ordered_at is None:
         return now
-    if not now - timedelta(days=ORDER_TIME_PAST_DAYS) <= order.ordered_at <= now + CLOCK_SKEW:
-        raise InvalidInput(
-            f"the order's time must be within the last {ORDER_TIME_PAST_DAYS} days",
-            code="ORDER_TIME_OUT_OF_RANGE",
-            field="orderedAt",
-        )
-    return min(order.ordered_at, now)
+    return min(within_window(order.ordered_at, now, timedelta(days=ORDER_TIME_PAST_DAYS), "orderedAt"), now)
 
 
 class CouponOrder(CamelModel):

@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic.alias_generators import to_camel
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from loyalty.domain.errors import InvalidInput
+
 END_OF_DAY = time(23, 59, 59, 999999)
 
 
@@ -115,6 +117,22 @@ class View(CamelModel):
         json_schema_extra=None,
         defer_build=True,
     )
+
+
+CLOCK_SKEW = timedelta(minutes=5)  # a channel's clock may run this far ahead of ours
+
+
+def within_window(moment: datetime, now: datetime, past: timedelta, field: str) -> datetime:
+    """A business time (a sale, a return, a behaviour, a till's check) that is neither older than `past`
+    nor ahead of now by more than the clock skew; else 422 TIME_OUT_OF_RANGE on `field` (D-059). Also what
+    keeps date arithmetic on it (an expiry 365 days later) far from datetime's limits."""
+    if not now - past <= moment <= now + CLOCK_SKEW:
+        raise InvalidInput(
+            f"{field} must lie within the last {past.days} days and not in the future",
+            code="TIME_OUT_OF_RANGE",
+            field=field,
+        )
+    return moment
 
 
 def invalid_field(model: str, field: str, message: str, value: object) -> ValidationError:

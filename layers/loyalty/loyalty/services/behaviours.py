@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import AwareDatetime, Field
 
@@ -20,11 +20,12 @@ from loyalty.domain.config import CODE_PATTERN, BehaviourRule
 from loyalty.domain.errors import Conflict
 from loyalty.domain.fifo import plan_draw
 from loyalty.domain.ledger import BalanceDelta, RecordType, delta
-from loyalty.domain.validity import CamelModel, View, end_of_validity
+from loyalty.domain.validity import CamelModel, View, end_of_validity, within_window
 from loyalty.ids import new_ulid
 from loyalty.services import events
 from loyalty.services.accrual import settle
 from loyalty.services.config import ProgramLoader
+from loyalty.settings import get_settings
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
 from loyalty.store.ledger_repo import Conflict as WriteConflict
@@ -71,6 +72,8 @@ class BehaviourService:
         existing = self.table.get(pk, keys.GUARD_SK)
         if existing:
             return _repeat(existing, member_id, report), False
+        past = timedelta(days=get_settings().business_time_past_days)
+        within_window(report.occurred_at, self.clock.now(), past, "occurredAt")
         items = self.members.items(tenant, member_id)
         profile = items[0]
         accounts = accounts_by_group(items)

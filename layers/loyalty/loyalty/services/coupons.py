@@ -303,7 +303,9 @@ class CouponService:
         return found
 
     def of_member(self, tenant: str, member_id: str, status: str | None, limit: int = 100) -> list[CouponView]:
-        """A member's coupons (by status, newest last), from the owner index."""
+        """A member's coupons (by status, newest last), from the owner index; 404 for a member this tenant
+        does not have, as every member route answers (not an empty list)."""
+        self.members.profile(tenant, member_id)
         items, _ = self.table.query_index(
             "GSI2",
             keys.member_coupons(tenant, member_id),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 
 from pydantic import BaseModel
 
@@ -17,9 +18,11 @@ from loyalty.domain.config import KINDS
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
 from loyalty.domain.members import normalize_phone
 from loyalty.domain.orders import OrderAccepted, OrderSubmission, OrderView
+from loyalty.domain.validity import within_window
 from loyalty.ids import new_ulid
 from loyalty.services import events
 from loyalty.services.config import CatalogLoader, ProgramLoader
+from loyalty.settings import get_settings
 from loyalty.store.config_repo import ConfigRepository
 from loyalty.store.member_repo import MemberRepository
 from loyalty.store.order_repo import OrderRepository
@@ -48,10 +51,11 @@ class OrderService:
         existing = self.orders.get(tenant, channel, submission.order_no)
         if existing:
             return _answer_repeat(existing, digest, key)
+        now = self.clock.now()
+        within_window(submission.ordered_at, now, timedelta(days=get_settings().business_time_past_days), "orderedAt")
         self.programs.load(tenant, submission.program_code)  # 404 for an unknown program
         member = self._member(tenant, channel, submission)
         self._check_references(tenant, submission)
-        now = self.clock.now()
         order = {
             "orderId": new_ulid(),
             "channel": channel,

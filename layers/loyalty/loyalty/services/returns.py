@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -27,6 +27,7 @@ from loyalty.clock import Clock, SystemClock
 from loyalty.domain.errors import Conflict, InvalidInput
 from loyalty.domain.ledger import BalanceDelta, RecordType, delta
 from loyalty.domain.returns import ReturnAccepted, ReturnSubmission, points_to_reverse, share_to_give_back
+from loyalty.domain.validity import within_window
 from loyalty.ids import new_ulid
 from loyalty.services import events
 from loyalty.services.accrual import RetryLater
@@ -35,6 +36,7 @@ from loyalty.services.coupon_verification import CouponVerifier, coupon_verifier
 from loyalty.services.orders import ACCRUED
 from loyalty.services.orders import fingerprint as request_fingerprint
 from loyalty.services.redemption import end_of_validity_day_after
+from loyalty.settings import get_settings
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
 from loyalty.store.ledger_repo import AccountChange, LedgerRepository, LedgerWrite, LotDraw
@@ -68,6 +70,8 @@ class ReturnService:
         existing = self.table.get(pk, keys.RETURN_SK)
         if existing:
             return _repeat(existing, fingerprint, key)
+        past = timedelta(days=get_settings().business_time_past_days)
+        within_window(submission.returned_at, self.clock.now(), past, "returnedAt")
         order = self.orders.get(tenant, channel, submission.original_order_no)
         if order is None:
             raise InvalidInput(
