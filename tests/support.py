@@ -180,3 +180,18 @@ def forget_answers(tenant: str) -> int:
     for record in records:
         dynamodb.delete_item(TableName=table, Key={"PK": record["PK"], "SK": record["SK"]})
     return len(records)
+
+
+SNACK_DOUBLE = {  # a point rule on a product category: 2 points per yuan on 小食 (TD0001's category)
+    "code": "snack-double",
+    "name": "小食2倍积分",
+    "pointGroupCode": "points",
+    "awardMode": "amount",
+    "unit": "1",
+    "pointsPerUnit": 2,
+    "countsTowardUpgrade": True,
+    "costCenterCode": "marketing",
+    "productScope": {"categoryCodes": ["SNACK"]},
+    "validity": {"type": "fixedPeriod", "days": 365},
+}
+

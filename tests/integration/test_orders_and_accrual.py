@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.support import OPERATOR, OTHER_TENANT_POS, POS, Api, load_event
+from tests.support import OPERATOR, OTHER_TENANT_POS, POS, SNACK_DOUBLE, Api, load_event
 
 PHONE = "13800138000"
 
@@ -253,19 +253,7 @@ def test_an_accrual_that_read_a_stale_accumulator_is_retried_not_applied(member,
 
 def test_a_category_scope_matches_by_the_product_code_alone(member, api, pipeline):
     """积分规则 on 商品类别 SNACK: TD0001 is a snack in master data, so a line without a category matches."""
-    rule = {
-        "code": "snack-double",
-        "name": "小食2倍积分",
-        "pointGroupCode": "points",
-        "awardMode": "amount",
-        "unit": "1",
-        "pointsPerUnit": 2,
-        "countsTowardUpgrade": True,
-        "costCenterCode": "marketing",
-        "productScope": {"categoryCodes": ["SNACK"]},
-        "validity": {"type": "fixedPeriod", "days": 365},
-    }
-    assert api.call("POST", "/v1/admin/programs/DEMO/point-rules", OPERATOR, body=rule)[0] == 201
+    assert api.call("POST", "/v1/admin/programs/DEMO/point-rules", OPERATOR, body=SNACK_DOUBLE)[0] == 201
     body = order(points_amount="120")
     del body["lines"][0]["categoryCode"]
     dessert = {**body["lines"][0], "lineNo": 2, "sku": "IC0600"}  # 甜品: the 1 per 1 offline rule

@@ -26,7 +26,7 @@ import boto3
 from infra.local.template import REGION, Resolver
 from tests.conftest import Pipeline
 from tests.perf.cost import CostHook, Meter
-from tests.support import OPERATOR, POS, SHANGHAI, Api, emulated_account, order_body
+from tests.support import OPERATOR, POS, SHANGHAI, SNACK_DOUBLE, Api, emulated_account, order_body
 
 HEADER = (
     "| operation | round trips (service:API count) | items read | items written | read units | write units "
@@ -152,19 +152,7 @@ def run(resolver: Resolver) -> tuple[dict[str, Meter], list[str]]:
     )
     bench.measure("sweep the 72 buckets (2 expiring lots)", lambda: bench.poll("ExpirySweepFunction"))
     bench.measure("get a member (2 groups, after the sweep)", lambda: api.call("GET", f"/v1/members/{mid}", POS))
-    category_rule = {
-        "code": "snack-double",
-        "name": "小食2倍积分",
-        "pointGroupCode": "points",
-        "awardMode": "amount",
-        "unit": "1",
-        "pointsPerUnit": 2,
-        "countsTowardUpgrade": True,
-        "costCenterCode": "marketing",
-        "productScope": {"categoryCodes": ["SNACK"]},
-        "validity": {"type": "fixedPeriod", "days": 365},
-    }
-    bench.quiet(lambda: api.call("POST", "/v1/admin/programs/DEMO/point-rules", OPERATOR, body=category_rule))
+    bench.quiet(lambda: api.call("POST", "/v1/admin/programs/DEMO/point-rules", OPERATOR, body=SNACK_DOUBLE))
     sys.modules["lambda_AccruePointsFunction_app"].service.cache_clear()  # a new sandbox sees the new rule
     bench.quiet(lambda: api.call("POST", "/v1/orders", POS, body=order_body("cat-1", 100)))
     bench.quiet(lambda: bench.poll("AccruePointsFunction"))  # loads the program with the new rule
