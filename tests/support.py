@@ -194,4 +194,3 @@ SNACK_DOUBLE = {  # a point rule on a product category: 2 points per yuan on 小
     "productScope": {"categoryCodes": ["SNACK"]},
     "validity": {"type": "fixedPeriod", "days": 365},
 }
-

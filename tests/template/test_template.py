@@ -141,3 +141,30 @@ def test_each_function_reaches_only_its_keys():
                     assert "dynamodb:Scan" not in statement["Action"] and "dynamodb:*" not in statement["Action"]
     authorizer = policies["AuthorizerFunction"][0]["Statement"][0]
     assert authorizer["Action"] == ["dynamodb:GetItem"]
+
+
+def test_what_holds_money_or_lost_messages_survives_a_stack_delete():
+    """The table: deletion protection, and Retain on delete and on a replacing update (PITR backups do not
+    survive a stack delete); every dead-letter queue is kept too (issue 12)."""
+    resources = TEMPLATE.resources
+    table = resources["LoyaltyTable"]
+    assert table["Properties"]["DeletionProtectionEnabled"] is True
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    dead_letters = [name for name in TEMPLATE.of_type("AWS::SQS::Queue") if "DeadLetter" in name]
+    assert len(dead_letters) == 6
+    assert all(
+        (resources[n]["DeletionPolicy"], resources[n]["UpdateReplacePolicy"]) == ("Retain",) * 2 for n in dead_letters
+    )
+
+
+def test_every_queue_is_encrypted_and_every_rule_target_has_a_dead_letter_queue():
+    assert all(
+        q["Properties"].get("SqsManagedSseEnabled") is True for q in TEMPLATE.of_type("AWS::SQS::Queue").values()
+    )
+    for name, rule in TEMPLATE.of_type("AWS::Events::Rule").items():
+        for target in rule["Properties"].get("Targets", []):
+            assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]}}, name
+            assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] == 86400, name
+    policy = TEMPLATE.resources["EventsDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    sources = policy["Condition"]["ArnEquals"]["aws:SourceArn"]
+    assert sorted(s["Fn::GetAtt"][0] for s in sources) == sorted(TEMPLATE.of_type("AWS::Events::Rule"))
