@@ -7,12 +7,24 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := layers/loyalty:.
 
-.PHONY: run test lint openapi build bench clean
+.PHONY: run test lint openapi build bench clean audit
 
 $(VENV)/.installed: requirements-dev.txt layers/loyalty/requirements.txt
 	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r layers/loyalty/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
+
+# Known vulnerabilities in the layer's pinned dependencies (pip-audit, in a venv of its own). It needs the
+# vulnerability feed online: where that is not reachable it says so and checks nothing.
+AUDIT := .venv-audit
+audit:
+	test -x $(AUDIT)/bin/pip-audit || ($(PYTHON) -m venv $(AUDIT) && $(AUDIT)/bin/pip install --quiet --disable-pip-version-check pip-audit==2.10.1)
+	@out=$$($(AUDIT)/bin/pip-audit --require-hashes --disable-pip --progress-spinner off -r layers/loyalty/requirements.txt 2>&1); rc=$$?; \
+	if echo "$$out" | grep -qiE "could not be audited|connection|timed out|max retries"; then \
+		echo "pip-audit: the vulnerability feed is not reachable from this machine; these were not checked:"; \
+		echo "$$out" | grep -iE "could not be audited" | awk '{print "  " $$1}'; \
+	else echo "$$out"; exit $$rc; fi
 
 $(TOOLS)/.installed: requirements-tools.txt
 	$(PYTHON) -m venv $(TOOLS)
@@ -74,4 +86,4 @@ build: $(VENV)/.installed $(TOOLS)/.installed ## sam build (no Docker needed), t
 	$(PY) -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(AUDIT) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache
