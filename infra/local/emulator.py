@@ -104,7 +104,8 @@ class Emulator:
             endpoint_url=self.endpoint_for(service),
             region_name=REGION,
             aws_access_key_id="local",
-            aws_secret_access_key="local",
+            # B106: the emulator takes any
+            aws_secret_access_key="local",  # nosec B106
         )
 
 
