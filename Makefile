@@ -15,6 +15,14 @@ $(VENV)/.installed: requirements-dev.txt layers/loyalty/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+# checkov on template.yaml, in a venv of its own (it pins much of what SAM CLI pins too); .checkov.yaml is
+# the baseline of accepted findings with their reasons (D-063).
+CHECKOV := .venv-checkov
+$(CHECKOV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV)
+	$(CHECKOV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
 # Known vulnerabilities in the layer's pinned dependencies (pip-audit, in a venv of its own). It needs the
 # vulnerability feed online: where that is not reachable it says so and checks nothing.
 AUDIT := .venv-audit
@@ -64,7 +72,8 @@ ENGINE ?= moto
 run: $(VENV)/.installed $(SWAGGER_UI)/swagger-ui-bundle.js $(if $(filter dynamodb-local,$(ENGINE)),$(DDB_LOCAL_READY)) ## start the local stack on http://127.0.0.1:3000 with the demo tenant (ENGINE=dynamodb-local: DynamoDB on DynamoDB Local)
 	LOYALTY_DYNAMODB_LOCAL=$(DDB_LOCAL) $(PY) -m infra.local --engine $(ENGINE)
 
-test: $(VENV)/.installed $(TOOLS)/.installed $(DDB_LOCAL_READY) $(SWAGGER_UI)/swagger-ui-bundle.js .local/chromium.ready lint ## lint, then every test
+test: $(VENV)/.installed $(TOOLS)/.installed $(CHECKOV)/.installed $(DDB_LOCAL_READY) $(SWAGGER_UI)/swagger-ui-bundle.js .local/chromium.ready lint ## lint, then every test
+	$(CHECKOV)/bin/checkov -f template.yaml --config-file .checkov.yaml
 	LOYALTY_DYNAMODB_LOCAL=$(DDB_LOCAL) LOYALTY_BROWSER=chromium $(PY) -m pytest -n 2 --dist loadgroup
 
 lint: $(VENV)/.installed
@@ -87,4 +96,4 @@ build: $(VENV)/.installed $(TOOLS)/.installed ## sam build (no Docker needed), t
 	$(PY) -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
 
 clean:
-	rm -rf $(VENV) $(TOOLS) $(AUDIT) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(AUDIT) $(CHECKOV) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache
