@@ -168,3 +168,25 @@ def test_every_queue_is_encrypted_and_every_rule_target_has_a_dead_letter_queue(
     policy = TEMPLATE.resources["EventsDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
     sources = policy["Condition"]["ArnEquals"]["aws:SourceArn"]
     assert sorted(s["Fn::GetAtt"][0] for s in sources) == sorted(TEMPLATE.of_type("AWS::Events::Rule"))
+
+
+def test_throttling_and_concurrency_are_parameters_of_the_stack():
+    """Every route throttled (burst and rate), every queue source capped, the authorizer's concurrency kept,
+    and how long a revoked key keeps working (the authorizer's cache) a parameter (issue 12)."""
+    api = TEMPLATE.resources["HttpApi"]["Properties"]
+    assert api["DefaultRouteSettings"] == {
+        "ThrottlingBurstLimit": {"Ref": "ApiThrottlingBurstLimit"},
+        "ThrottlingRateLimit": {"Ref": "ApiThrottlingRateLimit"},
+    }
+    identity = api["Auth"]["Authorizers"]["ApiKeyAuthorizer"]["Identity"]
+    assert identity["ReauthorizeEvery"] == {"Ref": "AuthorizerCacheSeconds"}
+    authorizer = TEMPLATE.resources["AuthorizerFunction"]["Properties"]
+    assert authorizer["ReservedConcurrentExecutions"] == {"Ref": "AuthorizerReservedConcurrency"}
+    sources = [
+        event["Properties"]
+        for function in TEMPLATE.of_type("AWS::Serverless::Function").values()
+        for event in function["Properties"].get("Events", {}).values()
+        if event["Type"] == "SQS"
+    ]
+    assert len(sources) == 5
+    assert all(s["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "QueueMaximumConcurrency"}} for s in sources)
