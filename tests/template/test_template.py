@@ -190,3 +190,16 @@ def test_throttling_and_concurrency_are_parameters_of_the_stack():
     ]
     assert len(sources) == 5
     assert all(s["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "QueueMaximumConcurrency"}} for s in sources)
+
+
+def test_logs_are_kept_for_a_set_time_and_every_request_leaves_an_access_line():
+    """One log group for the functions and one access log for the API, both kept LogRetentionDays; the access
+    line names request, route, status, latency, source IP and the caller's key id (issue 12)."""
+    for name in ("FunctionLogs", "ApiAccessLogs"):
+        assert TEMPLATE.resources[name]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert TEMPLATE.document["Globals"]["Function"]["LoggingConfig"] == {"LogGroup": {"Ref": "FunctionLogs"}}
+    access = TEMPLATE.resources["HttpApi"]["Properties"]["AccessLogSettings"]
+    assert access["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]}
+    line = json.loads(access["Format"])
+    assert {"requestId", "routeKey", "status", "latencyMs", "sourceIp", "keyId"} <= set(line)
+    assert line["keyId"] == "$context.authorizer.keyId"  # the authorizer puts keyId in its context
