@@ -10,6 +10,7 @@ from __future__ import annotations
 import calendar
 import unicodedata
 from datetime import date, datetime, time, timedelta
+from functools import cache
 from types import UnionType
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 from zoneinfo import ZoneInfo
@@ -89,11 +90,11 @@ class CamelModel(BaseModel):
     def _plain_input(cls, data: Any) -> Any:
         if not cls.checks_input or not isinstance(data, dict):
             return data
+        fields = _wire_fields(cls)
         checked = {}
         for key, value in data.items():
-            field = cls.model_fields.get(key) or next((f for f in cls.model_fields.values() if f.alias == key), None)
-            name = next((n for n, f in cls.model_fields.items() if f is field), key)
-            if field is not None and _lax_integer(value) and _takes_integers(field.annotation):
+            name, integers = fields.get(key, (key, False))
+            if integers and _lax_integer(value):
                 raise invalid_field(
                     cls.__name__, key, "an integer is expected: a JSON number, not a string or true/false", value
                 )
@@ -102,6 +103,18 @@ class CamelModel(BaseModel):
             except ValueError as error:
                 raise invalid_field(cls.__name__, key, str(error), value) from None
         return checked
+
+
+@cache
+def _wire_fields(model: type[BaseModel]) -> dict[str, tuple[str, bool]]:
+    """Each field under its wire name and its Python name: (Python name, takes integers). Once per model."""
+    fields = {}
+    for name, field in model.model_fields.items():
+        entry = (name, _takes_integers(field.annotation))
+        fields[name] = entry
+        if field.alias:
+            fields[field.alias] = entry
+    return fields
 
 
 class View(CamelModel):

@@ -107,9 +107,8 @@ class MemberService:
         as expired, not available, even before the sweep closes it (D-051)."""
         items = self.members.items(tenant, member_id)
         now = self.clock.now()
-        for account in items[1:]:
-            has_lots = account.get("available", 0) + account.get("debt", 0) > 0  # open lots = available + debt
-            if account["SK"].startswith(keys.ACCOUNT_PREFIX) and has_lots:
+        for account in (i for i in items[1:] if i["SK"].startswith(keys.ACCOUNT_PREFIX)):
+            if account["available"] + account.get("debt", 0) > 0:  # it has open lots (= available + debt)
                 overdue = self.members.overdue_points(tenant, member_id, account["pointGroupCode"], now)
                 account["available"] -= overdue
                 account["expired"] += overdue
