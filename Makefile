@@ -74,6 +74,8 @@ run: $(VENV)/.installed $(SWAGGER_UI)/swagger-ui-bundle.js $(if $(filter dynamod
 
 test: $(VENV)/.installed $(TOOLS)/.installed $(CHECKOV)/.installed $(DDB_LOCAL_READY) $(SWAGGER_UI)/swagger-ui-bundle.js .local/chromium.ready lint ## lint, then every test
 	$(CHECKOV)/bin/checkov -f template.yaml --config-file .checkov.yaml
+	mkdir -p .local && $(TOOLS)/bin/python -m infra.translate > .local/template.json
+	$(CHECKOV)/bin/checkov -f .local/template.json --config-file .checkov.yaml
 	LOYALTY_DYNAMODB_LOCAL=$(DDB_LOCAL) LOYALTY_BROWSER=chromium $(PY) -m pytest -n 2 --dist loadgroup
 
 lint: $(VENV)/.installed

@@ -117,30 +117,56 @@ def test_every_function_has_a_sample_event():
         assert any(name == f"{prefix}.json" or name.startswith(f"{prefix}_") for name in samples), prefix
 
 
+def _statements(function: dict) -> list[dict]:
+    """A function's own statements: its SAM Policies, or the inline policies of the role it names."""
+    properties = function["Properties"]
+    if "Role" in properties:
+        role = TEMPLATE.resources[properties["Role"]["Fn::GetAtt"][0]]["Properties"]
+        return [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+    return [s for policy in properties["Policies"] for s in policy.get("Statement", [])]
+
+
 def test_each_function_reaches_only_its_keys():
-    policies = {name: r["Properties"]["Policies"] for name, r in TEMPLATE.of_type("AWS::Serverless::Function").items()}
+    policies = {name: _statements(r) for name, r in TEMPLATE.of_type("AWS::Serverless::Function").items()}
     for name, statements in policies.items():
-        for policy in statements:
-            for statement in policy.get("Statement", []):
-                if name == "ReconcileFunction":  # a Scan has no leading key: it reads everything, writes nothing
-                    assert statement["Action"] == [
-                        "dynamodb:Scan",
-                        "dynamodb:Query",
-                        "dynamodb:GetItem",
-                        "dynamodb:BatchGetItem",
-                    ]
-                    continue
-                if any(action.startswith("dynamodb:") for action in statement["Action"]):
-                    leading = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
-                    expected = {
-                        "AuthorizerFunction": ["APIKEY#*"],
-                        "ExpirySweepFunction": ["T#*", "PROGRAMS"],
-                        "TierSweepFunction": ["T#*", "PROGRAMS"],
-                    }
-                    assert leading == expected.get(name, ["T#*"]), name
-                    assert "dynamodb:Scan" not in statement["Action"] and "dynamodb:*" not in statement["Action"]
-    authorizer = policies["AuthorizerFunction"][0]["Statement"][0]
-    assert authorizer["Action"] == ["dynamodb:GetItem"]
+        for statement in statements:
+            if name == "ReconcileFunction":  # a Scan has no leading key: it reads everything, writes nothing
+                assert statement["Action"] == [
+                    "dynamodb:Scan",
+                    "dynamodb:Query",
+                    "dynamodb:GetItem",
+                    "dynamodb:BatchGetItem",
+                ]
+                continue
+            if name == "PublishEventsFunction" and statement["Resource"] != {"Fn::GetAtt": ["LoyaltyTable", "Arn"]}:
+                continue  # the stream's records, not the table's items
+            if any(action.startswith("dynamodb:") for action in statement["Action"]):
+                leading = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+                expected = {
+                    "AuthorizerFunction": ["APIKEY#*"],
+                    "ExpirySweepFunction": ["T#*", "PROGRAMS"],
+                    "TierSweepFunction": ["T#*", "PROGRAMS"],
+                }
+                assert leading == expected.get(name, ["T#*"]), name
+                assert "dynamodb:Scan" not in statement["Action"] and "dynamodb:*" not in statement["Action"]
+    assert policies["AuthorizerFunction"][0]["Action"] == ["dynamodb:GetItem"]
+
+
+def test_queue_pollers_and_the_stream_reader_are_held_to_their_own_queue_and_stream():
+    """SAM gives a function with a queue or stream source AWS's managed policy for it (Resource "*"); these
+    functions name a role of their own whose statements name their queue or stream (issue 12)."""
+    sources = {"SQS": "Queue", "DynamoDB": "Stream"}
+    for name, function in TEMPLATE.of_type("AWS::Serverless::Function").items():
+        events = function["Properties"].get("Events", {}).values()
+        polled = [e["Properties"][sources[e["Type"]]] for e in events if e["Type"] in sources]
+        if not polled:
+            continue
+        assert "Policies" not in function["Properties"], name
+        statements = _statements(function)
+        for source in polled:
+            reads = [s for s in statements if s["Resource"] == source]
+            assert reads and {"sqs:ReceiveMessage", "dynamodb:GetRecords"} & set(reads[0]["Action"]), name
+        assert all(s["Resource"] != "*" for s in statements), name
 
 
 def test_what_holds_money_or_lost_messages_survives_a_stack_delete():
@@ -151,16 +177,22 @@ def test_what_holds_money_or_lost_messages_survives_a_stack_delete():
     assert table["Properties"]["DeletionProtectionEnabled"] is True
     assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
     dead_letters = [name for name in TEMPLATE.of_type("AWS::SQS::Queue") if "DeadLetter" in name]
-    assert len(dead_letters) == 6
+    assert len(dead_letters) == 7
     assert all(
         (resources[n]["DeletionPolicy"], resources[n]["UpdateReplacePolicy"]) == ("Retain",) * 2 for n in dead_letters
     )
 
 
 def test_every_queue_is_encrypted_and_every_rule_target_has_a_dead_letter_queue():
-    assert all(
-        q["Properties"].get("SqsManagedSseEnabled") is True for q in TEMPLATE.of_type("AWS::SQS::Queue").values()
-    )
+    """AWS-managed SSE by default; with KmsKeyArn, the customer's key on every queue, the table and the topic."""
+    by_default = {"Fn::If": ["UseCustomerKey", {"Ref": "AWS::NoValue"}, True]}
+    customer_key = {"Fn::If": ["UseCustomerKey", {"Ref": "KmsKeyArn"}, {"Ref": "AWS::NoValue"}]}
+    for queue in TEMPLATE.of_type("AWS::SQS::Queue").values():
+        assert queue["Properties"]["SqsManagedSseEnabled"] == by_default
+        assert queue["Properties"]["KmsMasterKeyId"] == customer_key
+    sse = TEMPLATE.resources["LoyaltyTable"]["Properties"]["SSESpecification"]
+    assert sse["SSEEnabled"] is True and sse["KMSMasterKeyId"] == customer_key
+    assert TEMPLATE.resources["AlarmTopic"]["Properties"]["KmsMasterKeyId"] == customer_key
     for name, rule in TEMPLATE.of_type("AWS::Events::Rule").items():
         for target in rule["Properties"].get("Targets", []):
             assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]}}, name
@@ -203,3 +235,40 @@ def test_logs_are_kept_for_a_set_time_and_every_request_leaves_an_access_line():
     line = json.loads(access["Format"])
     assert {"requestId", "routeKey", "status", "latencyMs", "sourceIp", "keyId"} <= set(line)
     assert line["keyId"] == "$context.authorizer.keyId"  # the authorizer puts keyId in its context
+
+
+def test_every_schedule_has_a_retry_policy_and_a_dead_letter_queue():
+    schedules = [
+        (name, event["Properties"])
+        for name, function in TEMPLATE.of_type("AWS::Serverless::Function").items()
+        for event in function["Properties"].get("Events", {}).values()
+        if event["Type"] == "ScheduleV2"
+    ]
+    assert len(schedules) == 3
+    for name, schedule in schedules:
+        assert schedule["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]}}, name
+        assert schedule["RetryPolicy"]["MaximumRetryAttempts"] > 0, name
+
+
+def test_every_function_and_every_dead_letter_queue_has_an_alarm_on_the_stack_topic():
+    """A message in a dead-letter queue, a function's errors or throttles, a reconciliation difference: each
+    raises an alarm on AlarmTopic, which is an output of the stack (issue 12)."""
+    alarms = TEMPLATE.of_type("AWS::CloudWatch::Alarm").values()
+    assert all(a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms)
+    assert all(a["Properties"]["TreatMissingData"] == "notBreaching" for a in alarms)
+    pairs = {
+        (stat["MetricStat"]["Metric"]["MetricName"], stat["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"])
+        for a in alarms
+        for stat in a["Properties"].get("Metrics", [])
+        if "MetricStat" in stat
+    }
+    for function in TEMPLATE.of_type("AWS::Serverless::Function"):
+        assert {("Errors", function), ("Throttles", function)} <= pairs, function
+    queues = {
+        a["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+        for a in alarms
+        if a["Properties"].get("Namespace") == "AWS/SQS"
+    }
+    assert queues == {name for name in TEMPLATE.of_type("AWS::SQS::Queue") if "DeadLetter" in name}
+    assert any(a["Properties"].get("MetricName") == "ReconciliationDifferences" for a in alarms)
+    assert TEMPLATE.document["Outputs"]["AlarmTopicArn"]["Value"] == {"Ref": "AlarmTopic"}
