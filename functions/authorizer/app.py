@@ -1,8 +1,10 @@
 """HTTP API Lambda authorizer (simple responses): API key -> tenant, role and channel.
 
-It authorises every request and passes who the caller is, or that nobody is, in the context: the routes
-then answer 401 / 403 as problem JSON (loyalty.api.principal). Because the answer does not depend on the
-route, API Gateway may cache it per key. The key itself is never logged.
+A known key is authorised with who the caller is in the context; the routes then check the role and answer
+403 as problem JSON (loyalty.api.principal). An unknown, revoked or malformed key is refused here
+(`isAuthorized: false`: API Gateway answers 403 itself), so junk keys never invoke a route's function.
+Because the answer does not depend on the route, API Gateway caches it per key (AuthorizerCacheSeconds).
+The key itself is never logged.
 """
 
 from functools import lru_cache
@@ -26,4 +28,6 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     logger.info(
         "caller resolved", extra={"known": principal is not None, "key_id": principal.key_id if principal else None}
     )
-    return {"isAuthorized": True, "context": principal.as_context() if principal else {"tenant": ""}}
+    if principal is None:
+        return {"isAuthorized": False}
+    return {"isAuthorized": True, "context": principal.as_context()}

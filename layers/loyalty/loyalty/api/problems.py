@@ -108,8 +108,8 @@ def for_validation_errors(errors: list[dict[str, Any]], instance: str | None) ->
 
 
 class GatewayMessage(BaseModel):
-    """What API Gateway itself answers, before any function runs: no or an unknown key (401), a key the
-    authorizer refused (403), an unknown route (404), a body over its own limit (413)."""
+    """What API Gateway itself answers, before any function runs: no key (401), a key the authorizer
+    refused as unknown or revoked (403), an unknown route (404), a body over its own limit (413)."""
 
     message: str
 
