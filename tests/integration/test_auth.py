@@ -66,9 +66,11 @@ def test_every_route_answers_401_without_a_known_key_and_403_to_the_wrong_role(a
     assert (status, problem["code"]) == (403, "FORBIDDEN"), operation
 
 
-def test_no_route_gives_another_tenant_any_of_this_tenants_data(demo, api, pipeline):
+def test_no_route_gives_another_tenant_any_of_this_tenants_data(demo, api, pipeline, monkeypatch):
     """Every operation, called with the other tenant's key of the right role and this tenant's real ids,
-    answers without a byte of this tenant's data, and changes nothing of it."""
+    answers without a byte of this tenant's data, and changes nothing of it. Every table key each request
+    builds is the caller's tenant's, checked in the table wrapper's tenant scope (issue 12)."""
+    from loyalty.store import table as table_module
     from tests.support import OTHER_TENANT_OPERATOR, OTHER_TENANT_POS, order_body
 
     _, member = api.call("POST", "/v1/members", POS, body={"programCode": "DEMO", "phone": "13800138000"})
@@ -83,6 +85,14 @@ def test_no_route_gives_another_tenant_any_of_this_tenants_data(demo, api, pipel
         ids["code"] = coupon["code"] if "/coupons/" in path else "SH001" if "/stores/" in path else "DEMO"
         return re.sub(r"\{(\w+)\}", lambda m: ids.get(m.group(1), "01HZZZZZZZZZZZZZZZZZZZZZZZ"), path)
 
+    keys_by_operation: dict[str, list[tuple[str | None, str]]] = {}
+    guard = table_module.guard_partition
+
+    def recorded(partition: str, *, written_index: bool = False) -> None:
+        keys_by_operation.setdefault(operation, []).append((table_module._scope.get(), partition))
+        guard(partition, written_index=written_index)
+
+    monkeypatch.setattr(table_module, "guard_partition", recorded)
     leaks = []
     for method, path, operation in OPERATIONS:
         stranger = OTHER_TENANT_OPERATOR if path.startswith("/v1/admin/") else OTHER_TENANT_POS
@@ -93,6 +103,14 @@ def test_no_route_gives_another_tenant_any_of_this_tenants_data(demo, api, pipel
         if status >= 500 or any(secret in text for secret in hidden) or (200 <= status < 300 and method != "GET"):
             leaks.append((operation, status))
     assert leaks == []
+    needs_a_query = {"findCoupons", "lookupMember", "listCouponSettlements"}  # 422 before any read
+    reads = {operation for method, _, operation in OPERATIONS if method == "GET"} - needs_a_query
+    assert reads <= set(keys_by_operation)  # every read reached the table, inside the scope
+    scopes = {scope for keys in keys_by_operation.values() for scope, _ in keys}
+    assert scopes == {"T#other#"}
+    for operation, built in keys_by_operation.items():
+        assert all(key.startswith("T#other#") for _, key in built), operation
+    monkeypatch.undo()
     assert api.call("GET", f"/v1/members/{member['id']}", POS)[1]["phone"] == "13800138000"
     assert api.call("GET", "/v1/admin/stores/SH001", OPERATOR)[0] == 200
     assert api.call("GET", f"/v1/admin/coupons/{coupon['code']}", OPERATOR)[1]["status"] == "issued"

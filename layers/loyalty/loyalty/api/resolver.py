@@ -1,5 +1,6 @@
 """The one way an HTTP function is built: a Powertools resolver with validation, the caller's principal
-enforced on every route, every error as problem JSON, and the routers it serves."""
+enforced on every route (its role, and its tenant on every table key), every error as problem JSON, and
+the routers it serves."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from loyalty.api.principal import Principal, principal_for
 from loyalty.domain.errors import DomainError
 from loyalty.observability import logger, metrics
 from loyalty.services.idempotency import CONFIG as IDEMPOTENCY_CONFIG
+from loyalty.store.table import tenant_scope
 
 MAX_BODY_BYTES = 256 * 1024
 
@@ -98,7 +100,8 @@ def http_handler(app: APIGatewayHttpResolver) -> Callable[[dict, LambdaContext],
             event = _as_json(event)
         logger.append_keys(tenant=caller.tenant, role=caller.role, key_id=caller.key_id)
         app.append_context(principal=caller)
-        return _without_body_if_no_content(app.resolve(event, context))
+        with tenant_scope(caller.tenant):  # every table key of this request must be the caller's tenant's
+            return _without_body_if_no_content(app.resolve(event, context))
 
     return handler
 

@@ -339,14 +339,7 @@ class CouponRuleService:
         return item
 
     def _next_number(self, tenant: str, day: str) -> int:
-        response = self.table.client.update_item(
-            TableName=self.table.name,
-            Key={"PK": {"S": keys.counter(tenant)}, "SK": {"S": f"COUPON_RULE#{day}"}},
-            UpdateExpression="ADD n :one",
-            ExpressionAttributeValues={":one": {"N": "1"}},
-            ReturnValues="UPDATED_NEW",
-        )
-        return int(response["Attributes"]["n"]["N"])
+        return self.table.increment(keys.counter(tenant), f"COUPON_RULE#{day}", "n")
 
     def _step(
         self,

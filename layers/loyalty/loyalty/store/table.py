@@ -1,5 +1,7 @@
 """A small wrapper over the low-level DynamoDB client: item codec, queries, and transactions whose
-cancellation reasons come back indexed by the order the caller wrote them in.
+cancellation reasons come back indexed by the order the caller wrote them in, and a tenant scope: inside
+`tenant_scope(t)` (every HTTP request runs in its caller's), a key of another tenant is refused before
+DynamoDB is called, so isolation does not rest on each service remembering the tenant.
 
 Clients are created once per process (module level, lazily) and reach the local emulator through the
 standard AWS_ENDPOINT_URL setting, so the same code runs on AWS untouched.
@@ -10,6 +12,8 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -23,6 +27,44 @@ from loyalty.domain.errors import InvalidInput
 from loyalty.settings import get_settings
 
 Item = dict[str, Any]
+
+# Index partitions shared by every tenant: a tenant's program is listed in PROGRAMS (keys.PROGRAMS_INDEX) for
+# the sweeps, which read it outside any tenant scope. Inside one, it may be written to, never read.
+SHARED_INDEX_PARTITIONS = frozenset({"PROGRAMS"})
+INDEX_KEYS = ("GSI1PK", "GSI2PK")
+
+_scope: ContextVar[str | None] = ContextVar("loyalty_tenant_scope", default=None)
+
+
+class TenantIsolationError(RuntimeError):
+    """A key of another tenant, or a whole-table scan, inside a tenant's scope: a defect, never input."""
+
+
+@contextmanager
+def tenant_scope(tenant: str) -> Iterator[None]:
+    """Every table key used inside must belong to `tenant` (start with T#<tenant>#)."""
+    token = _scope.set(f"T#{tenant}#")
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
+def guard_partition(partition: str, *, written_index: bool = False) -> None:
+    """Refuse a partition key outside the current tenant's scope (no scope: nothing to check)."""
+    prefix = _scope.get()
+    if prefix is None or partition.startswith(prefix):
+        return
+    if written_index and partition in SHARED_INDEX_PARTITIONS:
+        return
+    raise TenantIsolationError(f"a key outside the caller's tenant: {partition[:40]!r}")
+
+
+def _guard_item(item: Item) -> None:
+    guard_partition(item["PK"])
+    for name in INDEX_KEYS:
+        if name in item:
+            guard_partition(item[name], written_index=True)
 
 
 class _Deserializer(TypeDeserializer):
@@ -98,6 +140,7 @@ class Table:
         return self._client or dynamodb_client()
 
     def get(self, pk: str, sk: str, *, consistent: bool = True) -> Item | None:
+        guard_partition(pk)
         response = self.client.get_item(
             TableName=self.name, Key=to_attributes({"PK": pk, "SK": sk}), ConsistentRead=consistent
         )
@@ -105,6 +148,8 @@ class Table:
 
     def get_many(self, keys: list[tuple[str, str]], *, consistent: bool = True) -> dict[tuple[str, str], Item]:
         """Up to 100 items by key in one round trip (retrying what DynamoDB leaves unprocessed)."""
+        for pk, _ in keys:
+            guard_partition(pk)
         found: dict[tuple[str, str], Item] = {}
         request: dict[str, Any] = {
             self.name: {
@@ -131,6 +176,7 @@ class Table:
     ) -> Page:
         """Items of one partition whose sort key starts with `prefix` (and lies `between` two sort keys,
         both starting with it), in sort-key order, one page."""
+        guard_partition(pk)
         if between:
             condition, values = (
                 "PK = :pk AND SK BETWEEN :low AND :high",
@@ -178,6 +224,7 @@ class Table:
     ) -> tuple[list[Item], dict[str, Any] | None]:
         """One page of a GSI partition (optionally of the sort keys in `sk_prefix` = (attribute, prefix));
         `start` and the returned key are raw keys for continuations."""
+        guard_partition(pk)
         condition, values = f"{pk_attribute} = :pk", {":pk": pk}
         if sk_prefix:
             condition += f" AND begins_with({sk_prefix[0]}, :prefix)"
@@ -199,6 +246,8 @@ class Table:
     ) -> Iterator[Item]:
         """Every item of one segment of the whole table that meets `condition`, page by page. Only the
         nightly reconciliation reads the table this way; everything else reads by key."""
+        if _scope.get() is not None:
+            raise TenantIsolationError("a scan reads every tenant")
         request: dict[str, Any] = {
             "TableName": self.name,
             "FilterExpression": condition,
@@ -228,8 +277,25 @@ class Table:
             items = [from_attributes(r["Item"]) if "Item" in r else None for r in raw]
             raise TransactionCancelled(reasons, items) from error
 
+    def increment(self, pk: str, sk: str, attribute: str) -> int:
+        """Add 1 to a counter item's attribute (created at 1) and return the new value, in one write."""
+        guard_partition(pk)
+        response = self.client.update_item(
+            TableName=self.name,
+            Key=to_attributes({"PK": pk, "SK": sk}),
+            UpdateExpression="ADD #n :one",
+            ExpressionAttributeNames={"#n": attribute},
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(response["Attributes"][attribute]["N"])
+
     def _entry(self, operation: dict[str, Any]) -> dict[str, Any]:
         ((action, body),) = operation.items()
+        if "Item" in body:
+            _guard_item(body["Item"])
+        else:
+            guard_partition(body["Key"]["PK"])
         body = dict(body, TableName=self.name)
         for field in ("Item", "Key", "ExpressionAttributeValues"):
             if field in body:
