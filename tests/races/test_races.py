@@ -236,3 +236,36 @@ def test_an_order_its_return_an_expiry_sweep_and_spends_interleaved_keep_every_i
     kinds = Counter((r["type"], r["pointGroupCode"]) for r in records)
     assert kinds[("TRANSACTION", "points")] == 3 and kinds[("RETURN_REVERSAL", "points")] == 1
     assert kinds[("EXPIRY", "points")] == 1 and kinds[("REDEEM_GIFT", "points")] == counted["OK"] - 6
+
+
+def test_parallel_orders_of_one_member_never_earn_past_the_daily_ceiling(either_engine_demo):
+    """Twenty 100-point orders of one member accrued at once under a ceiling of 1,000 a day: exactly ten
+    accrue and ten are held for review, and the day's count is exactly 1,000 (issue 12)."""
+    from loyalty.domain.orders import OrderSubmission
+    from loyalty.services.accrual import accrual_service
+    from loyalty.services.orders import order_service
+    from loyalty.store import keys
+    from loyalty.store.table import Table, update
+    from tests.support import order_body
+
+    table = Table()
+    program = (keys.tenant_config("demo"), keys.config_sk("program", "DEMO"))
+    assert table.get(*program) is not None
+    table.transact([update(*program, "SET #data.dailyPointsCeiling = :c", {":c": 1000}, names={"#data": "data"})])
+    (member,) = register(1)
+    orders, accrual = order_service(), accrual_service()
+    stored = []
+    for n in range(20):
+        body = order_body(f"C{n}", 100, member={"phone": "13800000000"})
+        orders.ingest("demo", "POS", OrderSubmission.model_validate(body))
+        stored.append(table.get(keys.order("demo", "POS", f"C{n}"), keys.ORDER_SK) or {})
+
+    counted = outcomes([delivered(lambda order=order: accrual.accrue("demo", order)) for order in stored])
+    assert counted["OK"] == 20, counted
+    after = [table.get(keys.order("demo", "POS", f"C{n}"), keys.ORDER_SK) or {} for n in range(20)]
+    assert Counter(order["status"] for order in after) == {"accrued": 10, "held": 10}
+    growth = sum(e["points"] for order in after for e in order.get("earned", []) if e["pointGroupCode"] == "growth")
+    account = next(a for a in member_service().get("demo", member).accounts if a.point_group_code == "points")
+    assert account.available == 1000
+    counts = table.query_prefix(keys.member("demo", member), "EARNED#").items
+    assert {c["SK"].rsplit("#", 1)[1]: c["points"] for c in counts} == {"points": 1000, "growth": growth}

@@ -252,7 +252,7 @@ def test_every_schedule_has_a_retry_policy_and_a_dead_letter_queue():
 
 def test_every_function_and_every_dead_letter_queue_has_an_alarm_on_the_stack_topic():
     """A message in a dead-letter queue, a function's errors or throttles, a reconciliation difference: each
-    raises an alarm on AlarmTopic, which is an output of the stack (issue 12)."""
+    an order held for review: each raises an alarm on AlarmTopic, which is an output of the stack (issue 12)."""
     alarms = TEMPLATE.of_type("AWS::CloudWatch::Alarm").values()
     assert all(a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms)
     assert all(a["Properties"]["TreatMissingData"] == "notBreaching" for a in alarms)
@@ -270,5 +270,5 @@ def test_every_function_and_every_dead_letter_queue_has_an_alarm_on_the_stack_to
         if a["Properties"].get("Namespace") == "AWS/SQS"
     }
     assert queues == {name for name in TEMPLATE.of_type("AWS::SQS::Queue") if "DeadLetter" in name}
-    assert any(a["Properties"].get("MetricName") == "ReconciliationDifferences" for a in alarms)
+    assert {"ReconciliationDifferences", "OrdersHeld"} <= {a["Properties"].get("MetricName") for a in alarms}
     assert TEMPLATE.document["Outputs"]["AlarmTopicArn"]["Value"] == {"Ref": "AlarmTopic"}

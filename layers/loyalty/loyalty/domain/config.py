@@ -36,6 +36,21 @@ class Program(ConfigItem):
     """A loyalty program (会员忠诚度计划): groups tiers, rules, point groups and cost centers."""
 
     time_zone: str = Field(default="Asia/Shanghai", description="IANA zone; dates and sweeps follow it")
+    max_order_amount: Decimal | None = Field(
+        default=Decimal("100000.00"),
+        ge=0,
+        max_digits=14,
+        decimal_places=2,
+        description="每单金额上限: an order whose paid (or points) amount is above it is refused with 422 "
+        "ORDER_AMOUNT_OVER_CEILING; null for none",
+    )
+    daily_points_ceiling: int | None = Field(
+        default=100_000,
+        ge=1,
+        le=1_000_000_000,
+        description="Points of any one group a member may earn from orders in a day (the program's zone); an "
+        "order that would pass it is held for an operator's review, not accrued; null for none",
+    )
 
     @field_validator("time_zone")
     @classmethod

@@ -74,13 +74,22 @@ class OrderSubmission(CamelModel):
             raise invalid_field("OrderSubmission", "lines", "line numbers must be distinct", numbers)
         return self
 
+    def amount(self) -> Decimal:
+        """What the order is worth for the amount ceiling: the larger of its paid and its points amounts."""
+        paid = sum((line.paid for line in self.lines), Decimal(0))
+        points = sum((line.points_amount for line in self.lines if line.points_amount is not None), Decimal(0))
+        return max(paid, points)
+
+
+OrderStatus = Literal["received", "accrued", "held", "rejected"]
+
 
 class OrderAccepted(View):
     order_id: str
     order_no: str
     channel: str
     member_id: str
-    status: Literal["received", "accrued"]
+    status: OrderStatus = Field(description="held: waiting for an operator's review (see heldReason)")
     received_at: datetime
 
 
@@ -93,3 +102,28 @@ class EarnedView(View):
 class OrderView(OrderAccepted):
     accrued_at: datetime | None = None
     earned: list[EarnedView] = Field(default_factory=list, description="Points per group, once accrued")
+    held_reason: str | None = Field(default=None, description="Why accrual waits for review, e.g. DAILY_POINTS_CEILING")
+    held_at: datetime | None = None
+    held_points: dict[str, int] | None = Field(
+        default=None, description="What the order would earn per point group, as computed when held"
+    )
+    reviewed_at: datetime | None = None
+    reviewed_by: str | None = Field(default=None, description="The operator key that released or rejected it")
+    review_note: str | None = None
+
+
+class HeldOrderPage(View):
+    items: list[OrderView]
+    next_cursor: str | None = None
+
+
+class OrderRelease(CamelModel):
+    """An operator accrues a held order as it is (past the ceiling); the note is kept with the order."""
+
+    note: str | None = Field(default=None, min_length=1, max_length=500)
+
+
+class OrderRejection(CamelModel):
+    """An operator refuses a held order's points for good; the reason is kept with the order."""
+
+    note: str = Field(min_length=1, max_length=500)

@@ -4,14 +4,20 @@ Reads: the member's summary (profile and accounts, one query); the program and c
 cache. Writes: one transaction whose first entry moves the order from received to accrued, so a
 redelivered or duplicated message adds nothing. The accumulators it read are guarded, so a concurrent
 accrual for the same member makes this one retry rather than decide on stale numbers.
+
+The program's daily points ceiling is a conditional counter in the same transaction (the member's points
+from orders that day): an order that would pass it is held for an operator's review instead (status held,
+a metric, an OrderHeld event); a released order accrues past the ceiling and still counts.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
 
 from loyalty.clock import Clock, SystemClock
 from loyalty.domain.accrual import Earning, categorised, earnings, needs_categories
@@ -22,19 +28,31 @@ from loyalty.domain.program import ProgramConfig
 from loyalty.domain.tiers import reached_rule, upgrade_target
 from loyalty.domain.validity import end_of_validity
 from loyalty.ids import new_ulid
-from loyalty.observability import logger
+from loyalty.observability import logger, metrics
 from loyalty.services import events
 from loyalty.services.config import CatalogLoader, ProgramLoader
-from loyalty.services.orders import ACCRUED, RECEIVED
+from loyalty.services.orders import ACCRUED, HELD, RECEIVED
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
 from loyalty.store.ledger_repo import AccountChange, Conflict, LedgerRepository, LedgerWrite, TierChange
 from loyalty.store.member_repo import MemberRepository, accounts_by_group
-from loyalty.store.table import Item, Table, update
+from loyalty.store.table import Item, Table, TransactionCancelled, update
+
+DAILY_POINTS_CEILING = "DAILY_POINTS_CEILING"  # the held reason
+REVIEWED = ", reviewedAt = :now, reviewedBy = :by, reviewNote = :note, reviewKey = :key REMOVE GSI1PK, GSI1SK"
 
 
 class RetryLater(Exception):
     """Something this accrual read changed meanwhile; the message is retried and re-read."""
+
+
+@dataclass(frozen=True)
+class Release:
+    """An operator's release of a held order: it accrues past the daily ceiling, on the record."""
+
+    by: str  # the operator's key id
+    note: str | None
+    request_key: str | None = None  # the Idempotency-Key's digest: its retry gets this answer again
 
 
 @dataclass
@@ -45,8 +63,9 @@ class AccrualService:
     catalogs: CatalogLoader
     clock: Clock
 
-    def accrue(self, tenant: str, order: dict[str, Any]) -> bool:
-        """Apply an OrderReceived order; False when it had been applied before (nothing written)."""
+    def accrue(self, tenant: str, order: dict[str, Any], release: Release | None = None) -> bool:
+        """Apply an OrderReceived order (or release a held one); False when it had been applied (or held)
+        before: nothing written. An order that would pass the daily ceiling is held, not accrued."""
         submission = OrderSubmission.model_validate(order["submission"])
         program = self.programs.load(tenant, submission.program_code)
         if needs_categories(program.point_rules.values()):  # one BatchGetItem, only for such programs
@@ -56,10 +75,21 @@ class AccrualService:
         found = earnings(
             submission, order["tierCode"], program.point_rules.values(), self.catalogs.load(tenant).catalog
         )
+        now = self.clock.now()
+        points: dict[str, int] = defaultdict(int)
+        for earning in found:
+            points[earning.point_group] += earning.points
+        ceiling = None if release else program.program.daily_points_ceiling
+        if ceiling is not None and any(p > ceiling for p in points.values()):
+            return self._hold(tenant, order, dict(points), now)
         items = self.members.items(tenant, order["memberId"])
         profile, accounts = items[0], accounts_by_group(items)
-        now = self.clock.now()
         write = LedgerWrite(tenant, order["memberId"], count_order=True)
+        counters = range(len(write.extra), len(write.extra) + len(points))
+        write.extra += [
+            _daily_count(tenant, order["memberId"], now, program, group, total, ceiling)
+            for group, total in points.items()
+        ]
         totals: dict[str, BalanceDelta] = defaultdict(BalanceDelta)
         payoffs: dict[str, int] = defaultdict(int)
         earned_at = submission.ordered_at
@@ -108,13 +138,19 @@ class AccrualService:
                 now,
             )
         )
+        reviewed = (
+            {":by": release.by, ":note": release.note or "", ":key": release.request_key or "", ":from": HELD}
+            if release
+            else {":from": RECEIVED}
+        )
         write.guard = update(
             keys.order(tenant, order["channel"], order["orderNo"]),
             keys.ORDER_SK,
-            "SET #status = :accrued, accruedAt = :now, earned = :earned, earnedRecords = :records",
+            "SET #status = :accrued, accruedAt = :now, earned = :earned, earnedRecords = :records"
+            + (REVIEWED if release else ""),
             {
+                **reviewed,
                 ":accrued": ACCRUED,
-                ":received": RECEIVED,
                 ":now": now.isoformat(),
                 ":earned": [
                     {"pointGroupCode": e.point_group, "points": e.points, "ruleCode": e.rule.code} for e in found
@@ -135,17 +171,89 @@ class AccrualService:
                     for r in write.records
                 ],
             },
-            "#status = :received",
+            "#status = :from",
             {"#status": "status"},
         )
         try:
             self.ledger.write(write)
         except Conflict as conflict:
             if conflict.already_applied:
-                logger.info("order already accrued", extra={"order_id": order["orderId"]})
+                logger.info("order already accrued or held", extra={"order_id": order["orderId"]})
                 return False
+            if ceiling is not None and set(counters) & set(conflict.failed_extras):
+                return self._hold(tenant, order, dict(points), now)
             raise RetryLater(f"member {order['memberId']} changed while accruing {order['orderId']}") from None
         return True
+
+    def _hold(self, tenant: str, order: dict[str, Any], points: dict[str, int], now: datetime) -> bool:
+        """Park a received order for review: held with its reason and would-be points, listed for operators
+        (GSI1), announced (OrderHeld) and counted (the OrdersHeld metric). False if it was not received."""
+        held_at = now.isoformat()
+        try:
+            self.ledger.table.transact(
+                [
+                    update(
+                        keys.order(tenant, order["channel"], order["orderNo"]),
+                        keys.ORDER_SK,
+                        "SET #status = :held, heldReason = :reason, heldAt = :at, heldPoints = :points, "
+                        "GSI1PK = :index, GSI1SK = :sort",
+                        {
+                            ":held": HELD,
+                            ":received": RECEIVED,
+                            ":reason": DAILY_POINTS_CEILING,
+                            ":at": held_at,
+                            ":points": points,
+                            ":index": keys.held_orders(tenant),
+                            ":sort": keys.held_order_sk(held_at, order["channel"], order["orderNo"]),
+                        },
+                        "#status = :received",
+                        {"#status": "status"},
+                    ),
+                    events.outbox_entry(
+                        tenant,
+                        events.DomainEvent(
+                            "OrderHeld",
+                            {
+                                "memberId": order["memberId"],
+                                "orderId": order["orderId"],
+                                "orderNo": order["orderNo"],
+                                "channel": order["channel"],
+                                "reason": DAILY_POINTS_CEILING,
+                                "points": points,
+                            },
+                        ),
+                        now,
+                    ),
+                ]
+            )
+        except TransactionCancelled as cancelled:
+            if cancelled.failed(0):
+                return False
+            raise
+        metrics.add_metric(name="OrdersHeld", unit=MetricUnit.Count, value=1)
+        logger.warning("order held for review", extra={"order_id": order["orderId"], "points": points})
+        return True
+
+
+def _daily_count(
+    tenant: str, member_id: str, now: datetime, program: ProgramConfig, group: str, points: int, ceiling: int | None
+) -> dict:
+    """Add the order's points of one group to the member's count for the day; with a ceiling, only if it
+    stays within. The count expires (TTL) two days after its day."""
+    day = now.astimezone(program.zone).date()
+    expires = int(datetime.combine(day + timedelta(days=2), datetime.min.time(), program.zone).timestamp())
+    values: dict[str, Any] = {":points": points, ":ttl": expires}
+    condition = None
+    if ceiling is not None:
+        values[":room"] = ceiling - points
+        condition = "attribute_not_exists(points) OR points <= :room"
+    return update(
+        keys.member(tenant, member_id),
+        keys.daily_earning_sk(day.isoformat(), group),
+        "ADD points :points SET expiration = :ttl",
+        values,
+        condition,
+    )
 
 
 def _earning_items(

@@ -29,7 +29,7 @@ from loyalty.store.order_repo import OrderRepository
 from loyalty.store.requests import key_digest
 from loyalty.store.table import Item, Table
 
-RECEIVED, ACCRUED = "received", "accrued"
+RECEIVED, ACCRUED, HELD, REJECTED = "received", "accrued", "held", "rejected"
 
 
 @dataclass
@@ -53,7 +53,14 @@ class OrderService:
             return _answer_repeat(existing, digest, key)
         now = self.clock.now()
         within_window(submission.ordered_at, now, timedelta(days=get_settings().business_time_past_days), "orderedAt")
-        self.programs.load(tenant, submission.program_code)  # 404 for an unknown program
+        program = self.programs.load(tenant, submission.program_code).program  # 404 for an unknown program
+        ceiling = program.max_order_amount
+        if ceiling is not None and submission.amount() > ceiling:
+            raise InvalidInput(
+                f"the order's amount {submission.amount()} is above this program's per-order ceiling {ceiling}",
+                code="ORDER_AMOUNT_OVER_CEILING",
+                field="lines",
+            )
         member = self._member(tenant, channel, submission)
         self._check_references(tenant, submission)
         order = {

@@ -33,7 +33,7 @@ from loyalty.services import events
 from loyalty.services.accrual import RetryLater
 from loyalty.services.config import ProgramLoader
 from loyalty.services.coupon_verification import CouponVerifier, coupon_verifier
-from loyalty.services.orders import ACCRUED
+from loyalty.services.orders import ACCRUED, REJECTED
 from loyalty.services.orders import fingerprint as request_fingerprint
 from loyalty.services.redemption import end_of_validity_day_after
 from loyalty.settings import get_settings
@@ -78,6 +78,10 @@ class ReturnService:
                 f"no order {submission.original_order_no!r} from {channel}",
                 code="UNKNOWN_ORDER",
                 field="originalOrderNo",
+            )
+        if order["status"] == REJECTED:
+            raise Conflict(
+                "the order was rejected on review and earned nothing", code="ORDER_REJECTED", field="originalOrderNo"
             )
         quantities = {line["lineNo"]: Decimal(str(line["quantity"])) for line in order["submission"]["lines"]}
         returned = {int(k): Decimal(str(v)) for k, v in order.get("returnedQuantities", {}).items()}

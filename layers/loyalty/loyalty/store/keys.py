@@ -110,6 +110,20 @@ def order(tenant: str, channel: str, order_no: str) -> str:
 ORDER_SK = "ORDER"
 
 
+def held_orders(tenant: str) -> str:
+    """GSI1 partition of a tenant's orders held for review, sorted by when they were held."""
+    return f"T#{tenant}#HELD_ORDERS"
+
+
+def held_order_sk(held_at: str, channel: str, order_no: str) -> str:
+    return f"{held_at}#{channel}#{order_no}"
+
+
+def daily_earning_sk(day: str, point_group: str) -> str:
+    """In the member's partition: the points of a group the member earned from orders on `day` (program zone)."""
+    return f"EARNED#{day}#{point_group}"
+
+
 def order_spend(tenant: str, channel: str, order_no: str) -> str:
     """Points that paid an order: which member's which record, so a return of the order gives them back."""
     return f"T#{tenant}#ORDER_SPEND#{channel}#{order_no}"
