@@ -1,10 +1,12 @@
 """Hostile requests over HTTP get clear 4xx answers and write nothing (issue 12): deep nesting, every JSON
-spelling of the content type, duplicate keys, integers sent as strings or booleans, control characters."""
+spelling of the content type, duplicate keys, integers sent as strings or booleans, control characters,
+business times out of range, an order of a trillion."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -99,3 +101,23 @@ def test_business_times_outside_their_window_are_422_and_take_nothing(client):
     }
     status, problem = post(client, "/v1/returns", json.dumps(returned))
     assert (status, problem["code"], problem["field"]) == (422, "TIME_OUT_OF_RANGE", "/returnedAt")
+
+
+def test_an_order_of_a_trillion_is_refused_and_the_number_stays_free(client):
+    """One order of 999,999,999,999.99 minted a trillion points and lifted a member to the top tier."""
+    status, member = post(client, "/v1/members", json.dumps({"programCode": "DEMO", "phone": "13200132021"}))
+    huge = "999999999999.99"
+    line = {"lineNo": 1, "sku": "TD0001", "quantity": "1", "receivable": huge, "paid": huge}
+    order = {
+        "programCode": "DEMO",
+        "orderNo": "trillion",
+        "member": {"id": member["id"]},
+        "storeCode": "SH001",
+        "orderedAt": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
+        "lines": [line],
+    }
+    status, problem = post(client, "/v1/orders", json.dumps(order))
+    assert (status, problem["code"], problem["field"]) == (422, "ORDER_AMOUNT_OVER_CEILING", "/lines")
+    assert client.json("GET", "/v1/orders/trillion")[0] == 404
+    _, view = client.json("GET", f"/v1/members/{member['id']}")
+    assert (view["tier"]["code"], sum(a["available"] for a in view["accounts"])) == ("base", 0)
