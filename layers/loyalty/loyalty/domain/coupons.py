@@ -296,7 +296,12 @@ def check_time(order: CouponOrder, now: datetime) -> datetime:
 class CouponOrder(CamelModel):
     """The order a coupon is presented on: where, how much, and (for product scopes and 兑换) its lines."""
 
-    codes: list[str] = Field(min_length=1, max_length=10, description="Every coupon code presented on this order")
+    codes: list[str] = Field(
+        min_length=1,
+        max_length=10,
+        json_schema_extra={"uniqueItems": True},
+        description="Every coupon code presented on this order, each once",
+    )
     order_no: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
     store_code: str = Field(pattern=CODE_PATTERN)
     order_amount: PositiveMoney = Field(description="The order's amount before coupons (订单金额)")

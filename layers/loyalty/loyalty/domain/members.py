@@ -9,10 +9,15 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from loyalty.domain.config import CODE_PATTERN
-from loyalty.domain.validity import CamelModel, View
+from loyalty.domain.validity import CamelModel, View, refused_characters
 
-_PHONE_NOISE = re.compile(r"[\s\-().]")
+# Spaces (Unicode's, not control characters: those are refused before), dashes, dots and parentheses.
+_NOISE = r"[ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000().-]"
+_PHONE_NOISE = re.compile(_NOISE)
 _PHONE = re.compile(r"^\+?[0-9]{6,15}$")
+_EMAIL_PART = rf"[^@\s{refused_characters('')}]+"  # no control or format characters either
+EMAIL_PATTERN = rf"^{_EMAIL_PART}@{_EMAIL_PART}\.{_EMAIL_PART}$"
+PHONE_PATTERN = rf"^{_NOISE}*\+?(?:{_NOISE}*[0-9]){{6,15}}{_NOISE}*$"  # what normalize_phone accepts
 
 
 def normalize_phone(raw: str) -> str:
@@ -39,9 +44,9 @@ class ChannelIdentity(CamelModel):
 
 class Registration(CamelModel):
     program_code: str = Field(pattern=CODE_PATTERN)
-    phone: str = Field(description="Unique per tenant; spaces and dashes are ignored")
+    phone: str = Field(pattern=PHONE_PATTERN, description="Unique per tenant; spaces and dashes are ignored")
     name: str | None = Field(default=None, max_length=100)
-    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    email: str | None = Field(default=None, max_length=254, pattern=EMAIL_PATTERN)
     birthday: date | None = None
     gender: Literal["female", "male", "other", "unknown"] | None = None
     store_code: str | None = Field(default=None, pattern=CODE_PATTERN, description="Registration store (注册门店)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import calendar
 import unicodedata
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from functools import cache
 from types import UnionType
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
@@ -24,12 +25,74 @@ from loyalty.domain.errors import InvalidInput
 END_OF_DAY = time(23, 59, 59, 999999)
 
 
-def _strings_not_empty(schema: dict[str, Any]) -> None:
-    """Say in the API document what `str_min_length` enforces (pydantic leaves config constraints out)."""
-    for field in schema.get("properties", {}).values():
-        for option in [field, *field.get("anyOf", []), field.get("items", {})]:
-            if option.get("type") == "string" and not {"format", "enum", "const"} & option.keys():
+@cache
+def refused_characters(allowed: str) -> str:
+    """A regex character class of every control and format character (Unicode Cc, Cf) but `allowed`, as
+    ranges: what `_plain_text` refuses, for the API document."""
+    refused = [c for c in range(0x110000) if unicodedata.category(chr(c)) in ("Cc", "Cf") and chr(c) not in allowed]
+    ranges: list[tuple[int, int]] = []
+    for code in refused:
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1] = (ranges[-1][0], code)
+        else:
+            ranges.append((code, code))
+
+    def char(code: int) -> str:  # \uXXXX in the BMP (every regex dialect), the character itself above it
+        return f"\\u{code:04x}" if code <= 0xFFFF else chr(code)
+
+    return "".join(char(a) if a == b else f"{char(a)}-{char(b)}" for a, b in ranges)
+
+
+@cache
+def text_pattern(multiline: bool) -> str:
+    return f"^[^{refused_characters(chr(13) + chr(10) + chr(9) if multiline else '')}]*$"
+
+
+def _document_strings(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """Say in the API document what the model enforces beyond its fields: `str_min_length` (pydantic leaves
+    config constraints out) and, on text without a pattern of its own, no control or format characters."""
+    fields = {field.alias or name: (name, field) for name, field in model.model_fields.items()}
+    for wire, documented in schema.get("properties", {}).items():
+        name, field = fields.get(wire, (wire, None))
+        decimal = _decimal_shape(field)
+        if wire == "type" and "const" in documented and wire not in schema.setdefault("required", []):
+            schema["required"].append(wire)  # a union's tag: without it, no variant is chosen
+        for option in [documented, *documented.get("anyOf", []), documented.get("items", {})]:
+            if option.get("type") == "string" and decimal:  # a decimal sent as a JSON string
+                option["pattern"] = decimal[0]
+            elif option.get("type") == "string" and not {"format", "enum", "const"} & option.keys():
                 option.setdefault("minLength", 1)
+                option.setdefault("pattern", text_pattern(name in MULTILINE))
+            if option.get("type") == "number" and decimal:  # a decimal sent as a JSON number
+                _, whole, places = decimal
+                option["multipleOf"] = float(Decimal(1).scaleb(-places))
+                option.setdefault("maximum", float(Decimal(10) ** whole - Decimal(1).scaleb(-places)))
+
+
+def _decimal_shape(field: Any) -> tuple[str, int, int] | None:
+    """For a Decimal field: the pattern of its string form, its digits before and after the point. Plain
+    digits only (no exponent, no spaces), within max_digits and decimal_places, positive where it must be."""
+    annotation = getattr(field, "annotation", None)
+    constraints = list(getattr(field, "metadata", []))
+    for argument in get_args(annotation):  # Money | None: the constraints sit inside the Annotated alias
+        if get_origin(argument) is Annotated and get_args(argument)[0] is Decimal:
+            annotation = Decimal
+            for extra in get_args(argument)[1:]:
+                constraints += [extra, *getattr(extra, "metadata", [])]
+    if Decimal not in (annotation, *get_args(annotation)):
+        return None
+    whole, places, sign, positive = 28, 28, "-?", False
+    for constraint in constraints:
+        total, decimals = getattr(constraint, "max_digits", None), getattr(constraint, "decimal_places", None)
+        if total is not None and decimals is not None:
+            whole, places = total - decimals, decimals
+        if getattr(constraint, "ge", None) is not None and constraint.ge >= 0:
+            sign = ""
+        if getattr(constraint, "gt", None) is not None and constraint.gt >= 0:
+            sign, positive = "", True
+    nonzero = "(?=[0.]*[1-9])" if positive else ""
+    fraction = f"(\\.[0-9]{{1,{places}}})?" if places else ""
+    return f"^{sign}{nonzero}[0-9]{{1,{whole}}}{fraction}$", whole, places
 
 
 def _takes_integers(annotation: Any) -> bool:
@@ -79,7 +142,7 @@ class CamelModel(BaseModel):
         populate_by_name=True,
         extra="forbid",
         str_min_length=1,
-        json_schema_extra=_strings_not_empty,
+        json_schema_extra=_document_strings,
         defer_build=True,  # built when first used, not at import: a function builds only what it uses (D-057)
     )
 

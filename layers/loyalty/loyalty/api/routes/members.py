@@ -13,7 +13,7 @@ from loyalty.api.resolver import principal
 from loyalty.domain.config import CODE_PATTERN
 from loyalty.domain.errors import InvalidInput
 from loyalty.domain.ledger import LotView, PointRecordPage, RecordType
-from loyalty.domain.members import ChannelIdentity, MemberView, TierRecordView, normalize_phone
+from loyalty.domain.members import PHONE_PATTERN, ChannelIdentity, MemberView, TierRecordView, normalize_phone
 from loyalty.services.idempotency import run_once
 from loyalty.services.ledger import LedgerService, ledger_service
 from loyalty.services.members import MemberService, member_service
@@ -39,7 +39,7 @@ def ledger() -> LedgerService:
     summary="Find a member by phone, or by an identity on the calling channel",
 )
 def lookup_member(
-    phone: Annotated[str | None, Query(min_length=1, max_length=30)] = None,
+    phone: Annotated[str | None, Query(min_length=1, max_length=30, pattern=PHONE_PATTERN)] = None,
     identity_type: Annotated[str | None, Query(alias="identityType", pattern=CODE_PATTERN)] = None,
     identity_value: Annotated[str | None, Query(alias="identityValue", min_length=1, max_length=200)] = None,
 ) -> MemberView:
