@@ -175,7 +175,31 @@ def run(resolver: Resolver) -> tuple[dict[str, Meter], list[str]]:
     service = tier_sweep_service(clock=FixedClock(until + timedelta(hours=2)))
     day, shard = until.date().isoformat(), shard_of(mid)
     bench.measure("tier sweep of one member (bucket page)", lambda: service.sweep(Bucket("demo", "DEMO", day, shard)))
+    held_orders(bench)
     return bench.rows, own_overhead(bench, mid, presented)
+
+
+def held_orders(bench: Bench) -> None:
+    """The daily points ceiling: an order over it is held, listed, released; another rejected."""
+    api = bench.api
+    _, program = api.call("GET", "/v1/admin/programs/DEMO", OPERATOR)
+    settings = {k: v for k, v in program.items() if k not in ("createdAt", "updatedAt")}
+    ceiling = {**settings, "dailyPointsCeiling": 50}
+    bench.quiet(lambda: api.call("PUT", "/v1/admin/programs/DEMO", OPERATOR, body=ceiling))
+    sys.modules["lambda_AccruePointsFunction_app"].service.cache_clear()  # a new sandbox sees the ceiling
+    bench.quiet(lambda: api.call("POST", "/v1/orders", POS, body=order_body("held-1", 20)))
+    bench.measure(
+        "accrue an order held for review (the day's count would pass the ceiling)",
+        lambda: bench.poll("AccruePointsFunction"),
+    )
+    bench.quiet(lambda: api.call("POST", "/v1/orders", POS, body=order_body("held-2", 40)))
+    bench.measure(
+        "accrue an order held for review (alone over the ceiling)", lambda: bench.poll("AccruePointsFunction")
+    )
+    bench.measure("list held orders (2)", lambda: api.call("GET", "/v1/admin/held-orders", OPERATOR))
+    release, reject = "/v1/admin/orders/POS/held-1/release", "/v1/admin/orders/POS/held-2/reject"
+    bench.measure("release a held order (1 line, 2 groups)", lambda: api.call("POST", release, OPERATOR, body={}))
+    bench.measure("reject a held order", lambda: api.call("POST", reject, OPERATOR, body={"note": "test order"}))
 
 
 RUNS = 30

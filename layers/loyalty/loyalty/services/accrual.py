@@ -85,11 +85,9 @@ class AccrualService:
         items = self.members.items(tenant, order["memberId"])
         profile, accounts = items[0], accounts_by_group(items)
         write = LedgerWrite(tenant, order["memberId"], count_order=True)
-        counters = range(len(write.extra), len(write.extra) + len(points))
-        write.extra += [
-            _daily_count(tenant, order["memberId"], now, program, group, total, ceiling)
-            for group, total in points.items()
-        ]
+        counter = len(write.extra)
+        if points:
+            write.extra.append(_daily_count(tenant, order["memberId"], now, program, points, ceiling))
         totals: dict[str, BalanceDelta] = defaultdict(BalanceDelta)
         payoffs: dict[str, int] = defaultdict(int)
         earned_at = submission.ordered_at
@@ -180,7 +178,7 @@ class AccrualService:
             if conflict.already_applied:
                 logger.info("order already accrued or held", extra={"order_id": order["orderId"]})
                 return False
-            if ceiling is not None and set(counters) & set(conflict.failed_extras):
+            if ceiling is not None and points and counter in conflict.failed_extras:
                 return self._hold(tenant, order, dict(points), now)
             raise RetryLater(f"member {order['memberId']} changed while accruing {order['orderId']}") from None
         return True
@@ -236,23 +234,27 @@ class AccrualService:
 
 
 def _daily_count(
-    tenant: str, member_id: str, now: datetime, program: ProgramConfig, group: str, points: int, ceiling: int | None
+    tenant: str, member_id: str, now: datetime, program: ProgramConfig, points: dict[str, int], ceiling: int | None
 ) -> dict:
-    """Add the order's points of one group to the member's count for the day; with a ceiling, only if it
-    stays within. The count expires (TTL) two days after its day."""
+    """Add the order's points to the member's count for the day, one attribute per point group, in one
+    item; with a ceiling, only if every group stays within it. The count expires (TTL) two days later."""
     day = now.astimezone(program.zone).date()
     expires = int(datetime.combine(day + timedelta(days=2), datetime.min.time(), program.zone).timestamp())
-    values: dict[str, Any] = {":points": points, ":ttl": expires}
+    names = {f"#g{i}": group for i, group in enumerate(points)}
+    values: dict[str, Any] = {f":p{i}": total for i, total in enumerate(points.values())}
+    values[":ttl"] = expires
+    added = ", ".join(f"#g{i} :p{i}" for i in range(len(points)))
     condition = None
     if ceiling is not None:
-        values[":room"] = ceiling - points
-        condition = "attribute_not_exists(points) OR points <= :room"
+        values |= {f":r{i}": ceiling - total for i, total in enumerate(points.values())}
+        condition = " AND ".join(f"(attribute_not_exists(#g{i}) OR #g{i} <= :r{i})" for i in range(len(points)))
     return update(
         keys.member(tenant, member_id),
-        keys.daily_earning_sk(day.isoformat(), group),
-        "ADD points :points SET expiration = :ttl",
+        keys.daily_earning_sk(day.isoformat()),
+        f"ADD {added} SET expiration = :ttl",
         values,
         condition,
+        names,
     )
 
 

@@ -119,9 +119,10 @@ def held_order_sk(held_at: str, channel: str, order_no: str) -> str:
     return f"{held_at}#{channel}#{order_no}"
 
 
-def daily_earning_sk(day: str, point_group: str) -> str:
-    """In the member's partition: the points of a group the member earned from orders on `day` (program zone)."""
-    return f"EARNED#{day}#{point_group}"
+def daily_earning_sk(day: str) -> str:
+    """In the member's partition: the points the member earned from orders on `day` (program zone), an
+    attribute per point group."""
+    return f"EARNED#{day}"
 
 
 def order_spend(tenant: str, channel: str, order_no: str) -> str:
