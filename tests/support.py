@@ -117,9 +117,17 @@ class Api:
         raise AssertionError(f"template.yaml serves no route for {method} {path}")
 
     def call(self, method: str, path: str, principal: dict[str, str] | None, **kwargs: Any) -> tuple[int, Any]:
+        status, body, _ = self.exchange(method, path, principal, **kwargs)
+        return status, body
+
+    def exchange(
+        self, method: str, path: str, principal: dict[str, str] | None, **kwargs: Any
+    ) -> tuple[int, Any, dict[str, str]]:
+        """As `call`, with the answer's headers (lower-cased names)."""
         response = self.function_for(method, path).invoke(http_event(method, path, principal=principal, **kwargs))
         body = response.get("body")
-        return response["statusCode"], json.loads(body) if body else None
+        headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+        return response["statusCode"], json.loads(body) if body else None, headers
 
 
 def principal(tenant: str = "demo", role: str = "channel", channel: str = "POS") -> dict[str, str]:

@@ -228,6 +228,34 @@ def test_a_204_has_no_body_and_the_connection_serves_the_next_request(stack):
     assert client.json("GET", "/v1/admin/stores/SH001")[1]["name"] == "上海南京路店"
 
 
+def test_a_profile_change_with_if_match_over_http_and_two_at_once_give_one_change(stack):
+    """GET gives the version as ETag; PATCH with If-Match changes the profile; two changes sent at once
+    with the same If-Match give one 200 and one 412 on either engine (the version is the condition)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.e2e.conftest import KeepAlive
+
+    client = KeepAlive(stack.base, stack.info["apiKeys"]["pos"])
+    status, member = client.json("POST", "/v1/members", {"programCode": "DEMO", "phone": "13600136001"})
+    assert status == 201
+    path = f"/v1/members/{member['id']}"
+    status, headers, _ = client.call("GET", path)
+    assert (status, headers["etag"]) == (200, '"1"')
+    merge = {"content-type": "application/merge-patch+json", "if-match": headers["etag"]}
+    status, headers, body = client.call("PATCH", path, {"name": "王五", "marketingOptIn": True}, headers=merge)
+    assert (status, headers["etag"], json.loads(body)["name"]) == (200, '"2"', "王五")
+
+    def change(name: str) -> int:
+        other = KeepAlive(stack.base, stack.info["apiKeys"]["pos"])
+        return other.call("PATCH", path, {"name": name}, headers={"if-match": '"2"'})[0]
+
+    with ThreadPoolExecutor(2) as pool:
+        assert sorted(pool.map(change, ["赵六", "钱七"])) == [200, 412]
+    _, page = client.json("GET", f"{path}/profile-changes")
+    assert [c["changes"][0]["field"] for c in page["items"]] == ["name", "name"]
+    assert page["items"][1]["changes"][0] == {"field": "name", "old": None, "new": "王*"}
+
+
 def test_a_keyed_registration_with_an_identity_and_a_spend_from_seven_lots_work_on_both_engines(stack):
     """What the 2020 DynamoDB Local answered with a 500 (10 items per transaction): a keyed registration that
     binds an identity, and a keyed spend drawing from seven lots (7 draws, the record, the account, the

@@ -8,7 +8,15 @@ import re
 from loyalty.domain.config import KINDS
 from tests.support import ROOT
 
-STATUS = {"NotFound": 404, "Conflict": 409, "InvalidInput": 422, "Forbidden": 403, "Unauthorized": 401}
+STATUS = {
+    "NotFound": 404,
+    "Conflict": 409,
+    "InvalidInput": 422,
+    "Forbidden": 403,
+    "Unauthorized": 401,
+    "PreconditionFailed": 412,
+    "PreconditionRequired": 428,
+}
 NOT_PROBLEMS = {"NOT_FOUND"}  # a coupon validation reason (answered in a 200's list), not an error code
 
 

@@ -9,7 +9,16 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, Field
 
-from loyalty.domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unauthorized
+from loyalty.domain.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+    Unauthorized,
+)
 
 PROBLEM_JSON = "application/problem+json"
 STATUS_FOR: list[tuple[type[DomainError], int]] = [
@@ -18,6 +27,8 @@ STATUS_FOR: list[tuple[type[DomainError], int]] = [
     (InvalidInput, 422),
     (Unauthorized, 401),
     (Forbidden, 403),
+    (PreconditionFailed, 412),
+    (PreconditionRequired, 428),
 ]
 TITLES = {
     400: "Bad Request",
@@ -25,9 +36,11 @@ TITLES = {
     403: "Forbidden",
     404: "Not Found",
     409: "Conflict",
+    412: "Precondition Failed",
     413: "Content Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
+    428: "Precondition Required",
     500: "Internal Server Error",
 }
 
@@ -127,10 +140,14 @@ PROBLEM_RESPONSES: dict[int, OpenAPIResponse] = {
 }
 
 
-def responses(status_code: int = 200) -> dict[int, OpenAPIResponse]:
+def responses(status_code: int = 200, *, versioned: bool = False) -> dict[int, OpenAPIResponse]:
     """A route's documented answers: its success (the schema of its return type, filled in by Powertools)
-    and every problem. Powertools documents no success at all once `responses` is given, unless named."""
+    and every problem; a `versioned` change (If-Match) also 412 and 428. Powertools documents no success at
+    all once `responses` is given, unless named."""
     success: OpenAPIResponse = {"description": "Success"}
     if status_code == 204:
         success = {"description": "Done; no content", "content": {}}
-    return {status_code: success, **PROBLEM_RESPONSES}
+    extra: dict[int, OpenAPIResponse] = {
+        status: {"description": TITLES[status], "content": {PROBLEM_JSON: {"model": Problem}}} for status in (412, 428)
+    }
+    return {status_code: success, **PROBLEM_RESPONSES, **(extra if versioned else {})}

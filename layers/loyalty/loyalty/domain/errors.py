@@ -41,3 +41,15 @@ class Unauthorized(DomainError):
 
 class Forbidden(DomainError):
     code = "FORBIDDEN"
+
+
+class PreconditionFailed(DomainError):
+    """The request named a version (If-Match) that is no longer the current one."""
+
+    code = "VERSION_MISMATCH"
+
+
+class PreconditionRequired(DomainError):
+    """A change of something others change too needs the version it was based on (If-Match)."""
+
+    code = "PRECONDITION_REQUIRED"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -17,6 +17,7 @@ _PHONE_NOISE = re.compile(_NOISE)
 _PHONE = re.compile(r"^\+?[0-9]{6,15}$")
 _EMAIL_PART = rf"[^@\s{refused_characters('')}]+"  # no control or format characters either
 EMAIL_PATTERN = rf"^{_EMAIL_PART}@{_EMAIL_PART}\.{_EMAIL_PART}$"
+AVATAR_PATTERN = rf"^https://[^\s{refused_characters('')}]+$"
 PHONE_PATTERN = rf"^{_NOISE}*\+?(?:{_NOISE}*[0-9]){{6,15}}{_NOISE}*$"  # what normalize_phone accepts
 
 
@@ -26,6 +27,35 @@ def normalize_phone(raw: str) -> str:
     if not _PHONE.match(phone):
         raise ValueError("a phone number has 6 to 15 digits, optionally after a leading +")
     return phone
+
+
+PERSONAL_FIELDS = frozenset({"phone", "name", "email", "birthday", "address"})  # masked in change records
+
+
+def masked(field: str, value: Any) -> Any:
+    """How a profile-change record shows a value: personal data masked (138****8000, z***@example.com,
+    张*, a birthday's year hidden, the street line hidden), the rest as it is."""
+    if value is None or field not in PERSONAL_FIELDS:
+        return value
+    if field == "phone":
+        return mask_phone(value)
+    if field == "email":
+        local, _, domain = str(value).partition("@")
+        return f"{local[:1]}***@{domain}"
+    if field == "name":
+        return str(value)[:1] + "*"
+    if field == "birthday":
+        return "****" + str(value)[4:]
+    return {k: ("***" if k == "line" else v) for k, v in dict(value).items()}
+
+
+def merged_address(current: dict[str, Any] | None, patch: dict[str, Any] | None) -> dict[str, Any] | None:
+    """RFC 7396 on the address: null removes it, a field given as null removes that field."""
+    if patch is None:
+        return None
+    merged = {**(current or {}), **patch}
+    kept = {k: v for k, v in merged.items() if v is not None}
+    return kept or None
 
 
 def mask_phone(phone: str | None) -> str | None:
@@ -53,6 +83,52 @@ class Registration(CamelModel):
     identity: ChannelIdentity | None = Field(default=None, description="Bound to the calling channel at once")
 
     _phone = field_validator("phone")(lambda cls, value: normalize_phone(value))
+
+
+class Address(CamelModel):
+    province: str | None = Field(default=None, max_length=50)
+    city: str | None = Field(default=None, max_length=50)
+    district: str | None = Field(default=None, max_length=50)
+    line: str | None = Field(default=None, max_length=200, description="Street and number (personal data)")
+
+
+class MemberPatch(CamelModel):
+    """A change to a member's profile, as JSON Merge Patch (RFC 7396): a field given is set, a field given
+    as null is removed, a field left out is kept; `address` merges the same way, field by field. Employee
+    and test-data flags are an operator's; so is a birthday once set."""
+
+    phone: str | None = Field(default=None, pattern=PHONE_PATTERN, description="Moves the uniqueness guard; never null")
+    name: str | None = Field(default=None, max_length=100)
+    email: str | None = Field(default=None, max_length=254, pattern=EMAIL_PATTERN)
+    birthday: date | None = None
+    gender: Literal["female", "male", "other", "unknown"] | None = None
+    address: Address | None = None
+    marketing_opt_in: bool | None = Field(
+        default=None, description="是否接收营销信息; the time and channel of the consent are kept with it"
+    )
+    employee: bool | None = Field(default=None, description="Operators only")
+    test_data: bool | None = Field(default=None, description="Operators only: a test member, left out of reports")
+    nickname: str | None = Field(default=None, max_length=50)
+    avatar_url: str | None = Field(default=None, max_length=500, pattern=AVATAR_PATTERN)
+    home_store_code: str | None = Field(default=None, pattern=CODE_PATTERN, description="所属门店")
+
+    _phone = field_validator("phone")(lambda cls, value: normalize_phone(value) if value is not None else None)
+
+
+class ProfileChangeView(View):
+    """One change of a member's profile: who, when, and each field's old and new value (personal data
+    masked, as a record shows it)."""
+
+    change_id: str
+    changed_at: datetime
+    changed_by: str = Field(description="The key id of the operator, or the channel")
+    role: Literal["channel", "operator"]
+    changes: list[dict[str, Any]] = Field(description="{field, old, new} per field")
+
+
+class ProfileChangePage(View):
+    items: list[ProfileChangeView]
+    next_cursor: str | None = None
 
 
 class TierView(CamelModel):
@@ -107,11 +183,21 @@ class MemberView(CamelModel):
     id: str
     program_code: str
     status: Literal["active", "erased"]
+    version: int = Field(description="The profile's version; its ETag, for If-Match on a change")
     phone: str | None
     name: str | None
     email: str | None
     birthday: date | None
     gender: str | None
+    address: Address | None = None
+    marketing_opt_in: bool | None = None
+    marketing_consent_at: datetime | None = Field(default=None, description="When the opt-in last changed")
+    marketing_consent_channel: str | None = None
+    employee: bool = False
+    test_data: bool = False
+    nickname: str | None = None
+    avatar_url: str | None = None
+    home_store_code: str | None = None
     registered_at: datetime
     registration_channel: str
     registration_store_code: str | None

@@ -1,4 +1,5 @@
-"""Member use cases (channel API): register, bind identities (One ID), read, look up, erase personal data."""
+"""Member use cases: register, change the profile (If-Match on its version), bind identities (One ID), read,
+look up, erase personal data."""
 
 from __future__ import annotations
 
@@ -8,16 +9,24 @@ from datetime import date, datetime
 from typing import Literal
 
 from loyalty.clock import Clock, SystemClock
+from loyalty.domain.config import KINDS
+from loyalty.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed, PreconditionRequired
 from loyalty.domain.members import (
     AccountView,
+    Address,
     ChannelIdentity,
     IdentityView,
+    MemberPatch,
     MemberView,
+    ProfileChangePage,
+    ProfileChangeView,
     Registration,
     TierProgressView,
     TierRecordView,
     TierTargetView,
     TierView,
+    masked,
+    merged_address,
 )
 from loyalty.domain.program import ProgramConfig
 from loyalty.domain.tiers import progress
@@ -27,7 +36,7 @@ from loyalty.services import events
 from loyalty.services.config import ProgramLoader
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
-from loyalty.store.member_repo import AlreadyRegistered, MemberRepository, NewMember
+from loyalty.store.member_repo import AlreadyRegistered, MemberRepository, NewMember, ProfileUpdate, StaleProfile
 from loyalty.store.requests import RequestKey
 from loyalty.store.table import Item, Table, TransactionCancelled
 
@@ -39,10 +48,27 @@ TIER_TYPES: dict[str, Literal["base", "upgrade", "retention", "downgrade"]] = {
 }
 
 
+OPERATOR_ONLY = ("employee", "testData")  # flags a channel may not set
+
+
+@dataclass(frozen=True)
+class Editor:
+    """Who changes a profile: an operator (by key id) or a channel."""
+
+    role: Literal["channel", "operator"]
+    channel: str
+    key_id: str
+
+    @property
+    def name(self) -> str:
+        return self.key_id if self.role == "operator" else self.channel
+
+
 @dataclass
 class MemberService:
     members: MemberRepository
     programs: ProgramLoader
+    config: ConfigRepository
     clock: Clock
 
     def register(self, tenant: str, channel: str, request: Registration, key: RequestKey | None = None) -> MemberView:
@@ -70,6 +96,7 @@ class MemberService:
             "gender": request.gender,
             "birthday": request.birthday.isoformat() if request.birthday else None,
             "registeredAt": now.isoformat(),
+            "version": 1,
             "channel": channel,
             "storeCode": request.store_code,
             "tier": tier,
@@ -97,6 +124,99 @@ class MemberService:
         if not program.has_members:
             self.programs.forget(tenant, program.program.code)
         return _view(written, program)
+
+    def update_profile(
+        self, tenant: str, editor: Editor, member_id: str, if_match: str | None, patch: MemberPatch
+    ) -> MemberView:
+        """Apply a merge patch to the profile if it is still the version the caller read (412 if not, 428
+        without If-Match). Nothing changes, nothing is written; else one transaction (D-073)."""
+        if not if_match:
+            raise PreconditionRequired(
+                "send If-Match with the ETag of the member you read", code="PRECONDITION_REQUIRED", field="If-Match"
+            )
+        profile = self.members.profile(tenant, member_id, consistent=True)
+        if profile["status"] != "active":
+            raise Conflict(f"the member is {profile['status']}", code="MEMBER_NOT_ACTIVE")
+        version = int(profile.get("version", 1))
+        if if_match.strip() != "*" and if_match.strip().removeprefix("W/").strip('"') != str(version):
+            raise PreconditionFailed(
+                f"the member changed meanwhile: it is at version {version}",
+                code="VERSION_MISMATCH",
+                field="If-Match",
+                currentVersion=version,
+            )
+        given = patch.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        self._allowed(tenant, editor, profile, given)
+        now = self.clock.now()
+        new = dict(given)
+        if "address" in given:
+            new["address"] = merged_address(profile.get("address"), given["address"])
+        if "marketingOptIn" in given and given["marketingOptIn"] != profile.get("marketingOptIn"):
+            new["marketingConsentAt"], new["marketingConsentChannel"] = now.isoformat(), editor.channel
+        changed = {name: value for name, value in new.items() if profile.get(name) != value}
+        if not changed:
+            return self.get(tenant, member_id)
+        fields = [name for name in changed if not name.startswith("marketingConsent")]
+        record = {
+            "changeId": new_ulid(),
+            "changedAt": now.isoformat(),
+            "changedBy": editor.name,
+            "role": editor.role,
+            "changes": [
+                {"field": name, "old": masked(name, profile.get(name)), "new": masked(name, changed[name])}
+                for name in fields
+            ],
+        }
+        announced = events.DomainEvent("MemberProfileChanged", {"memberId": member_id, "fields": fields})
+        try:
+            self.members.update_profile(
+                ProfileUpdate(
+                    tenant=tenant,
+                    member_id=member_id,
+                    version=version,
+                    versioned="version" in profile,
+                    sets={k: v for k, v in changed.items() if v is not None},
+                    removes=[k for k, v in changed.items() if v is None],
+                    phone=(profile["phone"], changed["phone"]) if "phone" in changed else None,
+                    record=record,
+                    outbox=[events.outbox_entry(tenant, announced, now)],
+                )
+            )
+        except StaleProfile:
+            stale = "the member changed meanwhile"
+            raise PreconditionFailed(stale, code="VERSION_MISMATCH", field="If-Match") from None
+        return self.get(tenant, member_id)
+
+    def profile_changes(self, tenant: str, member_id: str, limit: int, cursor: str | None) -> ProfileChangePage:
+        self.members.profile(tenant, member_id)  # 404 for an unknown member
+        page = self.members.profile_changes(tenant, member_id, limit, cursor)
+        return ProfileChangePage(
+            items=[ProfileChangeView.model_validate(item) for item in page.items], next_cursor=page.next_cursor
+        )
+
+    def _allowed(self, tenant: str, editor: Editor, profile: Item, given: dict) -> None:
+        """Who may change what: the flags are an operator's, and so is a birthday once set; a phone cannot
+        be removed; a home store must exist."""
+        if editor.role == "channel":
+            for name in OPERATOR_ONLY:
+                if name in given:
+                    raise Forbidden(f"only an operator may change {name}", code="OPERATOR_ONLY_FIELD", field=name)
+            if "birthday" in given and profile.get("birthday") and given["birthday"] != profile["birthday"]:
+                raise Conflict(
+                    "the birthday is set; only an operator may change it", code="BIRTHDAY_ALREADY_SET", field="birthday"
+                )
+        if "phone" in given and given["phone"] is None:
+            raise InvalidInput("a member keeps a phone number; change it instead", code="PHONE_REQUIRED", field="phone")
+        for name in OPERATOR_ONLY:
+            if name in given and given[name] is None:
+                given[name] = False  # null resets a flag
+        if given.get("homeStoreCode"):
+            try:
+                self.config.get(tenant, KINDS["store"], None, given["homeStoreCode"])
+            except NotFound:
+                raise InvalidInput(
+                    f"no store {given['homeStoreCode']!r}", code="UNKNOWN_STORE", field="homeStoreCode"
+                ) from None
 
     def bind_identity(self, tenant: str, channel: str, member_id: str, identity: ChannelIdentity) -> MemberView:
         self.members.bind_identity(tenant, member_id, (channel, identity.type, identity.value), self.clock.now())
@@ -155,11 +275,21 @@ def _view(items: list[Item], program: ProgramConfig) -> MemberView:
         id=profile["memberId"],
         program_code=profile["programCode"],
         status=profile["status"],
+        version=int(profile.get("version", 1)),
         phone=profile.get("phone"),
         name=profile.get("name"),
         email=profile.get("email"),
         birthday=date.fromisoformat(profile["birthday"]) if profile.get("birthday") else None,
         gender=profile.get("gender"),
+        address=Address.model_validate(profile["address"]) if profile.get("address") else None,
+        marketing_opt_in=profile.get("marketingOptIn"),
+        marketing_consent_at=profile.get("marketingConsentAt"),
+        marketing_consent_channel=profile.get("marketingConsentChannel"),
+        employee=bool(profile.get("employee")),
+        test_data=bool(profile.get("testData")),
+        nickname=profile.get("nickname"),
+        avatar_url=profile.get("avatarUrl"),
+        home_store_code=profile.get("homeStoreCode"),
         registered_at=profile["registeredAt"],
         registration_channel=profile["channel"],
         registration_store_code=profile.get("storeCode"),
@@ -205,4 +335,5 @@ def _view(items: list[Item], program: ProgramConfig) -> MemberView:
 
 def member_service(table: Table | None = None, clock: Clock | None = None) -> MemberService:
     table = table or Table()
-    return MemberService(MemberRepository(table), ProgramLoader(ConfigRepository(table)), clock or SystemClock())
+    config = ConfigRepository(table)
+    return MemberService(MemberRepository(table), ProgramLoader(config), config, clock or SystemClock())

@@ -45,6 +45,13 @@ def identity_sk(channel: str, identity_type: str, value: str) -> str:
     return f"{IDENTITY_PREFIX}{channel}#{identity_type}#{value}"
 
 
+PROFILE_CHANGE_PREFIX = "CHANGE#"
+
+
+def profile_change_sk(change_id: str) -> str:
+    return f"{PROFILE_CHANGE_PREFIX}{change_id}"
+
+
 def tier_record_sk(record_id: str) -> str:
     return f"TIER#{record_id}"
 

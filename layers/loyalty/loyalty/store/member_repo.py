@@ -10,7 +10,7 @@ from typing import Any
 
 from loyalty.domain.errors import Conflict, NotFound
 from loyalty.store import keys
-from loyalty.store.table import Item, Table, TransactionCancelled, check, delete, put, update
+from loyalty.store.table import Item, Page, Table, TransactionCancelled, check, delete, put, update
 
 
 class AlreadyRegistered(Exception):
@@ -28,6 +28,23 @@ class NewMember:
     outbox: list[dict]  # event entries, written with the member
     first_of_program: Any = None  # (program code, base tier code) while the program has no members yet
     request: dict | None = None  # the Idempotency-Key's marker (store/requests.py), written last
+
+
+class StaleProfile(Exception):
+    """The profile is no longer the version the change was based on (or no longer active)."""
+
+
+@dataclass
+class ProfileUpdate:
+    tenant: str
+    member_id: str
+    version: int  # the version the change is based on
+    versioned: bool  # False for a profile written before versions (it is version 1)
+    sets: dict[str, Any]
+    removes: list[str]
+    phone: tuple[str, str] | None  # (old, new) when the phone changes
+    record: Item  # the profile-change record
+    outbox: list[dict]
 
 
 def accounts_by_group(items: list[Item]) -> dict[str, Item]:
@@ -139,8 +156,8 @@ class MemberRepository:
             raise NotFound(f"no member {member_id!r}", code="MEMBER_NOT_FOUND")
         return items
 
-    def profile(self, tenant: str, member_id: str) -> Item:
-        found = self.table.get(keys.member(tenant, member_id), keys.MEMBER_SK, consistent=False)
+    def profile(self, tenant: str, member_id: str, *, consistent: bool = False) -> Item:
+        found = self.table.get(keys.member(tenant, member_id), keys.MEMBER_SK, consistent=consistent)
         if found is None:
             raise NotFound(f"no member {member_id!r}", code="MEMBER_NOT_FOUND")
         return found
@@ -184,6 +201,56 @@ class MemberRepository:
                 *outbox,
             ]
         )
+
+    def update_profile(self, change: ProfileUpdate) -> None:
+        """The profile's new values, its version moved on, the phone guard moved with a new phone, the change
+        record and the outbox entry: all or nothing. The version read is the condition."""
+        pk = keys.member(change.tenant, change.member_id)
+        names = {"#status": "status", "#version": "version"}
+        values: dict[str, Any] = {":active": "active", ":next": change.version + 1}
+        sets, removes = ["#version = :next"], []
+        for i, (name, value) in enumerate(change.sets.items()):
+            names[f"#s{i}"], values[f":s{i}"] = name, value
+            sets.append(f"#s{i} = :s{i}")
+        for i, name in enumerate(change.removes):
+            names[f"#r{i}"] = name
+            removes.append(f"#r{i}")
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        if change.versioned:
+            condition, values[":expected"] = "#status = :active AND #version = :expected", change.version
+        else:  # a profile from before versions: version 1 until its first change
+            condition = "#status = :active AND attribute_not_exists(#version)"
+        operations = [update(pk, keys.MEMBER_SK, expression, values, condition, names)]
+        if change.phone:
+            old, new = change.phone
+            operations += [
+                put(
+                    {"PK": keys.phone_guard(change.tenant, new), "SK": keys.GUARD_SK, "memberId": change.member_id},
+                    "attribute_not_exists(PK)",
+                ),
+                delete(
+                    keys.phone_guard(change.tenant, old), keys.GUARD_SK, "memberId = :id", {":id": change.member_id}
+                ),
+            ]
+        operations += [put({"PK": pk, "SK": keys.profile_change_sk(change.record["changeId"]), **change.record})]
+        operations += change.outbox
+        try:
+            self.table.transact(operations)
+        except TransactionCancelled as cancelled:
+            if cancelled.failed(0):
+                raise StaleProfile() from None
+            if change.phone and cancelled.failed(1):
+                raise Conflict(
+                    "a member with this phone number exists",
+                    code="PHONE_TAKEN",
+                    field="phone",
+                    existingMemberId=(cancelled.items[1] or {}).get("memberId"),
+                ) from None
+            raise
+
+    def profile_changes(self, tenant: str, member_id: str, limit: int, cursor: str | None) -> Page:
+        pk = keys.member(tenant, member_id)
+        return self.table.query_prefix(pk, keys.PROFILE_CHANGE_PREFIX, limit=limit, cursor=cursor, newest_first=True)
 
     @staticmethod
     def _bind_operations(tenant: str, member_id: str, identity: tuple[str, str, str], stamp: str) -> list[dict]:

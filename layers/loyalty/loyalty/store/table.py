@@ -173,9 +173,10 @@ class Table:
         limit: int = 1000,
         cursor: str | None = None,
         between: tuple[str, str] | None = None,
+        newest_first: bool = False,
     ) -> Page:
         """Items of one partition whose sort key starts with `prefix` (and lies `between` two sort keys,
-        both starting with it), in sort-key order, one page."""
+        both starting with it), in sort-key order (or its reverse: ULID keys newest first), one page."""
         guard_partition(pk)
         if between:
             condition, values = (
@@ -191,6 +192,7 @@ class Table:
             "KeyConditionExpression": condition,
             "ExpressionAttributeValues": to_attributes(values),
             "Limit": limit,
+            "ScanIndexForward": not newest_first,
         }
         if cursor:
             request["ExclusiveStartKey"] = to_attributes({"PK": pk, "SK": decode_cursor(cursor, prefix)})

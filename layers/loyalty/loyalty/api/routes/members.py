@@ -1,11 +1,13 @@
-"""Members, for channels: read, look up, bind channel identities (One ID), erase personal data."""
+"""Members, for channels (and the operator's profile changes): read, look up, change the profile with
+If-Match, bind channel identities (One ID), erase personal data, the profile's change history."""
 
 from datetime import datetime
 from functools import lru_cache
 from typing import Annotated
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
 
 from loyalty.api.params import IdempotencyKey, MemberId
 from loyalty.api.problems import responses
@@ -13,10 +15,18 @@ from loyalty.api.resolver import principal
 from loyalty.domain.config import CODE_PATTERN
 from loyalty.domain.errors import InvalidInput
 from loyalty.domain.ledger import LotView, PointRecordPage, RecordType
-from loyalty.domain.members import PHONE_PATTERN, ChannelIdentity, MemberView, TierRecordView, normalize_phone
+from loyalty.domain.members import (
+    PHONE_PATTERN,
+    ChannelIdentity,
+    MemberPatch,
+    MemberView,
+    ProfileChangePage,
+    TierRecordView,
+    normalize_phone,
+)
 from loyalty.services.idempotency import run_once
 from loyalty.services.ledger import LedgerService, ledger_service
-from loyalty.services.members import MemberService, member_service
+from loyalty.services.members import Editor, MemberService, member_service
 
 router = Router()
 
@@ -55,15 +65,97 @@ def lookup_member(
     raise InvalidInput("give phone, or identityType and identityValue", code="LOOKUP_KEY_MISSING", field="phone")
 
 
+IfMatch = Annotated[
+    str | None,
+    Header(alias="if-match", max_length=100, description='The ETag of the member as read (e.g. "3"); required'),
+]
+
+
+def _with_etag(member: MemberView) -> Response[MemberView]:
+    """The member and its version as an ETag, for the If-Match of the next change."""
+    return Response(200, "application/json", member, headers={"ETag": f'"{member.version}"'})
+
+
 @router.get(
     "/v1/members/<memberId>",
     operation_id="getMember",
     tags=["members"],
     responses=responses(),
-    summary="A member: profile, current tier and its validity, every point account",
+    summary="A member: profile, current tier and its validity, every point account; its version as ETag",
 )
-def get_member(memberId: MemberId) -> MemberView:
-    return service().get(principal(router).tenant, memberId)
+def get_member(memberId: MemberId) -> Response[MemberView]:
+    return _with_etag(service().get(principal(router).tenant, memberId))
+
+
+def _update(memberId: str, body: MemberPatch, if_match: str | None, idempotency_key: str | None, op: str) -> Response:
+    caller = principal(router)
+    editor = Editor(caller.role, caller.channel, caller.key_id)
+    result = run_once(
+        caller.tenant,
+        op,
+        idempotency_key,
+        {"member": memberId, "ifMatch": if_match, **body.model_dump(mode="json", exclude_unset=True)},
+        lambda _: service().update_profile(caller.tenant, editor, memberId, if_match, body).model_dump(mode="json"),
+    )
+    return _with_etag(MemberView.model_validate(result))
+
+
+@router.patch(
+    "/v1/members/<memberId>",
+    operation_id="updateMember",
+    tags=["members"],
+    responses=responses(versioned=True),
+    summary="Change the profile (JSON Merge Patch) if it is still the version in If-Match: 412 if not",
+)
+def update_member(
+    memberId: MemberId,
+    body: Annotated[MemberPatch, Body()],
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response[MemberView]:
+    return _update(memberId, body, if_match, idempotency_key, "updateMember")
+
+
+@router.patch(
+    "/v1/admin/members/<memberId>",
+    operation_id="updateMemberAsOperator",
+    tags=["members"],
+    responses=responses(versioned=True),
+    summary="An operator changes the profile, flags and a set birthday included (If-Match as for channels)",
+)
+def update_member_as_operator(
+    memberId: MemberId,
+    body: Annotated[MemberPatch, Body()],
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response[MemberView]:
+    return _update(memberId, body, if_match, idempotency_key, "updateMemberAsOperator")
+
+
+Limit = Annotated[int, Query(ge=1, le=100)]
+Cursor = Annotated[str | None, Query(min_length=1, max_length=500)]
+
+
+@router.get(
+    "/v1/members/<memberId>/profile-changes",
+    operation_id="listProfileChanges",
+    tags=["members"],
+    responses=responses(),
+    summary="Who changed what on the profile, newest first (personal data masked)",
+)
+def list_profile_changes(memberId: MemberId, limit: Limit = 50, cursor: Cursor = None) -> ProfileChangePage:
+    return service().profile_changes(principal(router).tenant, memberId, limit, cursor)
+
+
+@router.get(
+    "/v1/admin/members/<memberId>/profile-changes",
+    operation_id="listProfileChangesAsOperator",
+    tags=["members"],
+    responses=responses(),
+    summary="Who changed what on the profile, newest first (personal data masked), for the service desk",
+)
+def list_profile_changes_as_operator(memberId: MemberId, limit: Limit = 50, cursor: Cursor = None) -> ProfileChangePage:
+    return service().profile_changes(principal(router).tenant, memberId, limit, cursor)
 
 
 @router.post(
