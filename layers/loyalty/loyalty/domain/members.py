@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -27,6 +28,29 @@ def normalize_phone(raw: str) -> str:
     if not _PHONE.match(phone):
         raise ValueError("a phone number has 6 to 15 digits, optionally after a leading +")
     return phone
+
+
+CARD_DIGITS = 12  # 11 random digits and a Luhn check digit: printable, and a typo is caught at the till
+CARD_PATTERN = rf"^[0-9]{{{CARD_DIGITS}}}$"
+
+
+def luhn_digit(digits: str) -> str:
+    """The check digit that makes `digits` + it pass the Luhn test (ISO/IEC 7812)."""
+    total = 0
+    for position, digit in enumerate(reversed(digits)):
+        value = int(digit) * (2 if position % 2 == 0 else 1)
+        total += value - 9 if value > 9 else value
+    return str((10 - total % 10) % 10)
+
+
+def new_card_number() -> str:
+    """A member card number (会员卡号): random, so the numbers of a tenant's members cannot be walked."""
+    body = f"{secrets.randbelow(10 ** (CARD_DIGITS - 1)):0{CARD_DIGITS - 1}d}"
+    return body + luhn_digit(body)
+
+
+def valid_card_number(card_no: str) -> bool:
+    return bool(re.fullmatch(CARD_PATTERN, card_no)) and luhn_digit(card_no[:-1]) == card_no[-1]
 
 
 PERSONAL_FIELDS = frozenset({"phone", "name", "email", "birthday", "address"})  # masked in change records
@@ -177,6 +201,7 @@ class IdentityView(CamelModel):
     type: str
     value: str
     bound_at: datetime
+    unbound_at: datetime | None = Field(default=None, description="解绑: set once unbound; lookups no longer find it")
 
 
 class MemberView(CamelModel):
@@ -184,6 +209,7 @@ class MemberView(CamelModel):
     program_code: str
     status: Literal["active", "erased"]
     version: int = Field(description="The profile's version; its ETag, for If-Match on a change")
+    card_no: str | None = Field(default=None, description="会员卡号: 12 digits, the last a Luhn check digit")
     phone: str | None
     name: str | None
     email: str | None

@@ -9,23 +9,25 @@ from typing import Literal
 from pydantic import AwareDatetime, Field, model_validator
 
 from loyalty.domain.config import CODE_PATTERN
-from loyalty.domain.members import ChannelIdentity
+from loyalty.domain.members import CARD_PATTERN, ChannelIdentity
 from loyalty.domain.validity import CamelModel, View, invalid_field
 
 MAX_LINES = 200  # the whole order travels in one event (EventBridge and SQS carry up to 256 KB)
 
 
 class MemberReference(CamelModel):
-    """Who bought: a member id, a phone number, or an identity on the calling channel (exactly one)."""
+    """Who bought: a member id, a phone number, a card number, or an identity on the calling channel (exactly
+    one)."""
 
     id: str | None = Field(default=None, pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")
     phone: str | None = Field(default=None, max_length=30)
+    card_no: str | None = Field(default=None, pattern=CARD_PATTERN, description="会员卡号")
     identity: ChannelIdentity | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> MemberReference:
-        if sum(value is not None for value in (self.id, self.phone, self.identity)) != 1:
-            raise ValueError("name the member by exactly one of id, phone or identity")
+        if sum(value is not None for value in (self.id, self.phone, self.card_no, self.identity)) != 1:
+            raise ValueError("name the member by exactly one of id, phone, cardNo or identity")
         return self
 
 

@@ -4,7 +4,7 @@ look up, erase personal data."""
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Literal
 
@@ -27,6 +27,7 @@ from loyalty.domain.members import (
     TierView,
     masked,
     merged_address,
+    new_card_number,
 )
 from loyalty.domain.program import ProgramConfig
 from loyalty.domain.tiers import progress
@@ -36,7 +37,14 @@ from loyalty.services import events
 from loyalty.services.config import ProgramLoader
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
-from loyalty.store.member_repo import AlreadyRegistered, MemberRepository, NewMember, ProfileUpdate, StaleProfile
+from loyalty.store.member_repo import (
+    AlreadyRegistered,
+    CardNumberTaken,
+    MemberRepository,
+    NewMember,
+    ProfileUpdate,
+    StaleProfile,
+)
 from loyalty.store.requests import RequestKey
 from loyalty.store.table import Item, Table, TransactionCancelled
 
@@ -49,6 +57,7 @@ TIER_TYPES: dict[str, Literal["base", "upgrade", "retention", "downgrade"]] = {
 
 
 OPERATOR_ONLY = ("employee", "testData")  # flags a channel may not set
+CARD_DRAWS = 3  # random card numbers drawn before a registration gives up
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,7 @@ class MemberService:
             "birthday": request.birthday.isoformat() if request.birthday else None,
             "registeredAt": now.isoformat(),
             "version": 1,
+            "cardNo": new_card_number(),
             "channel": channel,
             "storeCode": request.store_code,
             "tier": tier,
@@ -116,11 +126,17 @@ class MemberService:
             first_of_program=None if program.has_members else (program.program.code, base.code),
             request=key.marker(memberId=member_id) if key else None,
         )
-        try:
-            written = self.members.register(new, now)
-        except AlreadyRegistered:
-            assert key is not None
-            return self.get(tenant, key.first_effect(self.members.table)["memberId"])
+        for _ in range(CARD_DRAWS):
+            try:
+                written = self.members.register(new, now)
+                break
+            except AlreadyRegistered:
+                assert key is not None
+                return self.get(tenant, key.first_effect(self.members.table)["memberId"])
+            except CardNumberTaken:  # one in tens of millions per draw at a million members
+                new = replace(new, profile={**new.profile, "cardNo": new_card_number()})
+        else:
+            raise Conflict("no free card number was drawn; try again", code="CARD_NUMBER_EXHAUSTED")
         if not program.has_members:
             self.programs.forget(tenant, program.program.code)
         return _view(written, program)
@@ -245,6 +261,19 @@ class MemberService:
     def find_by_phone(self, tenant: str, phone: str) -> MemberView:
         return self.get(tenant, self.members.id_by_phone(tenant, phone))
 
+    def find_by_card(self, tenant: str, card_no: str) -> MemberView:
+        return self.get(tenant, self.members.id_by_card(tenant, card_no))
+
+    def unbind_identity(self, tenant: str, channel: str, member_id: str, identity_type: str, value: str) -> MemberView:
+        """解绑: the calling channel's identity leaves the member (its record keeps both times). Repeatable;
+        another member's identity is a 404 for this one."""
+        member = self.get(tenant, member_id)
+        bound = [i for i in member.identities if (i.channel, i.type, i.value) == (channel, identity_type, value)]
+        if not bound:
+            raise NotFound("the member has no such identity on this channel", code="IDENTITY_NOT_FOUND")
+        self.members.unbind_identity(tenant, member_id, (channel, identity_type, value), self.clock.now())
+        return self.get(tenant, member_id)
+
     def find_by_identity(self, tenant: str, channel: str, identity_type: str, value: str) -> MemberView:
         return self.get(tenant, self.members.id_by_identity(tenant, channel, identity_type, value))
 
@@ -276,6 +305,7 @@ def _view(items: list[Item], program: ProgramConfig) -> MemberView:
         program_code=profile["programCode"],
         status=profile["status"],
         version=int(profile.get("version", 1)),
+        card_no=profile.get("cardNo"),
         phone=profile.get("phone"),
         name=profile.get("name"),
         email=profile.get("email"),
@@ -326,7 +356,13 @@ def _view(items: list[Item], program: ProgramConfig) -> MemberView:
             for i in accounts
         ],
         identities=[
-            IdentityView(channel=i["channel"], type=i["type"], value=i["value"], bound_at=i["boundAt"])
+            IdentityView(
+                channel=i["channel"],
+                type=i["type"],
+                value=i["value"],
+                bound_at=i["boundAt"],
+                unbound_at=i.get("unboundAt"),
+            )
             for i in rest
             if i["SK"].startswith(keys.IDENTITY_PREFIX)
         ],

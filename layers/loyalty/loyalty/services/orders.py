@@ -96,6 +96,8 @@ class OrderService:
                 member_id = reference.id
             elif reference.phone:
                 member_id = self.members.id_by_phone(tenant, normalize_phone(reference.phone))
+            elif reference.card_no:
+                member_id = self.members.id_by_card(tenant, reference.card_no)
             else:
                 assert reference.identity
                 member_id = self.members.id_by_identity(

@@ -158,6 +158,10 @@ def phone_guard(tenant: str, phone: str) -> str:
     return f"T#{tenant}#PHONE#{phone}"
 
 
+def card_guard(tenant: str, card_no: str) -> str:
+    return f"T#{tenant}#CARD#{card_no}"
+
+
 def identity_guard(tenant: str, channel: str, identity_type: str, value: str) -> str:
     return f"T#{tenant}#IDENTITY#{channel}#{identity_type}#{value}"
 

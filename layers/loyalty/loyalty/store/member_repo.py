@@ -17,6 +17,10 @@ class AlreadyRegistered(Exception):
     """The request's Idempotency-Key registered a member before (its answer was lost)."""
 
 
+class CardNumberTaken(Exception):
+    """The random card number drawn for a registration is another member's: draw again."""
+
+
 @dataclass(frozen=True)
 class NewMember:
     tenant: str
@@ -87,6 +91,15 @@ class MemberRepository:
         ]
         if new.identity:
             operations += self._bind_operations(tenant, member_id, new.identity, stamp)
+        card = None
+        if new.profile.get("cardNo"):
+            card = len(operations)
+            operations.append(
+                put(
+                    {"PK": keys.card_guard(tenant, new.profile["cardNo"]), "SK": keys.GUARD_SK, "memberId": member_id},
+                    "attribute_not_exists(PK)",
+                )
+            )
         if new.first_of_program:
             program_code, base_tier = new.first_of_program
             operations += [
@@ -117,6 +130,8 @@ class MemberRepository:
                 ) from None
             if new.identity and cancelled.failed(3 + len(new.accounts)):
                 raise self._identity_taken(cancelled.items[3 + len(new.accounts)]) from None
+            if card is not None and cancelled.failed(card):
+                raise CardNumberTaken() from None
             if new.first_of_program and cancelled.first_failed() is not None:
                 raise Conflict("the program changed meanwhile; retry", code="PROGRAM_CHANGED") from None
             raise
@@ -177,6 +192,40 @@ class MemberRepository:
         if guard is None:
             raise NotFound("no member with this phone number", code="MEMBER_NOT_FOUND")
         return str(guard["memberId"])
+
+    def id_by_card(self, tenant: str, card_no: str) -> str:
+        guard = self.table.get(keys.card_guard(tenant, card_no), keys.GUARD_SK)
+        if guard is None:
+            raise NotFound("no member with this card number", code="MEMBER_NOT_FOUND")
+        return str(guard["memberId"])
+
+    def unbind_identity(self, tenant: str, member_id: str, identity: tuple[str, str, str], now: datetime) -> bool:
+        """Free a channel identity (解绑), keeping its record with the time; False if it was not bound to
+        this member (a harmless repeat, or someone else's identity: nothing is written either way)."""
+        channel, identity_type, value = identity
+        try:
+            self.table.transact(
+                [
+                    delete(
+                        keys.identity_guard(tenant, channel, identity_type, value),
+                        keys.GUARD_SK,
+                        "memberId = :id",
+                        {":id": member_id},
+                    ),
+                    update(
+                        keys.member(tenant, member_id),
+                        keys.identity_sk(channel, identity_type, value),
+                        "SET unboundAt = :now",
+                        {":now": now.isoformat()},
+                        "attribute_exists(PK) AND attribute_not_exists(unboundAt)",
+                    ),
+                ]
+            )
+        except TransactionCancelled as cancelled:
+            if cancelled.first_failed() is not None:
+                return False
+            raise
+        return True
 
     def id_by_identity(self, tenant: str, channel: str, identity_type: str, value: str) -> str:
         guard = self.table.get(keys.identity_guard(tenant, channel, identity_type, value), keys.GUARD_SK)

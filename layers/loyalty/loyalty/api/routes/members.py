@@ -7,7 +7,7 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 
 from loyalty.api.params import IdempotencyKey, MemberId
 from loyalty.api.problems import responses
@@ -16,6 +16,7 @@ from loyalty.domain.config import CODE_PATTERN
 from loyalty.domain.errors import InvalidInput
 from loyalty.domain.ledger import LotView, PointRecordPage, RecordType
 from loyalty.domain.members import (
+    CARD_PATTERN,
     PHONE_PATTERN,
     ChannelIdentity,
     MemberPatch,
@@ -23,6 +24,7 @@ from loyalty.domain.members import (
     ProfileChangePage,
     TierRecordView,
     normalize_phone,
+    valid_card_number,
 )
 from loyalty.services.idempotency import run_once
 from loyalty.services.ledger import LedgerService, ledger_service
@@ -46,10 +48,11 @@ def ledger() -> LedgerService:
     operation_id="lookupMember",
     tags=["members"],
     responses=responses(),
-    summary="Find a member by phone, or by an identity on the calling channel",
+    summary="Find a member by phone, by card number, or by an identity on the calling channel",
 )
 def lookup_member(
     phone: Annotated[str | None, Query(min_length=1, max_length=30, pattern=PHONE_PATTERN)] = None,
+    card_no: Annotated[str | None, Query(alias="cardNo", pattern=CARD_PATTERN, description="会员卡号")] = None,
     identity_type: Annotated[str | None, Query(alias="identityType", pattern=CODE_PATTERN)] = None,
     identity_value: Annotated[str | None, Query(alias="identityValue", min_length=1, max_length=200)] = None,
 ) -> MemberView:
@@ -60,9 +63,15 @@ def lookup_member(
         except ValueError as error:
             raise InvalidInput(str(error), field="phone") from None
         return service().find_by_phone(caller.tenant, normalized)
+    if card_no is not None:
+        if not valid_card_number(card_no):
+            raise InvalidInput("the card number's check digit is wrong", code="INVALID_CARD_NO", field="cardNo")
+        return service().find_by_card(caller.tenant, card_no)
     if identity_type and identity_value:
         return service().find_by_identity(caller.tenant, caller.channel, identity_type, identity_value)
-    raise InvalidInput("give phone, or identityType and identityValue", code="LOOKUP_KEY_MISSING", field="phone")
+    raise InvalidInput(
+        "give phone, cardNo, or identityType and identityValue", code="LOOKUP_KEY_MISSING", field="phone"
+    )
 
 
 IfMatch = Annotated[
@@ -179,6 +188,22 @@ def bind_identity(
         lambda _: service().bind_identity(caller.tenant, caller.channel, memberId, body).model_dump(mode="json"),
     )
     return MemberView.model_validate(result)
+
+
+@router.delete(
+    "/v1/members/<memberId>/identities/<identityType>/<identityValue>",
+    operation_id="unbindIdentity",
+    tags=["members"],
+    responses=responses(),
+    summary="解绑: free the member's identity on the calling channel; its record keeps the times",
+)
+def unbind_identity(
+    memberId: MemberId,
+    identityType: Annotated[str, Path(pattern=CODE_PATTERN)],
+    identityValue: Annotated[str, Path(min_length=1, max_length=200)],
+) -> MemberView:
+    caller = principal(router)
+    return service().unbind_identity(caller.tenant, caller.channel, memberId, identityType, identityValue)
 
 
 @router.delete(
