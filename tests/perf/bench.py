@@ -176,7 +176,24 @@ def run(resolver: Resolver) -> tuple[dict[str, Meter], list[str]]:
     day, shard = until.date().isoformat(), shard_of(mid)
     bench.measure("tier sweep of one member (bucket page)", lambda: service.sweep(Bucket("demo", "DEMO", day, shard)))
     held_orders(bench)
+    customer_center(bench, mid)
     return bench.rows, own_overhead(bench, mid, presented)
+
+
+def customer_center(bench: Bench, mid: str) -> None:
+    """Issue 13: a profile change with If-Match, a lookup by card number, freezing and unfreezing."""
+    api = bench.api
+    _, member, headers = api.exchange("GET", f"/v1/members/{mid}", POS)
+    change = {"name": "张三", "address": {"city": "上海"}, "marketingOptIn": True}
+    bench.measure(
+        "change a member's profile (3 fields, If-Match)",
+        lambda: api.call("PATCH", f"/v1/members/{mid}", POS, body=change, headers={"if-match": headers["etag"]}),
+    )
+    card = {"cardNo": member["cardNo"]}
+    bench.measure("look up a member by card number", lambda: api.call("GET", "/v1/members/lookup", POS, query=card))
+    reason = {"reason": "bench"}
+    bench.measure("freeze a member", lambda: api.call("POST", f"/v1/admin/members/{mid}/freeze", OPERATOR, body=reason))
+    bench.quiet(lambda: api.call("POST", f"/v1/admin/members/{mid}/unfreeze", OPERATOR, body=reason))
 
 
 def held_orders(bench: Bench) -> None:

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from loyalty.domain.config import CODE_PATTERN
+from loyalty.domain.errors import Conflict
 from loyalty.domain.validity import CamelModel, View, refused_characters
 
 # Spaces (Unicode's, not control characters: those are refused before), dashes, dots and parentheses.
@@ -51,6 +52,13 @@ def new_card_number() -> str:
 
 def valid_card_number(card_no: str) -> bool:
     return bool(re.fullmatch(CARD_PATTERN, card_no)) and luhn_digit(card_no[:-1]) == card_no[-1]
+
+
+def inactive_member(status: str) -> Conflict:
+    """The refusal of earning, spending or a claim by a member who is not active."""
+    if status == "frozen":
+        return Conflict("the member is frozen: no earning, spending or claims", code="MEMBER_FROZEN")
+    return Conflict(f"the member is {status}", code="MEMBER_NOT_ACTIVE")
 
 
 PERSONAL_FIELDS = frozenset({"phone", "name", "email", "birthday", "address"})  # masked in change records
@@ -139,6 +147,12 @@ class MemberPatch(CamelModel):
     _phone = field_validator("phone")(lambda cls, value: normalize_phone(value) if value is not None else None)
 
 
+class StatusChange(CamelModel):
+    """An operator freezes, unfreezes or cancels a member, saying why."""
+
+    reason: str = Field(min_length=1, max_length=500)
+
+
 class ProfileChangeView(View):
     """One change of a member's profile: who, when, and each field's old and new value (personal data
     masked, as a record shows it)."""
@@ -147,6 +161,7 @@ class ProfileChangeView(View):
     changed_at: datetime
     changed_by: str = Field(description="The key id of the operator, or the channel")
     role: Literal["channel", "operator"]
+    reason: str | None = Field(default=None, description="An operator's reason (freezing, cancelling)")
     changes: list[dict[str, Any]] = Field(description="{field, old, new} per field")
 
 
@@ -207,7 +222,10 @@ class IdentityView(CamelModel):
 class MemberView(CamelModel):
     id: str
     program_code: str
-    status: Literal["active", "erased"]
+    status: Literal["active", "frozen", "cancelled", "erased"] = Field(
+        description="frozen: no earning, spending or claims until unfrozen; cancelled: for good, phone freed"
+    )
+    status_reason: str | None = Field(default=None, description="Why it was frozen or cancelled")
     version: int = Field(description="The profile's version; its ETag, for If-Match on a change")
     card_no: str | None = Field(default=None, description="会员卡号: 12 digits, the last a Luhn check digit")
     phone: str | None

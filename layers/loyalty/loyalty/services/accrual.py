@@ -23,6 +23,7 @@ from loyalty.clock import Clock, SystemClock
 from loyalty.domain.accrual import Earning, categorised, earnings, needs_categories
 from loyalty.domain.config import Tier, TierRule
 from loyalty.domain.ledger import BalanceDelta, RecordType, delta
+from loyalty.domain.members import inactive_member
 from loyalty.domain.orders import OrderSubmission
 from loyalty.domain.program import ProgramConfig
 from loyalty.domain.tiers import reached_rule, upgrade_target
@@ -81,10 +82,10 @@ class AccrualService:
             points[earning.point_group] += earning.points
         ceiling = None if release else program.program.daily_points_ceiling
         if ceiling is not None and any(p > ceiling for p in points.values()):
-            return self._hold(tenant, order, dict(points), now)
+            return self._hold(tenant, order, dict(points), now, DAILY_POINTS_CEILING)
         items = self.members.items(tenant, order["memberId"])
         profile, accounts = items[0], accounts_by_group(items)
-        write = LedgerWrite(tenant, order["memberId"], count_order=True)
+        write = LedgerWrite(tenant, order["memberId"], count_order=True, member_active=True)
         counter = len(write.extra)
         if points:
             write.extra.append(_daily_count(tenant, order["memberId"], now, program, points, ceiling))
@@ -178,14 +179,19 @@ class AccrualService:
             if conflict.already_applied:
                 logger.info("order already accrued or held", extra={"order_id": order["orderId"]})
                 return False
+            if conflict.inactive:  # frozen or cancelled meanwhile: no earning; an operator decides later
+                if release:
+                    raise inactive_member(conflict.inactive) from None
+                return self._hold(tenant, order, dict(points), now, f"MEMBER_{conflict.inactive.upper()}")
             if ceiling is not None and points and counter in conflict.failed_extras:
-                return self._hold(tenant, order, dict(points), now)
+                return self._hold(tenant, order, dict(points), now, DAILY_POINTS_CEILING)
             raise RetryLater(f"member {order['memberId']} changed while accruing {order['orderId']}") from None
         return True
 
-    def _hold(self, tenant: str, order: dict[str, Any], points: dict[str, int], now: datetime) -> bool:
-        """Park a received order for review: held with its reason and would-be points, listed for operators
-        (GSI1), announced (OrderHeld) and counted (the OrdersHeld metric). False if it was not received."""
+    def _hold(self, tenant: str, order: dict[str, Any], points: dict[str, int], now: datetime, reason: str) -> bool:
+        """Park a received order for review: held with its reason (the daily ceiling, or a member frozen or
+        cancelled after the order came in) and would-be points, listed for operators (GSI1), announced
+        (OrderHeld) and counted (the OrdersHeld metric). False if it was not received."""
         held_at = now.isoformat()
         try:
             self.ledger.table.transact(
@@ -198,7 +204,7 @@ class AccrualService:
                         {
                             ":held": HELD,
                             ":received": RECEIVED,
-                            ":reason": DAILY_POINTS_CEILING,
+                            ":reason": reason,
                             ":at": held_at,
                             ":points": points,
                             ":index": keys.held_orders(tenant),
@@ -216,7 +222,7 @@ class AccrualService:
                                 "orderId": order["orderId"],
                                 "orderNo": order["orderNo"],
                                 "channel": order["channel"],
-                                "reason": DAILY_POINTS_CEILING,
+                                "reason": reason,
                                 "points": points,
                             },
                         ),

@@ -20,6 +20,7 @@ from loyalty.domain.config import CODE_PATTERN, BehaviourRule
 from loyalty.domain.errors import Conflict
 from loyalty.domain.fifo import plan_draw
 from loyalty.domain.ledger import BalanceDelta, RecordType, delta
+from loyalty.domain.members import inactive_member
 from loyalty.domain.validity import CamelModel, View, end_of_validity, within_window
 from loyalty.ids import new_ulid
 from loyalty.services import events
@@ -85,7 +86,7 @@ class BehaviourService:
         capped: list[str] = []
         day = report.occurred_at.astimezone(program.zone).date().isoformat()
         for _ in range(ATTEMPTS + len(rules)):
-            now, write = self.clock.now(), LedgerWrite(tenant, member_id)
+            now, write = self.clock.now(), LedgerWrite(tenant, member_id, member_active=True)
             totals: dict[str, BalanceDelta] = defaultdict(BalanceDelta)
             payoffs: dict[str, int] = defaultdict(int)
             earned, limited = [], []
@@ -174,6 +175,8 @@ class BehaviourService:
                 self.ledger.write(write)
                 return BehaviourResult.model_validate(result), True
             except WriteConflict as conflict:
+                if conflict.inactive:
+                    raise inactive_member(conflict.inactive) from None
                 if conflict.already_applied:
                     stored = self.table.get(pk, keys.GUARD_SK)
                     assert stored is not None

@@ -20,7 +20,7 @@ from pydantic import Field
 from loyalty.clock import Clock, SystemClock
 from loyalty.domain.coupons import CouponRuleInput, CouponTerms, new_code, period_labels, split, window_at_issue
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
-from loyalty.domain.members import mask_phone
+from loyalty.domain.members import inactive_member, mask_phone
 from loyalty.domain.validity import CamelModel, View
 from loyalty.ids import new_ulid
 from loyalty.services import events
@@ -253,7 +253,14 @@ class CouponService:
                     )
                 else:
                     roles.append("member")
-                    self.table.transact([*operations, check(member_pk, keys.MEMBER_SK, "attribute_exists(PK)"), event])
+                    active = check(
+                        member_pk,
+                        keys.MEMBER_SK,
+                        "attribute_exists(PK) AND NOT #status IN (:frozen, :cancelled)",
+                        {":frozen": "frozen", ":cancelled": "cancelled"},
+                        {"#status": "status"},
+                    )
+                    self.table.transact([*operations, active, event])
                 return coupon_view(coupon)
             except (TransactionCancelled, ExtrasRefused) as refused:
                 failed = {roles[i]: refused.items[i] for i in range(len(roles)) if refused.failed(i)}
@@ -269,7 +276,9 @@ class CouponService:
     def _learn(failed: dict[str, Item | None], attempt: Attempt, shard: int, today: str) -> None:
         """Turn a refused issue into what to do next: another shard, or the error to answer."""
         if "member" in failed:
-            raise NotFound("no such member", code="MEMBER_NOT_FOUND", field="memberId")
+            if failed["member"] is None:
+                raise NotFound("no such member", code="MEMBER_NOT_FOUND", field="memberId")
+            raise inactive_member(failed["member"]["status"])
         if "row" in failed:
             raise Conflict("this row was issued before", code="ALREADY_ISSUED")
         for period in PERIOD_NAMES:

@@ -44,6 +44,7 @@ from loyalty.store.member_repo import (
     NewMember,
     ProfileUpdate,
     StaleProfile,
+    StatusUpdate,
 )
 from loyalty.store.requests import RequestKey
 from loyalty.store.table import Item, Table, TransactionCancelled
@@ -151,7 +152,7 @@ class MemberService:
                 "send If-Match with the ETag of the member you read", code="PRECONDITION_REQUIRED", field="If-Match"
             )
         profile = self.members.profile(tenant, member_id, consistent=True)
-        if profile["status"] != "active":
+        if profile["status"] not in ("active", "frozen"):
             raise Conflict(f"the member is {profile['status']}", code="MEMBER_NOT_ACTIVE")
         version = int(profile.get("version", 1))
         if if_match.strip() != "*" and if_match.strip().removeprefix("W/").strip('"') != str(version):
@@ -201,6 +202,63 @@ class MemberService:
         except StaleProfile:
             stale = "the member changed meanwhile"
             raise PreconditionFailed(stale, code="VERSION_MISMATCH", field="If-Match") from None
+        return self.get(tenant, member_id)
+
+    def freeze(self, tenant: str, editor: Editor, member_id: str, reason: str) -> MemberView:
+        """冻结: no earning, spending or claims until unfrozen (409 MEMBER_FROZEN for each)."""
+        return self._move(tenant, editor, member_id, "frozen", ("active",), reason, "MemberFrozen")
+
+    def unfreeze(self, tenant: str, editor: Editor, member_id: str, reason: str) -> MemberView:
+        return self._move(tenant, editor, member_id, "active", ("frozen",), reason, "MemberUnfrozen")
+
+    def cancel(self, tenant: str, editor: Editor, member_id: str, reason: str) -> MemberView:
+        """注销, for good: the phone is freed for a new registration; the ledger and the card number stay."""
+        return self._move(tenant, editor, member_id, "cancelled", ("active", "frozen"), reason, "MemberCancelled")
+
+    def _move(
+        self,
+        tenant: str,
+        editor: Editor,
+        member_id: str,
+        status: str,
+        allowed: tuple[str, ...],
+        reason: str,
+        event: str,
+    ) -> MemberView:
+        profile = self.members.profile(tenant, member_id, consistent=True)
+        if profile["status"] not in allowed and allowed == ("frozen",):
+            raise Conflict(f"the member is {profile['status']}, not frozen", code="MEMBER_NOT_FROZEN")
+        if profile["status"] not in allowed:
+            raise Conflict(f"the member is {profile['status']}", code="MEMBER_NOT_ACTIVE")
+        now = self.clock.now()
+        changes = [{"field": "status", "old": profile["status"], "new": status}]
+        free_phone = profile.get("phone") if status == "cancelled" else None
+        if free_phone:
+            changes.append({"field": "phone", "old": masked("phone", free_phone), "new": None})
+        record = {
+            "changeId": new_ulid(),
+            "changedAt": now.isoformat(),
+            "changedBy": editor.name,
+            "role": editor.role,
+            "reason": reason,
+            "changes": changes,
+        }
+        announced = events.DomainEvent(event, {"memberId": member_id, "reason": reason})
+        try:
+            self.members.change_status(
+                StatusUpdate(
+                    tenant=tenant,
+                    member_id=member_id,
+                    status=status,
+                    allowed=allowed,
+                    reason=reason,
+                    free_phone=free_phone,
+                    record=record,
+                    outbox=[events.outbox_entry(tenant, announced, now)],
+                )
+            )
+        except StaleProfile:
+            raise Conflict("the member's status changed meanwhile", code="MEMBER_NOT_ACTIVE") from None
         return self.get(tenant, member_id)
 
     def profile_changes(self, tenant: str, member_id: str, limit: int, cursor: str | None) -> ProfileChangePage:
@@ -304,6 +362,7 @@ def _view(items: list[Item], program: ProgramConfig) -> MemberView:
         id=profile["memberId"],
         program_code=profile["programCode"],
         status=profile["status"],
+        status_reason=profile.get("statusReason"),
         version=int(profile.get("version", 1)),
         card_no=profile.get("cardNo"),
         phone=profile.get("phone"),

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from loyalty.clock import Clock, SystemClock
 from loyalty.domain.config import KINDS
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
-from loyalty.domain.members import normalize_phone
+from loyalty.domain.members import inactive_member, normalize_phone
 from loyalty.domain.orders import OrderAccepted, OrderSubmission, OrderView
 from loyalty.domain.validity import within_window
 from loyalty.ids import new_ulid
@@ -108,6 +108,8 @@ class OrderService:
             raise InvalidInput("no such member", code="UNKNOWN_MEMBER", field="member") from None
         if profile["programCode"] != submission.program_code:
             raise InvalidInput("the member belongs to another program", code="UNKNOWN_MEMBER", field="member")
+        if profile["status"] in ("frozen", "cancelled"):
+            raise inactive_member(profile["status"])
         return profile
 
     def _check_references(self, tenant: str, submission: OrderSubmission) -> None:

@@ -16,6 +16,7 @@ from loyalty.clock import Clock, SystemClock
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
 from loyalty.domain.fifo import MAX_LOTS_PER_SPEND, plan_draw
 from loyalty.domain.ledger import RecordType, delta
+from loyalty.domain.members import inactive_member
 from loyalty.domain.program import ProgramConfig
 from loyalty.domain.redemption import AdjustmentRequest, RedemptionRequest, SpendView
 from loyalty.domain.validity import FixedPeriod, end_of_validity
@@ -110,7 +111,16 @@ class RedemptionService:
         group = request.point_group_code
         if request.points < 0:
             return _view(
-                self._spend(tenant, member_id, group, -request.points, RecordType.MANUAL_DECREASE, details, key=key)
+                self._spend(
+                    tenant,
+                    member_id,
+                    group,
+                    -request.points,
+                    RecordType.MANUAL_DECREASE,
+                    details,
+                    key=key,
+                    by_member=False,
+                )
             )
         program = self._program(tenant, member_id, request.point_group_code)
         now, record_id = self.clock.now(), new_ulid()
@@ -304,7 +314,9 @@ class RedemptionService:
         outbox: list[dict] | None = None,
         key: RequestKey | None = None,
         record_id: str | None = None,
+        by_member: bool = True,
     ) -> Item:
+        """Spend FIFO; `by_member` (not an operator's adjustment) is refused while the member is frozen."""
         program = self._program(tenant, member_id, group)
         extra = extra or []
         first = 1 if key else 0  # the request's marker goes first among the extra entries
@@ -341,6 +353,7 @@ class RedemptionService:
                         draws=[LotDraw(d.lot.sort_key, d.lot.remaining, d.points) for d in draws],
                         accounts=[_account(program, group, change, require_available=points)],
                         extra=[key.marker(recordId=record_id)] + extra if key else extra,
+                        member_active=by_member,
                         outbox=[
                             *(outbox or []),
                             events.outbox_entry(
@@ -362,6 +375,8 @@ class RedemptionService:
                 )
                 return record
             except WriteConflict as conflict:
+                if conflict.inactive:
+                    raise inactive_member(conflict.inactive) from None
                 if key and 0 in conflict.failed_extras:  # a retry of a spend made before: its record
                     return self._spend_record(tenant, member_id, key.first_effect(self.ledger.table)["recordId"])
                 if conflict.failed_extras:

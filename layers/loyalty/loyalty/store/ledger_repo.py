@@ -9,7 +9,7 @@ from typing import Any
 
 from loyalty.domain.fifo import OpenLot
 from loyalty.store import keys
-from loyalty.store.table import Item, Page, Table, TransactionCancelled, delete, put, update
+from loyalty.store.table import Item, Page, Table, TransactionCancelled, check, delete, put, update
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,28 @@ class LedgerWrite:
     extra: list[dict] = field(default_factory=list)  # further guarded entries outside the member's partition
     count_order: bool = False  # an order accrued: the profile counts it (coupons tell first purchases)
     outbox: list[dict] = field(default_factory=list)
+    member_active: bool = False  # earning or spending by the member: refused while frozen or cancelled
+
+
+INACTIVE = ("frozen", "cancelled")  # a member in these neither earns nor spends
+
+
+def _while_active(operation: dict) -> dict:
+    """The profile operation, also conditional on the member being neither frozen nor cancelled."""
+    ((action, body),) = operation.items()
+    condition = body.get("ConditionExpression")
+    active = "NOT #mstatus IN (:frozen, :cancelled)"
+    body = {
+        **body,
+        "ConditionExpression": f"({condition}) AND {active}" if condition else active,
+        "ExpressionAttributeValues": {
+            **body.get("ExpressionAttributeValues", {}),
+            ":frozen": "frozen",
+            ":cancelled": "cancelled",
+        },
+        "ExpressionAttributeNames": {**body.get("ExpressionAttributeNames", {}), "#mstatus": "status"},
+    }
+    return {action: body}
 
 
 class Conflict(Exception):
@@ -72,6 +94,7 @@ class Conflict(Exception):
         super().__init__("already applied" if already_applied else "short" if short else "changed meanwhile")
         self.already_applied = already_applied
         self.short = short
+        self.inactive: str | None = None  # the member's status, when a frozen or cancelled member refused it
         self.failed_extras = failed_extras  # positions in `extra` whose conditions failed
         self.extra_items = extra_items  # what each `extra` entry found, where its condition failed
 
@@ -132,10 +155,23 @@ class LedgerRepository:
             ]
         elif change.count_order:
             operations.append(update(pk, keys.MEMBER_SK, "ADD orderCount :one", {":one": 1}))
+        profile = None
+        if change.member_active:  # on the profile's own update if there is one (one operation per item)
+            if change.tier or change.count_order:
+                profile = len(operations) - 1
+                operations[profile] = _while_active(operations[profile])
+            else:
+                profile = len(operations)
+                operations.append(_while_active(check(pk, keys.MEMBER_SK, "attribute_exists(PK)")))
         operations += _one_outbox_entry(change.outbox)
         try:
             self.table.transact(operations)
         except TransactionCancelled as cancelled:
+            status = (cancelled.items[profile] or {}).get("status") if profile is not None else None
+            if profile is not None and cancelled.failed(profile) and status in INACTIVE:
+                refused = Conflict(already_applied=False)
+                refused.inactive = status
+                raise refused from None
             short = any(
                 cancelled.failed(first_account + i)
                 for i, a in enumerate(change.accounts)

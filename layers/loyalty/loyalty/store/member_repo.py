@@ -51,6 +51,18 @@ class ProfileUpdate:
     outbox: list[dict]
 
 
+@dataclass
+class StatusUpdate:
+    tenant: str
+    member_id: str
+    status: str  # the new status
+    allowed: tuple[str, ...]  # the statuses it may come from
+    reason: str
+    free_phone: str | None  # cancelling: the phone whose guard goes
+    record: Item
+    outbox: list[dict]
+
+
 def accounts_by_group(items: list[Item]) -> dict[str, Item]:
     """The point accounts among a member's summary items (MemberRepository.items), by point group."""
     return {i["pointGroupCode"]: i for i in items[1:] if i["SK"].startswith(keys.ACCOUNT_PREFIX)}
@@ -256,7 +268,7 @@ class MemberRepository:
         record and the outbox entry: all or nothing. The version read is the condition."""
         pk = keys.member(change.tenant, change.member_id)
         names = {"#status": "status", "#version": "version"}
-        values: dict[str, Any] = {":active": "active", ":next": change.version + 1}
+        values: dict[str, Any] = {":active": "active", ":frozen": "frozen", ":next": change.version + 1}
         sets, removes = ["#version = :next"], []
         for i, (name, value) in enumerate(change.sets.items()):
             names[f"#s{i}"], values[f":s{i}"] = name, value
@@ -266,9 +278,9 @@ class MemberRepository:
             removes.append(f"#r{i}")
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         if change.versioned:
-            condition, values[":expected"] = "#status = :active AND #version = :expected", change.version
+            condition, values[":expected"] = "#status IN (:active, :frozen) AND #version = :expected", change.version
         else:  # a profile from before versions: version 1 until its first change
-            condition = "#status = :active AND attribute_not_exists(#version)"
+            condition = "#status IN (:active, :frozen) AND attribute_not_exists(#version)"
         operations = [update(pk, keys.MEMBER_SK, expression, values, condition, names)]
         if change.phone:
             old, new = change.phone
@@ -295,6 +307,50 @@ class MemberRepository:
                     field="phone",
                     existingMemberId=(cancelled.items[1] or {}).get("memberId"),
                 ) from None
+            raise
+
+    def change_status(self, change: StatusUpdate) -> None:
+        """Move the profile from one of `change.allowed` to `change.status`, with its reason, version moved
+        on, the change record and the event; cancelling also frees the phone (its guard goes, and the
+        profile forgets the number). Raises StaleProfile when the status was not one of those allowed."""
+        pk = keys.member(change.tenant, change.member_id)
+        values: dict[str, Any] = {
+            ":to": change.status,
+            ":reason": change.reason,
+            ":at": change.record["changedAt"],
+            ":one": 1,
+            **{f":from{i}": status for i, status in enumerate(change.allowed)},
+        }
+        allowed = ", ".join(f":from{i}" for i in range(len(change.allowed)))
+        expression = "SET #status = :to, statusReason = :reason, statusChangedAt = :at ADD #version :one"
+        if change.free_phone:
+            expression += " REMOVE phone"
+        operations = [
+            update(
+                pk,
+                keys.MEMBER_SK,
+                expression,
+                values,
+                f"#status IN ({allowed})",
+                {"#status": "status", "#version": "version"},
+            )
+        ]
+        if change.free_phone:
+            operations.append(
+                delete(
+                    keys.phone_guard(change.tenant, change.free_phone),
+                    keys.GUARD_SK,
+                    "memberId = :id",
+                    {":id": change.member_id},
+                )
+            )
+        operations += [put({"PK": pk, "SK": keys.profile_change_sk(change.record["changeId"]), **change.record})]
+        operations += change.outbox
+        try:
+            self.table.transact(operations)
+        except TransactionCancelled as cancelled:
+            if cancelled.failed(0):
+                raise StaleProfile() from None
             raise
 
     def profile_changes(self, tenant: str, member_id: str, limit: int, cursor: str | None) -> Page:

@@ -22,6 +22,7 @@ from loyalty.domain.members import (
     MemberPatch,
     MemberView,
     ProfileChangePage,
+    StatusChange,
     TierRecordView,
     normalize_phone,
     valid_card_number,
@@ -139,6 +140,59 @@ def update_member_as_operator(
     idempotency_key: IdempotencyKey = None,
 ) -> Response[MemberView]:
     return _update(memberId, body, if_match, idempotency_key, "updateMemberAsOperator")
+
+
+def _status(memberId: str, body: StatusChange, key: str | None, op: str) -> MemberView:
+    caller = principal(router)
+    editor = Editor(caller.role, caller.channel, caller.key_id)
+    move = {"freezeMember": service().freeze, "unfreezeMember": service().unfreeze, "cancelMember": service().cancel}
+    result = run_once(
+        caller.tenant,
+        op,
+        key,
+        {"member": memberId, **body.model_dump(mode="json")},
+        lambda _: move[op](caller.tenant, editor, memberId, body.reason).model_dump(mode="json"),
+    )
+    return MemberView.model_validate(result)
+
+
+@router.post(
+    "/v1/admin/members/<memberId>/freeze",
+    operation_id="freezeMember",
+    tags=["members"],
+    responses=responses(),
+    summary="冻结: no earning, spending or claims (409 MEMBER_FROZEN) until unfrozen",
+)
+def freeze_member(
+    memberId: MemberId, body: Annotated[StatusChange, Body()], idempotency_key: IdempotencyKey = None
+) -> MemberView:
+    return _status(memberId, body, idempotency_key, "freezeMember")
+
+
+@router.post(
+    "/v1/admin/members/<memberId>/unfreeze",
+    operation_id="unfreezeMember",
+    tags=["members"],
+    responses=responses(),
+    summary="解冻: the member earns, spends and claims again; 409 MEMBER_NOT_FROZEN if not frozen",
+)
+def unfreeze_member(
+    memberId: MemberId, body: Annotated[StatusChange, Body()], idempotency_key: IdempotencyKey = None
+) -> MemberView:
+    return _status(memberId, body, idempotency_key, "unfreezeMember")
+
+
+@router.post(
+    "/v1/admin/members/<memberId>/cancel",
+    operation_id="cancelMember",
+    tags=["members"],
+    responses=responses(),
+    summary="注销, for good: the phone is freed for a new registration; the ledger is kept",
+)
+def cancel_member(
+    memberId: MemberId, body: Annotated[StatusChange, Body()], idempotency_key: IdempotencyKey = None
+) -> MemberView:
+    return _status(memberId, body, idempotency_key, "cancelMember")
 
 
 Limit = Annotated[int, Query(ge=1, le=100)]
