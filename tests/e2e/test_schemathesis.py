@@ -51,7 +51,7 @@ NOT_IN_THE_DOCUMENT = {
     ("/upperBound", "upperBound must be greater than lowerBound"),
     ("/endDate", "the end date is before the start date"),
     ("/timeZone", "Value error, unknown time zone"),
-    ("/member", "Value error, name the member by exactly one of id, phone or identity"),
+    ("/member", "Value error, name the member by exactly one of"),
 }
 
 

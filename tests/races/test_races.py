@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -269,3 +270,34 @@ def test_parallel_orders_of_one_member_never_earn_past_the_daily_ceiling(either_
     assert account.available == 1000
     (count,) = table.query_prefix(keys.member("demo", member), "EARNED#").items
     assert (count["points"], count["growth"]) == (1000, growth)
+
+
+def test_parallel_accruals_of_one_member_keep_the_spend_metrics_exact(either_engine_demo):
+    """Ten orders of one member accrued at once (each delivered twice): the profile counts ten orders and
+    their exact spend, the first and last purchase times are the earliest and the latest, and the
+    timeline has one first purchase and ten purchases (issue 13)."""
+    from loyalty.domain.orders import OrderSubmission
+    from loyalty.services.accrual import accrual_service
+    from loyalty.services.orders import order_service
+    from loyalty.store import keys
+    from loyalty.store.table import Table
+    from tests.support import order_body
+
+    table = Table()
+    (member,) = register(1)
+    orders, accrual = order_service(), accrual_service()
+    stored = []
+    for n in range(10):
+        body = order_body(f"P{n}", 10 + n, days_ago=n + 1, member={"phone": "13800000000"})
+        orders.ingest("demo", "POS", OrderSubmission.model_validate(body))
+        stored.append(table.get(keys.order("demo", "POS", f"P{n}"), keys.ORDER_SK) or {})
+
+    calls = [delivered(lambda order=order: accrual.accrue("demo", order)) for order in stored for _ in range(2)]
+    assert outcomes(calls)["OK"] == 20
+    profile = table.get(keys.member("demo", member), keys.MEMBER_SK) or {}
+    assert (profile["orderCount"], profile["grossSpend"]) == (10, sum(10 + n for n in range(10)))
+    times = sorted(order["submission"]["orderedAt"] for order in stored)
+    as_utc = [datetime.fromisoformat(t).astimezone(UTC).isoformat() for t in times]
+    assert (profile["firstPurchaseAt"], profile["lastPurchaseAt"]) == (as_utc[0], as_utc[-1])
+    entries = table.query_prefix(keys.member("demo", member), keys.ACTIVITY_PREFIX).items
+    assert Counter(e["type"] for e in entries) == {"purchase": 10, "firstPurchase": 1, "register": 1}

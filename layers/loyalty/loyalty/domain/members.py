@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -153,6 +154,38 @@ class StatusChange(CamelModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
+class ActivityView(View):
+    """One entry of the member's timeline (行为记录): register, firstPurchase, purchase, or a channel's
+    behaviour type (e.g. checkIn)."""
+
+    activity_id: str
+    type: str
+    source: Literal["system", "channel"]
+    channel: str
+    occurred_at: datetime
+    store_code: str | None = None
+    order_no: str | None = None
+    behaviour_id: str | None = None
+    amount: Decimal | None = Field(default=None, description="An order's paid amount (实收)")
+    points: dict[str, int] | None = Field(default=None, description="Points earned, per point group")
+
+
+class ActivityPage(View):
+    items: list[ActivityView]
+    next_cursor: str | None = None
+
+
+class SpendMetrics(CamelModel):
+    """Kept on the profile by accrual and returns, in their transactions (never recomputed by a scan)."""
+
+    total_spend: Decimal = Field(description="Paid on accrued orders, less what returns gave back")
+    order_count: int = Field(description="Accrued orders")
+    returned_amount: Decimal
+    average_order_value: Decimal | None = Field(description="totalSpend / orderCount; null before an order")
+    first_purchase_at: datetime | None
+    last_purchase_at: datetime | None
+
+
 class ProfileChangeView(View):
     """One change of a member's profile: who, when, and each field's old and new value (personal data
     masked, as a record shows it)."""
@@ -242,6 +275,7 @@ class MemberView(CamelModel):
     nickname: str | None = None
     avatar_url: str | None = None
     home_store_code: str | None = None
+    metrics: SpendMetrics | None = None
     registered_at: datetime
     registration_channel: str
     registration_store_code: str | None

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -30,12 +31,19 @@ from loyalty.domain.tiers import reached_rule, upgrade_target
 from loyalty.domain.validity import end_of_validity
 from loyalty.ids import new_ulid
 from loyalty.observability import logger, metrics
-from loyalty.services import events
+from loyalty.services import events, timeline
 from loyalty.services.config import CatalogLoader, ProgramLoader
 from loyalty.services.orders import ACCRUED, HELD, RECEIVED
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
-from loyalty.store.ledger_repo import AccountChange, Conflict, LedgerRepository, LedgerWrite, TierChange
+from loyalty.store.ledger_repo import (
+    AccountChange,
+    Conflict,
+    LedgerRepository,
+    LedgerWrite,
+    ProfileMetrics,
+    TierChange,
+)
 from loyalty.store.member_repo import MemberRepository, accounts_by_group
 from loyalty.store.table import Item, Table, TransactionCancelled, update
 
@@ -89,6 +97,8 @@ class AccrualService:
         counter = len(write.extra)
         if points:
             write.extra.append(_daily_count(tenant, order["memberId"], now, program, points, ceiling))
+        write.profile, activities = _purchase(tenant, order, submission, profile, dict(points), now)
+        write.extra += activities
         totals: dict[str, BalanceDelta] = defaultdict(BalanceDelta)
         payoffs: dict[str, int] = defaultdict(int)
         earned_at = submission.ordered_at
@@ -237,6 +247,38 @@ class AccrualService:
         metrics.add_metric(name="OrdersHeld", unit=MetricUnit.Count, value=1)
         logger.warning("order held for review", extra={"order_id": order["orderId"], "points": points})
         return True
+
+
+def _purchase(
+    tenant: str,
+    order: dict[str, Any],
+    submission: OrderSubmission,
+    profile: Item,
+    points: dict[str, int],
+    now: datetime,
+) -> tuple[ProfileMetrics, list[dict]]:
+    """The order in the member's spend metrics (guarded by the first and last purchase times read, so two
+    accruals at once cannot both move them), and on the timeline: 购买, and 首购 for the first order."""
+    amount = sum((line.paid for line in submission.lines), Decimal(0))
+    at = submission.ordered_at.astimezone(UTC).isoformat()
+    first, last = profile.get("firstPurchaseAt"), profile.get("lastPurchaseAt")
+    metrics = ProfileMetrics(
+        adds={"grossSpend": amount},
+        sets={"firstPurchaseAt": min(first or at, at), "lastPurchaseAt": max(last or at, at)},
+        condition="firstPurchaseAt = :mFirst AND lastPurchaseAt = :mLast"
+        if first
+        else "attribute_not_exists(firstPurchaseAt)",
+        values={":mFirst": first, ":mLast": last} if first else {},
+    )
+    details = {"storeCode": submission.store_code, "orderNo": order["orderNo"], "amount": amount, "points": points}
+    kinds = (
+        [timeline.PURCHASE] if first or profile.get("orderCount", 0) else [timeline.FIRST_PURCHASE, timeline.PURCHASE]
+    )
+    entries = [
+        timeline.activity(tenant, order["memberId"], kind, order["channel"], submission.ordered_at, **details)
+        for kind in kinds
+    ]
+    return metrics, entries
 
 
 def _daily_count(

@@ -23,7 +23,7 @@ from loyalty.domain.ledger import BalanceDelta, RecordType, delta
 from loyalty.domain.members import inactive_member
 from loyalty.domain.validity import CamelModel, View, end_of_validity, within_window
 from loyalty.ids import new_ulid
-from loyalty.services import events
+from loyalty.services import events, timeline
 from loyalty.services.accrual import settle
 from loyalty.services.config import ProgramLoader
 from loyalty.settings import get_settings
@@ -171,6 +171,18 @@ class BehaviourService:
                     tenant, events.DomainEvent("BehaviourRecorded", {**result, "channel": channel}), now
                 )
             )
+            write.extra.append(
+                timeline.activity(
+                    tenant,
+                    member_id,
+                    report.behaviour_type,
+                    channel,
+                    report.occurred_at,
+                    source="channel",
+                    behaviourId=report.behaviour_id,
+                    points=_points_by_group(earned) or None,
+                )
+            )
             try:
                 self.ledger.write(write)
                 return BehaviourResult.model_validate(result), True
@@ -272,3 +284,10 @@ def behaviour_service(table: Table | None = None, clock: Clock | None = None) ->
         ProgramLoader(ConfigRepository(table)),
         clock or SystemClock(),
     )
+
+
+def _points_by_group(earned: list[dict]) -> dict[str, int]:
+    totals: dict[str, int] = defaultdict(int)
+    for entry in earned:
+        totals[entry["pointGroupCode"]] += entry["points"]
+    return dict(totals)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Literal
 
 from loyalty.clock import Clock, SystemClock
@@ -21,6 +22,7 @@ from loyalty.domain.members import (
     ProfileChangePage,
     ProfileChangeView,
     Registration,
+    SpendMetrics,
     TierProgressView,
     TierRecordView,
     TierTargetView,
@@ -33,7 +35,7 @@ from loyalty.domain.program import ProgramConfig
 from loyalty.domain.tiers import progress
 from loyalty.domain.validity import end_of_validity
 from loyalty.ids import new_ulid
-from loyalty.services import events
+from loyalty.services import events, timeline
 from loyalty.services.config import ProgramLoader
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
@@ -126,6 +128,9 @@ class MemberService:
             outbox=[events.outbox_entry(tenant, registered, now)],
             first_of_program=None if program.has_members else (program.program.code, base.code),
             request=key.marker(memberId=member_id) if key else None,
+            activities=[
+                timeline.activity(tenant, member_id, timeline.REGISTER, channel, now, storeCode=request.store_code)
+            ],
         )
         for _ in range(CARD_DRAWS):
             try:
@@ -379,6 +384,7 @@ def _view(items: list[Item], program: ProgramConfig) -> MemberView:
         nickname=profile.get("nickname"),
         avatar_url=profile.get("avatarUrl"),
         home_store_code=profile.get("homeStoreCode"),
+        metrics=_metrics(profile),
         registered_at=profile["registeredAt"],
         registration_channel=profile["channel"],
         registration_store_code=profile.get("storeCode"),
@@ -425,6 +431,21 @@ def _view(items: list[Item], program: ProgramConfig) -> MemberView:
             for i in rest
             if i["SK"].startswith(keys.IDENTITY_PREFIX)
         ],
+    )
+
+
+def _metrics(profile: Item) -> SpendMetrics:
+    gross, returned = Decimal(str(profile.get("grossSpend", 0))), Decimal(str(profile.get("returnedAmount", 0)))
+    orders = int(profile.get("orderCount", 0))
+    cent = Decimal("0.01")
+    total = gross - returned
+    return SpendMetrics(
+        total_spend=total.quantize(cent),
+        order_count=orders,
+        returned_amount=returned.quantize(cent),
+        average_order_value=(total / orders).quantize(cent) if orders else None,
+        first_purchase_at=profile.get("firstPurchaseAt"),
+        last_purchase_at=profile.get("lastPurchaseAt"),
     )
 
 

@@ -39,7 +39,7 @@ from loyalty.services.redemption import end_of_validity_day_after
 from loyalty.settings import get_settings
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
-from loyalty.store.ledger_repo import AccountChange, LedgerRepository, LedgerWrite, LotDraw
+from loyalty.store.ledger_repo import AccountChange, LedgerRepository, LedgerWrite, LotDraw, ProfileMetrics
 from loyalty.store.ledger_repo import Conflict as WriteConflict
 from loyalty.store.order_repo import OrderRepository
 from loyalty.store.requests import key_digest
@@ -300,6 +300,14 @@ class ReturnService:
                     debt=debts[group],
                 )
             )
+        returned_amount = sum(
+            (
+                (Decimal(str(lines[no]["paid"])) * q / quantity[no]).quantize(Decimal("0.01"))
+                for no, q in now_returning.items()
+            ),
+            Decimal(0),
+        )
+        write.profile = ProfileMetrics(adds={"returnedAmount": returned_amount})  # the spend metrics go down
         version = order.get("returnsVersion", 0)
         returned_after = {
             str(no): returned_before.get(no, Decimal(0)) + now_returning.get(no, Decimal(0)) for no in quantity

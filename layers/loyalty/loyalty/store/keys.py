@@ -46,6 +46,11 @@ def identity_sk(channel: str, identity_type: str, value: str) -> str:
 
 
 PROFILE_CHANGE_PREFIX = "CHANGE#"
+ACTIVITY_PREFIX = "ACT#"  # the member's timeline (行为记录), in the order things happened
+
+
+def activity_sk(occurred_at: datetime, activity_id: str) -> str:
+    return f"{ACTIVITY_PREFIX}{stamp(occurred_at)}#{activity_id}"
 
 
 def profile_change_sk(change_id: str) -> str:

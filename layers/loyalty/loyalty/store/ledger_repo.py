@@ -27,6 +27,17 @@ class AccountChange:
 
 
 @dataclass(frozen=True)
+class ProfileMetrics:
+    """Attributes a write adds to or sets on the profile (spend metrics), and the condition that guards
+    the values it read (ExpressionAttributeValues named by the caller, `:m...`)."""
+
+    adds: dict[str, Any] = field(default_factory=dict)
+    sets: dict[str, Any] = field(default_factory=dict)
+    condition: str | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class LotDraw:
     sort_key: str
     seen: int  # the lot's remaining points when read: the draw is refused if it changed
@@ -57,6 +68,7 @@ class LedgerWrite:
     count_order: bool = False  # an order accrued: the profile counts it (coupons tell first purchases)
     outbox: list[dict] = field(default_factory=list)
     member_active: bool = False  # earning or spending by the member: refused while frozen or cancelled
+    profile: ProfileMetrics | None = None  # the member's purchase metrics moved with this write
 
 
 INACTIVE = ("frozen", "cancelled")  # a member in these neither earns nor spends
@@ -149,20 +161,14 @@ class LedgerRepository:
         operations += [self._account(pk, account) for account in change.accounts]
         if change.tier:
             record = change.tier.new_record
-            operations += [
-                put({"PK": pk, "SK": keys.tier_record_sk(record["recordId"]), **record}, "attribute_not_exists(PK)"),
-                self._profile_tier(pk, change.tier, change.count_order),
-            ]
-        elif change.count_order:
-            operations.append(update(pk, keys.MEMBER_SK, "ADD orderCount :one", {":one": 1}))
+            operations.append(
+                put({"PK": pk, "SK": keys.tier_record_sk(record["recordId"]), **record}, "attribute_not_exists(PK)")
+            )
+        profile_update = self._profile(pk, change)
         profile = None
-        if change.member_active:  # on the profile's own update if there is one (one operation per item)
-            if change.tier or change.count_order:
-                profile = len(operations) - 1
-                operations[profile] = _while_active(operations[profile])
-            else:
-                profile = len(operations)
-                operations.append(_while_active(check(pk, keys.MEMBER_SK, "attribute_exists(PK)")))
+        if profile_update:
+            profile = len(operations)
+            operations.append(profile_update)
         operations += _one_outbox_entry(change.outbox)
         try:
             self.table.transact(operations)
@@ -187,19 +193,53 @@ class LedgerRepository:
             ) from None
 
     @staticmethod
-    def _profile_tier(pk: str, tier: TierChange, count_order: bool = False) -> dict:
-        """The profile's current tier, and its place in the tier-end index (removed when the tier never ends)."""
-        current = {k: v for k, v in tier.new_record.items() if k not in ("change", "createdAt")}
-        values: dict[str, Any] = {":tier": current, ":old": tier.old_record_id}
-        if tier.index:
-            values.update({":gpk": tier.index["GSI1PK"], ":gsk": tier.index["GSI1SK"]})
-            expression = "SET tier = :tier, GSI1PK = :gpk, GSI1SK = :gsk"
-        else:
-            expression = "SET tier = :tier REMOVE GSI1PK, GSI1SK"
-        if count_order:
+    def _profile(pk: str, change: LedgerWrite) -> dict | None:
+        """The write's one operation on the profile: its new current tier (and place in the tier-end index),
+        the order counted, the purchase metrics and their guard, and, for a member's own earning or
+        spending, that the member is neither frozen nor cancelled. None when the write leaves it alone."""
+        sets, adds, removes, conditions = [], [], [], []
+        values: dict[str, Any] = {}
+        names: dict[str, str] = {}
+        if change.tier:
+            current = {k: v for k, v in change.tier.new_record.items() if k not in ("change", "createdAt")}
+            values.update({":tier": current, ":old": change.tier.old_record_id})
+            sets.append("tier = :tier")
+            conditions.append("tier.recordId = :old")
+            if change.tier.index:
+                values.update({":gpk": change.tier.index["GSI1PK"], ":gsk": change.tier.index["GSI1SK"]})
+                sets += ["GSI1PK = :gpk", "GSI1SK = :gsk"]
+            else:
+                removes += ["GSI1PK", "GSI1SK"]
+        if change.count_order:
             values[":one"] = 1
-            expression += " ADD orderCount :one"
-        return update(pk, keys.MEMBER_SK, expression, values, "tier.recordId = :old")
+            adds.append("orderCount :one")
+        metrics = change.profile
+        if metrics:
+            for i, (name, value) in enumerate(metrics.adds.items()):
+                names[f"#pa{i}"], values[f":pa{i}"] = name, value
+                adds.append(f"#pa{i} :pa{i}")
+            for i, (name, value) in enumerate(metrics.sets.items()):
+                names[f"#ps{i}"], values[f":ps{i}"] = name, value
+                sets.append(f"#ps{i} = :ps{i}")
+            if metrics.condition:
+                conditions.append(metrics.condition)
+                values.update(metrics.values)
+        expression = " ".join(
+            part
+            for part in (
+                "SET " + ", ".join(sets) if sets else "",
+                "ADD " + ", ".join(adds) if adds else "",
+                "REMOVE " + ", ".join(removes) if removes else "",
+            )
+            if part
+        )
+        if expression:
+            operation = update(pk, keys.MEMBER_SK, expression, values, " AND ".join(conditions) or None, names or None)
+        elif change.member_active:
+            operation = check(pk, keys.MEMBER_SK, "attribute_exists(PK)")
+        else:
+            return None
+        return _while_active(operation) if change.member_active else operation
 
     @staticmethod
     def _draw(pk: str, draw: LotDraw) -> dict:

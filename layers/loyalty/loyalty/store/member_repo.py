@@ -4,7 +4,7 @@ tenant through guard items written in the same transaction as what they guard.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +32,7 @@ class NewMember:
     outbox: list[dict]  # event entries, written with the member
     first_of_program: Any = None  # (program code, base tier code) while the program has no members yet
     request: dict | None = None  # the Idempotency-Key's marker (store/requests.py), written last
+    activities: list[dict] = field(default_factory=list)  # timeline entries (注册), written with the member
 
 
 class StaleProfile(Exception):
@@ -112,6 +113,7 @@ class MemberRepository:
                     "attribute_not_exists(PK)",
                 )
             )
+        operations += new.activities
         if new.first_of_program:
             program_code, base_tier = new.first_of_program
             operations += [

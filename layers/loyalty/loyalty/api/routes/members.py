@@ -18,6 +18,7 @@ from loyalty.domain.ledger import LotView, PointRecordPage, RecordType
 from loyalty.domain.members import (
     CARD_PATTERN,
     PHONE_PATTERN,
+    ActivityPage,
     ChannelIdentity,
     MemberPatch,
     MemberView,
@@ -30,6 +31,7 @@ from loyalty.domain.members import (
 from loyalty.services.idempotency import run_once
 from loyalty.services.ledger import LedgerService, ledger_service
 from loyalty.services.members import Editor, MemberService, member_service
+from loyalty.services.timeline import timeline
 
 router = Router()
 
@@ -197,6 +199,28 @@ def cancel_member(
 
 Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(min_length=1, max_length=500)]
+
+
+@router.get(
+    "/v1/members/<memberId>/behaviours",
+    operation_id="listMemberBehaviours",
+    tags=["members"],
+    responses=responses(),
+    summary="The member's timeline (行为记录): register, first purchase, purchases, channel behaviours; newest first",
+)
+def list_member_behaviours(memberId: MemberId, limit: Limit = 50, cursor: Cursor = None) -> ActivityPage:
+    return timeline(service().members, principal(router).tenant, memberId, limit, cursor)
+
+
+@router.get(
+    "/v1/admin/members/<memberId>/behaviours",
+    operation_id="listMemberBehavioursAsOperator",
+    tags=["members"],
+    responses=responses(),
+    summary="The member's timeline (行为记录), newest first, for the service desk",
+)
+def list_member_behaviours_as_operator(memberId: MemberId, limit: Limit = 50, cursor: Cursor = None) -> ActivityPage:
+    return timeline(service().members, principal(router).tenant, memberId, limit, cursor)
 
 
 @router.get(
