@@ -12,7 +12,7 @@ from pydantic import Field, field_validator
 
 from loyalty.domain.config import CODE_PATTERN
 from loyalty.domain.errors import Conflict
-from loyalty.domain.validity import CamelModel, View, refused_characters
+from loyalty.domain.validity import CamelModel, ExpiringValidity, View, refused_characters
 
 # Spaces (Unicode's, not control characters: those are refused before), dashes, dots and parentheses.
 _NOISE = r"[ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000().-]"
@@ -146,6 +146,15 @@ class MemberPatch(CamelModel):
     home_store_code: str | None = Field(default=None, pattern=CODE_PATTERN, description="所属门店")
 
     _phone = field_validator("phone")(lambda cls, value: normalize_phone(value) if value is not None else None)
+
+
+class ManualTierChange(CamelModel):
+    """An operator sets a member's tier (变动类型 手动), up or down, with a reason; the validity is the
+    tier's unless given. The next tier sweep treats it like any tier."""
+
+    tier_code: str = Field(pattern=CODE_PATTERN)
+    reason: str = Field(min_length=1, max_length=500)
+    validity: ExpiringValidity | None = Field(default=None, description="Instead of the tier's own validity")
 
 
 class StatusChange(CamelModel):
@@ -300,4 +309,7 @@ class TierRecordView(View):
     valid_until: datetime | None = None
     from_code: str | None = None
     tier_rule_code: str | None = Field(default=None, description="The tier rule whose bound decided it, if one did")
+    change: Literal["automatic", "manual"] = Field(default="automatic", description="变动类型: 自动 or 手动")
+    reason: str | None = Field(default=None, description="A manual change's reason")
+    changed_by: str | None = Field(default=None, description="The operator key that made a manual change")
     created_at: datetime

@@ -28,7 +28,7 @@ from loyalty.domain.members import inactive_member
 from loyalty.domain.orders import OrderSubmission
 from loyalty.domain.program import ProgramConfig
 from loyalty.domain.tiers import reached_rule, upgrade_target
-from loyalty.domain.validity import end_of_validity
+from loyalty.domain.validity import Validity, end_of_validity
 from loyalty.ids import new_ulid
 from loyalty.observability import logger, metrics
 from loyalty.services import events, timeline
@@ -409,10 +409,13 @@ def tier_change(
     program: ProgramConfig,
     now: datetime,
     rule: TierRule | None = None,
+    manual: dict[str, str] | None = None,
+    validity: Validity | None = None,
 ) -> TierChange:
     """A new tier record of `kind` (UPGRADE, RETENTION, DOWNGRADE) starting now, replacing the current one;
-    it names the tier rule that decided it, if one did."""
-    until = end_of_validity(tier.validity, now, program.zone)
+    it names the tier rule that decided it, if one did, or the operator and reason of a `manual` change
+    (变动类型 手动), whose `validity` may differ from the tier's."""
+    until = end_of_validity(validity or tier.validity, now, program.zone)
     record = {
         "code": tier.code,
         "name": tier.name,
@@ -420,10 +423,11 @@ def tier_change(
         "type": kind,
         "validFrom": now.isoformat(),
         "validUntil": until.isoformat() if until else None,
-        "change": "automatic",
+        "change": "manual" if manual else "automatic",
         "fromCode": profile["tier"]["code"],
         "tierRuleCode": rule.code if rule else None,
         "createdAt": now.isoformat(),
+        **(manual or {}),
     }
     return TierChange(
         profile["tier"]["recordId"],

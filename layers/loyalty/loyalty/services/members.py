@@ -17,6 +17,7 @@ from loyalty.domain.members import (
     Address,
     ChannelIdentity,
     IdentityView,
+    ManualTierChange,
     MemberPatch,
     MemberView,
     ProfileChangePage,
@@ -36,9 +37,12 @@ from loyalty.domain.tiers import progress
 from loyalty.domain.validity import end_of_validity
 from loyalty.ids import new_ulid
 from loyalty.services import events, timeline
+from loyalty.services.accrual import tier_change
 from loyalty.services.config import ProgramLoader
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
+from loyalty.store.ledger_repo import Conflict as WriteConflict
+from loyalty.store.ledger_repo import LedgerRepository, LedgerWrite
 from loyalty.store.member_repo import (
     AlreadyRegistered,
     CardNumberTaken,
@@ -60,6 +64,7 @@ TIER_TYPES: dict[str, Literal["base", "upgrade", "retention", "downgrade"]] = {
 
 
 OPERATOR_ONLY = ("employee", "testData")  # flags a channel may not set
+CHANGE_ATTEMPTS = 3  # a manual tier change decides again this often when an accrual moved the tier
 CARD_DRAWS = 3  # random card numbers drawn before a registration gives up
 
 
@@ -81,6 +86,7 @@ class MemberService:
     members: MemberRepository
     programs: ProgramLoader
     config: ConfigRepository
+    ledger: LedgerRepository
     clock: Clock
 
     def register(self, tenant: str, channel: str, request: Registration, key: RequestKey | None = None) -> MemberView:
@@ -313,6 +319,54 @@ class MemberService:
                 account["expired"] += overdue
         return _view(items, self.programs.load(tenant, items[0]["programCode"]))
 
+    def change_tier(self, tenant: str, editor: Editor, member_id: str, request: ManualTierChange) -> TierRecordView:
+        """手动 tier change: a tier record like an automatic one (up, down, or the same tier renewed), with
+        the operator and the reason; accumulators stay as they are."""
+        for _ in range(CHANGE_ATTEMPTS):
+            items = self.members.items(tenant, member_id)
+            profile = items[0]
+            if profile["status"] not in ("active", "frozen"):
+                raise Conflict(f"the member is {profile['status']}", code="MEMBER_NOT_ACTIVE")
+            program = self.programs.load(tenant, profile["programCode"])
+            tier = program.tiers.get(request.tier_code)
+            if tier is None:
+                raise InvalidInput(f"no tier {request.tier_code!r}", code="UNKNOWN_TIER", field="tierCode")
+            if tier.base and request.validity is not None:
+                raise InvalidInput("the base tier never expires", code="BASE_TIER_VALIDITY", field="validity")
+            current = program.tiers.get(profile["tier"]["code"])
+            order = current.order if current else 0
+            kind = "UPGRADE" if tier.order > order else "DOWNGRADE" if tier.order < order else "RETENTION"
+            now = self.clock.now()
+            change = tier_change(
+                tenant,
+                profile,
+                tier,
+                kind,
+                program,
+                now,
+                manual={"reason": request.reason, "changedBy": editor.key_id},
+                validity=request.validity,
+            )
+            announced = events.DomainEvent(
+                "TierChanged",
+                {
+                    "memberId": member_id,
+                    "from": profile["tier"]["code"],
+                    "to": tier.code,
+                    "type": kind.lower(),
+                    "change": "manual",
+                    "recordId": change.new_record["recordId"],
+                },
+            )
+            try:
+                self.ledger.write(
+                    LedgerWrite(tenant, member_id, tier=change, outbox=[events.outbox_entry(tenant, announced, now)])
+                )
+            except WriteConflict:
+                continue  # the tier changed meanwhile (an accrual's upgrade): decide again on what is now
+            return TierRecordView.model_validate({**change.new_record, "status": "valid"})
+        raise Conflict("the member's tier kept changing; retry", code="CONCURRENT_UPDATE")
+
     def tier_history(self, tenant: str, member_id: str) -> list[TierRecordView]:
         """Oldest first: base, then each upgrade, retention or downgrade."""
         current = self.members.items(tenant, member_id)[0]["tier"]["recordId"]  # 404 for an unknown member
@@ -452,4 +506,6 @@ def _metrics(profile: Item) -> SpendMetrics:
 def member_service(table: Table | None = None, clock: Clock | None = None) -> MemberService:
     table = table or Table()
     config = ConfigRepository(table)
-    return MemberService(MemberRepository(table), ProgramLoader(config), config, clock or SystemClock())
+    return MemberService(
+        MemberRepository(table), ProgramLoader(config), config, LedgerRepository(table), clock or SystemClock()
+    )

@@ -20,6 +20,7 @@ from loyalty.domain.members import (
     PHONE_PATTERN,
     ActivityPage,
     ChannelIdentity,
+    ManualTierChange,
     MemberPatch,
     MemberView,
     ProfileChangePage,
@@ -195,6 +196,29 @@ def cancel_member(
     memberId: MemberId, body: Annotated[StatusChange, Body()], idempotency_key: IdempotencyKey = None
 ) -> MemberView:
     return _status(memberId, body, idempotency_key, "cancelMember")
+
+
+@router.post(
+    "/v1/admin/members/<memberId>/tier-changes",
+    operation_id="changeMemberTier",
+    tags=["members"],
+    status_code=201,
+    responses=responses(201),
+    summary="手动: set the member's tier up or down with a reason; a tier record like an automatic change",
+)
+def change_member_tier(
+    memberId: MemberId, body: Annotated[ManualTierChange, Body()], idempotency_key: IdempotencyKey = None
+) -> TierRecordView:
+    caller = principal(router)
+    editor = Editor(caller.role, caller.channel, caller.key_id)
+    result = run_once(
+        caller.tenant,
+        "changeMemberTier",
+        idempotency_key,
+        {"member": memberId, **body.model_dump(mode="json")},
+        lambda _: service().change_tier(caller.tenant, editor, memberId, body).model_dump(mode="json"),
+    )
+    return TierRecordView.model_validate(result)
 
 
 Limit = Annotated[int, Query(ge=1, le=100)]
