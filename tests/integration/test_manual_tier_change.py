@@ -73,3 +73,23 @@ def test_the_next_sweep_reviews_a_manual_tier_like_any_other(member, api):
     assert sweeper.sweep(Bucket("demo", "DEMO", until.date().isoformat(), shard_of(member["id"]))) == 1
     _, view = api.call("GET", f"/v1/members/{member['id']}", POS)
     assert view["tier"]["code"] != "gold" and view["tier"]["type"] == "downgrade"
+
+
+def test_a_counted_manual_increase_upgrades_and_a_counted_decrease_lowers_the_accumulator(member, api):
+    """§5.1: 人工积分调整增加 counted toward upgrade is evaluated like an accrual (1,000 qualifying: gold);
+    人工积分调整积分减少 counted lowers the accumulator; uncounted ones leave it alone."""
+    path = f"/v1/admin/members/{member['id']}/point-adjustments"
+    body = {"pointGroupCode": "points", "reason": "补录线下消费"}
+    assert api.call("POST", path, OPERATOR, body={**body, "points": 5000})[0] == 201  # not counted: no upgrade
+    _, view = api.call("GET", f"/v1/members/{member['id']}", POS)
+    assert view["tier"]["code"] == "base"
+    status, added = api.call("POST", path, OPERATOR, body={**body, "points": 1000, "countsTowardUpgrade": True})
+    assert status == 201 and added["countsTowardUpgrade"] is True
+    _, view = api.call("GET", f"/v1/members/{member['id']}", POS)
+    progress = next(p for p in view["tierProgress"] if p["pointGroupCode"] == "points")
+    assert (view["tier"]["code"], view["tier"]["type"], progress["qualifying"]) == ("gold", "upgrade", 1000)
+    status, _ = api.call("POST", path, OPERATOR, body={**body, "points": -400, "countsTowardUpgrade": True})
+    assert status == 201
+    _, view = api.call("GET", f"/v1/members/{member['id']}", POS)
+    progress = next(p for p in view["tierProgress"] if p["pointGroupCode"] == "points")
+    assert (view["tier"]["code"], progress["qualifying"]) == ("gold", 600)  # lowered, no downgrade until the sweep

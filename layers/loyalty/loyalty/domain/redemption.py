@@ -65,6 +65,7 @@ class SpendView(View):
     reference: str | None = None
     order_no: str | None = None
     reason: str | None = None
+    counts_toward_upgrade: bool = Field(default=False, description="An adjustment that moves 保级累计积分")
     status: Literal["active", "cancelled"]
     created_at: datetime
     cancelled_at: datetime | None = None

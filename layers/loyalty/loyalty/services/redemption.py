@@ -22,12 +22,13 @@ from loyalty.domain.redemption import AdjustmentRequest, RedemptionRequest, Spen
 from loyalty.domain.validity import FixedPeriod, end_of_validity
 from loyalty.ids import new_ulid
 from loyalty.services import events
+from loyalty.services.accrual import settle
 from loyalty.services.config import ProgramLoader
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
 from loyalty.store.ledger_repo import AccountChange, LedgerRepository, LedgerWrite, LotDraw, open_lot, spend_relation
 from loyalty.store.ledger_repo import Conflict as WriteConflict
-from loyalty.store.member_repo import MemberRepository
+from loyalty.store.member_repo import MemberRepository, accounts_by_group
 from loyalty.store.requests import RequestKey
 from loyalty.store.table import Item, Table, put, update
 
@@ -120,6 +121,7 @@ class RedemptionService:
                     details,
                     key=key,
                     by_member=False,
+                    counts_toward_upgrade=request.counts_toward_upgrade,
                 )
             )
         program = self._program(tenant, member_id, request.point_group_code)
@@ -144,46 +146,52 @@ class RedemptionService:
             **_present(details),
         }
         change = delta(RecordType.MANUAL_INCREASE, request.points, request.counts_toward_upgrade)
-        try:
-            self.ledger.write(
-                LedgerWrite(
-                    tenant,
-                    member_id,
-                    records=[record],
-                    guard=key.marker(recordId=record_id) if key else None,
-                    lots=[
-                        {
-                            **common,
-                            "SK": lot_sk,
-                            "points": request.points,
-                            "remaining": request.points,
-                            **_present({"costCenterCode": request.cost_center_code}),
-                            **keys.lot_index(tenant, program.program.code, member_id, expires, lot_sk),
-                        }
-                    ],
-                    accounts=[_account(program, request.point_group_code, change)],
-                    outbox=[
-                        events.outbox_entry(
-                            tenant,
-                            events.DomainEvent(
-                                "PointsAdjusted",
-                                {
-                                    "memberId": member_id,
-                                    "recordId": record_id,
-                                    "pointGroupCode": request.point_group_code,
-                                    "points": request.points,
-                                },
-                            ),
-                            now,
-                        )
-                    ],
-                )
+        for _ in range(ATTEMPTS):
+            write = LedgerWrite(
+                tenant,
+                member_id,
+                records=[record],
+                guard=key.marker(recordId=record_id) if key else None,
+                lots=[
+                    {
+                        **common,
+                        "SK": lot_sk,
+                        "points": request.points,
+                        "remaining": request.points,
+                        **_present({"costCenterCode": request.cost_center_code}),
+                        **keys.lot_index(tenant, program.program.code, member_id, expires, lot_sk),
+                    }
+                ],
+                outbox=[
+                    events.outbox_entry(
+                        tenant,
+                        events.DomainEvent(
+                            "PointsAdjusted",
+                            {
+                                "memberId": member_id,
+                                "recordId": record_id,
+                                "pointGroupCode": request.point_group_code,
+                                "points": request.points,
+                            },
+                        ),
+                        now,
+                    )
+                ],
             )
-        except WriteConflict as conflict:
-            if not (key and conflict.already_applied):
-                raise
-            return self.get(tenant, member_id, key.first_effect(self.ledger.table)["recordId"])
-        return _view(record)
+            if request.counts_toward_upgrade:  # evaluated for an upgrade like an accrual (§5.1)
+                items = self.members.items(tenant, member_id)
+                settle(write, tenant, program, items[0], accounts_by_group(items), {group: change}, {}, now)
+            else:
+                write.accounts = [_account(program, group, change)]
+            try:
+                self.ledger.write(write)
+                return _view(record)
+            except WriteConflict as conflict:
+                if key and conflict.already_applied:
+                    return self.get(tenant, member_id, key.first_effect(self.ledger.table)["recordId"])
+                if conflict.already_applied:
+                    raise
+        raise Conflict("the member's points changed while adjusting; retry", code="CONCURRENT_UPDATE")
 
     def get(self, tenant: str, member_id: str, spend_id: str) -> SpendView:
         return _view(self._spend_record(tenant, member_id, spend_id))
@@ -315,6 +323,7 @@ class RedemptionService:
         key: RequestKey | None = None,
         record_id: str | None = None,
         by_member: bool = True,
+        counts_toward_upgrade: bool = False,
     ) -> Item:
         """Spend FIFO; `by_member` (not an operator's adjustment) is refused while the member is frozen."""
         program = self._program(tenant, member_id, group)
@@ -333,11 +342,11 @@ class RedemptionService:
                 "change": -points,
                 "effectiveAt": now.isoformat(),
                 "createdAt": now.isoformat(),
-                "countsTowardUpgrade": False,
+                "countsTowardUpgrade": counts_toward_upgrade,
                 "relations": [spend_relation(by_key[d.lot.sort_key], d.points) for d in draws],
                 **_present(details),
             }
-            change = delta(record_type, -points, False)
+            change = delta(record_type, -points, counts_toward_upgrade)  # a counted decrease lowers 保级累计
             try:
                 self.ledger.write(
                     LedgerWrite(
