@@ -204,6 +204,14 @@ class PaymentMethod(ConfigItem):
     earns_points: bool = True
 
 
+class Tag(ConfigItem):
+    """A member tag (会员标签, spec social-hub §6.6): defined by operators, attached to members."""
+
+    colour: str | None = Field(default=None, pattern=r"^#[0-9A-Fa-f]{6}$", examples=["#E4572E"])
+    description: str | None = Field(default=None, max_length=500)
+    category: str | None = Field(default=None, max_length=50, description="标签分类, e.g. 人群, 偏好")
+
+
 class StoreGroup(ConfigItem):
     """A static store group (门店组): stores can change only before it is enabled; only enabled ones are usable."""
 
@@ -258,6 +266,7 @@ class Kind:
     enableable: bool = False  # groups: draft until enabled, then frozen
     frozen_once_members: bool = False  # members hold records of it: no delete once the program has members
     operation_plural: str = ""  # operationId suffix for lists, e.g. "Tiers"
+    counts_members: bool = False  # members hold it (tags): its references are its member count
 
     @property
     def title(self) -> str:
@@ -346,6 +355,7 @@ KINDS: dict[str, Kind] = {
             refs=_optional_ref("productCategory", "category_code", "categoryCode"),
         ),
         Kind("paymentMethod", "payment-methods", PaymentMethod, "tenant"),
+        Kind("tag", "tags", Tag, "tenant", counts_members=True),
         Kind(
             "storeGroup",
             "store-groups",

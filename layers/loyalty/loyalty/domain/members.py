@@ -163,6 +163,22 @@ class StatusChange(CamelModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
+class MemberTagView(View):
+    code: str = Field(validation_alias="tagCode")
+    name: str = Field(description="The tag's name when it was attached")
+    attached_at: datetime
+
+
+class TaggedMember(View):
+    member_id: str = Field(validation_alias="GSI1SK")
+    attached_at: datetime
+
+
+class TaggedMemberPage(View):
+    items: list[TaggedMember]
+    next_cursor: str | None = None
+
+
 class ActivityView(View):
     """One entry of the member's timeline (行为记录): register, firstPurchase, purchase, or a channel's
     behaviour type (e.g. checkIn)."""
@@ -292,6 +308,7 @@ class MemberView(CamelModel):
     tier_progress: list[TierProgressView]
     accounts: list[AccountView]
     identities: list[IdentityView]
+    tags: list[MemberTagView] = Field(default_factory=list, description="会员标签")
 
 
 class TierRecordView(View):

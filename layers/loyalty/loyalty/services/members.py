@@ -19,11 +19,14 @@ from loyalty.domain.members import (
     IdentityView,
     ManualTierChange,
     MemberPatch,
+    MemberTagView,
     MemberView,
     ProfileChangePage,
     ProfileChangeView,
     Registration,
     SpendMetrics,
+    TaggedMember,
+    TaggedMemberPage,
     TierProgressView,
     TierRecordView,
     TierTargetView,
@@ -53,7 +56,7 @@ from loyalty.store.member_repo import (
     StatusUpdate,
 )
 from loyalty.store.requests import RequestKey
-from loyalty.store.table import Item, Table, TransactionCancelled
+from loyalty.store.table import Item, Table, TransactionCancelled, decode_cursor, encode_cursor
 
 TIER_TYPES: dict[str, Literal["base", "upgrade", "retention", "downgrade"]] = {
     "BASE": "base",
@@ -272,6 +275,31 @@ class MemberService:
             raise Conflict("the member's status changed meanwhile", code="MEMBER_NOT_ACTIVE") from None
         return self.get(tenant, member_id)
 
+    def attach_tag(self, tenant: str, member_id: str, code: str) -> MemberView:
+        """打标签; repeatable (the member keeps one of each tag, and the tag counts it once)."""
+        try:
+            tag = self.config.get(tenant, KINDS["tag"], None, code)
+        except NotFound:
+            raise InvalidInput(f"no tag {code!r}", code="UNKNOWN_TAG", field="tagCode") from None
+        self.members.attach_tag(tenant, member_id, (code, tag.item.name), self.clock.now())
+        return self.get(tenant, member_id)
+
+    def detach_tag(self, tenant: str, member_id: str, code: str) -> MemberView:
+        self.members.profile(tenant, member_id)  # 404 for an unknown member
+        self.members.detach_tag(tenant, member_id, code)
+        return self.get(tenant, member_id)
+
+    def with_tag(self, tenant: str, code: str, limit: int, cursor: str | None) -> TaggedMemberPage:
+        try:
+            self.config.get(tenant, KINDS["tag"], None, code)
+        except NotFound:
+            raise NotFound(f"no tag {code!r}", code="TAG_NOT_FOUND") from None
+        items, last = self.members.with_tag(tenant, code, limit, decode_cursor(cursor, "") if cursor else None)
+        return TaggedMemberPage(
+            items=[TaggedMember.model_validate(item) for item in items],
+            next_cursor=encode_cursor(last) if last else None,
+        )
+
     def profile_changes(self, tenant: str, member_id: str, limit: int, cursor: str | None) -> ProfileChangePage:
         self.members.profile(tenant, member_id)  # 404 for an unknown member
         page = self.members.profile_changes(tenant, member_id, limit, cursor)
@@ -474,6 +502,7 @@ def _view(items: list[Item], program: ProgramConfig) -> MemberView:
             )
             for i in accounts
         ],
+        tags=[MemberTagView.model_validate(i) for i in rest if i["SK"].startswith(keys.TAG_PREFIX)],
         identities=[
             IdentityView(
                 channel=i["channel"],

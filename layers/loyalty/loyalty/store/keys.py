@@ -34,6 +34,7 @@ MEMBER_SK = "MEMBER"  # the profile; the member's other summary items start with
 
 
 ACCOUNT_PREFIX = "MEMBER#ACCOUNT#"
+TAG_PREFIX = "MEMBER#TAG#"  # read with the profile: a member's tags are part of the member
 IDENTITY_PREFIX = "MEMBER#IDENTITY#"
 
 
@@ -161,6 +162,15 @@ def behaviour_count_sk(rule_code: str, day: str) -> str:
 
 def phone_guard(tenant: str, phone: str) -> str:
     return f"T#{tenant}#PHONE#{phone}"
+
+
+def member_tag_sk(tag_code: str) -> str:
+    return f"{TAG_PREFIX}{tag_code}"
+
+
+def tag_members(tenant: str, tag_code: str) -> str:
+    """GSI1 partition of the members holding a tag, by member id."""
+    return f"T#{tenant}#TAG#{tag_code}"
 
 
 def card_guard(tenant: str, card_no: str) -> str:

@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from loyalty.domain.errors import Conflict, NotFound
+from loyalty.domain.config import Ref
+from loyalty.domain.errors import Conflict, InvalidInput, NotFound
 from loyalty.store import keys
+from loyalty.store.config_repo import count_ref
 from loyalty.store.table import Item, Page, Table, TransactionCancelled, check, delete, put, update
 
 
@@ -206,6 +208,67 @@ class MemberRepository:
         if guard is None:
             raise NotFound("no member with this phone number", code="MEMBER_NOT_FOUND")
         return str(guard["memberId"])
+
+    def attach_tag(self, tenant: str, member_id: str, tag: tuple[str, str], now: datetime) -> bool:
+        """Give the member a tag, counted on the tag; False if the member had it (nothing written)."""
+        code, name = tag
+        pk = keys.member(tenant, member_id)
+        item = {
+            "PK": pk,
+            "SK": keys.member_tag_sk(code),
+            "tagCode": code,
+            "name": name,
+            "attachedAt": now.isoformat(),
+            "GSI1PK": keys.tag_members(tenant, code),
+            "GSI1SK": member_id,
+        }
+        try:
+            self.table.transact(
+                [
+                    put(item, "attribute_not_exists(PK)"),
+                    count_ref(tenant, None, Ref("tag", code, "tagCode"), 1),
+                    check(pk, keys.MEMBER_SK, "attribute_exists(PK)"),
+                ]
+            )
+        except TransactionCancelled as cancelled:
+            if cancelled.failed(0):
+                return False
+            if cancelled.failed(1):
+                raise InvalidInput(f"no tag {code!r}", code="UNKNOWN_TAG", field="tagCode") from None
+            if cancelled.failed(2):
+                raise NotFound(f"no member {member_id!r}", code="MEMBER_NOT_FOUND") from None
+            raise
+        return True
+
+    def detach_tag(self, tenant: str, member_id: str, code: str) -> bool:
+        """Take a tag from the member, uncounted on the tag; False if the member did not have it."""
+        try:
+            self.table.transact(
+                [
+                    delete(keys.member(tenant, member_id), keys.member_tag_sk(code), "attribute_exists(PK)"),
+                    count_ref(tenant, None, Ref("tag", code, "tagCode"), -1),
+                ]
+            )
+        except TransactionCancelled as cancelled:
+            if cancelled.failed(0):
+                return False
+            raise
+        return True
+
+    def with_tag(self, tenant: str, code: str, limit: int, after: str | None) -> tuple[list[Item], str | None]:
+        """The tag items of the members holding a tag (GSI1SK = member id), a page at a time, from `after`."""
+        start = (
+            {
+                "PK": {"S": keys.member(tenant, after)},
+                "SK": {"S": keys.member_tag_sk(code)},
+                "GSI1PK": {"S": keys.tag_members(tenant, code)},
+                "GSI1SK": {"S": after},
+            }
+            if after
+            else None
+        )
+        items, last = self.table.query_index("GSI1", keys.tag_members(tenant, code), limit=limit, start=start)
+        return items, (last["GSI1SK"]["S"] if last else None)
 
     def id_by_card(self, tenant: str, card_no: str) -> str:
         guard = self.table.get(keys.card_guard(tenant, card_no), keys.GUARD_SK)

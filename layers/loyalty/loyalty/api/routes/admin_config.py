@@ -33,6 +33,8 @@ def _resource_model(kind: Kind) -> type[BaseModel]:
     extra: dict[str, Any] = {"created_at": (datetime, ...), "updated_at": (datetime, ...)}
     if kind.enableable:
         extra["status"] = (Literal["draft", "enabled"], Field(description="Usable by rules only once enabled"))
+    if kind.counts_members:
+        extra["member_count"] = (int, Field(description="Members holding it now; it cannot be deleted before 0"))
     return create_model(f"{kind.title}Resource", __base__=kind.model, **extra)
 
 
@@ -49,6 +51,8 @@ def _dump(stored: Stored) -> dict[str, Any]:
     body.update(createdAt=stored.created_at, updatedAt=stored.updated_at)
     if stored.kind.enableable:
         body["status"] = stored.status
+    if stored.kind.counts_members:
+        body["memberCount"] = stored.refs
     return body
 
 

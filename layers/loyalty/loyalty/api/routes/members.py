@@ -25,6 +25,7 @@ from loyalty.domain.members import (
     MemberView,
     ProfileChangePage,
     StatusChange,
+    TaggedMemberPage,
     TierRecordView,
     normalize_phone,
     valid_card_number,
@@ -221,8 +222,44 @@ def change_member_tier(
     return TierRecordView.model_validate(result)
 
 
+TagCode = Annotated[str, Path(pattern=CODE_PATTERN)]
+
+
+@router.put(
+    "/v1/admin/members/<memberId>/tags/<tagCode>",
+    operation_id="attachMemberTag",
+    tags=["members"],
+    responses=responses(),
+    summary="打标签: give the member a tag (repeatable; the tag counts each member once)",
+)
+def attach_member_tag(memberId: MemberId, tagCode: TagCode) -> MemberView:
+    return service().attach_tag(principal(router).tenant, memberId, tagCode)
+
+
+@router.delete(
+    "/v1/admin/members/<memberId>/tags/<tagCode>",
+    operation_id="detachMemberTag",
+    tags=["members"],
+    responses=responses(),
+    summary="Take a tag from the member (repeatable)",
+)
+def detach_member_tag(memberId: MemberId, tagCode: TagCode) -> MemberView:
+    return service().detach_tag(principal(router).tenant, memberId, tagCode)
+
+
 Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(min_length=1, max_length=500)]
+
+
+@router.get(
+    "/v1/admin/tags/<tagCode>/members",
+    operation_id="listMembersWithTag",
+    tags=["members"],
+    responses=responses(),
+    summary="The members holding a tag, by member id, paged (an audience)",
+)
+def list_members_with_tag(tagCode: TagCode, limit: Limit = 50, cursor: Cursor = None) -> TaggedMemberPage:
+    return service().with_tag(principal(router).tenant, tagCode, limit, cursor)
 
 
 @router.get(
