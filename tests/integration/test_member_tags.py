@@ -63,3 +63,16 @@ def test_unknown_tags_and_members_and_channel_keys_are_refused(members, api):
     assert api.call("PUT", tag_path(members[0]), POS)[0] == 403
     status, problem = api.call("POST", "/v1/admin/tags", OPERATOR, body={**VIP, "code": "red", "colour": "red"})
     assert (status, problem["errors"][0]["field"]) == (422, "/colour")
+
+
+def test_notes_on_a_member_are_kept_with_their_author_newest_first(members, api):
+    path = f"/v1/admin/members/{members[0]['id']}/notes"
+    status, first = api.call("POST", path, OPERATOR, body={"comment": "来电投诉: 积分未到账\n已补录"})
+    assert (status, first["writtenBy"], first["comment"]) == (201, OPERATOR["keyId"], "来电投诉: 积分未到账\n已补录")
+    api.call("POST", path, OPERATOR, body={"comment": "已回访"})
+    _, page = api.call("GET", path, OPERATOR)
+    assert [n["comment"] for n in page["items"]] == ["已回访", "来电投诉: 积分未到账\n已补录"]
+    assert api.call("POST", path, OPERATOR, body={"comment": "bad\x1b"})[0] == 422
+    unknown = "/v1/admin/members/01HZZZZZZZZZZZZZZZZZZZZZZZ/notes"
+    assert api.call("POST", unknown, OPERATOR, body={"comment": "x"})[1]["code"] == "MEMBER_NOT_FOUND"
+    assert api.call("GET", path, POS)[0] == 403

@@ -179,6 +179,24 @@ class TaggedMemberPage(View):
     next_cursor: str | None = None
 
 
+class NoteInput(CamelModel):
+    """A remark on a member (备注) by an operator or advisor; it may span lines."""
+
+    comment: str = Field(min_length=1, max_length=2000)
+
+
+class NoteView(View):
+    note_id: str
+    comment: str
+    written_by: str = Field(description="The key id of who wrote it")
+    written_at: datetime
+
+
+class NotePage(View):
+    items: list[NoteView]
+    next_cursor: str | None = None
+
+
 class ActivityView(View):
     """One entry of the member's timeline (行为记录): register, firstPurchase, purchase, or a channel's
     behaviour type (e.g. checkIn)."""

@@ -21,6 +21,9 @@ from loyalty.domain.members import (
     MemberPatch,
     MemberTagView,
     MemberView,
+    NoteInput,
+    NotePage,
+    NoteView,
     ProfileChangePage,
     ProfileChangeView,
     Registration,
@@ -56,7 +59,7 @@ from loyalty.store.member_repo import (
     StatusUpdate,
 )
 from loyalty.store.requests import RequestKey
-from loyalty.store.table import Item, Table, TransactionCancelled, decode_cursor, encode_cursor
+from loyalty.store.table import Item, Table, TransactionCancelled, check, decode_cursor, encode_cursor, put
 
 TIER_TYPES: dict[str, Literal["base", "upgrade", "retention", "downgrade"]] = {
     "BASE": "base",
@@ -299,6 +302,33 @@ class MemberService:
             items=[TaggedMember.model_validate(item) for item in items],
             next_cursor=encode_cursor(last) if last else None,
         )
+
+    def add_note(self, tenant: str, editor: Editor, member_id: str, note: NoteInput) -> NoteView:
+        """备注: a remark kept on the member, with who wrote it and when; a member this tenant lacks is 404."""
+        pk = keys.member(tenant, member_id)
+        item = {
+            "noteId": new_ulid(),
+            "comment": note.comment,
+            "writtenBy": editor.key_id,
+            "writtenAt": self.clock.now().isoformat(),
+        }
+        try:
+            self.members.table.transact(
+                [
+                    put({"PK": pk, "SK": keys.NOTE_PREFIX + item["noteId"], **item}),
+                    check(pk, keys.MEMBER_SK, "attribute_exists(PK)"),
+                ]
+            )
+        except TransactionCancelled:
+            raise NotFound(f"no member {member_id!r}", code="MEMBER_NOT_FOUND") from None
+        return NoteView.model_validate(item)
+
+    def notes(self, tenant: str, member_id: str, limit: int, cursor: str | None) -> NotePage:
+        self.members.profile(tenant, member_id)
+        page = self.members.table.query_prefix(
+            keys.member(tenant, member_id), keys.NOTE_PREFIX, limit=limit, cursor=cursor, newest_first=True
+        )
+        return NotePage(items=[NoteView.model_validate(i) for i in page.items], next_cursor=page.next_cursor)
 
     def profile_changes(self, tenant: str, member_id: str, limit: int, cursor: str | None) -> ProfileChangePage:
         self.members.profile(tenant, member_id)  # 404 for an unknown member

@@ -47,6 +47,7 @@ def identity_sk(channel: str, identity_type: str, value: str) -> str:
 
 
 PROFILE_CHANGE_PREFIX = "CHANGE#"
+NOTE_PREFIX = "NOTE#"  # remarks on the member (备注), by ULID: newest first read in reverse
 ACTIVITY_PREFIX = "ACT#"  # the member's timeline (行为记录), in the order things happened
 
 

@@ -23,6 +23,9 @@ from loyalty.domain.members import (
     ManualTierChange,
     MemberPatch,
     MemberView,
+    NoteInput,
+    NotePage,
+    NoteView,
     ProfileChangePage,
     StatusChange,
     TaggedMemberPage,
@@ -249,6 +252,40 @@ def detach_member_tag(memberId: MemberId, tagCode: TagCode) -> MemberView:
 
 Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(min_length=1, max_length=500)]
+
+
+@router.post(
+    "/v1/admin/members/<memberId>/notes",
+    operation_id="addMemberNote",
+    tags=["members"],
+    status_code=201,
+    responses=responses(201),
+    summary="备注: a remark on the member, kept with who wrote it and when",
+)
+def add_member_note(
+    memberId: MemberId, body: Annotated[NoteInput, Body()], idempotency_key: IdempotencyKey = None
+) -> NoteView:
+    caller = principal(router)
+    editor = Editor(caller.role, caller.channel, caller.key_id)
+    result = run_once(
+        caller.tenant,
+        "addMemberNote",
+        idempotency_key,
+        {"member": memberId, **body.model_dump(mode="json")},
+        lambda _: service().add_note(caller.tenant, editor, memberId, body).model_dump(mode="json"),
+    )
+    return NoteView.model_validate(result)
+
+
+@router.get(
+    "/v1/admin/members/<memberId>/notes",
+    operation_id="listMemberNotes",
+    tags=["members"],
+    responses=responses(),
+    summary="The remarks on a member, newest first",
+)
+def list_member_notes(memberId: MemberId, limit: Limit = 50, cursor: Cursor = None) -> NotePage:
+    return service().notes(principal(router).tenant, memberId, limit, cursor)
 
 
 @router.get(
