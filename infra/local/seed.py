@@ -23,6 +23,8 @@ MASTER_DATA: list[tuple[str, dict[str, Any]]] = [
     ("paymentMethod", {"code": "1001", "name": "现金", "earnsPoints": True}),
     ("paymentMethod", {"code": "2343", "name": "EBUY微信扫码支付", "earnsPoints": True}),
     ("paymentMethod", {"code": "GIFT", "name": "礼品卡", "earnsPoints": False}),
+    ("tag", {"code": "high-value", "name": "高净值会员", "colour": "#E4572E", "category": "人群"}),
+    ("tag", {"code": "newcomer", "name": "新会员", "colour": "#4C9F70", "category": "生命周期"}),
     (
         "storeGroup",
         {"code": "online", "name": "线上门店", "description": "官网与小程序", "storeCodes": ["WEB", "MINI"]},
