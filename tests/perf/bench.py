@@ -181,7 +181,8 @@ def run(resolver: Resolver) -> tuple[dict[str, Meter], list[str]]:
 
 
 def customer_center(bench: Bench, mid: str) -> None:
-    """Issue 13: a profile change with If-Match, a lookup by card number, freezing and unfreezing."""
+    """Issue 13: a profile change with If-Match, a lookup by card, freezing, a tag, a note, a manual tier
+    change and the timeline."""
     api = bench.api
     _, member, headers = api.exchange("GET", f"/v1/members/{mid}", POS)
     change = {"name": "张三", "address": {"city": "上海"}, "marketingOptIn": True}
@@ -194,6 +195,20 @@ def customer_center(bench: Bench, mid: str) -> None:
     reason = {"reason": "bench"}
     bench.measure("freeze a member", lambda: api.call("POST", f"/v1/admin/members/{mid}/freeze", OPERATOR, body=reason))
     bench.quiet(lambda: api.call("POST", f"/v1/admin/members/{mid}/unfreeze", OPERATOR, body=reason))
+    bench.measure(
+        "attach a tag to a member", lambda: api.call("PUT", f"/v1/admin/members/{mid}/tags/high-value", OPERATOR)
+    )
+    bench.measure("list a tag's members (1)", lambda: api.call("GET", "/v1/admin/tags/high-value/members", OPERATOR))
+    note = {"comment": "来电咨询积分"}
+    bench.measure(
+        "add a note to a member", lambda: api.call("POST", f"/v1/admin/members/{mid}/notes", OPERATOR, body=note)
+    )
+    tier = {"tierCode": "platinum", "reason": "bench"}
+    bench.measure(
+        "change a member's tier by hand",
+        lambda: api.call("POST", f"/v1/admin/members/{mid}/tier-changes", OPERATOR, body=tier),
+    )
+    bench.measure("read a member's timeline (a page)", lambda: api.call("GET", f"/v1/members/{mid}/behaviours", POS))
 
 
 def held_orders(bench: Bench) -> None:
