@@ -66,6 +66,11 @@ class StatusUpdate:
     outbox: list[dict]
 
 
+def _release_phone(tenant: str, phone: str, member_id: str) -> dict:
+    """Free a phone number for another registration: its guard goes, if it is still this member's."""
+    return delete(keys.phone_guard(tenant, phone), keys.GUARD_SK, "memberId = :id", {":id": member_id})
+
+
 def accounts_by_group(items: list[Item]) -> dict[str, Item]:
     """The point accounts among a member's summary items (MemberRepository.items), by point group."""
     return {i["pointGroupCode"]: i for i in items[1:] if i["SK"].startswith(keys.ACCOUNT_PREFIX)}
@@ -323,7 +328,7 @@ class MemberRepository:
                     "phone = :phone",
                     {"#name": "name", "#status": "status"},
                 ),
-                delete(keys.phone_guard(tenant, phone), keys.GUARD_SK, "memberId = :id", {":id": member_id}),
+                _release_phone(tenant, phone, member_id),
                 *outbox,
             ]
         )
@@ -354,9 +359,7 @@ class MemberRepository:
                     {"PK": keys.phone_guard(change.tenant, new), "SK": keys.GUARD_SK, "memberId": change.member_id},
                     "attribute_not_exists(PK)",
                 ),
-                delete(
-                    keys.phone_guard(change.tenant, old), keys.GUARD_SK, "memberId = :id", {":id": change.member_id}
-                ),
+                _release_phone(change.tenant, old, change.member_id),
             ]
         operations += [put({"PK": pk, "SK": keys.profile_change_sk(change.record["changeId"]), **change.record})]
         operations += change.outbox
@@ -401,14 +404,7 @@ class MemberRepository:
             )
         ]
         if change.free_phone:
-            operations.append(
-                delete(
-                    keys.phone_guard(change.tenant, change.free_phone),
-                    keys.GUARD_SK,
-                    "memberId = :id",
-                    {":id": change.member_id},
-                )
-            )
+            operations.append(_release_phone(change.tenant, change.free_phone, change.member_id))
         operations += [put({"PK": pk, "SK": keys.profile_change_sk(change.record["changeId"]), **change.record})]
         operations += change.outbox
         try:
