@@ -82,15 +82,42 @@ class Tier(ConfigItem):
         return self
 
 
+SPEND, ORDERS = "#spend", "#orders"  # the member-level measures beside the point groups' accumulators
+
+
 class TierRule(ConfigItem):
-    """A tier rule (等级升降级规则): qualifying points in [lowerBound, upperBound) reach `tierCode`."""
+    """A tier rule (等级升降级规则): a measure in [lowerBound, upperBound) reaches `tierCode`. The measure is
+    the point group's qualifying points (累计积分), or the member's spend (消费金额, whole yuan) or accrued
+    orders (消费次数) within the current tier's period (§4.3, §5.1-5.2)."""
 
     tier_code: str = Code
-    point_group_code: str = Code
-    condition: Literal["points"] = Field(default="points", description="Only cumulative points (累计积分)")
+    point_group_code: str | None = Field(
+        default=None, pattern=CODE_PATTERN, description="For `points` rules: whose qualifying points count"
+    )
+    condition: Literal["points", "spend", "orders"] = Field(
+        default="points", description="累计积分 (a point group's), 消费金额 or 消费次数 (the member's)"
+    )
     lower_bound: int = Field(ge=0)
     upper_bound: int | None = Field(default=None, ge=1, description="Exclusive; null = no upper limit")
     window_days: int = Field(default=365, ge=1, le=3650)
+
+    @property
+    def measure(self) -> str:
+        """The key of what the rule measures: its point group, or the member's spend or orders."""
+        if self.condition == "points":
+            assert self.point_group_code is not None
+            return self.point_group_code
+        return SPEND if self.condition == "spend" else ORDERS
+
+    @model_validator(mode="after")
+    def _group_for_points(self) -> TierRule:
+        if self.condition == "points" and self.point_group_code is None:
+            raise invalid_field("TierRule", "pointGroupCode", "a points rule names its point group", None)
+        if self.condition != "points" and self.point_group_code is not None:
+            raise invalid_field(
+                "TierRule", "pointGroupCode", f"a {self.condition} rule counts no point group", self.point_group_code
+            )
+        return self
 
     @model_validator(mode="after")
     def _bounds_ordered(self) -> TierRule:
@@ -297,7 +324,10 @@ def _point_rule_refs(rule: ConfigItem) -> list[Ref]:
 
 def _tier_rule_refs(rule: ConfigItem) -> list[Ref]:
     assert isinstance(rule, TierRule)
-    return [Ref("tier", rule.tier_code, "tierCode"), Ref("pointGroup", rule.point_group_code, "pointGroupCode")]
+    refs = [Ref("tier", rule.tier_code, "tierCode")]
+    if rule.point_group_code:
+        refs.append(Ref("pointGroup", rule.point_group_code, "pointGroupCode"))
+    return refs
 
 
 def _behaviour_rule_refs(rule: ConfigItem) -> list[Ref]:

@@ -22,7 +22,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from loyalty.clock import Clock, SystemClock
 from loyalty.domain.accrual import Earning, categorised, earnings, needs_categories
-from loyalty.domain.config import Tier, TierRule
+from loyalty.domain.config import ORDERS, SPEND, Tier, TierRule
 from loyalty.domain.ledger import BalanceDelta, RecordType, delta
 from loyalty.domain.members import inactive_member
 from loyalty.domain.orders import OrderSubmission
@@ -97,7 +97,8 @@ class AccrualService:
         counter = len(write.extra)
         if points:
             write.extra.append(_daily_count(tenant, order["memberId"], now, program, points, ceiling))
-        write.profile, activities = _purchase(tenant, order, submission, profile, dict(points), now)
+        member_rules = any(rule.condition != "points" for rule in program.tier_rules.values())
+        write.profile, activities = _purchase(tenant, order, submission, profile, dict(points), member_rules)
         write.extra += activities
         totals: dict[str, BalanceDelta] = defaultdict(BalanceDelta)
         payoffs: dict[str, int] = defaultdict(int)
@@ -130,7 +131,8 @@ class AccrualService:
                     now,
                 )
             )
-        settle(write, tenant, program, profile, accounts, totals, payoffs, now)
+        amount = sum((line.paid for line in submission.lines), Decimal(0))
+        settle(write, tenant, program, profile, accounts, totals, payoffs, now, purchase=amount)
         write.outbox.append(
             events.outbox_entry(
                 tenant,
@@ -255,20 +257,26 @@ def _purchase(
     submission: OrderSubmission,
     profile: Item,
     points: dict[str, int],
-    now: datetime,
+    uses_member_measures: bool,
 ) -> tuple[ProfileMetrics, list[dict]]:
-    """The order in the member's spend metrics (guarded by the first and last purchase times read, so two
-    accruals at once cannot both move them), and on the timeline: 购买, and 首购 for the first order."""
+    """The order in the member's spend metrics and tier measures (guarded by the first and last purchase
+    times read, so two accruals at once cannot both move them, and by the tier measures when a spend or
+    orders rule decided on them), and on the timeline: 购买, and 首购 for the first order."""
     amount = sum((line.paid for line in submission.lines), Decimal(0))
     at = submission.ordered_at.astimezone(UTC).isoformat()
     first, last = profile.get("firstPurchaseAt"), profile.get("lastPurchaseAt")
+    condition = (
+        "firstPurchaseAt = :mFirst AND lastPurchaseAt = :mLast" if first else "attribute_not_exists(firstPurchaseAt)"
+    )
+    values: dict[str, Any] = {":mFirst": first, ":mLast": last} if first else {}
+    if uses_member_measures:
+        guard, guarded = measures_guard(profile)
+        condition, values = f"{condition} AND {guard}", {**values, **guarded}
     metrics = ProfileMetrics(
-        adds={"grossSpend": amount},
+        adds={"grossSpend": amount, "tierSpend": amount, "tierOrders": 1},
         sets={"firstPurchaseAt": min(first or at, at), "lastPurchaseAt": max(last or at, at)},
-        condition="firstPurchaseAt = :mFirst AND lastPurchaseAt = :mLast"
-        if first
-        else "attribute_not_exists(firstPurchaseAt)",
-        values={":mFirst": first, ":mLast": last} if first else {},
+        condition=condition,
+        values=values,
     )
     details = {"storeCode": submission.store_code, "orderNo": order["orderNo"], "amount": amount, "points": points}
     kinds = (
@@ -353,14 +361,18 @@ def settle(
     totals: dict[str, BalanceDelta],
     payoffs: dict[str, int],
     now: datetime,
+    purchase: Decimal | None = None,
 ) -> None:
-    """Add the account changes of new earnings to `write`, and the upgrade they reach (会员升级服务).
-    Accumulators a decision read are guarded, and so is a debt the earnings pay off."""
-    qualifying = {g: a.get("qualifying", 0) for g, a in accounts.items()}
+    """Add the account changes of new earnings to `write`, and the upgrade they reach (会员升级服务), by
+    points or by the member's spend and orders in the tier's period (with this `purchase`'s amount, if
+    one). Accumulators a decision read are guarded, and so is a debt the earnings pay off."""
+    qualifying: dict[str, int | Decimal] = {g: a.get("qualifying", 0) for g, a in accounts.items()}
     for group, total in totals.items():
         qualifying[group] = qualifying.get(group, 0) + total.qualifying
+    spend, orders = tier_measures(profile)
+    qualifying[SPEND], qualifying[ORDERS] = spend + (purchase or 0), orders + (1 if purchase is not None else 0)
     target = upgrade_target(program, profile["tier"]["code"], qualifying)
-    tier_groups = {rule.point_group_code for rule in program.tier_rules.values()}
+    tier_groups = {rule.measure for rule in program.tier_rules.values() if rule.condition == "points"}
     for group, total in totals.items():
         guarded = group in tier_groups and total.qualifying != 0
         seen = accounts[group].get("qualifying", 0) if guarded and group in accounts else (-1 if guarded else None)
@@ -399,6 +411,21 @@ def settle(
                 now,
             )
         )
+
+
+def tier_measures(profile: Item) -> tuple[Decimal, int]:
+    """The member's spend and accrued orders since the current tier began (保级判断消费金额 / 次数)."""
+    return Decimal(str(profile.get("tierSpend", 0))), int(profile.get("tierOrders", 0))
+
+
+def measures_guard(profile: Item) -> tuple[str, dict[str, Any]]:
+    """The condition that the tier measures are still what a decision read (absent counts as 0)."""
+    spend, orders = tier_measures(profile)
+    condition = (
+        "(attribute_not_exists(tierSpend) OR tierSpend = :mSpend)"
+        " AND (attribute_not_exists(tierOrders) OR tierOrders = :mOrders)"
+    )
+    return condition, {":mSpend": spend, ":mOrders": orders}
 
 
 def tier_change(

@@ -307,7 +307,8 @@ class ReturnService:
             ),
             Decimal(0),
         )
-        write.profile = ProfileMetrics(adds={"returnedAmount": returned_amount})  # the spend metrics go down
+        # the spend metrics and the tier's spend measure go down (no downgrade until the sweep, as for points)
+        write.profile = ProfileMetrics(adds={"returnedAmount": returned_amount, "tierSpend": -returned_amount})
         version = order.get("returnsVersion", 0)
         returned_after = {
             str(no): returned_before.get(no, Decimal(0)) + now_returning.get(no, Decimal(0)) for no in quantity

@@ -11,20 +11,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 
 from loyalty.clock import Clock, SystemClock
+from loyalty.domain.config import ORDERS, SPEND
 from loyalty.domain.errors import NotFound
 from loyalty.domain.program import ProgramConfig
 from loyalty.domain.tiers import reached_rule, retention_outcome
 from loyalty.observability import logger
 from loyalty.services import events
-from loyalty.services.accrual import tier_change
+from loyalty.services.accrual import measures_guard, tier_change, tier_measures
 from loyalty.services.config import ProgramLoader
 from loyalty.services.sweeps import PAGE, Bucket, due_buckets, enqueue, sweep_day
 from loyalty.settings import get_settings
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
-from loyalty.store.ledger_repo import AccountChange, Conflict, LedgerRepository, LedgerWrite
+from loyalty.store.ledger_repo import AccountChange, Conflict, LedgerRepository, LedgerWrite, ProfileMetrics
 from loyalty.store.member_repo import MemberRepository, accounts_by_group
 from loyalty.store.table import Table
 
@@ -80,8 +82,12 @@ class TierSweepService:
             if until is None or datetime.fromisoformat(until).astimezone(program.zone).date() >= today:
                 return False  # the index lagged a tier change: nothing is due
             accounts = list(accounts_by_group(items).values())
-            qualifying = {a["pointGroupCode"]: a.get("qualifying", 0) for a in accounts}
+            qualifying: dict[str, int | Decimal] = {a["pointGroupCode"]: a.get("qualifying", 0) for a in accounts}
+            spend, orders = tier_measures(profile)
+            qualifying[SPEND], qualifying[ORDERS] = spend, orders
             kind, tier = retention_outcome(program, profile["tier"]["code"], qualifying)
+            guard, seen = measures_guard(profile)  # the spend and orders of the ended period start again at 0
+            reset = ProfileMetrics(adds={"tierSpend": -spend, "tierOrders": -orders}, condition=guard, values=seen)
             change = tier_change(
                 tenant, profile, tier, kind, program, now, reached_rule(program, tier.code, qualifying)
             )
@@ -96,6 +102,7 @@ class TierSweepService:
                         member_id,
                         accounts=resets,
                         tier=change,
+                        profile=reset,
                         outbox=[
                             events.outbox_entry(
                                 tenant,
