@@ -49,6 +49,8 @@ NOT_IN_THE_DOCUMENT = {
     ("/lines", "line numbers must be distinct"),
     ("/parentCode", "a category cannot be its own parent"),
     ("/upperBound", "upperBound must be greater than lowerBound"),
+    # a tier rule names a point group exactly when it counts points ("a points rule names ...", "a spend rule ...")
+    ("/pointGroupCode", "a "),
     ("/endDate", "the end date is before the start date"),
     ("/timeZone", "Value error, unknown time zone"),
     ("/member", "Value error, name the member by exactly one of"),
