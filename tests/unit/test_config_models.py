@@ -74,3 +74,13 @@ def test_a_group_of_all_stores_lists_none():
     with pytest.raises(ValidationError):
         StoreGroup(code="g", name="g", description="d", all_stores=True, store_codes=["SH001"])
     assert KINDS["storeGroup"].refs(StoreGroup(code="g", name="g", description="d", all_stores=True)) == []
+
+
+def test_the_written_out_control_and_format_ranges_are_unicodes():
+    """What the API document says text may not hold is exactly what validation refuses (Unicode Cc, Cf)."""
+    import unicodedata
+
+    from loyalty.domain.validity import CONTROL_AND_FORMAT
+
+    written = {c for low, high in CONTROL_AND_FORMAT for c in range(low, high + 1)}
+    assert written == {c for c in range(0x110000) if unicodedata.category(chr(c)) in ("Cc", "Cf")}
