@@ -97,8 +97,9 @@ class AccrualService:
         counter = len(write.extra)
         if points:
             write.extra.append(_daily_count(tenant, order["memberId"], now, program, points, ceiling))
+        amount = sum((line.paid for line in submission.lines), Decimal(0))  # 实收: spend metrics and measures
         member_rules = any(rule.condition != "points" for rule in program.tier_rules.values())
-        write.profile, activities = _purchase(tenant, order, submission, profile, dict(points), member_rules)
+        write.profile, activities = _purchase(tenant, order, submission, profile, amount, dict(points), member_rules)
         write.extra += activities
         totals: dict[str, BalanceDelta] = defaultdict(BalanceDelta)
         payoffs: dict[str, int] = defaultdict(int)
@@ -131,7 +132,6 @@ class AccrualService:
                     now,
                 )
             )
-        amount = sum((line.paid for line in submission.lines), Decimal(0))
         settle(write, tenant, program, profile, accounts, totals, payoffs, now, purchase=amount)
         write.outbox.append(
             events.outbox_entry(
@@ -256,13 +256,13 @@ def _purchase(
     order: dict[str, Any],
     submission: OrderSubmission,
     profile: Item,
+    amount: Decimal,
     points: dict[str, int],
     uses_member_measures: bool,
 ) -> tuple[ProfileMetrics, list[dict]]:
     """The order in the member's spend metrics and tier measures (guarded by the first and last purchase
     times read, so two accruals at once cannot both move them, and by the tier measures when a spend or
     orders rule decided on them), and on the timeline: 购买, and 首购 for the first order."""
-    amount = sum((line.paid for line in submission.lines), Decimal(0))
     at = submission.ordered_at.astimezone(UTC).isoformat()
     first, last = profile.get("firstPurchaseAt"), profile.get("lastPurchaseAt")
     condition = (

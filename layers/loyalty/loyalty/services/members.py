@@ -191,16 +191,11 @@ class MemberService:
         if not changed:
             return self.get(tenant, member_id)
         fields = [name for name in changed if not name.startswith("marketingConsent")]
-        record = {
-            "changeId": new_ulid(),
-            "changedAt": now.isoformat(),
-            "changedBy": editor.name,
-            "role": editor.role,
-            "changes": [
-                {"field": name, "old": masked(name, profile.get(name)), "new": masked(name, changed[name])}
-                for name in fields
-            ],
-        }
+        record = _change_record(
+            editor,
+            now,
+            [{"field": n, "old": masked(n, profile.get(n)), "new": masked(n, changed[n])} for n in fields],
+        )
         announced = events.DomainEvent("MemberProfileChanged", {"memberId": member_id, "fields": fields})
         try:
             self.members.update_profile(
@@ -252,14 +247,7 @@ class MemberService:
         free_phone = profile.get("phone") if status == "cancelled" else None
         if free_phone:
             changes.append({"field": "phone", "old": masked("phone", free_phone), "new": None})
-        record = {
-            "changeId": new_ulid(),
-            "changedAt": now.isoformat(),
-            "changedBy": editor.name,
-            "role": editor.role,
-            "reason": reason,
-            "changes": changes,
-        }
+        record = _change_record(editor, now, changes, reason)
         announced = events.DomainEvent(event, {"memberId": member_id, "reason": reason})
         try:
             self.members.change_status(
@@ -464,6 +452,12 @@ class MemberService:
             with contextlib.suppress(TransactionCancelled):
                 self.members.erase_personal_data(tenant, member_id, member.phone, now, [erased])
         return self.get(tenant, member_id)
+
+
+def _change_record(editor: Editor, now: datetime, changes: list[dict], reason: str | None = None) -> Item:
+    """A profile-change record: who, when, why (for an operator's status change) and each field's change."""
+    record = {"changeId": new_ulid(), "changedAt": now.isoformat(), "changedBy": editor.name, "role": editor.role}
+    return {**record, **({"reason": reason} if reason else {}), "changes": changes}
 
 
 def _iso(moment: datetime | None) -> str | None:

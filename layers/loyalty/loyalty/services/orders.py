@@ -54,10 +54,10 @@ class OrderService:
         now = self.clock.now()
         within_window(submission.ordered_at, now, timedelta(days=get_settings().business_time_past_days), "orderedAt")
         program = self.programs.load(tenant, submission.program_code).program  # 404 for an unknown program
-        ceiling = program.max_order_amount
-        if ceiling is not None and submission.amount() > ceiling:
+        ceiling, amount = program.max_order_amount, submission.amount()
+        if ceiling is not None and amount > ceiling:
             raise InvalidInput(
-                f"the order's amount {submission.amount()} is above this program's per-order ceiling {ceiling}",
+                f"the order's amount {amount} is above this program's per-order ceiling {ceiling}",
                 code="ORDER_AMOUNT_OVER_CEILING",
                 field="lines",
             )

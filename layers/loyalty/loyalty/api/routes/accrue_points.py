@@ -13,6 +13,7 @@ from loyalty.api.resolver import principal
 from loyalty.domain.orders import HeldOrderPage, OrderRejection, OrderRelease, OrderView
 from loyalty.services.idempotency import run_once
 from loyalty.services.order_reviews import OrderReviewService, order_review_service
+from loyalty.store.requests import RequestKey
 
 router = Router()
 Channel = Annotated[str, Path(pattern=r"^[A-Z][A-Z0-9_]{0,31}$", description="The channel that posted the order")]
@@ -48,17 +49,7 @@ def list_held_orders(
 def release_held_order(
     channel: Channel, orderNo: OrderNo, body: Annotated[OrderRelease, Body()], idempotency_key: IdempotencyKey = None
 ) -> OrderView:
-    caller = principal(router)
-    result = run_once(
-        caller.tenant,
-        "releaseHeldOrder",
-        idempotency_key,
-        {"channel": channel, "orderNo": orderNo, **body.model_dump(mode="json")},
-        lambda request: (
-            service().release(caller.tenant, channel, orderNo, body, caller.key_id, request).model_dump(mode="json")
-        ),
-    )
-    return OrderView.model_validate(result)
+    return _decide("releaseHeldOrder", channel, orderNo, body, idempotency_key)
 
 
 @router.post(
@@ -71,14 +62,19 @@ def release_held_order(
 def reject_held_order(
     channel: Channel, orderNo: OrderNo, body: Annotated[OrderRejection, Body()], idempotency_key: IdempotencyKey = None
 ) -> OrderView:
+    return _decide("rejectHeldOrder", channel, orderNo, body, idempotency_key)
+
+
+def _decide(op: str, channel: str, order_no: str, body: OrderRelease | OrderRejection, key: str | None) -> OrderView:
+    """An operator's decision on a held order, once per Idempotency-Key."""
     caller = principal(router)
-    result = run_once(
-        caller.tenant,
-        "rejectHeldOrder",
-        idempotency_key,
-        {"channel": channel, "orderNo": orderNo, **body.model_dump(mode="json")},
-        lambda request: (
-            service().reject(caller.tenant, channel, orderNo, body, caller.key_id, request).model_dump(mode="json")
-        ),
-    )
-    return OrderView.model_validate(result)
+
+    def decide(request: RequestKey | None) -> dict:
+        if isinstance(body, OrderRelease):
+            view = service().release(caller.tenant, channel, order_no, body, caller.key_id, request)
+        else:
+            view = service().reject(caller.tenant, channel, order_no, body, caller.key_id, request)
+        return view.model_dump(mode="json")
+
+    payload = {"channel": channel, "orderNo": order_no, **body.model_dump(mode="json")}
+    return OrderView.model_validate(run_once(caller.tenant, op, key, payload, decide))
