@@ -176,7 +176,7 @@ def test_growth_never_counts_toward_upgrade(member, api, pipeline):
 
 def test_unknown_member_store_or_payment_method_is_422_and_stores_nothing(member, api):
     cases = [
-        (order(member={"phone": "13999999999"}), "UNKNOWN_MEMBER", "/member"),
+        (order(member={"id": "01JDQ0000000000000000000ZZ"}), "UNKNOWN_MEMBER", "/member"),
         (order(storeCode="NOPE"), "UNKNOWN_STORE", "/storeCode"),
         (
             order(payments=[{"methodCode": "BITCOIN", "amount": "500"}]),

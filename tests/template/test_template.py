@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import json
 import os
@@ -58,10 +59,19 @@ def test_sam_build_packages_every_function_and_the_layer_without_docker(tmp_path
 
 
 def _router_routes(function_dir: str) -> set[tuple[str, str]]:
-    module = importlib.import_module(f"loyalty.api.routes.{function_dir}")
+    """The routes of every router the function's app.py imports from loyalty.api.routes (or, for an app that
+    builds its router elsewhere, of the routes module named like the function)."""
+    tree = ast.parse((ROOT / "functions" / function_dir / "app.py").read_text())
+    modules = [
+        node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("loyalty.api.routes.")
+    ]
+    modules = modules or [f"loyalty.api.routes.{function_dir}"]
     return {
         (route[1] if isinstance(route[1], str) else route[1][0], _template_path(route[0]))
-        for route in module.router._routes
+        for module in modules
+        for route in importlib.import_module(str(module)).router._routes
     }
 
 

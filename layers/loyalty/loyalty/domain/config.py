@@ -51,6 +51,12 @@ class Program(ConfigItem):
         description="Points of any one group a member may earn from orders in a day (the program's zone); an "
         "order that would pass it is held for an operator's review, not accrued; null for none",
     )
+    attach_window_days: int = Field(
+        default=30,
+        ge=0,
+        le=400,
+        description="How old a non-member sale may be when an operator attaches it to a member (0: never)",
+    )
 
     @field_validator("time_zone")
     @classmethod

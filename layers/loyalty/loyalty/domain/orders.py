@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import AwareDatetime, Field, model_validator
 
 from loyalty.domain.config import CODE_PATTERN
-from loyalty.domain.members import CARD_PATTERN, ChannelIdentity
+from loyalty.domain.members import CARD_PATTERN, PHONE_PATTERN, ChannelIdentity
 from loyalty.domain.validity import CamelModel, View, invalid_field
 
 MAX_LINES = 200  # the whole order travels in one event (EventBridge and SQS carry up to 256 KB)
@@ -20,7 +20,7 @@ class MemberReference(CamelModel):
     one)."""
 
     id: str | None = Field(default=None, pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")
-    phone: str | None = Field(default=None, max_length=30)
+    phone: str | None = Field(default=None, max_length=30, pattern=PHONE_PATTERN)
     card_no: str | None = Field(default=None, pattern=CARD_PATTERN, description="会员卡号")
     identity: ChannelIdentity | None = None
 
@@ -61,7 +61,11 @@ class Discount(CamelModel):
 class OrderSubmission(CamelModel):
     program_code: str = Field(pattern=CODE_PATTERN)
     order_no: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$", description="Unique per channel")
-    member: MemberReference
+    member: MemberReference | None = Field(
+        default=None,
+        description="Who bought; absent, or a phone, card or identity that is no member, makes a non-member sale "
+        "(no points; an operator can attach it to the buyer after they register)",
+    )
     store_code: str = Field(pattern=CODE_PATTERN)
     ordered_at: AwareDatetime
     order_type: str | None = Field(default=None, max_length=50, description="e.g. 堂食, 外带")
@@ -83,15 +87,17 @@ class OrderSubmission(CamelModel):
         return max(paid, points)
 
 
-OrderStatus = Literal["received", "accrued", "held", "rejected"]
+OrderStatus = Literal["received", "accrued", "held", "rejected", "unattached"]
 
 
 class OrderAccepted(View):
     order_id: str
     order_no: str
     channel: str
-    member_id: str
-    status: OrderStatus = Field(description="held: waiting for an operator's review (see heldReason)")
+    member_id: str | None = Field(default=None, description="Absent for a non-member sale (status unattached)")
+    status: OrderStatus = Field(
+        description="held: waiting for an operator's review (see heldReason); unattached: a non-member sale"
+    )
     received_at: datetime
 
 
@@ -112,6 +118,8 @@ class OrderView(OrderAccepted):
     reviewed_at: datetime | None = None
     reviewed_by: str | None = Field(default=None, description="The operator key that released or rejected it")
     review_note: str | None = None
+    attached_at: datetime | None = Field(default=None, description="When an operator attached the non-member sale")
+    attached_by: str | None = Field(default=None, description="The operator key that attached it")
 
 
 class HeldOrderPage(View):
@@ -129,3 +137,33 @@ class OrderRejection(CamelModel):
     """An operator refuses a held order's points for good; the reason is kept with the order."""
 
     note: str = Field(min_length=1, max_length=500)
+
+
+class OrderAttachment(CamelModel):
+    """An operator attaches a non-member sale of the buyer, made before they registered, to the member."""
+
+    channel: str = Field(pattern=CODE_PATTERN, description="The channel that posted the order")
+    order_no: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+
+
+class SaleView(View):
+    """One of a member's orders or returns, as the member's purchase history shows it."""
+
+    kind: Literal["order", "return"]
+    channel: str
+    number: str = Field(description="The order's or the return's number on its channel")
+    original_order_no: str | None = Field(default=None, description="For a return: the order it returns")
+    store_code: str | None = None
+    at: datetime = Field(description="When it was bought or returned (business time)")
+    amount: Decimal | None = Field(
+        default=None, description="实收: paid for an order; for a return, the paid amount it gave back once processed"
+    )
+    status: str
+    points: dict[str, int] = Field(
+        default_factory=dict, description="Per point group: earned by the order, taken back by the return (negative)"
+    )
+
+
+class SalePage(View):
+    items: list[SaleView]
+    next_cursor: str | None = None

@@ -23,13 +23,14 @@ from loyalty.ids import new_ulid
 from loyalty.services import events
 from loyalty.services.config import CatalogLoader, ProgramLoader
 from loyalty.settings import get_settings
+from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
 from loyalty.store.member_repo import MemberRepository
 from loyalty.store.order_repo import OrderRepository
 from loyalty.store.requests import key_digest
 from loyalty.store.table import Item, Table
 
-RECEIVED, ACCRUED, HELD, REJECTED = "received", "accrued", "held", "rejected"
+RECEIVED, ACCRUED, HELD, REJECTED, UNATTACHED = "received", "accrued", "held", "rejected", "unattached"
 
 
 @dataclass
@@ -67,18 +68,25 @@ class OrderService:
             "orderId": new_ulid(),
             "channel": channel,
             "orderNo": submission.order_no,
-            "status": RECEIVED,
-            "memberId": member["memberId"],
-            "tierCode": member["tier"]["code"],
+            "status": RECEIVED if member else UNATTACHED,
             "receivedAt": now.isoformat(),
             "fingerprint": digest,
             **({"requestKey": key} if key else {}),
             "submission": submission.model_dump(mode="json", by_alias=True),
         }
-        received = events.DomainEvent(
-            "OrderReceived", {"order": {k: v for k, v in order.items() if k not in ("fingerprint", "requestKey")}}
-        )
-        taken = self.orders.receive(tenant, order, [events.outbox_entry(tenant, received, now)])
+        outbox = []
+        if member:
+            order |= {"memberId": member["memberId"], "tierCode": member["tier"]["code"]}
+            received = events.DomainEvent(
+                "OrderReceived", {"order": {k: v for k, v in order.items() if k not in ("fingerprint", "requestKey")}}
+            )
+            outbox.append(events.outbox_entry(tenant, received, now))
+            index = keys.member_sales(tenant, member["memberId"])
+        else:  # a non-member sale: no points, findable by the phone it named, if any
+            index = keys.buyer_sales(tenant, buyer) if (buyer := _buyer(submission)) else ""
+        if index:
+            order |= keys.sale_index(index, submission.ordered_at, keys.SALE_ORDER, channel, submission.order_no)
+        taken = self.orders.receive(tenant, order, outbox)
         if taken:  # the same number arrived meanwhile
             return _answer_repeat(taken, digest, key)
         return _answer(order), True
@@ -89,8 +97,12 @@ class OrderService:
             raise NotFound(f"no order {order_no!r} from {channel}", code="ORDER_NOT_FOUND")
         return OrderView.model_validate(order)
 
-    def _member(self, tenant: str, channel: str, submission: OrderSubmission) -> Item:
+    def _member(self, tenant: str, channel: str, submission: OrderSubmission) -> Item | None:
+        """The buyer's profile; None for a non-member sale (no member named, or a phone, card or identity that
+        is nobody's). An unknown member id is a mistake, not a sale: 422."""
         reference = submission.member
+        if reference is None:
+            return None
         try:
             if reference.id:
                 member_id = reference.id
@@ -105,7 +117,9 @@ class OrderService:
                 )
             profile = self.members.items(tenant, member_id)[0]
         except (NotFound, ValueError):
-            raise InvalidInput("no such member", code="UNKNOWN_MEMBER", field="member") from None
+            if reference.id:
+                raise InvalidInput("no such member", code="UNKNOWN_MEMBER", field="member") from None
+            return None
         if profile["programCode"] != submission.program_code:
             raise InvalidInput("the member belongs to another program", code="UNKNOWN_MEMBER", field="member")
         if profile["status"] in ("frozen", "cancelled"):
@@ -125,6 +139,12 @@ class OrderService:
                     code="UNKNOWN_PAYMENT_METHOD",
                     field=f"payments/{index}/methodCode",
                 )
+
+
+def _buyer(submission: OrderSubmission) -> str | None:
+    """The phone (normalised) a non-member sale named, if any: how it is found when its buyer registers."""
+    reference = submission.member
+    return normalize_phone(reference.phone) if reference and reference.phone else None
 
 
 def fingerprint(submission: BaseModel) -> str:

@@ -33,7 +33,7 @@ from loyalty.services import events
 from loyalty.services.accrual import RetryLater
 from loyalty.services.config import ProgramLoader
 from loyalty.services.coupon_verification import CouponVerifier, coupon_verifier
-from loyalty.services.orders import ACCRUED, REJECTED
+from loyalty.services.orders import ACCRUED, REJECTED, UNATTACHED
 from loyalty.services.orders import fingerprint as request_fingerprint
 from loyalty.services.redemption import end_of_validity_day_after
 from loyalty.settings import get_settings
@@ -101,36 +101,40 @@ class ReturnService:
                     field=f"lines/{index}/quantity",
                 )
         now = self.clock.now()
+        member_id = order.get("memberId")
         item = {
             "returnId": new_ulid(),
             "channel": channel,
             "returnNo": submission.return_no,
             "originalOrderNo": submission.original_order_no,
-            "memberId": order["memberId"],
-            "status": RECEIVED,
+            "status": RECEIVED if member_id else UNATTACHED,
             "receivedAt": now.isoformat(),
             "submission": submission.model_dump(mode="json", by_alias=True),
         }
-        received = events.DomainEvent("ReturnReceived", {"return": item})
+        stored = {
+            "PK": pk,
+            "SK": keys.RETURN_SK,
+            **item,
+            "fingerprint": fingerprint,
+            **({"requestKey": key} if key else {}),
+        }
+        if member_id:
+            item["memberId"] = member_id
+            sales = keys.member_sales(tenant, member_id)
+            stored |= {
+                "memberId": member_id,
+                **keys.sale_index(sales, submission.returned_at, keys.SALE_RETURN, channel, submission.return_no),
+            }
+            follow = events.outbox_entry(tenant, events.DomainEvent("ReturnReceived", {"return": item}), now)
+        else:  # a non-member sale's return earns nothing back: the order only counts what is left to return
+            follow = _returned_quantities(tenant, order, submission, UNATTACHED)
         try:
-            self.table.transact(
-                [
-                    put(
-                        {
-                            "PK": pk,
-                            "SK": keys.RETURN_SK,
-                            **item,
-                            "fingerprint": fingerprint,
-                            **({"requestKey": key} if key else {}),
-                        },
-                        "attribute_not_exists(PK)",
-                    ),
-                    events.outbox_entry(tenant, received, now),
-                ]
-            )
+            self.table.transact([put(stored, "attribute_not_exists(PK)"), follow])
         except TransactionCancelled as cancelled:
             if cancelled.failed(0):
                 return _repeat(cancelled.items[0] or self.table.get(pk, keys.RETURN_SK) or {}, fingerprint, key)
+            if cancelled.failed(1):  # the order was attached or returned meanwhile: decide again from its state
+                return self.ingest(tenant, channel, submission, idempotency_key)
             raise
         return _accepted(item), True
 
@@ -316,8 +320,14 @@ class ReturnService:
         write.guard = update(
             keys.return_(tenant, ret["channel"], ret["returnNo"]),
             keys.RETURN_SK,
-            "SET #status = :processed, processedAt = :now",
-            {":processed": PROCESSED, ":received": RECEIVED, ":now": now.isoformat()},
+            "SET #status = :processed, processedAt = :now, returnedAmount = :amount, reversedPoints = :points",
+            {
+                ":processed": PROCESSED,
+                ":received": RECEIVED,
+                ":now": now.isoformat(),
+                ":amount": returned_amount,
+                ":points": {g: -t.cumulative for g, t in totals.items() if t.cumulative},
+            },
             "#status = :received",
             {"#status": "status"},
         )
@@ -451,6 +461,31 @@ class ReturnService:
         )
         totals[group] += delta(RecordType.REDEEM_CANCEL_RETURN, points, False)
         return points
+
+
+def _returned_quantities(tenant: str, order: Item, submission: ReturnSubmission, status: str) -> dict:
+    """The update of a non-member order's returned quantities by this return, guarded by the order's status and
+    its returns' version (two returns of one order queue up; an order attached meanwhile is decided again)."""
+    quantity = {line["lineNo"]: Decimal(str(line["quantity"])) for line in order["submission"]["lines"]}
+    returned = {int(k): Decimal(str(v)) for k, v in order.get("returnedQuantities", {}).items()}
+    if submission.whole_order:
+        returned = dict(quantity)
+    for line in submission.lines:
+        returned[line.line_no] = returned.get(line.line_no, Decimal(0)) + line.quantity
+    version = order.get("returnsVersion", 0)
+    return update(
+        keys.order(tenant, order["channel"], order["orderNo"]),
+        keys.ORDER_SK,
+        "SET returnedQuantities = :returned, returnsVersion = :next",
+        {
+            ":returned": {str(no): q for no, q in returned.items()},
+            ":next": version + 1,
+            ":v": version,
+            ":status": status,
+        },
+        "#status = :status AND " + ("attribute_not_exists(returnsVersion)" if version == 0 else "returnsVersion = :v"),
+        {"#status": "status"},
+    )
 
 
 def _accepted(item: Item) -> ReturnAccepted:

@@ -124,6 +124,32 @@ def order(tenant: str, channel: str, order_no: str) -> str:
 ORDER_SK = "ORDER"
 
 
+SALE_ORDER, SALE_RETURN = "ORDER", "RETURN"
+
+
+def member_sales(tenant: str, member_id: str) -> str:
+    """GSI2 partition of a member's orders and returns, by when they happened."""
+    return f"T#{tenant}#M#{member_id}#SALES"
+
+
+def buyer_sales(tenant: str, buyer: str) -> str:
+    """GSI2 partition of the non-member orders that named one phone number (hashed: no personal data in a
+    key), so the service desk can find what a new member bought before registering."""
+    return f"T#{tenant}#BUYER#{hashlib.sha256(buyer.encode()).hexdigest()[:32]}"
+
+
+def sale_index(partition: str, at: datetime, kind: str, channel: str, number: str) -> dict[str, str]:
+    return {"GSI2PK": partition, "GSI2SK": f"{stamp(at)}#{kind}#{channel}#{number}"}
+
+
+def sale_key(tenant: str, sale_sort_key: str) -> tuple[str, str]:
+    """The table key of the order or return a sale index entry points at (for a page's start key)."""
+    _, kind, channel, number = sale_sort_key.split("#", 3)
+    if kind == SALE_RETURN:
+        return return_(tenant, channel, number), RETURN_SK
+    return order(tenant, channel, number), ORDER_SK
+
+
 def held_orders(tenant: str) -> str:
     """GSI1 partition of a tenant's orders held for review, sorted by when they were held."""
     return f"T#{tenant}#HELD_ORDERS"

@@ -223,6 +223,7 @@ class Table:
         start: dict[str, Any] | None = None,
         pk_attribute: str = "GSI1PK",
         sk_prefix: tuple[str, str] | None = None,
+        newest_first: bool = False,
     ) -> tuple[list[Item], dict[str, Any] | None]:
         """One page of a GSI partition (optionally of the sort keys in `sk_prefix` = (attribute, prefix));
         `start` and the returned key are raw keys for continuations."""
@@ -237,6 +238,7 @@ class Table:
             "KeyConditionExpression": condition,
             "ExpressionAttributeValues": to_attributes(values),
             "Limit": limit,
+            "ScanIndexForward": not newest_first,
         }
         if start:
             request["ExclusiveStartKey"] = start
