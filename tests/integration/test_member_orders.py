@@ -57,6 +57,7 @@ def test_orders_and_returns_newest_first_with_points_and_paging(member, api, pip
         ("order", "H-1", "accrued"),
     ]
     ret, newer, older = page["items"]
+    assert older["points"] == {"points": 300, "growth": 1}
     assert (ret["originalOrderNo"], ret["amount"], ret["points"]) == ("H-1", "300.00", {"points": -300, "growth": -1})
     assert (newer["amount"], newer["points"], newer["storeCode"]) == ("200.00", {"points": 200, "growth": 1}, "SH001")
     first = history(api, member["id"], limit="2")
@@ -122,8 +123,10 @@ def test_attaching_is_refused_past_the_window_after_a_return_and_for_frozen_memb
     api.call("POST", "/v1/orders", POS, body=anonymous("FRZ", 100, days_ago=2))
     returned_at = order_body("x", 1)["orderedAt"]
     status, accepted = api.call(
-        "POST", "/v1/returns", POS, body={"returnNo": "NR-1", "originalOrderNo": "RET", "returnedAt": returned_at,
-                                          "wholeOrder": True}
+        "POST",
+        "/v1/returns",
+        POS,
+        body={"returnNo": "NR-1", "originalOrderNo": "RET", "returnedAt": returned_at, "wholeOrder": True},
     )
     assert (status, accepted["status"]) == (202, "unattached")
     # the non-member order counts what is left to return

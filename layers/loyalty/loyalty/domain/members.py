@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import date, datetime
+import unicodedata
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -63,6 +64,12 @@ def inactive_member(status: str) -> Conflict:
 
 
 PERSONAL_FIELDS = frozenset({"phone", "name", "email", "birthday", "address"})  # masked in change records
+
+
+def name_key(name: str) -> str:
+    """A name as the member list matches it: compatibility forms folded, case and white space ignored, so
+    "Zhang  San", "zhang san" and full-width letters find the same member (exact, not a text search)."""
+    return "".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
 def masked(field: str, value: Any) -> Any:
@@ -348,3 +355,73 @@ class TierRecordView(View):
     reason: str | None = Field(default=None, description="A manual change's reason")
     changed_by: str | None = Field(default=None, description="The operator key that made a manual change")
     created_at: datetime
+
+
+MemberStatus = Literal["active", "frozen", "cancelled", "erased"]
+
+
+class MemberFilter(CamelModel):
+    """What the operators' member list narrows by; every given condition must hold (AND)."""
+
+    program_code: str | None = None
+    tier: str | None = None
+    status: MemberStatus | None = None
+    store_code: str | None = Field(default=None, description="Registration store (注册门店)")
+    channel: str | None = Field(default=None, description="Registration channel")
+    registered_from: datetime | None = None
+    registered_to: datetime | None = None
+    name: str | None = None
+
+    @field_validator("registered_from", "registered_to")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        """A time without an offset is read as UTC."""
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+    def matches(self, profile: dict[str, Any]) -> bool:
+        registered = datetime.fromisoformat(profile["registeredAt"])
+        wanted = {
+            "programCode": self.program_code,
+            "status": self.status,
+            "storeCode": self.store_code,
+            "channel": self.channel,
+            "nameKey": name_key(self.name) if self.name else None,
+        }
+        return (
+            all(value is None or profile.get(field) == value for field, value in wanted.items())
+            and (self.tier is None or profile["tier"]["code"] == self.tier)
+            and (self.registered_from is None or registered >= self.registered_from)
+            and (self.registered_to is None or registered < self.registered_to)
+        )
+
+
+class MemberSummary(View):
+    """One row of the operators' member list: enough to pick the member; the phone masked."""
+
+    id: str = Field(validation_alias="memberId")
+    program_code: str
+    status: str
+    card_no: str | None = None
+    phone: str | None = Field(default=None, description="Masked: 138****8000")
+    name: str | None = None
+    tier_code: str
+    store_code: str | None = None
+    channel: str | None = None
+    registered_at: datetime
+
+    @classmethod
+    def of(cls, profile: dict[str, Any]) -> MemberSummary:
+        return cls.model_validate(
+            {
+                **profile,
+                "phone": mask_phone(profile["phone"]) if profile.get("phone") else None,
+                "tierCode": profile["tier"]["code"],
+            }
+        )
+
+
+class MemberSummaryPage(View):
+    items: list[MemberSummary]
+    next_cursor: str | None = Field(
+        default=None, description="More may follow (a page can be short: it reads a bounded number of members)"
+    )

@@ -36,6 +36,7 @@ from loyalty.domain.members import (
     TierView,
     masked,
     merged_address,
+    name_key,
     new_card_number,
 )
 from loyalty.domain.program import ProgramConfig
@@ -125,6 +126,8 @@ class MemberService:
             "channel": channel,
             "storeCode": request.store_code,
             "tier": tier,
+            "nameKey": name_key(request.name) if request.name else None,
+            **keys.registration_index(tenant, member_id, now),
         }
         registered = events.DomainEvent(
             "MemberRegistered",
@@ -204,8 +207,8 @@ class MemberService:
                     member_id=member_id,
                     version=version,
                     versioned="version" in profile,
-                    sets={k: v for k, v in changed.items() if v is not None},
-                    removes=[k for k, v in changed.items() if v is None],
+                    sets={k: v for k, v in changed.items() if v is not None} | _name_key(changed),
+                    removes=[k for k, v in changed.items() if v is None] + (["nameKey"] if _no_name(changed) else []),
                     phone=(profile["phone"], changed["phone"]) if "phone" in changed else None,
                     record=record,
                     outbox=[events.outbox_entry(tenant, announced, now)],
@@ -458,6 +461,15 @@ def _change_record(editor: Editor, now: datetime, changes: list[dict], reason: s
     """A profile-change record: who, when, why (for an operator's status change) and each field's change."""
     record = {"changeId": new_ulid(), "changedAt": now.isoformat(), "changedBy": editor.name, "role": editor.role}
     return {**record, **({"reason": reason} if reason else {}), "changes": changes}
+
+
+def _name_key(changed: dict) -> dict:
+    """The member list's key of a changed name, set with it."""
+    return {"nameKey": name_key(changed["name"])} if changed.get("name") else {}
+
+
+def _no_name(changed: dict) -> bool:
+    return "name" in changed and changed["name"] is None
 
 
 def _iso(moment: datetime | None) -> str | None:

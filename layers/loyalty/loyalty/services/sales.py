@@ -30,7 +30,6 @@ from loyalty.store.order_repo import OrderRepository
 from loyalty.store.requests import RequestKey, key_digest
 from loyalty.store.table import Item, Table, TransactionCancelled, check, decode_cursor, encode_cursor, update
 
-
 CENT = Decimal("0.01")
 
 

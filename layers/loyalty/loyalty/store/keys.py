@@ -191,6 +191,17 @@ def phone_guard(tenant: str, phone: str) -> str:
     return f"T#{tenant}#PHONE#{phone}"
 
 
+def registrations(tenant: str, month: str) -> str:
+    """GSI2 partition of the members who registered in one month (UTC, `2026-11`), by time then id: the
+    operators' member list reads it newest first, a month at a time."""
+    return f"T#{tenant}#REGISTERED#{month}"
+
+
+def registration_index(tenant: str, member_id: str, registered_at: datetime) -> dict[str, str]:
+    moment = registered_at.astimezone(UTC)
+    return {"GSI2PK": registrations(tenant, moment.strftime("%Y-%m")), "GSI2SK": f"{stamp(moment)}#{member_id}"}
+
+
 def member_tag_sk(tag_code: str) -> str:
     return f"{TAG_PREFIX}{tag_code}"
 

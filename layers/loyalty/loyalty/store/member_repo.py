@@ -323,7 +323,7 @@ class MemberRepository:
                 update(
                     pk,
                     keys.MEMBER_SK,
-                    "REMOVE phone, #name, email, birthday, gender SET #status = :erased, erasedAt = :now",
+                    "REMOVE phone, #name, nameKey, email, birthday, gender SET #status = :erased, erasedAt = :now",
                     {":erased": "erased", ":now": now.isoformat(), ":phone": phone},
                     "phone = :phone",
                     {"#name": "name", "#status": "status"},
