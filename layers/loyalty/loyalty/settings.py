@@ -14,6 +14,7 @@ class Settings:
     expiry_queue_url: str
     tier_queue_url: str
     coupon_issue_queue_url: str
+    bulk_job_queue_url: str
     idempotency_ttl_seconds: int
     business_time_past_days: int  # how old an order, return or behaviour may be when it arrives (D-059)
 
@@ -26,6 +27,7 @@ def get_settings() -> Settings:
         expiry_queue_url=os.environ.get("EXPIRY_QUEUE_URL", ""),
         tier_queue_url=os.environ.get("TIER_QUEUE_URL", ""),
         coupon_issue_queue_url=os.environ.get("COUPON_ISSUE_QUEUE_URL", ""),
+        bulk_job_queue_url=os.environ.get("BULK_JOB_QUEUE_URL", ""),
         idempotency_ttl_seconds=int(os.environ.get("IDEMPOTENCY_TTL_SECONDS", "86400")),
         business_time_past_days=int(os.environ.get("BUSINESS_TIME_PAST_DAYS", "400")),
     )

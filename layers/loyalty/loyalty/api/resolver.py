@@ -26,6 +26,7 @@ from loyalty.services.idempotency import CONFIG as IDEMPOTENCY_CONFIG
 from loyalty.store.table import tenant_scope
 
 MAX_BODY_BYTES = 256 * 1024
+MAX_UPLOAD_BYTES = 4 * 1024 * 1024  # an operator's bulk job (`.../*-jobs`): 10,000 rows of master data fit
 
 
 def build_app(*routers: Router) -> APIGatewayHttpResolver:
@@ -87,11 +88,10 @@ def http_handler(app: APIGatewayHttpResolver) -> Callable[[dict, LambdaContext],
             caller = principal_for(path, event.get("requestContext", {}).get("authorizer", {}).get("lambda"))
         except DomainError as error:
             return problems.proxy_response(problems.for_domain_error(error, path))
-        if len((event.get("body") or "").encode()) > MAX_BODY_BYTES:
+        limit = MAX_UPLOAD_BYTES if path.endswith("-jobs") else MAX_BODY_BYTES
+        if len((event.get("body") or "").encode()) > limit:
             return problems.proxy_response(
-                problems.problem(
-                    413, "PAYLOAD_TOO_LARGE", f"bodies are limited to {MAX_BODY_BYTES} bytes", instance=path
-                )
+                problems.problem(413, "PAYLOAD_TOO_LARGE", f"bodies here are limited to {limit} bytes", instance=path)
             )
         if event.get("body"):
             refused = _unreadable(event, path)

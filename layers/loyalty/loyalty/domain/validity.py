@@ -125,7 +125,7 @@ def _lax_integer(value: Any) -> bool:
     return isinstance(value, bool | str)
 
 
-MULTILINE = frozenset({"description", "usage_text", "reason", "comment", "csv"})  # text that may break lines
+MULTILINE = frozenset({"description", "usage_text", "reason", "comment", "csv", "data"})  # text that may break lines
 
 
 def _plain_text(value: Any, multiline: bool) -> Any:

@@ -271,17 +271,25 @@ class MemberService:
 
     def attach_tag(self, tenant: str, member_id: str, code: str) -> MemberView:
         """打标签; repeatable (the member keeps one of each tag, and the tag counts it once)."""
-        try:
-            tag = self.config.get(tenant, KINDS["tag"], None, code)
-        except NotFound:
-            raise InvalidInput(f"no tag {code!r}", code="UNKNOWN_TAG", field="tagCode") from None
-        self.members.attach_tag(tenant, member_id, (code, tag.item.name), self.clock.now())
+        self.tag(tenant, member_id, code)
         return self.get(tenant, member_id)
 
     def detach_tag(self, tenant: str, member_id: str, code: str) -> MemberView:
         self.members.profile(tenant, member_id)  # 404 for an unknown member
-        self.members.detach_tag(tenant, member_id, code)
+        self.untag(tenant, member_id, code)
         return self.get(tenant, member_id)
+
+    def tag(self, tenant: str, member_id: str, code: str) -> bool:
+        """Give the member a tag; False if they had it."""
+        try:
+            tag = self.config.get(tenant, KINDS["tag"], None, code)
+        except NotFound:
+            raise InvalidInput(f"no tag {code!r}", code="UNKNOWN_TAG", field="tagCode") from None
+        return self.members.attach_tag(tenant, member_id, (code, tag.item.name), self.clock.now())
+
+    def untag(self, tenant: str, member_id: str, code: str) -> bool:
+        """Take a tag from the member; False if they did not have it."""
+        return self.members.detach_tag(tenant, member_id, code)
 
     def with_tag(self, tenant: str, code: str, limit: int, cursor: str | None) -> TaggedMemberPage:
         try:
@@ -294,8 +302,11 @@ class MemberService:
             next_cursor=encode_cursor(last) if last else None,
         )
 
-    def add_note(self, tenant: str, editor: Editor, member_id: str, note: NoteInput) -> NoteView:
-        """备注: a remark kept on the member, with who wrote it and when; a member this tenant lacks is 404."""
+    def add_note(
+        self, tenant: str, editor: Editor, member_id: str, note: NoteInput, with_: tuple[dict, ...] = ()
+    ) -> NoteView:
+        """备注: a remark kept on the member, with who wrote it and when; a member this tenant lacks is 404.
+        `with_` are writes of the same transaction (a bulk job's row: the note is written once)."""
         pk = keys.member(tenant, member_id)
         item = {
             "noteId": new_ulid(),
@@ -308,10 +319,13 @@ class MemberService:
                 [
                     put({"PK": pk, "SK": keys.NOTE_PREFIX + item["noteId"], **item}),
                     check(pk, keys.MEMBER_SK, "attribute_exists(PK)"),
+                    *with_,
                 ]
             )
-        except TransactionCancelled:
-            raise NotFound(f"no member {member_id!r}", code="MEMBER_NOT_FOUND") from None
+        except TransactionCancelled as cancelled:
+            if cancelled.failed(1):
+                raise NotFound(f"no member {member_id!r}", code="MEMBER_NOT_FOUND") from None
+            raise
         return NoteView.model_validate(item)
 
     def notes(self, tenant: str, member_id: str, limit: int, cursor: str | None) -> NotePage:

@@ -334,5 +334,10 @@ def coupon_job(tenant: str, job_id: str) -> str:
 JOB_SK = "JOB"
 
 
+def bulk_job(tenant: str, job_id: str) -> str:
+    """An operator's bulk job (members tagged or noted, master data upserted) and its per-row results."""
+    return f"T#{tenant}#BULK_JOB#{job_id}"
+
+
 def job_row_sk(row: int) -> str:
     return f"ROW#{row:06d}"

@@ -165,6 +165,16 @@ class Table:
             request = response.get("UnprocessedKeys") or {}
         return found
 
+    def put_many(self, items: list[Item]) -> None:
+        """Write items unconditionally, 25 per round trip (retrying what DynamoDB leaves unprocessed)."""
+        for item in items:
+            _guard_item(item)
+        for start in range(0, len(items), 25):
+            request = {self.name: [{"PutRequest": {"Item": to_attributes(i)}} for i in items[start : start + 25]]}
+            while request:
+                response = self.client.batch_write_item(RequestItems=request)
+                request = response.get("UnprocessedItems") or {}
+
     def query_prefix(
         self,
         pk: str,

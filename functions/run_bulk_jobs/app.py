@@ -1,0 +1,29 @@
+"""Bulk-job queue -> operators' bulk jobs. Each message is a chunk of a job's rows; rows done before are
+skipped, so a redelivery does nothing twice. A chunk that keeps failing is parked in the DLQ."""
+
+import json
+from functools import lru_cache
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from loyalty.observability import logger
+from loyalty.services.bulk_jobs import BulkJobService, bulk_job_service
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@lru_cache(maxsize=1)
+def service() -> BulkJobService:
+    return bulk_job_service()
+
+
+def record_handler(record: SQSRecord) -> None:
+    done = service().work(json.loads(record.body))
+    logger.info("bulk chunk done", extra={"rows": done})
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
