@@ -53,9 +53,7 @@ def test_freeze_the_timeline_orders_and_a_manual_tier_change(stack):
     assert operator.json("POST", f"{admin}/unfreeze", {"reason": "核查通过"})[1]["status"] == "active"
     assert pos.json("POST", f"{path}/redemptions", spend)[0] == 201
     # a manual tier change: a tier record like an automatic one, with its reason and who made it
-    status, record = operator.json(
-        "POST", f"{admin}/tier-changes", {"tierCode": "platinum", "reason": "大客户补录"}
-    )
+    status, record = operator.json("POST", f"{admin}/tier-changes", {"tierCode": "platinum", "reason": "大客户补录"})
     assert (status, record["type"], record["change"], record["reason"]) == (201, "UPGRADE", "manual", "大客户补录")
     assert pos.json("GET", path)[1]["tier"]["code"] == "platinum"
     _, listed = operator.json("GET", "/v1/admin/members?tier=platinum&name=%E5%91%A8%E4%B8%80")

@@ -175,6 +175,7 @@ def run(resolver: Resolver) -> tuple[dict[str, Meter], list[str]]:
     service = tier_sweep_service(clock=FixedClock(until + timedelta(hours=2)))
     day, shard = until.date().isoformat(), shard_of(mid)
     bench.measure("tier sweep of one member (bucket page)", lambda: service.sweep(Bucket("demo", "DEMO", day, shard)))
+    non_member_sale(bench)
     held_orders(bench)
     customer_center(bench, mid)
     return bench.rows, own_overhead(bench, mid, presented)
@@ -209,6 +210,53 @@ def customer_center(bench: Bench, mid: str) -> None:
         lambda: api.call("POST", f"/v1/admin/members/{mid}/tier-changes", OPERATOR, body=tier),
     )
     bench.measure("read a member's timeline (a page)", lambda: api.call("GET", f"/v1/members/{mid}/behaviours", POS))
+    bench.measure(
+        "list a member's orders and returns (a page)", lambda: api.call("GET", f"/v1/members/{mid}/orders", POS)
+    )
+    bench.measure("list members (newest first, a page)", lambda: api.call("GET", "/v1/admin/members", OPERATOR))
+    by_name = {"name": "张三", "storeCode": "SH001"}
+    bench.measure(
+        "list members by name in a store", lambda: api.call("GET", "/v1/admin/members", OPERATOR, query=by_name)
+    )
+    bulk_jobs(bench)
+
+
+def non_member_sale(bench: Bench) -> None:
+    """Issue 13: a sale to a phone that is no member, attached when the buyer registers, then accrued."""
+    api = bench.api
+    walk_in = order_body("walk-in-1", 30, member={"phone": "13912345678"})
+    bench.measure("post a non-member sale", lambda: api.call("POST", "/v1/orders", POS, body=walk_in))
+    _, buyer = bench.quiet(
+        lambda: api.call("POST", "/v1/members", POS, body={"programCode": "DEMO", "phone": "13912345678"})
+    )
+    attach = {"channel": "POS", "orderNo": "walk-in-1"}
+    bench.measure(
+        "attach a non-member sale to a member",
+        lambda: api.call("POST", f"/v1/admin/members/{buyer['id']}/attached-orders", OPERATOR, body=attach),
+    )
+    bench.measure("accrue the attached sale (1 line, 2 groups)", lambda: bench.poll("AccruePointsFunction"))
+
+
+def bulk_jobs(bench: Bench) -> None:
+    """Issue 13: a CSV of 50 members tagged (one chunk), 50 products upserted (one chunk)."""
+    api = bench.api
+    phones = [f"1361234{n:04d}" for n in range(50)]
+    for phone in phones:
+        bench.quiet(
+            lambda phone=phone: api.call("POST", "/v1/members", POS, body={"programCode": "DEMO", "phone": phone})
+        )
+    tagging = {"action": "attachTag", "tagCode": "newcomer", "csv": "phone\n" + "\n".join(phones)}
+    bench.measure(
+        "start a bulk job (50 members: the job, one chunk queued)",
+        lambda: api.call("POST", "/v1/admin/member-jobs", OPERATOR, body=tagging),
+    )
+    bench.measure("tag a chunk of 50 members by phone", lambda: bench.poll("RunBulkJobsFunction"))
+    products = "code,name,categoryCode\n" + "\n".join(f"B{n:04d},商品{n},SNACK" for n in range(50))
+    upsert = {"kind": "product", "format": "csv", "data": products}
+    bench.quiet(lambda: api.call("POST", "/v1/admin/master-data-jobs", OPERATOR, body=upsert))
+    bench.measure("upsert a chunk of 50 new products", lambda: bench.poll("RunBulkJobsFunction"))
+    bench.quiet(lambda: api.call("POST", "/v1/admin/master-data-jobs", OPERATOR, body=upsert))
+    bench.measure("upsert a chunk of 50 unchanged products", lambda: bench.poll("RunBulkJobsFunction"))
 
 
 def held_orders(bench: Bench) -> None:

@@ -4,7 +4,10 @@ so the figures are exact and the same on any machine (`make bench`; docs/perform
 
 Rules applied: a write costs 1 unit per started KB of the item (the larger of before and after), a
 strongly consistent read 1 unit per started 4 KB (eventually consistent: half), a Query reads the sum
-of the returned items' sizes, and transactional reads and writes cost double.
+of the returned items' sizes, and transactional reads and writes cost double. An item written with the
+keys of an index (GSI1, GSI2: both project whole items) also costs its index 1 unit per started KB; an
+index entry moved to another key (2 units) or deleted with its item is not counted, so index figures are
+a lower bound.
 """
 
 from __future__ import annotations
@@ -24,6 +27,14 @@ READ_PRICE = Decimal("0.125")  # USD per million read request units
 def item_size(item: dict[str, Any]) -> int:
     """DynamoDB's item size in bytes for an item in wire format ({"S": ...} values)."""
     return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+INDEX_KEYS = ("GSI1PK", "GSI2PK")
+
+
+def index_units(item: dict[str, Any]) -> int:
+    """What writing this item costs the indexes it is in (1 unit per started KB for each)."""
+    return sum(math.ceil(item_size(item) / 1024) for key in INDEX_KEYS if key in item)
 
 
 def _value_size(value: dict[str, Any]) -> int:
@@ -111,7 +122,7 @@ class CostHook:
         self.meter.items_written += 1
         self.meter.writes_by_key[(body.get("Item") or body["Key"])["PK"]["S"]] += 1
         if action == "Put":
-            self.meter.write_units += factor * math.ceil(item_size(body["Item"]) / 1024)
+            self.meter.write_units += factor * math.ceil(item_size(body["Item"]) / 1024) + index_units(body["Item"])
         else:  # Update / Delete: sized after the call from the item as it is (or was) in the table
             self.meter.pending.append((body["TableName"], {**body["Key"], "__factor": {"N": str(factor)}}))
 
@@ -141,6 +152,7 @@ class CostHook:
             factor = int(key.pop("__factor")["N"])
             found = dynamodb.get_item(TableName=table, Key=key).get("Item")
             self.meter.write_units += factor * (math.ceil(item_size(found) / 1024) if found else 1)
+            self.meter.write_units += index_units(found) if found else 0
         self.meter.pending.clear()
 
 

@@ -144,7 +144,8 @@ class BulkJobService:
         done_before = {item["SK"] for item in self.table.query_prefix(pk, "ROW#", between=bounds).items}
         todo = [row for row in message["rows"] if keys.job_row_sk(row["row"]) not in done_before]
         if job["kind"] == "members":
-            results = [self._member_row(tenant, job, row) for row in todo]
+            tag = self._tag_name(tenant, job) if job["action"] == "attachTag" else None
+            results = [self._member_row(tenant, job, row, tag) for row in todo]
         else:
             results = self._master_data_rows(tenant, job, todo)
         written = [{"PK": pk, "SK": keys.job_row_sk(r.pop("row")), **r} for r in results if r and "noted" not in r]
@@ -153,8 +154,17 @@ class BulkJobService:
 
     # --- rows: each gives its result, or None when an earlier delivery did it ---------------------------
 
-    def _member_row(self, tenant: str, job: Item, row: dict[str, Any]) -> dict[str, Any] | None:
+    def _tag_name(self, tenant: str, job: Item) -> str | None:
+        """The tag's name, read once a chunk (None: deleted since the upload)."""
+        try:
+            return self.config.get(tenant, KINDS["tag"], None, job["tagCode"]).item.name
+        except NotFound:
+            return None
+
+    def _member_row(self, tenant: str, job: Item, row: dict[str, Any], tag: str | None) -> dict[str, Any] | None:
         number = row["row"]
+        if job["action"] == "attachTag" and tag is None:
+            return {"row": number, "outcome": "UNKNOWN_TAG"}
         try:
             member_id = self._member_id(tenant, row)
             if job["action"] == "addNote":  # not idempotent: written with its row's result, once
@@ -174,7 +184,10 @@ class BulkJobService:
                     return None
                 return {"noted": True}
             if job["action"] == "attachTag":
-                outcome = "TAGGED" if self.members.tag(tenant, member_id, job["tagCode"]) else "UNCHANGED"
+                attached = self.members.members.attach_tag(
+                    tenant, member_id, (job["tagCode"], str(tag)), self.clock.now()
+                )
+                outcome = "TAGGED" if attached else "UNCHANGED"
             else:
                 outcome = "UNTAGGED" if self.members.untag(tenant, member_id, job["tagCode"]) else "UNCHANGED"
         except (NotFound, ValueError):

@@ -4,8 +4,9 @@ search engine and without a scan (D-082).
 Three ways in, each a bounded read:
 - a phone or card number: its guard names the member (one profile at most);
 - a tag: the tag's index, a page of member ids, and their profiles in one batch read;
-- otherwise the registrations index (GSI2, one partition per UTC month), newest first, from `registeredTo`
-  (or now) back to `registeredFrom` (or the program's creation: nobody registered before it).
+- otherwise the registrations index (GSI2, one partition per UTC month, of the members' 注册 timeline
+  entries), newest first, from `registeredTo` (or now) back to `registeredFrom` (or the program's creation:
+  nobody registered before it), and the page's profiles in one batch read.
 Each page reads at most `READS` index pages; the filters (tier, status, store, channel, name) are applied to
 what was read, so a page can be short, and its cursor says where the next read starts.
 """
@@ -73,11 +74,9 @@ class MemberDirectory:
         found: list[Item] = []
         for _ in range(READS):
             tagged, last = self.members.with_tag(tenant, tag, limit, after)
-            profiles = self.table.get_many(
-                [(keys.member(tenant, t["GSI1SK"]), keys.MEMBER_SK) for t in tagged], consistent=False
-            )
+            profiles = self._profiles(tenant, [entry["GSI1SK"] for entry in tagged])
             for entry in tagged:
-                profile = profiles.get((keys.member(tenant, entry["GSI1SK"]), keys.MEMBER_SK))
+                profile = profiles.get(entry["GSI1SK"])
                 if profile and where.matches(profile):
                     found.append(profile)
                     if len(found) == limit:
@@ -100,7 +99,7 @@ class MemberDirectory:
             if month < lower.astimezone(UTC).strftime("%Y-%m"):
                 return _page(found, None)
             partition = keys.registrations(tenant, month)
-            profiles, last = self.table.query_index(
+            entries, last = self.table.query_index(
                 "GSI2",
                 partition,
                 limit=limit,
@@ -108,16 +107,23 @@ class MemberDirectory:
                 pk_attribute="GSI2PK",
                 newest_first=True,
             )
-            for profile in profiles:
-                if where.matches(profile):
+            profiles = self._profiles(tenant, [entry["memberId"] for entry in entries])
+            for entry in entries:
+                profile = profiles.get(entry["memberId"])
+                if profile and where.matches(profile):
                     found.append(profile)
                     if len(found) == limit:
-                        return _page(found, f"{CURSOR}{month}|{profile['GSI2SK']}")
+                        return _page(found, f"{CURSOR}{month}|{entry['GSI2SK']}")
             if last:
                 start = last["GSI2SK"]["S"]
             else:
                 month, start = _previous(month), None
         return _page(found, f"{CURSOR}{month}|{start or ''}")
+
+    def _profiles(self, tenant: str, member_ids: list[str]) -> dict[str, Item]:
+        """The profiles of a page's members, by id, in one batch read (up to 100)."""
+        found = self.table.get_many([(keys.member(tenant, m), keys.MEMBER_SK) for m in member_ids], consistent=False)
+        return {item["memberId"]: item for item in found.values()}
 
     def _opened(self, tenant: str, program_code: str | None) -> datetime:
         """When the earliest of the tenant's programs (or the one asked for) was created."""
@@ -145,13 +151,10 @@ def _resume(sort_key: str) -> tuple[str, str | None]:
 
 
 def _start(tenant: str, partition: str, sort_key: str) -> dict[str, Any]:
-    member_id = sort_key.rsplit("#", 1)[-1]
-    return {
-        "PK": {"S": keys.member(tenant, member_id)},
-        "SK": {"S": keys.MEMBER_SK},
-        "GSI2PK": {"S": partition},
-        "GSI2SK": {"S": sort_key},
-    }
+    if sort_key.count("#") != 2:
+        raise InvalidInput("the cursor belongs to another listing", code="INVALID_CURSOR", field="cursor")
+    pk, sk = keys.registration_key(tenant, sort_key)
+    return {"PK": {"S": pk}, "SK": {"S": sk}, "GSI2PK": {"S": partition}, "GSI2SK": {"S": sort_key}}
 
 
 def member_directory(table: Table | None = None, clock: Clock | None = None) -> MemberDirectory:

@@ -127,7 +127,6 @@ class MemberService:
             "storeCode": request.store_code,
             "tier": tier,
             "nameKey": name_key(request.name) if request.name else None,
-            **keys.registration_index(tenant, member_id, now),
         }
         registered = events.DomainEvent(
             "MemberRegistered",
@@ -143,9 +142,7 @@ class MemberService:
             outbox=[events.outbox_entry(tenant, registered, now)],
             first_of_program=None if program.has_members else (program.program.code, base.code),
             request=key.marker(memberId=member_id) if key else None,
-            activities=[
-                timeline.activity(tenant, member_id, timeline.REGISTER, channel, now, storeCode=request.store_code)
-            ],
+            activities=[timeline.registration(tenant, member_id, channel, now, request.store_code)],
         )
         for _ in range(CARD_DRAWS):
             try:

@@ -33,6 +33,15 @@ def activity(
     return put({"PK": keys.member(tenant, member_id), "SK": sort_key, **entry})
 
 
+def registration(tenant: str, member_id: str, channel: str, at: datetime, store_code: str | None) -> dict:
+    """The 注册 entry, which is also the member's place in the registrations index (the operators' member
+    list, D-082): an item written once and never changed, so indexing it costs nothing later."""
+    entry = activity(tenant, member_id, REGISTER, channel, at, storeCode=store_code)
+    item = entry["Put"]["Item"]
+    item.update(keys.registration_index(tenant, member_id, at, item["activityId"]), memberId=member_id)
+    return entry
+
+
 def timeline(members: MemberRepository, tenant: str, member_id: str, limit: int, cursor: str | None) -> ActivityPage:
     members.profile(tenant, member_id)  # 404 for a member this tenant does not have
     page = members.table.query_prefix(

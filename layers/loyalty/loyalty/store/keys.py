@@ -192,14 +192,22 @@ def phone_guard(tenant: str, phone: str) -> str:
 
 
 def registrations(tenant: str, month: str) -> str:
-    """GSI2 partition of the members who registered in one month (UTC, `2026-11`), by time then id: the
-    operators' member list reads it newest first, a month at a time."""
+    """GSI2 partition of the members who registered in one month (UTC, `2026-11`), by time: the operators'
+    member list reads it newest first, a month at a time. What is indexed is each member's 注册 timeline
+    entry (written once), not the profile (written by every accrual)."""
     return f"T#{tenant}#REGISTERED#{month}"
 
 
-def registration_index(tenant: str, member_id: str, registered_at: datetime) -> dict[str, str]:
+def registration_index(tenant: str, member_id: str, registered_at: datetime, activity_id: str) -> dict[str, str]:
     moment = registered_at.astimezone(UTC)
-    return {"GSI2PK": registrations(tenant, moment.strftime("%Y-%m")), "GSI2SK": f"{stamp(moment)}#{member_id}"}
+    sort_key = f"{stamp(moment)}#{member_id}#{activity_id}"
+    return {"GSI2PK": registrations(tenant, moment.strftime("%Y-%m")), "GSI2SK": sort_key}
+
+
+def registration_key(tenant: str, sort_key: str) -> tuple[str, str]:
+    """The table key of the 注册 entry a registrations index entry is (for a page's start key)."""
+    moment, member_id, activity_id = sort_key.split("#")
+    return member(tenant, member_id), f"{ACTIVITY_PREFIX}{moment}#{activity_id}"
 
 
 def member_tag_sk(tag_code: str) -> str:
