@@ -304,6 +304,7 @@ def test_the_docs_page_renders_the_operations_in_a_browser_with_no_network(stack
             "--disable-gpu",
             "--no-proxy-server",
             "--virtual-time-budget=20000",
+            "--window-size=1280,40000",  # Swagger UI renders a long document's operations as they scroll into view
             "--dump-dom",
             f"{stack.base}/docs",
         ],

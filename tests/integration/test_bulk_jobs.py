@@ -56,11 +56,11 @@ def test_a_csv_of_phones_and_cards_tags_each_member_once(members, api, pipeline)
 
 
 def test_a_bulk_note_is_written_once_per_row_even_when_a_chunk_is_redelivered(members, api, pipeline):
-    from loyalty.services.bulk_jobs import MemberJobRequest, bulk_job_service
+    from loyalty.services.bulk_jobs import NoteJobRequest, bulk_job_service
 
     service = bulk_job_service()
     ids = [m["id"] for m in members]
-    request = MemberJobRequest(action="addNote", comment="回访: 满意", csv="memberId\n" + "\n".join(ids) + "\n")
+    request = NoteJobRequest(action="addNote", comment="回访: 满意", csv="memberId\n" + "\n".join(ids) + "\n")
     created = service.create_member_job("demo", request, "op-key")
     chunk = [{"row": i + 1, "memberId": member_id} for i, member_id in enumerate(ids)]
     message = {"tenant": "demo", "jobId": created.job_id, "rows": chunk}

@@ -18,9 +18,9 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError
 
 from loyalty.clock import Clock, SystemClock
 from loyalty.domain.config import CODE_PATTERN, KINDS, ConfigItem
@@ -42,25 +42,31 @@ CHUNK = 50  # rows per queue message: well within the worker's timeout and SQS's
 MEMBER_COLUMNS = ("memberId", "phone", "cardNo")
 
 
-class MemberJobRequest(CamelModel):
-    """Tag, untag or note every member of a CSV (one column naming them by memberId, phone or cardNo)."""
+CSV_FIELD = Field(
+    min_length=1,
+    max_length=1_000_000,
+    description="A header line naming a memberId, phone or cardNo column, then one member per line",
+    examples=["phone\n13800138000\n13900139000\n"],
+)
 
-    action: Literal["attachTag", "detachTag", "addNote"]
-    tag_code: str | None = Field(default=None, pattern=CODE_PATTERN, description="For attachTag and detachTag")
-    comment: str | None = Field(default=None, min_length=1, max_length=2000, description="For addNote")
-    csv: str = Field(
-        min_length=1,
-        max_length=1_000_000,
-        description="A header line naming a memberId, phone or cardNo column, then one member per line",
-        examples=["phone\n13800138000\n13900139000\n"],
-    )
 
-    @model_validator(mode="after")
-    def _what_the_action_needs(self) -> MemberJobRequest:
-        note = self.action == "addNote"
-        if note != (self.comment is not None) or note == (self.tag_code is not None):
-            raise ValueError("attachTag and detachTag take a tagCode; addNote takes a comment")
-        return self
+class TagJobRequest(CamelModel):
+    """Give every member of a CSV a tag, or take it from them."""
+
+    action: Literal["attachTag", "detachTag"]
+    tag_code: str = Field(pattern=CODE_PATTERN)
+    csv: str = CSV_FIELD
+
+
+class NoteJobRequest(CamelModel):
+    """Add the same note (备注) to every member of a CSV."""
+
+    action: Literal["addNote"]
+    comment: str = Field(min_length=1, max_length=2000)
+    csv: str = CSV_FIELD
+
+
+MemberJobRequest = Annotated[TagJobRequest | NoteJobRequest, Field(discriminator="action")]
 
 
 class MasterDataJobRequest(CamelModel):
@@ -107,15 +113,15 @@ class BulkJobService:
     clock: Clock
 
     def create_member_job(
-        self, tenant: str, request: MemberJobRequest, by: str, key: RequestKey | None = None
+        self, tenant: str, request: TagJobRequest | NoteJobRequest, by: str, key: RequestKey | None = None
     ) -> BulkJobReport:
-        if request.tag_code:
+        if isinstance(request, TagJobRequest):
             try:
                 self.config.get(tenant, KINDS["tag"], None, request.tag_code)
             except NotFound:
                 raise InvalidInput(f"no tag {request.tag_code!r}", code="UNKNOWN_TAG", field="tagCode") from None
         rows = _member_rows(request.csv)
-        params = {"tagCode": request.tag_code} if request.tag_code else {"comment": request.comment}
+        params = {"tagCode": request.tag_code} if isinstance(request, TagJobRequest) else {"comment": request.comment}
         return self._start(tenant, "members", request.action, params, rows, by, key)
 
     def create_master_data_job(

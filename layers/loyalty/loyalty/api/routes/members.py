@@ -36,6 +36,7 @@ from loyalty.domain.members import (
     normalize_phone,
     valid_card_number,
 )
+from loyalty.domain.validity import text_pattern
 from loyalty.services.idempotency import run_once
 from loyalty.services.ledger import LedgerService, ledger_service
 from loyalty.services.member_directory import MemberDirectory, member_directory
@@ -313,7 +314,7 @@ def list_members(
         datetime | None, Query(alias="registeredFrom", description="ISO 8601; at or after")
     ] = None,
     registered_to: Annotated[datetime | None, Query(alias="registeredTo", description="ISO 8601; before")] = None,
-    name: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    name: Annotated[str | None, Query(min_length=1, max_length=100, pattern=text_pattern(False))] = None,
     phone: Annotated[str | None, Query(min_length=1, max_length=30, pattern=PHONE_PATTERN)] = None,
     card_no: Annotated[str | None, Query(alias="cardNo", pattern=CARD_PATTERN)] = None,
     tag: Code = None,
