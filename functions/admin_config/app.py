@@ -1,9 +1,10 @@
-"""HTTP function: the routes of loyalty.api.routes.admin_config and .bulk_jobs. Built by the shared resolver
-factory."""
+"""HTTP function: the routes of loyalty.api.routes.admin_config, .group_members and .bulk_jobs. Built by the
+shared resolver factory."""
 
 from loyalty.api.resolver import build_app, http_handler
 from loyalty.api.routes.admin_config import router
 from loyalty.api.routes.bulk_jobs import router as bulk_jobs_router
+from loyalty.api.routes.group_members import router as group_members_router
 
-app = build_app(router, bulk_jobs_router)
+app = build_app(router, group_members_router, bulk_jobs_router)
 lambda_handler = http_handler(app)

@@ -27,13 +27,15 @@ MASTER_DATA: list[tuple[str, dict[str, Any]]] = [
     ("tag", {"code": "newcomer", "name": "新会员", "colour": "#4C9F70", "category": "生命周期"}),
     (
         "storeGroup",
-        {"code": "online", "name": "线上门店", "description": "官网与小程序", "storeCodes": ["WEB", "MINI"]},
+        {"code": "online", "name": "线上门店", "description": "官网与小程序"},
     ),
     (
         "storeGroup",
-        {"code": "offline", "name": "线下门店", "description": "实体门店", "storeCodes": ["SH001", "KS003"]},
+        {"code": "offline", "name": "线下门店", "description": "实体门店"},
     ),
 ]
+
+GROUP_MEMBERS = {("storeGroup", "online"): ["WEB", "MINI"], ("storeGroup", "offline"): ["SH001", "KS003"]}
 
 PROGRAM_STRUCTURE: list[tuple[str, dict[str, Any]]] = [
     ("pointGroup", {"code": "points", "name": "积分"}),
@@ -146,6 +148,8 @@ def seed_demo_tenant() -> dict[str, str]:
     for kind_name, data in MASTER_DATA:
         kind = KINDS[kind_name]
         config.create(TENANT, kind, None, kind.model.model_validate(data))
+        for member in GROUP_MEMBERS.get((kind_name, data["code"]), []):
+            config.add_member(TENANT, kind_name, data["code"], member)
         if kind.enableable:
             config.enable(TENANT, kind, data["code"])
     config.create(

@@ -111,8 +111,9 @@ def test_tier_rule_bounds_and_references(demo, api: Api):
 
 
 def test_a_rule_may_use_only_an_enabled_group(demo, api: Api):
-    group = {"code": "vip-stores", "name": "VIP门店", "description": "draft", "storeCodes": ["SH001"]}
+    group = {"code": "vip-stores", "name": "VIP门店", "description": "draft"}
     assert api.call("POST", "/v1/admin/store-groups", OPERATOR, body=group)[0] == 201
+    assert api.call("PUT", "/v1/admin/store-groups/vip-stores/stores/SH001", OPERATOR)[0] == 200
     body = rule(storeScope={"storeGroupCode": "vip-stores"})
     status, problem = api.call("POST", RULES, OPERATOR, body=body)
     assert status == 422 and problem["code"] == "NOT_ENABLED" and problem["field"] == "/storeScope/storeGroupCode"
@@ -123,10 +124,17 @@ def test_a_rule_may_use_only_an_enabled_group(demo, api: Api):
 
 def test_an_enabled_group_keeps_its_members(demo, api: Api):
     _, online = api.call("GET", "/v1/admin/store-groups/online", OPERATOR)
-    body = {k: v for k, v in online.items() if k not in ("createdAt", "updatedAt", "status")}
-    status, problem = api.call("PUT", "/v1/admin/store-groups/online", OPERATOR, body={**body, "storeCodes": ["WEB"]})
+    assert (online["memberCount"], online["status"]) == (2, "enabled")
+    body = {k: v for k, v in online.items() if k not in ("createdAt", "updatedAt", "status", "memberCount")}
+    status, problem = api.call("PUT", "/v1/admin/store-groups/online", OPERATOR, body={**body, "allStores": True})
     assert status == 409 and problem["code"] == "GROUP_ENABLED"
+    status, problem = api.call("PUT", "/v1/admin/store-groups/online/stores/SH001", OPERATOR)
+    assert (status, problem["code"]) == (409, "GROUP_ENABLED")
+    assert api.call("DELETE", "/v1/admin/store-groups/online/stores/WEB", OPERATOR)[1]["code"] == "GROUP_ENABLED"
     assert api.call("PUT", "/v1/admin/store-groups/online", OPERATOR, body={**body, "name": "线上"})[0] == 200
+    _, page = api.call("GET", "/v1/admin/store-groups/online/stores", OPERATOR)
+    assert [m["code"] for m in page["items"]] == ["MINI", "WEB"]
+    assert api.call("GET", "/v1/admin/store-groups/online", OPERATOR)[1]["memberCount"] == 2
 
 
 def test_something_referenced_cannot_be_deleted_until_the_reference_goes(demo, api: Api):

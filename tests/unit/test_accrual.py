@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from infra.local.seed import MASTER_DATA, PROGRAM_STRUCTURE
+from infra.local.seed import GROUP_MEMBERS, MASTER_DATA, PROGRAM_STRUCTURE
 from loyalty.domain.accrual import Catalog, earnings, line_points
 from loyalty.domain.config import KINDS, PointRule, Program, StoreGroup
 from loyalty.domain.ledger import RecordType, balances, delta
@@ -19,6 +19,7 @@ RULES = list(PROGRAM.point_rules.values())
 CATALOG = Catalog(
     store_groups={d["code"]: StoreGroup.model_validate(d) for kind, d in MASTER_DATA if kind == "storeGroup"},
     earning_methods=frozenset(d["code"] for kind, d in MASTER_DATA if kind == "paymentMethod" and d["earnsPoints"]),
+    members=frozenset((kind, group, code) for (kind, group), codes in GROUP_MEMBERS.items() for code in codes),
 )
 
 

@@ -1,9 +1,11 @@
 """Configuration shapes and their links: what is refused before anything is written."""
 
+from dataclasses import replace
+
 import pytest
 from pydantic import ValidationError
 
-from loyalty.domain.config import KINDS, PointRule, Ref, StoreGroup, Tier, TierRule, distinct_refs
+from loyalty.domain.config import KINDS, PointRule, ProductGroup, Ref, StoreGroup, Tier, TierRule, distinct_refs
 
 
 def point_rule(**changes):
@@ -70,10 +72,31 @@ def test_tier_rule_bounds_are_half_open_and_ordered():
     assert refused.value.errors()[0]["loc"] == ("upperBound",)
 
 
-def test_a_group_of_all_stores_lists_none():
-    with pytest.raises(ValidationError):
-        StoreGroup(code="g", name="g", description="d", all_stores=True, store_codes=["SH001"])
+def test_a_group_holds_its_members_in_items_of_their_own_not_in_a_list():
+    with pytest.raises(ValidationError):  # the list of old is refused, not silently dropped
+        StoreGroup.model_validate({"code": "g", "name": "g", "description": "d", "storeCodes": ["SH001"]})
     assert KINDS["storeGroup"].refs(StoreGroup(code="g", name="g", description="d", all_stores=True)) == []
+
+
+def test_a_scope_check_asks_only_for_the_memberships_an_order_needs():
+    from loyalty.domain.accrual import Catalog
+
+    catalog = Catalog(
+        store_groups={
+            "offline": StoreGroup(code="offline", name="o", description="d"),
+            "all": StoreGroup(code="all", name="a", description="d", all_stores=True),
+        },
+        product_groups={"cakes": ProductGroup(code="cakes", name="c", description="d")},
+    )
+    wanted = catalog.lookups("SH001", ["IC0600", "TD0001", "IC0600"], ["offline", "all", "gone"], ["cakes"])
+    assert wanted == [
+        ("storeGroup", "offline", "SH001"),
+        ("productGroup", "cakes", "IC0600"),
+        ("productGroup", "cakes", "TD0001"),
+    ]  # a group of everything, or one not enabled (not in the catalog), needs no read
+    found = replace(catalog, members=frozenset({("productGroup", "cakes", "IC0600")}))
+    assert found.store_in("all", "SH001") and not found.store_in("offline", "SH001") and not found.store_in("gone", "x")
+    assert found.product_in("cakes", "IC0600") and not found.product_in("cakes", "TD0001")
 
 
 def test_the_written_out_control_and_format_ranges_are_unicodes():

@@ -31,10 +31,11 @@ from loyalty.domain.coupons import check as check_coupon
 ZONE = ZoneInfo("Asia/Shanghai")
 WEDNESDAY_NOON = datetime(2026, 11, 18, 12, 0, tzinfo=ZONE)
 CATALOG = Catalog(
-    store_groups={
-        "offline": StoreGroup(code="offline", name="线下", description="实体", store_codes=["SH001", "KS003"])
-    },
-    product_groups={"cakes": ProductGroup(code="cakes", name="蛋糕", description="d", product_codes=["IC0600"])},
+    store_groups={"offline": StoreGroup(code="offline", name="线下", description="实体")},
+    product_groups={"cakes": ProductGroup(code="cakes", name="蛋糕", description="d")},
+    members=frozenset(
+        {("storeGroup", "offline", "SH001"), ("storeGroup", "offline", "KS003"), ("productGroup", "cakes", "IC0600")}
+    ),
 )
 
 

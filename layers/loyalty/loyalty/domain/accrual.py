@@ -20,11 +20,40 @@ from loyalty.domain.orders import OrderLine, OrderSubmission
 
 @dataclass(frozen=True)
 class Catalog:
-    """What scope matching needs beyond the rules: the groups' members and which tenders earn."""
+    """What scope matching needs beyond the rules: the enabled groups, which of their members one order
+    touches (read for it: a group can hold thousands), and which tenders earn."""
 
     store_groups: dict[str, StoreGroup] = field(default_factory=dict)
     product_groups: dict[str, ProductGroup] = field(default_factory=dict)
     earning_methods: frozenset[str] = frozenset()
+    members: frozenset[tuple[str, str, str]] = frozenset()  # (group kind, group code, member code) found
+    generations: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, code) -> the group's creation
+
+    def store_in(self, group_code: str, store_code: str) -> bool:
+        group = self.store_groups.get(group_code)
+        return group is not None and (group.all_stores or ("storeGroup", group_code, store_code) in self.members)
+
+    def product_in(self, group_code: str, sku: str) -> bool:
+        group = self.product_groups.get(group_code)
+        return group is not None and (group.all_products or ("productGroup", group_code, sku) in self.members)
+
+    def lookups(
+        self, store_code: str, skus: Iterable[str], store_groups: Iterable[str], product_groups: Iterable[str]
+    ) -> list[tuple[str, str, str]]:
+        """The memberships an order's scope checks need: its store in each enabled store group named, each
+        of its products in each enabled product group named (groups of everything need none)."""
+        wanted = [
+            ("storeGroup", g, store_code) for g in sorted(set(store_groups)) if self._listed(self.store_groups, g)
+        ]
+        products = sorted(set(skus))
+        for group in sorted(set(product_groups)):
+            if self._listed(self.product_groups, group):
+                wanted += [("productGroup", group, sku) for sku in products]
+        return wanted
+
+    @staticmethod
+    def _listed(groups: dict, code: str) -> bool:
+        return code in groups and not groups[code].everything
 
 
 @dataclass(frozen=True)
@@ -110,8 +139,7 @@ def _store_matches(rule: PointRule, store_code: str, catalog: Catalog) -> bool:
     if scope.store_codes:
         return store_code in scope.store_codes
     if scope.store_group_code:
-        group = catalog.store_groups.get(scope.store_group_code)
-        return group is not None and (group.all_stores or store_code in group.store_codes)
+        return catalog.store_in(scope.store_group_code, store_code)
     return True
 
 
@@ -122,6 +150,5 @@ def _product_matches(rule: PointRule, line: OrderLine, catalog: Catalog) -> bool
     if scope.category_codes:
         return line.category_code in scope.category_codes
     if scope.product_group_code:
-        group = catalog.product_groups.get(scope.product_group_code)
-        return group is not None and (group.all_products or line.sku in group.product_codes)
+        return catalog.product_in(scope.product_group_code, line.sku)
     return True

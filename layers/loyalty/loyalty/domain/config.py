@@ -21,7 +21,6 @@ from loyalty.domain.validity import CamelModel, ExpiringValidity, FixedPeriod, N
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Code = Field(pattern=CODE_PATTERN, description="Stable identifier chosen by the operator, unique in its scope")
 Name = Field(min_length=1, max_length=200)
-MAX_GROUP_MEMBERS = 90  # a group and its members are written in one transaction (100-item limit)
 
 
 class ConfigItem(CamelModel):
@@ -246,33 +245,29 @@ class Tag(ConfigItem):
 
 
 class StoreGroup(ConfigItem):
-    """A static store group (门店组): stores can change only before it is enabled; only enabled ones are usable."""
+    """A static store group (门店组): its stores are items of their own (thousands of them), added and taken
+    away only before it is enabled; only enabled groups are usable."""
 
     description: str = Field(min_length=1, max_length=500)
-    all_stores: bool = False
-    store_codes: list[str] = Field(default_factory=list, max_length=MAX_GROUP_MEMBERS)
+    all_stores: bool = Field(default=False, description="Every store, present and future: it holds no members")
 
-    @model_validator(mode="after")
-    def _members_or_all(self) -> StoreGroup:
-        if self.all_stores and self.store_codes:
-            raise invalid_field("StoreGroup", "storeCodes", "a group of all stores lists no stores", self.store_codes)
-        return self
+    @property
+    def everything(self) -> bool:
+        return self.all_stores
 
 
 class ProductGroup(ConfigItem):
     """A static product group (商品组), with the same life as a store group."""
 
     description: str = Field(min_length=1, max_length=500)
-    all_products: bool = False
-    product_codes: list[str] = Field(default_factory=list, max_length=MAX_GROUP_MEMBERS)
+    all_products: bool = Field(default=False, description="Every product: it holds no members")
 
-    @model_validator(mode="after")
-    def _members_or_all(self) -> ProductGroup:
-        if self.all_products and self.product_codes:
-            raise invalid_field(
-                "ProductGroup", "productCodes", "a group of all products lists no products", self.product_codes
-            )
-        return self
+    @property
+    def everything(self) -> bool:
+        return self.all_products
+
+
+GROUP_MEMBER_KINDS = {"storeGroup": "store", "productGroup": "product"}  # what each kind of group holds
 
 
 # --- the kinds -----------------------------------------------------------------------------------------
@@ -357,13 +352,6 @@ def _optional_ref(kind: str, attribute: str, field_name: str) -> Callable[[Confi
     return refs
 
 
-def _member_refs(kind: str, attribute: str, field_name: str) -> Callable[[ConfigItem], list[Ref]]:
-    def refs(item: ConfigItem) -> list[Ref]:
-        return [Ref(kind, code, f"{field_name}/{i}") for i, code in enumerate(getattr(item, attribute))]
-
-    return refs
-
-
 KINDS: dict[str, Kind] = {
     kind.name: kind
     for kind in (
@@ -392,22 +380,8 @@ KINDS: dict[str, Kind] = {
         ),
         Kind("paymentMethod", "payment-methods", PaymentMethod, "tenant"),
         Kind("tag", "tags", Tag, "tenant", counts_members=True),
-        Kind(
-            "storeGroup",
-            "store-groups",
-            StoreGroup,
-            "tenant",
-            refs=_member_refs("store", "store_codes", "storeCodes"),
-            enableable=True,
-        ),
-        Kind(
-            "productGroup",
-            "product-groups",
-            ProductGroup,
-            "tenant",
-            refs=_member_refs("product", "product_codes", "productCodes"),
-            enableable=True,
-        ),
+        Kind("storeGroup", "store-groups", StoreGroup, "tenant", enableable=True),
+        Kind("productGroup", "product-groups", ProductGroup, "tenant", enableable=True),
     )
 }
 

@@ -403,8 +403,7 @@ def benefit(terms: CouponTerms, eligible: Decimal, order: CouponOrder) -> Decima
 def _store_in_scope(terms: CouponTerms, store_code: str, catalog: Catalog) -> bool:
     if terms.store_group_code is None:
         return True
-    group = catalog.store_groups.get(terms.store_group_code)
-    return group is not None and (group.all_stores or store_code in group.store_codes)
+    return catalog.store_in(terms.store_group_code, store_code)
 
 
 def _eligible_amount(terms: CouponTerms, order: CouponOrder, catalog: Catalog) -> Decimal | None:
@@ -415,7 +414,7 @@ def _eligible_amount(terms: CouponTerms, order: CouponOrder, catalog: Catalog) -
     group = catalog.product_groups.get(terms.product_group_code)
     if group is not None and group.all_products:
         return order.order_amount
-    lines = [line for line in order.lines if group is not None and line.sku in group.product_codes]
+    lines = [line for line in order.lines if catalog.product_in(terms.product_group_code, line.sku)]
     return sum((line.amount for line in lines), Decimal(0)) if lines else None
 
 

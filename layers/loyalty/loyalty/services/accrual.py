@@ -13,6 +13,7 @@ a metric, an OrderHeld event); a released order accrues past the ceiling and sti
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -21,8 +22,8 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from loyalty.clock import Clock, SystemClock
-from loyalty.domain.accrual import Earning, categorised, earnings, needs_categories
-from loyalty.domain.config import ORDERS, SPEND, Tier, TierRule
+from loyalty.domain.accrual import Catalog, Earning, categorised, earnings, needs_categories
+from loyalty.domain.config import ORDERS, SPEND, PointRule, Tier, TierRule
 from loyalty.domain.ledger import BalanceDelta, RecordType, delta
 from loyalty.domain.members import inactive_member
 from loyalty.domain.orders import OrderSubmission
@@ -77,13 +78,8 @@ class AccrualService:
         before: nothing written. An order that would pass the daily ceiling is held, not accrued."""
         submission = OrderSubmission.model_validate(order["submission"])
         program = self.programs.load(tenant, submission.program_code)
-        if needs_categories(program.point_rules.values()):  # one BatchGetItem, only for such programs
-            submission = categorised(
-                submission, self.catalogs.categories(tenant, [line.sku for line in submission.lines])
-            )
-        found = earnings(
-            submission, order["tierCode"], program.point_rules.values(), self.catalogs.load(tenant).catalog
-        )
+        submission, catalog = self._scoped(tenant, submission, program.point_rules.values())
+        found = earnings(submission, order["tierCode"], program.point_rules.values(), catalog)
         now = self.clock.now()
         points: dict[str, int] = defaultdict(int)
         for earning in found:
@@ -199,6 +195,27 @@ class AccrualService:
                 return self._hold(tenant, order, dict(points), now, DAILY_POINTS_CEILING)
             raise RetryLater(f"member {order['memberId']} changed while accruing {order['orderId']}") from None
         return True
+
+    def _scoped(
+        self, tenant: str, submission: OrderSubmission, rules: Iterable[PointRule]
+    ) -> tuple[OrderSubmission, Catalog]:
+        """The catalog with what this order's scope checks need: its products' categories when a rule is
+        scoped by category (D-047) and its store's and products' places in the groups rules name (D-084), in
+        one batch read, made only when a rule needs it."""
+        catalog = self.catalogs.load(tenant).catalog
+        rules = list(rules)
+        skus = [line.sku for line in submission.lines]
+        wanted = catalog.lookups(
+            submission.store_code,
+            skus,
+            [r.store_scope.store_group_code for r in rules if r.store_scope.store_group_code],
+            [r.product_scope.product_group_code for r in rules if r.product_scope.product_group_code],
+        )
+        categories = needs_categories(rules)
+        if not (wanted or categories):
+            return submission, catalog
+        catalog, found = self.catalogs.scoped(tenant, catalog, wanted, skus if categories else None)
+        return (categorised(submission, found) if categories else submission), catalog
 
     def _hold(self, tenant: str, order: dict[str, Any], points: dict[str, int], now: datetime, reason: str) -> bool:
         """Park a received order for review: held with its reason (the daily ceiling, or a member frozen or

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,6 +39,7 @@ from loyalty.store.requests import RequestKey
 from loyalty.store.table import Item, Table, TransactionCancelled, put
 
 MAX_ROWS = 20_000
+CODE = re.compile(CODE_PATTERN)
 CHUNK = 50  # rows per queue message: well within the worker's timeout and SQS's 256 KB
 MEMBER_COLUMNS = ("memberId", "phone", "cardNo")
 
@@ -70,9 +72,10 @@ MemberJobRequest = Annotated[TagJobRequest | NoteJobRequest, Field(discriminator
 
 
 class MasterDataJobRequest(CamelModel):
-    """Create or replace stores, products or product categories by code; an unchanged row changes nothing."""
+    """Create or replace stores, products or product categories by code (an unchanged row changes nothing);
+    or put stores (products) in draft groups, a row naming `groupCode` and `storeCode` (`productCode`)."""
 
-    kind: Literal["store", "product", "productCategory"]
+    kind: Literal["store", "product", "productCategory", "storeGroupMember", "productGroupMember"]
     format: Literal["csv", "jsonl"] = Field(description="csv: a header of field names; jsonl: one object per line")
     data: str = Field(
         min_length=1,
@@ -213,6 +216,8 @@ class BulkJobService:
     def _master_data_rows(self, tenant: str, job: Item, rows: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
         """Validate each row, read what exists of the chunk's codes in one batch, then create, replace or
         leave each item."""
+        if job["itemKind"].endswith("GroupMember"):
+            return [self._group_member_row(tenant, job["itemKind"].removesuffix("Member"), row) for row in rows]
         kind = KINDS[job["itemKind"]]
         items: dict[int, ConfigItem] = {}
         results: dict[int, dict[str, Any]] = {}
@@ -234,6 +239,17 @@ class BulkJobService:
                 continue
             results[number] = {"row": number, "outcome": outcome, "code": item.code}
         return [results[row["row"]] for row in rows]
+
+    def _group_member_row(self, tenant: str, group_kind: str, row: dict[str, Any]) -> dict[str, Any]:
+        column = "storeCode" if group_kind == "storeGroup" else "productCode"
+        group, code = row["data"].get("groupCode"), row["data"].get(column)
+        if not (isinstance(group, str) and isinstance(code, str)) or not all(map(CODE.fullmatch, (group, code))):
+            return {"row": row["row"], "outcome": "INVALID", "detail": f"a row names a groupCode and a {column}"}
+        try:
+            added = self.config.add_member(tenant, group_kind, group, code)
+        except DomainError as refused:
+            return {"row": row["row"], "outcome": refused.code or "REFUSED", "code": code, "detail": str(refused)}
+        return {"row": row["row"], "outcome": "ADDED" if added else "UNCHANGED", "code": code}
 
     def _upsert(self, tenant: str, kind_name: str, item: ConfigItem, current: Stored | None) -> str:
         kind = KINDS[kind_name]
@@ -337,8 +353,8 @@ def _data_rows(text: str, fmt: str) -> list[dict[str, Any]]:
             _bounded(rows, "data")
         return _some(rows, "data")
     reader = csv.DictReader(io.StringIO(text.strip()))
-    if "code" not in [name.strip() for name in reader.fieldnames or []]:
-        raise InvalidInput("the header must name a code column", code="CSV_HEADER", field="data")
+    if not {"code", "groupCode"} & {name.strip() for name in reader.fieldnames or []}:
+        raise InvalidInput("the header must name a code (or a groupCode) column", code="CSV_HEADER", field="data")
     for number, raw in enumerate(reader, start=1):
         rows.append({"row": number, "data": {k.strip(): v.strip() for k, v in raw.items() if k and v and v.strip()}})
         _bounded(rows, "data")

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from loyalty.clock import Clock, SystemClock
 from loyalty.domain.accrual import Catalog
 from loyalty.domain.config import KINDS, ConfigItem, Kind, Program
 from loyalty.domain.program import ProgramConfig
+from loyalty.store import keys
 from loyalty.store.config_repo import ENABLED, ConfigRepository, Stored
 from loyalty.store.table import Table
 
 PROGRAM_CACHE_SECONDS = 30.0
+MEMBERSHIP_CACHE = 100_000  # answers of "is this store (product) in that enabled group": some 20 MB at most
 
 
 @dataclass
@@ -39,6 +41,13 @@ class ConfigService:
 
     def enable(self, tenant: str, kind: Kind, code: str) -> Stored:
         return self.repository.enable(tenant, kind, code, self.clock.now())
+
+    def add_member(self, tenant: str, group_kind: str, group_code: str, code: str) -> bool:
+        """Put a store (product) in a draft group; False when it was in it."""
+        return self.repository.change_member(tenant, group_kind, group_code, code, True, self.clock.now())
+
+    def remove_member(self, tenant: str, group_kind: str, group_code: str, code: str) -> bool:
+        return self.repository.change_member(tenant, group_kind, group_code, code, False, self.clock.now())
 
 
 class ProgramLoader:
@@ -75,13 +84,46 @@ class CatalogLoader:
         self.repository = repository
         self.ttl = ttl_seconds
         self._cache: dict[str, tuple[float, TenantCatalog]] = {}
+        # Whether a store (product) is in an enabled group: an enabled group's members never change (frozen;
+        # a group holding members cannot be deleted, and one re-created under its code is another
+        # generation, its creation time), so an answer stays true; kept without a time limit, the oldest
+        # dropped first past MEMBERSHIP_CACHE answers.
+        self._memberships: dict[tuple[str, str, str, str, str], bool] = {}
 
-    def categories(self, tenant: str, skus: list[str]) -> dict[str, str]:
-        """The master-data category of each of these products that has one (read, not cached: a chain has
-        more products than a function should hold)."""
-        products = self.repository.get_many(tenant, KINDS["product"], None, skus)
-        categories = {code: getattr(p.item, "category_code", None) for code, p in products.items()}
-        return {code: category for code, category in categories.items() if category}
+    def scoped(
+        self,
+        tenant: str,
+        catalog: Catalog,
+        wanted: list[tuple[str, str, str]],
+        category_skus: list[str] | None = None,
+    ) -> tuple[Catalog, dict[str, str]]:
+        """What an order's scope checks read, in one batch read (a round trip per 100 keys): the group
+        memberships `wanted` (Catalog.lookups), and the categories of `category_skus`, if asked for."""
+        products = list(dict.fromkeys(category_skus or []))
+
+        def answer(kind: str, group: str, code: str) -> tuple[str, str, str, str, str]:
+            return tenant, kind, group, catalog.generations.get((kind, group), ""), code
+
+        unknown = [pair for pair in wanted if answer(*pair) not in self._memberships]
+        locations = [self.repository.location(tenant, KINDS["product"], sku) for sku in products]
+        locations += [
+            (keys.group_members(tenant, kind, group), keys.group_member_sk(code)) for kind, group, code in unknown
+        ]
+        found: dict[tuple[str, str], dict] = {}
+        for start in range(0, len(locations), 100):
+            found |= self.repository.table.get_many(locations[start : start + 100], consistent=False)
+        for kind, group, code in unknown:
+            if len(self._memberships) >= MEMBERSHIP_CACHE:
+                self._memberships.pop(next(iter(self._memberships)))  # the oldest answer goes first
+            location = (keys.group_members(tenant, kind, group), keys.group_member_sk(code))
+            self._memberships[answer(kind, group, code)] = location in found
+        members = frozenset(pair for pair in wanted if self._memberships[answer(*pair)])
+        categories: dict[str, str] = {}
+        for sku, location in zip(products, locations, strict=False):
+            category = (found.get(location) or {}).get("data", {}).get("categoryCode")
+            if category:
+                categories[sku] = category
+        return replace(catalog, members=members), categories
 
     def load(self, tenant: str) -> TenantCatalog:
         cached = self._cache.get(tenant)
@@ -96,10 +138,13 @@ class CatalogLoader:
             return items
 
         methods = {s.item.code: s.item for s in all_of("paymentMethod")}
+        store_groups = [s for s in all_of("storeGroup") if s.status == ENABLED]
+        product_groups = [s for s in all_of("productGroup") if s.status == ENABLED]
         catalog = TenantCatalog(
             catalog=Catalog(
-                store_groups={s.item.code: s.item for s in all_of("storeGroup") if s.status == ENABLED},  # type: ignore[misc]
-                product_groups={s.item.code: s.item for s in all_of("productGroup") if s.status == ENABLED},  # type: ignore[misc]
+                store_groups={s.item.code: s.item for s in store_groups},  # type: ignore[misc]
+                product_groups={s.item.code: s.item for s in product_groups},  # type: ignore[misc]
+                generations={(s.kind.name, s.item.code): s.created_at for s in store_groups + product_groups},
                 earning_methods=frozenset(code for code, m in methods.items() if getattr(m, "earns_points", False)),
             ),
             payment_methods=frozenset(methods),

@@ -273,6 +273,15 @@ class CouponVerifier:
         self, tenant: str, order: CouponOrder, coupons: dict[str, Item | None], now: datetime
     ) -> list[Verdict]:
         catalog = self.catalogs.load(tenant).catalog
+        terms = [CouponTerms.model_validate(c["terms"]) for c in coupons.values() if c]
+        wanted = catalog.lookups(
+            order.store_code,
+            [line.sku for line in order.lines],
+            [t.store_group_code for t in terms if t.store_group_code],
+            [t.product_group_code for t in terms if t.product_group_code],
+        )
+        if wanted:  # the order's store and products in the groups the coupons name: one batch read (D-084)
+            catalog, _ = self.catalogs.scoped(tenant, catalog, wanted)
         verdicts = []
         for code in order.codes:
             coupon = coupons[code]

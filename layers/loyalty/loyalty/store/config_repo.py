@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from loyalty.domain.config import KINDS, ConfigItem, Kind, Ref, distinct_refs
+from loyalty.domain.config import GROUP_MEMBER_KINDS, KINDS, ConfigItem, Kind, Ref, distinct_refs
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
 from loyalty.store import keys
 from loyalty.store.table import Item, Page, Table, TransactionCancelled, delete, put, update
@@ -32,6 +32,7 @@ class Stored:
     updated_at: str
     refs: int = 0
     has_members: bool = False
+    members: int = 0  # a store or product group's stores or products
 
 
 def _location(tenant: str, kind: Kind, program: str | None, code: str) -> tuple[str, str]:
@@ -54,6 +55,11 @@ class ConfigRepository:
         if item is None:
             raise NotFound(f"no {kind.name} {code!r}", code=f"{_upper(kind)}_NOT_FOUND")
         return self._stored(kind, item)
+
+    @staticmethod
+    def location(tenant: str, kind: Kind, code: str, program: str | None = None) -> tuple[str, str]:
+        """Where an item of a kind lives (for reads batched with other items)."""
+        return _location(tenant, kind, program, code)
 
     def get_many(self, tenant: str, kind: Kind, program: str | None, codes: list[str]) -> dict[str, Stored]:
         """The items of these codes that exist, by code: one round trip per 100 codes."""
@@ -136,7 +142,7 @@ class ConfigRepository:
         if item.code != code:
             raise InvalidInput("the code in the body differs from the one in the path", field="code")
         current = self.get(tenant, kind, program, code)
-        if current.status == ENABLED and kind.refs(current.item) != kind.refs(item):
+        if current.status == ENABLED and getattr(current.item, "everything", None) != getattr(item, "everything", None):
             raise Conflict(f"{kind.name} {code!r} is enabled: its members are frozen", code="GROUP_ENABLED")
         pk, sk = _location(tenant, kind, program, code)
         record = {
@@ -154,6 +160,8 @@ class ConfigRepository:
             record["status"] = current.status
         if current.has_members:  # a replace keeps what registrations recorded
             record["hasMembers"] = True
+        if current.members:  # and a group's count of members (each change of them moves the version)
+            record["members"] = current.members
         if kind.name == "program":
             record.update(GSI1PK=keys.PROGRAMS_INDEX, GSI1SK=f"{tenant}#{code}", tenant=tenant)
         operations = [put(record, "version = :v", {":v": current.version})]
@@ -185,6 +193,8 @@ class ConfigRepository:
         condition = "version = :v AND refs = :zero"
         if kind.name == "program":
             condition += " AND attribute_not_exists(hasMembers)"
+        if kind.enableable:
+            condition += " AND (attribute_not_exists(members) OR members = :zero)"
         operations = [delete(pk, sk, condition, {":v": current.version, ":zero": 0})]
         operations += [delete(pk, keys.guard_sk(name)) for name in kind.unique(current.item)]
         if kind.scope == "program":
@@ -197,6 +207,12 @@ class ConfigRepository:
                 old = cancelled.items[0] or {}
                 if old.get("hasMembers"):
                     raise Conflict(f"program {code!r} has members", code="PROGRAM_IN_USE") from None
+                if old.get("members", 0) > 0:
+                    raise Conflict(
+                        f"{kind.name} {code!r} still holds {old['members']} members: take them out first",
+                        code="GROUP_NOT_EMPTY",
+                        members=old["members"],
+                    ) from None
                 if old.get("refs", 0) > 0:
                     raise Conflict(
                         f"{kind.name} {code!r} is still referenced ({old['refs']})",
@@ -232,6 +248,64 @@ class ConfigRepository:
             raise NotFound(f"no {kind.name} {code!r}", code=f"{_upper(kind)}_NOT_FOUND") from None
         return self.get(tenant, kind, None, code)
 
+    # --- the members of store and product groups --------------------------------------------------
+
+    def change_member(self, tenant: str, group_kind: str, group_code: str, code: str, add: bool, now: datetime) -> bool:
+        """Put a store (product) in a draft group or take it out, counted on the group and on the store as a
+        reference; False when it was in (out) already: nothing written."""
+        kind, held = KINDS[group_kind], KINDS[GROUP_MEMBER_KINDS[group_kind]]
+        group_pk, group_sk = _location(tenant, kind, None, group_code)
+        member_pk, member_sk = keys.group_members(tenant, group_kind, group_code), keys.group_member_sk(code)
+        if not add and self.table.get(member_pk, member_sk) is None:  # nothing to take out (nor to uncount)
+            self.get(tenant, kind, None, group_code)  # 404 for a group this tenant does not have
+            return False
+        membership = (
+            put(
+                {"PK": member_pk, "SK": member_sk, "code": code, "addedAt": now.isoformat()}, "attribute_not_exists(PK)"
+            )
+            if add
+            else delete(member_pk, member_sk, "attribute_exists(PK)")
+        )
+        operations = [
+            update(
+                group_pk,
+                group_sk,
+                "SET version = version + :one, members = if_not_exists(members, :zero) + :delta",
+                {":one": 1, ":zero": 0, ":delta": 1 if add else -1, ":draft": DRAFT},
+                "attribute_exists(PK) AND #status = :draft",
+                {"#status": "status"},
+            ),
+            membership,
+            count_ref(tenant, None, Ref(held.name, code, "code"), 1 if add else -1),
+        ]
+        for attempt in range(3):
+            try:
+                self.table.transact(operations)
+                return True
+            except TransactionCancelled as cancelled:
+                if cancelled.failed(0) and cancelled.items[0] is None:
+                    raise NotFound(f"no {kind.name} {group_code!r}", code=f"{_upper(kind)}_NOT_FOUND") from None
+                if cancelled.failed(1):
+                    return False  # in (out) already: a repeat
+                if cancelled.failed(0):
+                    raise Conflict(
+                        f"{kind.name} {group_code!r} is enabled: its members are frozen", code="GROUP_ENABLED"
+                    ) from None
+                if cancelled.failed(2):
+                    raise InvalidInput(f"no {held.name} {code!r}", code="UNKNOWN_REFERENCE", field="code") from None
+                if "TransactionConflict" not in cancelled.reasons or attempt == 2:
+                    raise  # another chunk adding to the same group at once: try again, then give up
+        return False  # pragma: no cover - the loop returns or raises
+
+    def members_page(
+        self, tenant: str, group_kind: str, group_code: str, limit: int, cursor: str | None
+    ) -> tuple[list[Item], str | None]:
+        self.get(tenant, KINDS[group_kind], None, group_code)  # 404 for a group this tenant does not have
+        page = self.table.query_prefix(
+            keys.group_members(tenant, group_kind, group_code), keys.GROUP_MEMBER_PREFIX, limit=limit, cursor=cursor
+        )
+        return page.items, page.next_cursor
+
     # --- helpers ---------------------------------------------------------------------------------------
 
     @staticmethod
@@ -245,6 +319,7 @@ class ConfigRepository:
             record["updatedAt"],
             record.get("refs", 0),
             bool(record.get("hasMembers")),
+            record.get("members", 0),
         )
 
     @staticmethod

@@ -22,6 +22,19 @@ def config_sk(kind: str, code: str) -> str:
     return f"{kind}#{code}"
 
 
+def group_members(tenant: str, group_kind: str, group_code: str) -> str:
+    """The members of one store or product group, an item each (a chain's group holds thousands): a scope
+    check reads just the pairs an order needs."""
+    return f"T#{tenant}#GROUP#{group_kind}#{group_code}"
+
+
+GROUP_MEMBER_PREFIX = "MEMBER#"
+
+
+def group_member_sk(code: str) -> str:
+    return f"{GROUP_MEMBER_PREFIX}{code}"
+
+
 def guard_sk(name: str) -> str:
     return f"guard#{name}"
 

@@ -33,6 +33,10 @@ def _resource_model(kind: Kind) -> type[BaseModel]:
     extra: dict[str, Any] = {"created_at": (datetime, ...), "updated_at": (datetime, ...)}
     if kind.enableable:
         extra["status"] = (Literal["draft", "enabled"], Field(description="Usable by rules only once enabled"))
+        extra["member_count"] = (
+            int,
+            Field(description="Stores or products in it (listed at .../stores, .../products)"),
+        )
     if kind.counts_members:
         extra["member_count"] = (int, Field(description="Members holding it now; it cannot be deleted before 0"))
     return create_model(f"{kind.title}Resource", __base__=kind.model, **extra)
@@ -50,7 +54,7 @@ def _dump(stored: Stored) -> dict[str, Any]:
     body = stored.item.model_dump(mode="json", by_alias=True)
     body.update(createdAt=stored.created_at, updatedAt=stored.updated_at)
     if stored.kind.enableable:
-        body["status"] = stored.status
+        body.update(status=stored.status, memberCount=stored.members)
     if stored.kind.counts_members:
         body["memberCount"] = stored.refs
     return body
