@@ -55,7 +55,6 @@ PROGRAM_STRUCTURE: list[tuple[str, dict[str, Any]]] = [
             "pointGroupCode": "points",
             "lowerBound": 300,
             "upperBound": 1000,
-            "windowDays": 365,
         },
     ),
     (
@@ -67,7 +66,6 @@ PROGRAM_STRUCTURE: list[tuple[str, dict[str, Any]]] = [
             "pointGroupCode": "points",
             "lowerBound": 1000,
             "upperBound": 5000,
-            "windowDays": 365,
         },
     ),
     (
@@ -78,7 +76,6 @@ PROGRAM_STRUCTURE: list[tuple[str, dict[str, Any]]] = [
             "tierCode": "platinum",
             "pointGroupCode": "points",
             "lowerBound": 5000,
-            "windowDays": 365,
         },
     ),
     (

@@ -108,6 +108,9 @@ def test_tier_rule_bounds_and_references(demo, api: Api):
     assert status == 422 and problem["errors"][0]["field"] == "/upperBound"
     status, problem = api.call("POST", path, OPERATOR, body={**body, "upperBound": 900, "tierCode": "ruby"})
     assert status == 422 and problem["code"] == "UNKNOWN_REFERENCE" and problem["field"] == "/tierCode"
+    # a rolling window (最近X天) is refused rather than stored and ignored: the measure is the tier's period
+    status, problem = api.call("POST", path, OPERATOR, body={**body, "upperBound": 900, "windowDays": 90})
+    assert (status, problem["code"], problem["errors"][0]["field"]) == (422, "VALIDATION_FAILED", "/windowDays")
 
 
 def test_a_rule_may_use_only_an_enabled_group(demo, api: Api):

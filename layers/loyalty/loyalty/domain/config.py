@@ -93,7 +93,8 @@ SPEND, ORDERS = "#spend", "#orders"  # the member-level measures beside the poin
 class TierRule(ConfigItem):
     """A tier rule (等级升降级规则): a measure in [lowerBound, upperBound) reaches `tierCode`. The measure is
     the point group's qualifying points (累计积分), or the member's spend (消费金额, whole yuan) or accrued
-    orders (消费次数) within the current tier's period (§4.3, §5.1-5.2)."""
+    orders (消费次数) within the current tier's period (§4.3, §5.1-5.2). A rolling window (最近X天,
+    `windowDays`) is refused, not stored and ignored (D-085)."""
 
     tier_code: str = Code
     point_group_code: str | None = Field(
@@ -104,7 +105,6 @@ class TierRule(ConfigItem):
     )
     lower_bound: int = Field(ge=0)
     upper_bound: int | None = Field(default=None, ge=1, description="Exclusive; null = no upper limit")
-    window_days: int = Field(default=365, ge=1, le=3650)
 
     @property
     def measure(self) -> str:
