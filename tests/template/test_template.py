@@ -102,6 +102,28 @@ def test_docs_openapi_json_is_generated_from_the_code():
     assert committed == document(), "docs/openapi.json is stale: run `make openapi`"
 
 
+def test_every_request_body_has_an_example():
+    """Issue 13's done-when: every route in the document with examples (each union variant has its own)."""
+    document = json.loads((ROOT / "docs" / "openapi.json").read_text())
+    schemas = document["components"]["schemas"]
+
+    def has_examples(schema: dict) -> bool:
+        if "$ref" in schema:
+            return "examples" in schemas[schema["$ref"].split("/")[-1]]
+        if "oneOf" in schema:
+            return all(has_examples(variant) for variant in schema["oneOf"])
+        return "examples" in schema
+
+    missing = [
+        f"{method.upper()} {path}"
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if "requestBody" in operation
+        and not has_examples(next(iter(operation["requestBody"]["content"].values()))["schema"])
+    ]
+    assert missing == []
+
+
 def test_every_operation_has_a_descriptive_camel_case_id():
     document = json.loads((ROOT / "docs" / "openapi.json").read_text())
     ids = [op["operationId"] for item in document["paths"].values() for op in item.values()]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
@@ -33,6 +33,8 @@ class ConfigItem(CamelModel):
 
 class Program(ConfigItem):
     """A loyalty program (会员忠诚度计划): groups tiers, rules, point groups and cost centers."""
+
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [{"code": "DEMO", "name": "品牌会员计划", "timeZone": "Asia/Shanghai"}]
 
     time_zone: str = Field(default="Asia/Shanghai", description="IANA zone; dates and sweeps follow it")
     max_order_amount: Decimal | None = Field(
@@ -70,6 +72,10 @@ class Program(ConfigItem):
 class Tier(ConfigItem):
     """A tier (等级). Higher `order` is better; exactly one base tier per program, and it never expires."""
 
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [
+        {"code": "gold", "name": "金卡会员", "order": 3, "validity": {"type": "fixedPeriod", "days": 365}}
+    ]
+
     order: int = Field(ge=1, le=999)
     base: bool = False
     validity: Validity = Field(default_factory=NoExpiry)
@@ -95,6 +101,17 @@ class TierRule(ConfigItem):
     the point group's qualifying points (累计积分), or the member's spend (消费金额, whole yuan) or accrued
     orders (消费次数) within the current tier's period (§4.3, §5.1-5.2). A rolling window (最近X天,
     `windowDays`) is refused, not stored and ignored (D-085)."""
+
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [
+        {
+            "code": "gold",
+            "name": "金卡会员条件",
+            "tierCode": "gold",
+            "pointGroupCode": "points",
+            "lowerBound": 1000,
+            "upperBound": 5000,
+        }
+    ]
 
     tier_code: str = Code
     point_group_code: str | None = Field(
@@ -136,9 +153,13 @@ class TierRule(ConfigItem):
 class PointGroup(ConfigItem):
     """A point group (积分组), e.g. 积分 or 成长值: every member gets one account per group."""
 
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [{"code": "points", "name": "积分"}]
+
 
 class CostCenter(ConfigItem):
     """A cost center (成本中心): every point record carries one so point costs can be attributed."""
+
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [{"code": "member", "name": "会员成本中心"}]
 
 
 class StoreScope(CamelModel):
@@ -171,6 +192,21 @@ class ProductScope(CamelModel):
 class PointRule(ConfigItem):
     """A base point rule (基础积分规则): floor(base / unit) x pointsPerUnit points per order line."""
 
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [
+        {
+            "code": "offline-1-per-yuan",
+            "name": "线下门店1元1积分",
+            "pointGroupCode": "points",
+            "awardMode": "amount",
+            "unit": "1",
+            "pointsPerUnit": 1,
+            "countsTowardUpgrade": True,
+            "costCenterCode": "member",
+            "storeScope": {"storeGroupCode": "offline"},
+            "validity": {"type": "fixedPeriod", "days": 365},
+        }
+    ]
+
     point_group_code: str = Code
     award_mode: Literal["amount", "quantity"] = Field(description="amount: by points amount; quantity: by units")
     unit: Decimal = Field(gt=0, max_digits=12, decimal_places=2, description="Yuan (amount) or units per step")
@@ -188,6 +224,18 @@ class BehaviourRule(ConfigItem):
     `decrease`, takes them first in, first out (行为减少积分, e.g. a cancelled check-in); at most
     `maxPerDay` times per member and day when set."""
 
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [
+        {
+            "code": "daily-check-in",
+            "name": "每日签到",
+            "behaviourType": "checkIn",
+            "pointGroupCode": "points",
+            "points": 5,
+            "costCenterCode": "marketing",
+            "maxPerDay": 1,
+        }
+    ]
+
     behaviour_type: str = Field(pattern=CODE_PATTERN, examples=["checkIn"])
     point_group_code: str = Code
     direction: Literal["increase", "decrease"] = "increase"
@@ -204,6 +252,10 @@ class BehaviourRule(ConfigItem):
 class Store(ConfigItem):
     """A store (门店), physical or virtual (官网虚拟门店)."""
 
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [
+        {"code": "SH001", "name": "上海南京路店", "type": "offline", "city": "上海"}
+    ]
+
     type: str | None = Field(default=None, max_length=50)
     status: Literal["open", "closed"] = "open"
     province: str | None = Field(default=None, max_length=50)
@@ -212,6 +264,8 @@ class Store(ConfigItem):
 
 class ProductCategory(ConfigItem):
     """A product category (商品分类), optionally under a parent category."""
+
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [{"code": "SNACK", "name": "小食"}]
 
     parent_code: str | None = Field(default=None, pattern=CODE_PATTERN)
 
@@ -227,17 +281,25 @@ class ProductCategory(ConfigItem):
 class Product(ConfigItem):
     """A product (商品) in one category."""
 
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [{"code": "TD0001", "name": "咸味薯条", "categoryCode": "SNACK"}]
+
     category_code: str | None = Field(default=None, pattern=CODE_PATTERN)
 
 
 class PaymentMethod(ConfigItem):
     """A payment method (付款方式); amounts paid with one that does not earn points earn none."""
 
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [{"code": "1001", "name": "现金", "earnsPoints": True}]
+
     earns_points: bool = True
 
 
 class Tag(ConfigItem):
     """A member tag (会员标签, spec social-hub §6.6): defined by operators, attached to members."""
+
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [
+        {"code": "high-value", "name": "高净值会员", "colour": "#E4572E", "category": "人群"}
+    ]
 
     colour: str | None = Field(default=None, pattern=r"^#[0-9A-Fa-f]{6}$", examples=["#E4572E"])
     description: str | None = Field(default=None, max_length=500)
@@ -247,6 +309,8 @@ class Tag(ConfigItem):
 class StoreGroup(ConfigItem):
     """A static store group (门店组): its stores are items of their own (thousands of them), added and taken
     away only before it is enabled; only enabled groups are usable."""
+
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [{"code": "offline", "name": "线下门店", "description": "实体门店"}]
 
     description: str = Field(min_length=1, max_length=500)
     all_stores: bool = Field(default=False, description="Every store, present and future: it holds no members")
@@ -258,6 +322,10 @@ class StoreGroup(ConfigItem):
 
 class ProductGroup(ConfigItem):
     """A static product group (商品组), with the same life as a store group."""
+
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [
+        {"code": "cakes", "name": "蛋糕", "description": "生日蛋糕与冰淇淋蛋糕"}
+    ]
 
     description: str = Field(min_length=1, max_length=500)
     all_products: bool = Field(default=False, description="Every product: it holds no members")

@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, AwareDatetime, Field, WithJsonSchema, model_validator
@@ -169,6 +169,20 @@ class CouponTerms(CamelModel):
 class CouponRuleInput(CouponTerms):
     """A coupon rule as an operator writes it (§9.1). Editable only while it is a draft."""
 
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [
+        {
+            "name": "满100减20",
+            "type": "amountOff",
+            "amountOff": "20",
+            "threshold": "100",
+            "programCode": "DEMO",
+            "costCenterCode": "marketing",
+            "costPerCoupon": "20",
+            "totalStock": 1000,
+            "validity": {"type": "afterReceipt", "days": 30},
+            "usageText": "全部门店可用, 订单满100元减20元",
+        }
+    ]
     name: str = Field(min_length=1, max_length=100)
     program_code: str = Field(pattern=CODE_PATTERN)
     cost_center_code: str = Field(pattern=CODE_PATTERN)
@@ -295,6 +309,10 @@ def check_time(order: CouponOrder, now: datetime) -> datetime:
 
 class CouponOrder(CamelModel):
     """The order a coupon is presented on: where, how much, and (for product scopes and 兑换) its lines."""
+
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [
+        {"codes": ["1086321312752127"], "orderNo": "roy202103230000000041", "storeCode": "SH001", "orderAmount": "100"}
+    ]
 
     codes: list[str] = Field(
         min_length=1,

@@ -7,7 +7,7 @@ import secrets
 import unicodedata
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -108,11 +108,22 @@ def mask_phone(phone: str | None) -> str | None:
 class ChannelIdentity(CamelModel):
     """An account of the member's on a channel (第三方账号), e.g. a WeChat OpenID. The channel is the caller's."""
 
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [{"type": "wechatOpenId", "value": "oX1a2b3c4d5e"}]
+
     type: str = Field(pattern=CODE_PATTERN, examples=["wechatOpenId"])
     value: str = Field(min_length=1, max_length=200)
 
 
 class Registration(CamelModel):
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [
+        {
+            "programCode": "DEMO",
+            "phone": "13800138000",
+            "name": "张三",
+            "storeCode": "SH001",
+            "identity": {"type": "wechatOpenId", "value": "oX1a2b3c4d5e"},
+        }
+    ]
     program_code: str = Field(pattern=CODE_PATTERN)
     phone: str = Field(pattern=PHONE_PATTERN, description="Unique per tenant; spaces and dashes are ignored")
     name: str | None = Field(default=None, max_length=100)
@@ -137,6 +148,15 @@ class MemberPatch(CamelModel):
     as null is removed, a field left out is kept; `address` merges the same way, field by field. Employee
     and test-data flags are an operator's; so is a birthday once set."""
 
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [
+        {
+            "name": "张小三",
+            "email": "zhang@example.com",
+            "marketingOptIn": True,
+            "address": {"province": "上海", "city": "上海", "district": "黄浦区"},
+        }
+    ]
+
     phone: str | None = Field(default=None, pattern=PHONE_PATTERN, description="Moves the uniqueness guard; never null")
     name: str | None = Field(default=None, max_length=100)
     email: str | None = Field(default=None, max_length=254, pattern=EMAIL_PATTERN)
@@ -159,6 +179,8 @@ class ManualTierChange(CamelModel):
     """An operator sets a member's tier (变动类型 手动), up or down, with a reason; the validity is the
     tier's unless given. The next tier sweep treats it like any tier."""
 
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [{"tierCode": "gold", "reason": "门店补录: 线下消费凭证"}]
+
     tier_code: str = Field(pattern=CODE_PATTERN)
     reason: str = Field(min_length=1, max_length=500)
     validity: ExpiringValidity | None = Field(default=None, description="Instead of the tier's own validity")
@@ -166,6 +188,8 @@ class ManualTierChange(CamelModel):
 
 class StatusChange(CamelModel):
     """An operator freezes, unfreezes or cancels a member, saying why."""
+
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [{"reason": "风控核查: 异常积分"}]
 
     reason: str = Field(min_length=1, max_length=500)
 
@@ -188,6 +212,8 @@ class TaggedMemberPage(View):
 
 class NoteInput(CamelModel):
     """A remark on a member (备注) by an operator or advisor; it may span lines."""
+
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [{"comment": "来电咨询积分过期时间"}]
 
     comment: str = Field(min_length=1, max_length=2000)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
@@ -59,6 +59,27 @@ class Discount(CamelModel):
 
 
 class OrderSubmission(CamelModel):
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [
+        {
+            "programCode": "DEMO",
+            "orderNo": "roy202103230000000041",
+            "member": {"phone": "13800138000"},
+            "storeCode": "SH001",
+            "orderedAt": "2026-11-20T14:52:00+08:00",
+            "orderType": "堂食",
+            "lines": [
+                {
+                    "lineNo": 1,
+                    "sku": "TD0001",
+                    "quantity": "1",
+                    "receivable": "500",
+                    "paid": "500",
+                    "pointsAmount": "500",
+                }
+            ],
+            "payments": [{"methodCode": "1001", "amount": "500"}],
+        }
+    ]
     program_code: str = Field(pattern=CODE_PATTERN)
     order_no: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$", description="Unique per channel")
     member: MemberReference | None = Field(
@@ -130,17 +151,23 @@ class HeldOrderPage(View):
 class OrderRelease(CamelModel):
     """An operator accrues a held order as it is (past the ceiling); the note is kept with the order."""
 
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [{"note": "核实为团购订单"}]
+
     note: str | None = Field(default=None, min_length=1, max_length=500)
 
 
 class OrderRejection(CamelModel):
     """An operator refuses a held order's points for good; the reason is kept with the order."""
 
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [{"note": "测试订单"}]
+
     note: str = Field(min_length=1, max_length=500)
 
 
 class OrderAttachment(CamelModel):
     """An operator attaches a non-member sale of the buyer, made before they registered, to the member."""
+
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [{"channel": "POS", "orderNo": "roy202103230000000041"}]
 
     channel: str = Field(pattern=CODE_PATTERN, description="The channel that posted the order")
     order_no: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")

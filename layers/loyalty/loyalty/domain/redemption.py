@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -18,6 +18,10 @@ class RedemptionRequest(CamelModel):
     """Spend points for a gift, a coupon or to pay (part of) an order. Paying an order is recorded as
     积分兑换礼品 so the account formulas hold (issue 3)."""
 
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [
+        {"pointGroupCode": "points", "points": 300, "purpose": "gift", "reference": "GIFT-20261122-01"}
+    ]
+
     point_group_code: str = Field(pattern=CODE_PATTERN)
     points: int = Field(ge=1, le=MAX_POINTS)
     purpose: Literal["gift", "coupon", "orderPayment"]
@@ -31,6 +35,10 @@ class RedemptionRequest(CamelModel):
 
 class AdjustmentRequest(CamelModel):
     """An operator's manual adjustment: positive adds a lot, negative spends first in, first out."""
+
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [
+        {"pointGroupCode": "points", "points": 200, "reason": "客诉补偿", "countsTowardUpgrade": True}
+    ]
 
     point_group_code: str = Field(pattern=CODE_PATTERN)
     points: int = Field(ge=-MAX_POINTS, le=MAX_POINTS, description="Signed, not zero")

@@ -8,6 +8,7 @@ earned.
 from __future__ import annotations
 
 from decimal import ROUND_FLOOR, Decimal
+from typing import Any, ClassVar
 
 from pydantic import AwareDatetime, Field, model_validator
 
@@ -22,6 +23,14 @@ class ReturnLine(CamelModel):
 
 
 class ReturnSubmission(CamelModel):
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [
+        {
+            "returnNo": "R202103230000000041",
+            "originalOrderNo": "roy202103230000000041",
+            "returnedAt": "2026-11-21T10:00:00+08:00",
+            "lines": [{"lineNo": 1, "quantity": "1"}],
+        }
+    ]
     return_no: str = Field(pattern=ORDER_NO, description="Unique per channel")
     original_order_no: str = Field(pattern=ORDER_NO, description="原交易单号, an order of the same channel")
     returned_at: AwareDatetime

@@ -61,7 +61,8 @@ def text_pattern(multiline: bool) -> str:
 
 def _document_strings(schema: dict[str, Any], model: type[BaseModel]) -> None:
     """Say in the API document what the model enforces beyond its fields: `str_min_length` (pydantic leaves
-    config constraints out) and, on text without a pattern of its own, no control or format characters."""
+    config constraints out) and, on text without a pattern of its own, no control or format characters; and
+    give the examples a request model names in `EXAMPLES` (schemathesis sends each one)."""
     fields = {field.alias or name: (name, field) for name, field in model.model_fields.items()}
     for wire, documented in schema.get("properties", {}).items():
         name, field = fields.get(wire, (wire, None))
@@ -78,6 +79,8 @@ def _document_strings(schema: dict[str, Any], model: type[BaseModel]) -> None:
                 _, whole, places = decimal
                 option["multipleOf"] = float(Decimal(1).scaleb(-places))
                 option.setdefault("maximum", float(Decimal(10) ** whole - Decimal(1).scaleb(-places)))
+    if examples := model.__dict__.get("EXAMPLES"):  # a request body's examples, the model's own (not inherited)
+        schema["examples"] = examples
 
 
 def _decimal_shape(field: Any) -> tuple[str, int, int] | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any, ClassVar
 
 from pydantic import AwareDatetime, Field
 
@@ -38,6 +39,9 @@ ATTEMPTS = 3
 
 
 class BehaviourReport(CamelModel):
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [
+        {"behaviourType": "checkIn", "behaviourId": "checkin-20261122-0001", "occurredAt": "2026-11-22T08:30:00+08:00"}
+    ]
     behaviour_type: str = Field(pattern=CODE_PATTERN, examples=["checkIn"])
     behaviour_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$", description="Unique per channel")
     occurred_at: AwareDatetime

@@ -19,7 +19,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, ValidationError
 
@@ -55,6 +55,10 @@ CSV_FIELD = Field(
 class TagJobRequest(CamelModel):
     """Give every member of a CSV a tag, or take it from them."""
 
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [
+        {"action": "attachTag", "tagCode": "high-value", "csv": "phone\n13800138000\n13900139000\n"}
+    ]
+
     action: Literal["attachTag", "detachTag"]
     tag_code: str = Field(pattern=CODE_PATTERN)
     csv: str = CSV_FIELD
@@ -62,6 +66,10 @@ class TagJobRequest(CamelModel):
 
 class NoteJobRequest(CamelModel):
     """Add the same note (备注) to every member of a CSV."""
+
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [
+        {"action": "addNote", "comment": "双十一回访", "csv": "cardNo\n100000000009\n"}
+    ]
 
     action: Literal["addNote"]
     comment: str = Field(min_length=1, max_length=2000)
@@ -74,6 +82,11 @@ MemberJobRequest = Annotated[TagJobRequest | NoteJobRequest, Field(discriminator
 class MasterDataJobRequest(CamelModel):
     """Create or replace stores, products or product categories by code (an unchanged row changes nothing);
     or put stores (products) in draft groups, a row naming `groupCode` and `storeCode` (`productCode`)."""
+
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [
+        {"kind": "product", "format": "csv", "data": "code,name,categoryCode\nTD0001,咸味薯条,SNACK\n"},
+        {"kind": "storeGroupMember", "format": "csv", "data": "groupCode,storeCode\noffline,SH001\n"},
+    ]
 
     kind: Literal["store", "product", "productCategory", "storeGroupMember", "productGroupMember"]
     format: Literal["csv", "jsonl"] = Field(description="csv: a header of field names; jsonl: one object per line")

@@ -13,7 +13,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -41,6 +41,7 @@ OUTCOMES = {
 
 
 class JobRequest(CamelModel):
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [{"csv": "phone\n13800138000\n13900139000\n"}]
     csv: str = Field(
         min_length=1,
         max_length=250_000,

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -35,14 +35,17 @@ MONEY_STATS = ("orderTotal", "discountTotal")
 
 
 class Submission(CamelModel):
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [{"approver": "01JDQ5W8C4M7Q3V2X9Z6K1B0TA"}]
     approver: str = Field(min_length=1, max_length=64, description="The operator key id of the approver")
 
 
 class Decision(CamelModel):
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [{"comment": "同意上架"}]
     comment: str = Field(default="", max_length=500, description="审核意见; required when rejecting")
 
 
 class Restock(CamelModel):
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [{"quantity": 500, "reason": "活动追加"}]
     quantity: int = Field(ge=1, le=10_000_000, description="增发优惠券(张)")
     cost: Decimal = Field(default=Decimal(0), ge=0, max_digits=14, decimal_places=2, description="增发成本费用(元)")
     reason: str = Field(min_length=1, max_length=500, description="增发理由")

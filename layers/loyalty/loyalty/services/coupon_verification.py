@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -30,7 +30,7 @@ from loyalty.domain.coupons import (
     window_on_return,
 )
 from loyalty.domain.errors import Conflict, NotFound
-from loyalty.domain.validity import View
+from loyalty.domain.validity import CamelModel, View
 from loyalty.ids import new_ulid
 from loyalty.observability import logger
 from loyalty.services import events
@@ -46,6 +46,9 @@ ATTEMPTS = 3
 
 
 class RedeemRequest(CouponOrder):
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [
+        {"codes": ["1086321312752127"], "orderNo": "roy202103230000000041", "storeCode": "SH001", "orderAmount": "100"}
+    ]
     verifier: str | None = Field(default=None, max_length=64, description="核销员id: who verified it at the store")
 
 
@@ -79,7 +82,8 @@ class RedemptionResult(View):
     redeemed_at: datetime
 
 
-class RollbackRequest(View):
+class RollbackRequest(CamelModel):
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [{"orderNo": "roy202103230000000041"}]
     order_no: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -38,10 +38,12 @@ ATTEMPTS = 2 * keys.STOCK_SHARDS + 2  # each shard may need a second try when it
 
 
 class ClaimRequest(CamelModel):
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [{"ruleId": "2026112200001"}]
     rule_id: str = Field(pattern=r"^[0-9]{13}$")
 
 
 class IssueRequest(CamelModel):
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [{"phone": "13800138000"}]
     member_id: str | None = Field(default=None, pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")
     phone: str | None = Field(default=None, max_length=30)
 
@@ -53,6 +55,7 @@ class TransferStarted(View):
 
 
 class AcceptRequest(CamelModel):
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [{"memberId": "01JDQ5W8C4M7Q3V2X9Z6K1B0TA"}]
     member_id: str = Field(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$", description="The friend who accepts")
 
 

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
 import boto3
 from pydantic import Field
@@ -23,6 +23,8 @@ PAGE = 50
 
 class SweepRequest(CamelModel):
     """An operator's run of a sweep for one program."""
+
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [{"date": "2026-11-30"}]
 
     date: dt.date | None = Field(default=None, description="Sweep what ended before this day; default today")
 
