@@ -2,7 +2,7 @@
 
 Every order and return of a member is in the member's sales index (GSI2, by business time), so the history
 is one query, newest first. A sale to a buyer who is no member is stored as `unattached` (no points), in
-the index of the phone or card it named, if any. When the buyer registers, an operator attaches it within
+the index of the phone it named, if any (D-081). When the buyer registers, an operator attaches it within
 the program's window: one transaction gives the order its member and writes the OrderReceived event, so
 the order then accrues exactly as if it had been posted for the member, once (the accrual's own guard is the
 order's status).
