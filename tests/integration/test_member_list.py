@@ -77,6 +77,13 @@ def test_look_up_by_phone_card_or_tag(members, api):
     assert listed(api, phone="13999999999")[0] == []
     assert listed(api, cardNo=zhang["cardNo"])[0] == [zhang["id"]]
     assert listed(api, cardNo=zhang["cardNo"], storeCode="SH002")[0] == []  # the filters still hold
+    bind = {"type": "wechatOpenId", "value": "o-zhang"}
+    assert api.call("POST", f"/v1/members/{zhang['id']}/identities", MINI, body=bind)[0] == 200
+    by_identity = {"identityChannel": "MINI_PROGRAM", "identityType": "wechatOpenId", "identityValue": "o-zhang"}
+    assert listed(api, **by_identity)[0] == [zhang["id"]]
+    assert listed(api, **{**by_identity, "identityChannel": "POS"})[0] == []  # bound on another channel
+    status, problem = api.call("GET", "/v1/admin/members", OPERATOR, query={"identityType": "wechatOpenId"})
+    assert (status, problem["code"]) == (422, "LOOKUP_KEY_MISSING")
     wrong = zhang["cardNo"][:-1] + str((int(zhang["cardNo"][-1]) + 1) % 10)
     status, problem = api.call("GET", "/v1/admin/members", OPERATOR, query={"cardNo": wrong})
     assert (status, problem["code"], problem["field"]) == (422, "INVALID_CARD_NO", "/cardNo")

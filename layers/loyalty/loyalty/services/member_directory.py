@@ -2,7 +2,7 @@
 search engine and without a scan (D-082).
 
 Three ways in, each a bounded read:
-- a phone or card number: its guard names the member (one profile at most);
+- a phone, a card number or a channel identity: its guard names the member (one profile at most);
 - a tag: the tag's index, a page of member ids, and their profiles in one batch read;
 - otherwise the registrations index (GSI2, one partition per UTC month, of the members' 注册 timeline
   entries), newest first, from `registeredTo` (or now) back to `registeredFrom` (or the program's creation:
@@ -45,21 +45,32 @@ class MemberDirectory:
         cursor: str | None = None,
         phone: str | None = None,
         card_no: str | None = None,
+        identity: tuple[str, str, str] | None = None,
         tag: str | None = None,
     ) -> MemberSummaryPage:
-        if phone or card_no:
-            return self._by_guard(tenant, where, phone, card_no)
+        """`identity` is (channel, type, value): an operator names the channel the identity is bound on."""
+        if phone or card_no or identity:
+            return self._by_guard(tenant, where, phone, card_no, identity)
         if tag:
             return self._by_tag(tenant, where, tag, limit, cursor)
         return self._by_registration(tenant, where, limit, cursor)
 
-    def _by_guard(self, tenant: str, where: MemberFilter, phone: str | None, card_no: str | None) -> MemberSummaryPage:
+    def _by_guard(
+        self,
+        tenant: str,
+        where: MemberFilter,
+        phone: str | None,
+        card_no: str | None,
+        identity: tuple[str, str, str] | None,
+    ) -> MemberSummaryPage:
         try:
-            member_id = (
-                self.members.id_by_phone(tenant, normalize_phone(phone))
-                if phone
-                else self.members.id_by_card(tenant, str(card_no))
-            )
+            if phone:
+                member_id = self.members.id_by_phone(tenant, normalize_phone(phone))
+            elif card_no:
+                member_id = self.members.id_by_card(tenant, card_no)
+            else:
+                assert identity is not None
+                member_id = self.members.id_by_identity(tenant, *identity)
             profile = self.members.profile(tenant, member_id)
         except NotFound:
             return MemberSummaryPage(items=[])

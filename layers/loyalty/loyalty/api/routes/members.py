@@ -300,7 +300,7 @@ Code = Annotated[str | None, Query(pattern=CODE_PATTERN)]
     operation_id="listMembers",
     tags=["members"],
     responses=responses(),
-    summary="会员列表: members newest first, filtered; or looked up by phone, card number or tag (D-082)",
+    summary="会员列表: members newest first, filtered; or looked up by phone, card number, identity or tag (D-082)",
     description="Every filter given must hold. A page reads a bounded number of members, so it can be short "
     "and still have a nextCursor. `name` matches the whole name exactly, ignoring case, width and spaces.",
 )
@@ -317,6 +317,11 @@ def list_members(
     name: Annotated[str | None, Query(min_length=1, max_length=100, pattern=text_pattern(False))] = None,
     phone: Annotated[str | None, Query(min_length=1, max_length=30, pattern=PHONE_PATTERN)] = None,
     card_no: Annotated[str | None, Query(alias="cardNo", pattern=CARD_PATTERN)] = None,
+    identity_channel: Annotated[
+        str | None, Query(alias="identityChannel", pattern=CODE_PATTERN, description="With identityType and -Value")
+    ] = None,
+    identity_type: Annotated[str | None, Query(alias="identityType", pattern=CODE_PATTERN)] = None,
+    identity_value: Annotated[str | None, Query(alias="identityValue", min_length=1, max_length=200)] = None,
     tag: Code = None,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -332,7 +337,17 @@ def list_members(
         name=name,
     )
     card = _checked(card_no) if card_no else None
-    return directory().find(principal(router).tenant, where, limit, cursor, phone=phone, card_no=card, tag=tag)
+    named = (identity_channel, identity_type, identity_value)
+    if any(named) and not all(named):
+        raise InvalidInput(
+            "an identity is named by identityChannel, identityType and identityValue together",
+            code="LOOKUP_KEY_MISSING",
+            field="identityChannel",
+        )
+    identity = (str(identity_channel), str(identity_type), str(identity_value)) if all(named) else None
+    return directory().find(
+        principal(router).tenant, where, limit, cursor, phone=phone, card_no=card, identity=identity, tag=tag
+    )
 
 
 @router.get(
