@@ -96,7 +96,11 @@ def test_a_spend_rule_lifts_a_member_whose_points_do_not(stack):
     path = f"/v1/members/{member['id']}"
     assert pos.json("POST", "/v1/orders", sale("cc-spend-1", "200", {"id": member["id"]}, code))[0] == 202
     assert wait_for(lambda: pos.json("GET", path)[1]["metrics"]["orderCount"], lambda n: n == 1) == 1
-    assert pos.json("GET", path)[1]["tier"]["code"] == "base"
+    view = pos.json("GET", path)[1]
+    assert view["tier"]["code"] == "base"
+    assert [(p["condition"], p["qualifying"], p["nextTier"]["pointsNeeded"]) for p in view["tierProgress"]] == [
+        ("spend", 200, 100)  # "¥100 to VIP"
+    ]
     assert pos.json("POST", "/v1/orders", sale("cc-spend-2", "100", {"id": member["id"]}, code))[0] == 202
     tier = wait_for(lambda: pos.json("GET", path)[1]["tier"], lambda t: t["code"] == "vip")
     assert tier["code"] == "vip"

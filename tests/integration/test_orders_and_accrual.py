@@ -154,6 +154,7 @@ def test_reaching_1000_qualifying_points_upgrades_base_straight_to_gold(member, 
     # "3750 points to platinum", and gold is kept at its end with 1000 (reached)
     assert view["tierProgress"] == [
         {
+            "condition": "points",
             "pointGroupCode": "points",
             "qualifying": 1250,
             "nextTier": {"code": "platinum", "name": "铂金卡会员", "pointsNeeded": 3750},

@@ -43,6 +43,12 @@ def test_spend_and_visits_lift_a_member_where_points_do_not(member, api, pipelin
     api.call("POST", "/v1/orders", POS, body=order_body("S-3", 10))
     pipeline.drain()
     assert tier(api, member["id"])["code"] == "platinum"  # the third order, 220 points in all
+    progress = api.call("GET", f"/v1/members/{member['id']}", POS)[1]["tierProgress"]
+    assert [(p["condition"], p["qualifying"], p["nextTier"]) for p in progress] == [
+        ("points", 220, None),  # platinum is the top tier
+        ("spend", 220, None),
+        ("orders", 3, None),
+    ]
 
 
 def sweep_at_tier_end(api: Api, member_id: str) -> dict:

@@ -37,3 +37,23 @@ def test_the_top_tier_has_no_next_tier():
 
 def test_only_point_groups_that_tier_rules_count_are_shown():
     assert [p.point_group_code for p in progress(PROGRAM, "base", {"points": 1, "growth": 9})] == ["points"]
+
+
+def test_spend_and_order_rules_show_their_own_progress_after_the_point_groups():
+    from loyalty.domain.config import ORDERS, SPEND, TierRule
+
+    rules = [
+        (
+            "tierRule",
+            {"code": "silver-spend", "name": "s", "tierCode": "silver", "condition": "spend", "lowerBound": 300},
+        ),
+        ("tierRule", {"code": "gold-visits", "name": "v", "tierCode": "gold", "condition": "orders", "lowerBound": 5}),
+    ]
+    program = ProgramConfig.from_items(Program(code="DEMO", name="品牌会员计划"), False, PROGRAM_STRUCTURE + rules)
+    assert all(isinstance(r, TierRule) for r in program.tier_rules.values())
+    found = progress(program, "base", {"points": 100, SPEND: 299, ORDERS: 2})  # 299.50 yuan, rounded down
+    assert [(p.condition, p.point_group_code, p.qualifying, p.next_tier.code, p.next_tier_needs) for p in found] == [
+        ("points", "points", 100, "silver", 200),
+        ("spend", None, 299, "silver", 1),
+        ("orders", None, 2, "gold", 3),
+    ]

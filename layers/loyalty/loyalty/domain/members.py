@@ -304,17 +304,26 @@ class AccountView(CamelModel):
 class TierTargetView(CamelModel):
     code: str
     name: str
-    points_needed: int = Field(description="Qualifying points still missing; 0 = reached")
+    points_needed: int = Field(
+        description="What is still missing in the entry's measure: qualifying points, whole yuan (rounded up) or "
+        "orders; 0 = reached"
+    )
 
 
 class TierProgressView(CamelModel):
-    """ "300 points to gold": one entry per point group that tier rules count."""
+    """ "300 points to gold", "¥100 to VIP": one entry per measure tier rules read."""
 
-    point_group_code: str
-    qualifying: int = Field(description="保级累计积分: the accumulator the tier rules read")
+    condition: Literal["points", "spend", "orders"] = Field(
+        default="points", description="累计积分 of a point group, or the tier period's 消费金额 or 消费次数"
+    )
+    point_group_code: str | None = Field(default=None, description="For points: whose accumulator")
+    qualifying: int = Field(
+        description="The measure the tier rules read: 保级累计积分, or the spend (whole yuan, rounded down) or "
+        "orders of the tier's period"
+    )
     next_tier: TierTargetView | None = Field(description="The next tier up that this group reaches; null at the top")
     retention_target: int | None = Field(
-        description="Qualifying points that keep the current tier when it ends (保级); null for the base tier"
+        description="What keeps the current tier when it ends (保级), in the entry's measure; null for the base tier"
     )
     retention_points_needed: int | None
     retention_by: datetime | None = Field(description="When the current tier ends and the target is checked")

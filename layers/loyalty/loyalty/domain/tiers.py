@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Literal
 
 from loyalty.domain.config import Tier, TierRule
 from loyalty.domain.program import ProgramConfig
@@ -59,10 +60,12 @@ def reached_rule(program: ProgramConfig, tier_code: str, qualifying: Mapping[str
 
 @dataclass(frozen=True)
 class Progress:
-    """Where a member stands in one point group that has tier rules: its accumulator (保级累计积分), the
-    next tier up and the points it still needs, and the points that keep the current tier at its end."""
+    """Where a member stands on one measure that tier rules read: a point group's accumulator (保级累计积分),
+    or the spend or accrued orders of the tier's period; the next tier up and what it still needs, and what
+    keeps the current tier at its end."""
 
-    point_group_code: str
+    condition: Literal["points", "spend", "orders"]
+    point_group_code: str | None
     qualifying: int
     next_tier: Tier | None
     next_tier_needs: int | None
@@ -70,29 +73,40 @@ class Progress:
     retention_needs: int | None
 
 
-def progress(program: ProgramConfig, current_tier: str, qualifying: dict[str, int]) -> list[Progress]:
-    """One entry per point group that tier rules count (spec §5.1-5.2). The next tier is the lowest tier
-    above the current one that this group's rules reach; the retention target is the lowest bound among
-    the current tier's own rules in this group (none for the base tier, which never ends)."""
+def progress(program: ProgramConfig, current_tier: str, measures: Mapping[str, int]) -> list[Progress]:
+    """One entry per measure that tier rules read (spec §5.1-5.2): each point group's, then spend, then
+    orders. The next tier is the lowest tier above the current one that rules on this measure reach; the
+    retention target is the lowest bound among the current tier's own rules on it (none for the base tier,
+    which never ends). Spend comes in whole yuan, as the bounds are (rounded down: 299.50 of 300 needs 1)."""
     current = program.tiers[current_tier].order if current_tier in program.tiers else 0
-    points_rules = [r for r in program.tier_rules.values() if r.condition == "points" and r.tier_code in program.tiers]
-    groups = sorted({rule.measure for rule in points_rules})
+    counted = [r for r in program.tier_rules.values() if r.tier_code in program.tiers]
+    order = {"points": 0, "spend": 1, "orders": 2}
     entries = []
-    for group in groups:
-        have = qualifying.get(group, 0)
-        rules = [r for r in points_rules if r.measure == group]
+    for measure in sorted({r.measure for r in counted}, key=lambda m: (order[_condition(counted, m)], m)):
+        have = measures.get(measure, 0)
+        rules = [r for r in counted if r.measure == measure]
         above = [r for r in rules if program.tiers[r.tier_code].order > current]
         nearest = min(above, key=lambda r: (program.tiers[r.tier_code].order, r.lower_bound), default=None)
         own = [r.lower_bound for r in rules if r.tier_code == current_tier]
         keep = min(own) if own else None
+        condition = rules[0].condition
         entries.append(
             Progress(
-                point_group_code=group,
+                condition=condition,
+                point_group_code=measure if condition == "points" else None,
                 qualifying=have,
                 next_tier=program.tiers[nearest.tier_code] if nearest else None,
-                next_tier_needs=max(0, nearest.lower_bound - have) if nearest else None,
+                next_tier_needs=_missing(nearest.lower_bound, have) if nearest else None,
                 retention_target=keep,
-                retention_needs=max(0, keep - have) if keep is not None else None,
+                retention_needs=_missing(keep, have) if keep is not None else None,
             )
         )
     return entries
+
+
+def _condition(rules: list[TierRule], measure: str) -> str:
+    return next(r.condition for r in rules if r.measure == measure)
+
+
+def _missing(bound: int, have: int) -> int:
+    return max(0, bound - have)

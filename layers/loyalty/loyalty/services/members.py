@@ -6,11 +6,11 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Literal
 
 from loyalty.clock import Clock, SystemClock
-from loyalty.domain.config import KINDS
+from loyalty.domain.config import KINDS, ORDERS, SPEND
 from loyalty.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed, PreconditionRequired
 from loyalty.domain.members import (
     AccountView,
@@ -474,6 +474,13 @@ def _change_record(editor: Editor, now: datetime, changes: list[dict], reason: s
     return {**record, **({"reason": reason} if reason else {}), "changes": changes}
 
 
+def _tier_measures(profile: Item) -> dict[str, int]:
+    """The member-level measures tier rules read: the tier period's spend (whole yuan, as the rules' bounds
+    are: rounded down, so what is still needed is rounded up) and accrued orders."""
+    spend = Decimal(str(profile.get("tierSpend", 0))).to_integral_value(rounding=ROUND_FLOOR)
+    return {SPEND: int(spend), ORDERS: int(profile.get("tierOrders", 0))}
+
+
 def _name_key(changed: dict) -> dict:
     """The member list's key of a changed name, set with it."""
     return {"nameKey": name_key(changed["name"])} if changed.get("name") else {}
@@ -527,6 +534,7 @@ def _view(items: list[Item], program: ProgramConfig) -> MemberView:
         ),
         tier_progress=[
             TierProgressView(
+                condition=p.condition,
                 point_group_code=p.point_group_code,
                 qualifying=p.qualifying,
                 next_tier=TierTargetView(code=p.next_tier.code, name=p.next_tier.name, points_needed=p.next_tier_needs)
@@ -536,7 +544,7 @@ def _view(items: list[Item], program: ProgramConfig) -> MemberView:
                 retention_points_needed=p.retention_needs,
                 retention_by=tier.get("validUntil") if p.retention_target is not None else None,
             )
-            for p in progress(program, tier["code"], qualifying)
+            for p in progress(program, tier["code"], {**qualifying, **_tier_measures(profile)})
         ],
         accounts=[
             AccountView(
