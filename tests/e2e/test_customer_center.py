@@ -132,3 +132,11 @@ def test_a_sale_before_registering_is_attached_and_accrues_once(stack):
     time.sleep(1)  # a second accrual, were there one, would have landed by now
     assert points() == 480
     assert pos.json("GET", "/v1/orders/cc-walk-in-1")[1]["status"] == "accrued"
+
+    # a return of a non-member sale is kept (no points to take back) and counts on the sale
+    assert pos.json("POST", "/v1/orders", sale("cc-walk-in-2", "60", None))[1]["status"] == "unattached"
+    returned = {"returnNo": "cc-walk-in-r2", "originalOrderNo": "cc-walk-in-2", "wholeOrder": True}
+    returned["returnedAt"] = datetime.now(UTC).replace(microsecond=0).isoformat()
+    assert pos.json("POST", "/v1/returns", returned)[1]["status"] == "unattached"
+    again = {**returned, "returnNo": "cc-walk-in-r3"}
+    assert pos.json("POST", "/v1/returns", again)[1]["code"] == "NOTHING_TO_RETURN"

@@ -483,7 +483,7 @@ def _returned_quantities(tenant: str, order: Item, submission: ReturnSubmission,
             ":v": version,
             ":status": status,
         },
-        "#status = :status AND " + ("attribute_not_exists(returnsVersion)" if version == 0 else "returnsVersion = :v"),
+        "#status = :status AND (attribute_not_exists(returnsVersion) OR returnsVersion = :v)",
         {"#status": "status"},
     )
 
