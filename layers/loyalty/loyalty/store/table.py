@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -310,6 +311,7 @@ class Table:
             _guard_item(body["Item"])
         else:
             guard_partition(body["Key"]["PK"])
+        _all_placeholders_used(body)
         body = dict(body, TableName=self.name)
         for field in ("Item", "Key", "ExpressionAttributeValues"):
             if field in body:
@@ -317,6 +319,20 @@ class Table:
         if "ConditionExpression" in body:
             body.setdefault("ReturnValuesOnConditionCheckFailure", "ALL_OLD")
         return {action: body}
+
+
+_PLACEHOLDER = re.compile(r"[:#][A-Za-z0-9_]+")
+
+
+def _all_placeholders_used(body: dict[str, Any]) -> None:
+    """DynamoDB refuses a request whose expression values or names are not all used (ValidationException);
+    the emulator does not, so the mistake is caught here, on every engine, before the round trip."""
+    used = set()
+    for field in ("UpdateExpression", "ConditionExpression"):
+        used |= set(_PLACEHOLDER.findall(body.get(field, "")))
+    given = set(body.get("ExpressionAttributeValues", {})) | set(body.get("ExpressionAttributeNames", {}))
+    if unused := sorted(given - used):
+        raise ValueError(f"expression placeholders given but not used: {', '.join(unused)}")
 
 
 # --- builders for transaction entries, so call sites read as sentences ---------------------------------
