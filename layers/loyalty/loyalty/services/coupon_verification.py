@@ -277,7 +277,8 @@ class CouponVerifier:
         self, tenant: str, order: CouponOrder, coupons: dict[str, Item | None], now: datetime
     ) -> list[Verdict]:
         catalog = self.catalogs.load(tenant).catalog
-        terms = [CouponTerms.model_validate(c["terms"]) for c in coupons.values() if c]
+        states = {code: _state(coupon) for code, coupon in coupons.items() if coupon}
+        terms = [state.terms for state in states.values()]
         wanted = catalog.lookups(
             order.store_code,
             [line.sku for line in order.lines],
@@ -295,7 +296,7 @@ class CouponVerifier:
                 )
                 continue
             zone = self.programs.load(tenant, coupon["programCode"]).zone
-            verdicts.append(check(_state(coupon), order, now, zone, catalog))
+            verdicts.append(check(states[code], order, now, zone, catalog))
         return verdicts
 
     def _write(

@@ -83,8 +83,7 @@ class ReturnService:
             raise Conflict(
                 "the order was rejected on review and earned nothing", code="ORDER_REJECTED", field="originalOrderNo"
             )
-        quantities = {line["lineNo"]: Decimal(str(line["quantity"])) for line in order["submission"]["lines"]}
-        returned = {int(k): Decimal(str(v)) for k, v in order.get("returnedQuantities", {}).items()}
+        quantities, returned = _line_quantities(order)
         if submission.whole_order and all(q <= returned.get(no, Decimal(0)) for no, q in quantities.items()):
             raise InvalidInput(
                 "every line of this order was returned already", code="NOTHING_TO_RETURN", field="wholeOrder"
@@ -160,14 +159,9 @@ class ReturnService:
         """退单返券 once the whole order has come back (also on a redelivery, in case the first stopped here)."""
         if self.coupons is None:
             return
-        quantity = {line["lineNo"]: Decimal(str(line["quantity"])) for line in order["submission"]["lines"]}
-        returned = {int(k): Decimal(str(v)) for k, v in order.get("returnedQuantities", {}).items()}
-        submission = ReturnSubmission.model_validate(ret["submission"])
+        quantity, returned = _line_quantities(order)
         if not applied_before:
-            if submission.whole_order:
-                returned = dict(quantity)
-            for line in submission.lines:
-                returned[line.line_no] = returned.get(line.line_no, Decimal(0)) + line.quantity
+            returned = _returned_after(order, ReturnSubmission.model_validate(ret["submission"]))
         if all(returned.get(no, Decimal(0)) >= q for no, q in quantity.items()):
             self.coupons.give_back(tenant, ret["channel"], ret["originalOrderNo"])
 
@@ -176,8 +170,7 @@ class ReturnService:
         member_id, now = order["memberId"], self.clock.now()
         program = self.programs.load(tenant, order["submission"]["programCode"])
         lines = {line["lineNo"]: line for line in order["submission"]["lines"]}
-        quantity = {no: Decimal(str(line["quantity"])) for no, line in lines.items()}
-        returned_before = {int(k): Decimal(str(v)) for k, v in order.get("returnedQuantities", {}).items()}
+        quantity, returned_before = _line_quantities(order)
         now_returning = (
             {no: quantity[no] - returned_before.get(no, Decimal(0)) for no in quantity}
             if submission.whole_order
@@ -463,15 +456,27 @@ class ReturnService:
         return points
 
 
-def _returned_quantities(tenant: str, order: Item, submission: ReturnSubmission, status: str) -> dict:
-    """The update of a non-member order's returned quantities by this return, guarded by the order's status and
-    its returns' version (two returns of one order queue up; an order attached meanwhile is decided again)."""
+def _line_quantities(order: Item) -> tuple[dict[int, Decimal], dict[int, Decimal]]:
+    """Each line's quantity on the order, and how much of each has come back so far."""
     quantity = {line["lineNo"]: Decimal(str(line["quantity"])) for line in order["submission"]["lines"]}
     returned = {int(k): Decimal(str(v)) for k, v in order.get("returnedQuantities", {}).items()}
+    return quantity, returned
+
+
+def _returned_after(order: Item, submission: ReturnSubmission) -> dict[int, Decimal]:
+    """How much of each line will have come back once this return is counted."""
+    quantity, returned = _line_quantities(order)
     if submission.whole_order:
         returned = dict(quantity)
     for line in submission.lines:
         returned[line.line_no] = returned.get(line.line_no, Decimal(0)) + line.quantity
+    return returned
+
+
+def _returned_quantities(tenant: str, order: Item, submission: ReturnSubmission, status: str) -> dict:
+    """The update of a non-member order's returned quantities by this return, guarded by the order's status and
+    its returns' version (two returns of one order queue up; an order attached meanwhile is decided again)."""
+    returned = _returned_after(order, submission)
     version = order.get("returnsVersion", 0)
     return update(
         keys.order(tenant, order["channel"], order["orderNo"]),
