@@ -39,6 +39,8 @@ from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import StreamRecord, StreamShard, Table
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
 
+from infra.local import moto_items
+
 STREAM_RETENTION = timedelta(hours=24)  # DynamoDB Streams' retention
 STREAM_MAX_RECORDS = 20_000  # and a bound by count, for a stack that writes far more than a day's worth
 ITERATOR_LIFETIME_SECONDS = 15 * 60  # a shard iterator expires after 15 minutes on DynamoDB
@@ -62,6 +64,7 @@ def install() -> None:
     _bound_streams()
     _bound_iterators()
     _bound_queries()
+    moto_items.install()
 
 
 def _bound_instance_tracking() -> None:
@@ -106,6 +109,7 @@ class _UndoLog:
                     items.pop(hash_value, None)
                 else:
                     items[hash_value] = before
+                    moto_items.adopt(table, before)
                 continue
             partition = items[hash_value]
             if before is None:
@@ -114,6 +118,7 @@ class _UndoLog:
                     del items[hash_value]
             else:
                 partition[range_value] = before
+                moto_items.adopt(table, before)
         for shard, end in self.streams.values():
             del shard.items[max(0, end - shard.starting_sequence_number) :]
 
