@@ -20,9 +20,10 @@ from pydantic import Field
 from loyalty.clock import Clock, SystemClock
 from loyalty.domain.config import Ref, distinct_refs
 from loyalty.domain.coupons import CouponRuleInput, Totals, roi, split
-from loyalty.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from loyalty.domain.errors import Conflict, NotFound
 from loyalty.domain.validity import CamelModel, View
-from loyalty.ids import new_ulid
+from loyalty.services import approval
+from loyalty.services.approval import Decision, LogEntryDraft, Submission
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository, count_ref
 from loyalty.store.requests import RequestKey
@@ -32,16 +33,6 @@ RuleStatus = Literal["draft", "pending", "listed", "delisted"]
 RULE_CACHE_SECONDS = 30.0
 STATS = ("issued", "claimers", "used", "users", "newCustomers", "returningCustomers")
 MONEY_STATS = ("orderTotal", "discountTotal")
-
-
-class Submission(CamelModel):
-    EXAMPLES: ClassVar[list[dict[str, Any]]] = [{"approver": "01JDQ5W8C4M7Q3V2X9Z6K1B0TA"}]
-    approver: str = Field(min_length=1, max_length=64, description="The operator key id of the approver")
-
-
-class Decision(CamelModel):
-    EXAMPLES: ClassVar[list[dict[str, Any]]] = [{"comment": "同意上架"}]
-    comment: str = Field(default="", max_length=500, description="审核意见; required when rejecting")
 
 
 class Restock(CamelModel):
@@ -186,10 +177,7 @@ class CouponRuleService:
     # --- approval -------------------------------------------------------------------------------------
 
     def submit(self, tenant: str, rule_id: str, submission: Submission, by: str) -> RuleView:
-        if submission.approver == by:
-            raise InvalidInput(
-                "the approver must be someone other than the submitter", code="SELF_APPROVAL", field="approver"
-            )
+        approval.check_submission(submission, by)
         return self._step(
             tenant,
             rule_id,
@@ -233,8 +221,7 @@ class CouponRuleService:
         )
 
     def reject(self, tenant: str, rule_id: str, decision: Decision, by: str) -> RuleView:
-        if not decision.comment:
-            raise InvalidInput("say why the rule is rejected", code="COMMENT_REQUIRED", field="comment")
+        approval.check_rejection(decision, "rule")
         self._check_approver(self._item(tenant, rule_id), by)
         return self._step(
             tenant,
@@ -307,8 +294,9 @@ class CouponRuleService:
 
     def log(self, tenant: str, rule_id: str) -> list[LogEntry]:
         self._item(tenant, rule_id)
-        items = self.table.query_prefix(keys.coupon_rule(tenant, rule_id), keys.log_sk("")).items
-        return [LogEntry.model_validate(item) for item in items]
+        return [
+            LogEntry.model_validate(item) for item in approval.log_items(self.table, keys.coupon_rule(tenant, rule_id))
+        ]
 
     def dashboard(self, tenant: str, rule_id: str) -> Dashboard:
         rule = self._item(tenant, rule_id)
@@ -355,39 +343,33 @@ class CouponRuleService:
         extra: list[dict] | None = None,
         approver: str | None = None,
     ) -> RuleView:
-        pk = keys.coupon_rule(tenant, rule_id)
-        condition = "#status = :expected"
-        values = {**values, ":expected": expected, ":one": 1}
-        if approver:
-            condition += " AND approver = :approverNow AND submittedBy <> :approverNow"
-            values[":approverNow"] = approver
-        now = self.clock.now()
-        operations = [
-            update(pk, keys.RULE_SK, f"{expression} ADD version :one", values, condition, {"#status": "status"}),
-            put({"PK": pk, "SK": keys.log_sk(new_ulid()), **entry.item(now)}),
-            *(extra or []),
-        ]
-        try:
-            self.table.transact(operations)
-        except TransactionCancelled as cancelled:
-            if cancelled.failed(0):
-                found = cancelled.items[0]
-                if found is None:
-                    raise NotFound(f"no coupon rule {rule_id!r}", code="COUPON_RULE_NOT_FOUND") from None
-                if expected == "listed":  # a step only a listed rule takes: the code claims and issues give too
-                    raise Conflict(
-                        f"the rule is {found['status']}, not listed", code="RULE_NOT_LISTED", ruleStatus=found["status"]
-                    ) from None
-                raise Conflict(
-                    f"the rule is {found['status']}, not {expected}", code="RULE_STATUS", ruleStatus=found["status"]
-                ) from None
-            raise
+        def refused(found: Item) -> Conflict:
+            if expected == "listed":  # a step only a listed rule takes: the code claims and issues give too
+                return Conflict(
+                    f"the rule is {found['status']}, not listed", code="RULE_NOT_LISTED", ruleStatus=found["status"]
+                )
+            return Conflict(
+                f"the rule is {found['status']}, not {expected}", code="RULE_STATUS", ruleStatus=found["status"]
+            )
+
+        approval.step(
+            self.table,
+            self.clock.now(),
+            (keys.coupon_rule(tenant, rule_id), keys.RULE_SK),
+            expected,
+            expression,
+            values,
+            entry,
+            refused,
+            lambda: NotFound(f"no coupon rule {rule_id!r}", code="COUPON_RULE_NOT_FOUND"),
+            extra,
+            approver,
+        )
         return self.get(tenant, rule_id)
 
     @staticmethod
     def _check_approver(rule: Item, by: str) -> None:
-        if rule.get("status") == "pending" and rule.get("approver") != by:
-            raise Forbidden("only the approver named on submission may decide", code="NOT_THE_APPROVER")
+        approval.check_approver(rule, by)
 
     @staticmethod
     def _not_draft(found: Item | None) -> DomainErrorType:
@@ -401,21 +383,6 @@ class CouponRuleService:
 
 
 DomainErrorType = NotFound | Conflict
-
-
-@dataclass(frozen=True)
-class LogEntryDraft:
-    action: str
-    by: str
-    comment: str | None = None
-    quantity: int | None = None
-    cost: Decimal | None = None
-
-    def item(self, now: datetime) -> Item:
-        entry: dict[str, Any] = {"at": now.isoformat(), "by": self.by, "action": self.action, "comment": self.comment}
-        if self.quantity is not None:
-            entry.update(quantity=self.quantity, cost=self.cost)
-        return {k: v for k, v in entry.items() if v not in (None, "")}
 
 
 class RuleLoader:
