@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from datetime import datetime
 
 from tests.support import MINI, OPERATOR, OTHER_TENANT_POS, POS, Api, load_event
 
@@ -50,6 +51,7 @@ def test_sample_event_registers_a_member_with_base_tier_and_one_zero_account_per
         "programCode": "DEMO",
         "channel": "POS",
         "tierCode": "base",
+        "registeredAt": datetime.fromisoformat(member["registeredAt"]).isoformat(),  # campaigns read it
     }
 
 

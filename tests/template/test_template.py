@@ -209,7 +209,7 @@ def test_what_holds_money_or_lost_messages_survives_a_stack_delete():
     assert table["Properties"]["DeletionProtectionEnabled"] is True
     assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
     dead_letters = [name for name in TEMPLATE.of_type("AWS::SQS::Queue") if "DeadLetter" in name]
-    assert len(dead_letters) == 8
+    assert len(dead_letters) == 9
     assert all(
         (resources[n]["DeletionPolicy"], resources[n]["UpdateReplacePolicy"]) == ("Retain",) * 2 for n in dead_letters
     )
@@ -252,7 +252,7 @@ def test_throttling_and_concurrency_are_parameters_of_the_stack():
         for event in function["Properties"].get("Events", {}).values()
         if event["Type"] == "SQS"
     ]
-    assert len(sources) == 6
+    assert len(sources) == 7
     assert all(s["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "QueueMaximumConcurrency"}} for s in sources)
 
 

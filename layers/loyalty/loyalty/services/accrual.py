@@ -140,6 +140,13 @@ class AccrualService:
                         "orderNo": order["orderNo"],
                         "channel": order["channel"],
                         "points": {g: t.available for g, t in totals.items()},
+                        # what campaigns triggered by a purchase read (services/campaigns/engine.py)
+                        "programCode": submission.program_code,
+                        "storeCode": submission.store_code,
+                        "orderedAt": submission.ordered_at.isoformat(),
+                        "amount": str(amount),
+                        "paymentMethods": sorted({p.method_code for p in submission.payments}),
+                        "firstPurchase": not (profile.get("firstPurchaseAt") or profile.get("orderCount", 0)),
                     },
                 ),
                 now,

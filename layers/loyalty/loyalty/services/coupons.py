@@ -33,7 +33,7 @@ from loyalty.store.member_repo import MemberRepository
 from loyalty.store.requests import RequestKey
 from loyalty.store.table import Item, Table, TransactionCancelled, check, put, update
 
-Source = Literal["claim", "operator", "batch", "points"]
+Source = Literal["claim", "operator", "batch", "points", "campaign"]
 ATTEMPTS = 2 * keys.STOCK_SHARDS + 2  # each shard may need a second try when its daily count is of yesterday
 
 
@@ -149,6 +149,13 @@ class CouponService:
         if not rule["rule"].get("campaignIssue"):
             raise Conflict("this coupon is not issued by operators or campaigns", code="NOT_ISSUABLE")
         return self.issue(tenant, self.member_id(tenant, request), rule, "operator", request=key)
+
+    def issue_for_campaign(self, tenant: str, member_id: str, rule_id: str, request: RequestKey) -> CouponView:
+        """活动发券 by a campaign's effect, once per `request` (campaign, member, triggering event)."""
+        rule = self.rules.load(tenant, rule_id)
+        if not rule["rule"].get("campaignIssue"):
+            raise Conflict("this coupon is not issued by operators or campaigns", code="NOT_ISSUABLE")
+        return self.issue(tenant, member_id, rule, "campaign", request=request)
 
     def exchange(self, tenant: str, member_id: str, rule_id: str, request: RequestKey | None = None) -> CouponView:
         """积分兑换优惠券: the points and the coupon in one transaction, both or neither."""

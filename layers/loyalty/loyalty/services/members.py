@@ -130,7 +130,13 @@ class MemberService:
         }
         registered = events.DomainEvent(
             "MemberRegistered",
-            {"memberId": member_id, "programCode": program.program.code, "channel": channel, "tierCode": base.code},
+            {
+                "memberId": member_id,
+                "programCode": program.program.code,
+                "channel": channel,
+                "tierCode": base.code,
+                "registeredAt": now.isoformat(),
+            },
         )
         new = NewMember(
             tenant=tenant,

@@ -8,7 +8,7 @@ same time; a lot changed by a concurrent spend makes this one read again and ret
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +19,7 @@ from loyalty.domain.ledger import RecordType, delta
 from loyalty.domain.members import inactive_member
 from loyalty.domain.program import ProgramConfig
 from loyalty.domain.redemption import AdjustmentRequest, RedemptionRequest, SpendView
-from loyalty.domain.validity import FixedPeriod, end_of_validity
+from loyalty.domain.validity import FixedDate, FixedPeriod, end_of_validity
 from loyalty.ids import new_ulid
 from loyalty.services import events
 from loyalty.services.accrual import settle
@@ -53,6 +53,21 @@ class ExtrasRefused(Exception):
 
     def failed(self, index: int) -> bool:
         return index in self._failed
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Points given into a lot of their own: an operator's increase (人工积分调整增加), a campaign's gift."""
+
+    point_group_code: str
+    points: int
+    validity: FixedPeriod | FixedDate
+    counts_toward_upgrade: bool
+    record_type: RecordType
+    details: dict[str, Any]  # kept on the record: reason, operator, cost center, campaign ...
+    event: str  # the domain event announcing it (PointsAdjusted, PointsEarned)
+    cost_center_code: str | None = None
+    announced: dict[str, Any] = field(default_factory=dict)  # more of the event's detail
 
 
 @dataclass
@@ -124,71 +139,89 @@ class RedemptionService:
                     counts_toward_upgrade=request.counts_toward_upgrade,
                 )
             )
-        program = self._program(tenant, member_id, request.point_group_code)
-        now, record_id = self.clock.now(), new_ulid()
-        expires = end_of_validity(request.validity, now, program.zone)
+        grant = Grant(
+            group,
+            request.points,
+            request.validity,
+            request.counts_toward_upgrade,
+            RecordType.MANUAL_INCREASE,
+            details,
+            "PointsAdjusted",
+            request.cost_center_code,
+        )
+        record = self.grant(tenant, member_id, grant, key=key)
+        return _view(record)
+
+    def grant(
+        self,
+        tenant: str,
+        member_id: str,
+        grant: Grant,
+        key: RequestKey | None = None,
+        extra: list[dict] | None = None,
+        record_id: str | None = None,
+    ) -> Item:
+        """Points into a new lot of their own (an operator's increase, a campaign's gift), with its record,
+        in one transaction with `extra` (a campaign's once-only marker, limit and budget): ExtrasRefused
+        names the one that refused. A retry under `key` gets the first record."""
+        group = grant.point_group_code
+        program = self._program(tenant, member_id, group)
+        now, record_id = self.clock.now(), record_id or new_ulid()
+        expires = end_of_validity(grant.validity, now, program.zone)
         assert expires is not None
-        lot_sk = keys.lot_sk(request.point_group_code, expires, now, record_id)
+        lot_sk = keys.lot_sk(group, expires, now, record_id)
         common = {
             "recordId": record_id,
-            "pointGroupCode": request.point_group_code,
+            "pointGroupCode": group,
             "effectiveAt": now.isoformat(),
             "expiresAt": expires.isoformat(),
-            "countsTowardUpgrade": request.counts_toward_upgrade,
+            "countsTowardUpgrade": grant.counts_toward_upgrade,
         }
         record = {
             **common,
-            "type": RecordType.MANUAL_INCREASE.value,
-            "change": request.points,
+            "type": grant.record_type.value,
+            "change": grant.points,
             "lotSk": lot_sk,
             "relations": [],
             "createdAt": now.isoformat(),
-            **_present(details),
+            **_present(grant.details),
         }
-        change = delta(RecordType.MANUAL_INCREASE, request.points, request.counts_toward_upgrade)
+        change = delta(grant.record_type, grant.points, grant.counts_toward_upgrade)
+        announced = {"memberId": member_id, "recordId": record_id, "pointGroupCode": group, "points": grant.points}
         for _ in range(ATTEMPTS):
             write = LedgerWrite(
                 tenant,
                 member_id,
                 records=[record],
                 guard=key.marker(recordId=record_id) if key else None,
+                extra=list(extra or []),
                 lots=[
                     {
                         **common,
                         "SK": lot_sk,
-                        "points": request.points,
-                        "remaining": request.points,
-                        **_present({"costCenterCode": request.cost_center_code}),
+                        "points": grant.points,
+                        "remaining": grant.points,
+                        **_present({"costCenterCode": grant.cost_center_code}),
                         **keys.lot_index(tenant, program.program.code, member_id, expires, lot_sk),
                     }
                 ],
                 outbox=[
-                    events.outbox_entry(
-                        tenant,
-                        events.DomainEvent(
-                            "PointsAdjusted",
-                            {
-                                "memberId": member_id,
-                                "recordId": record_id,
-                                "pointGroupCode": request.point_group_code,
-                                "points": request.points,
-                            },
-                        ),
-                        now,
-                    )
+                    events.outbox_entry(tenant, events.DomainEvent(grant.event, {**announced, **grant.announced}), now)
                 ],
             )
-            if request.counts_toward_upgrade:  # evaluated for an upgrade like an accrual (§5.1)
+            if grant.counts_toward_upgrade:  # evaluated for an upgrade like an accrual (§5.1)
                 items = self.members.items(tenant, member_id)
                 settle(write, tenant, program, items[0], accounts_by_group(items), {group: change}, {}, now)
             else:
                 write.accounts = [_account(program, group, change)]
             try:
                 self.ledger.write(write)
-                return _view(record)
+                return record
             except WriteConflict as conflict:
                 if key and conflict.already_applied:
-                    return self.get(tenant, member_id, key.first_effect(self.ledger.table)["recordId"])
+                    return self._spend_record(tenant, member_id, key.first_effect(self.ledger.table)["recordId"])
+                if conflict.failed_extras:
+                    raise ExtrasRefused(conflict.failed_extras, conflict.extra_items) from None
                 if conflict.already_applied:
                     raise
         raise Conflict("the member's points changed while adjusting; retry", code="CONCURRENT_UPDATE")

@@ -362,3 +362,35 @@ def bulk_job(tenant: str, job_id: str) -> str:
 
 def job_row_sk(row: int) -> str:
     return f"ROW#{row:06d}"
+
+
+# --- campaigns --------------------------------------------------------------------------------------------
+
+CAMPAIGNS_INDEX = "CAMPAIGNS"
+CAMPAIGN_SK = "CAMPAIGN"
+CAMPAIGN_BUDGET_SK = "BUDGET"
+
+
+def campaign(tenant: str, campaign_id: str) -> str:
+    """A campaign (营销活动), its log and its budget (remaining, and what it gave) in one partition."""
+    return f"T#{tenant}#CAMPAIGN#{campaign_id}"
+
+
+def campaigns_index(tenant: str) -> str:
+    return f"T#{tenant}#{CAMPAIGNS_INDEX}"
+
+
+def campaigns_on(tenant: str, program_code: str, occasion: str) -> str:
+    """GSI2 of the approved, not yet ended campaigns a kind of event (registration, order) may trigger in a
+    program: one small query per event."""
+    return f"T#{tenant}#CAMPAIGNS_ON#{program_code}#{occasion}"
+
+
+def participation_sk(campaign_id: str, business_key: str) -> str:
+    """A member's part in a campaign for one triggering event: the once-only marker and what it gave."""
+    return f"CAMPAIGN#{campaign_id}#{business_key}"
+
+
+def participation_limit_sk(campaign_id: str, label: str) -> str:
+    """How often the member took part in a campaign in one calendar period ("ever" for no period)."""
+    return f"CAMPAIGN_LIMIT#{campaign_id}#{label}"

@@ -1,0 +1,143 @@
+"""Campaigns (营销活动), for operators: drafts, approval by a named approver, pause, resume, end, the log,
+what a campaign gave, and which campaigns touched a member (services/campaigns/)."""
+
+from functools import lru_cache
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+
+from loyalty.api.params import MemberId
+from loyalty.api.problems import responses
+from loyalty.api.resolver import principal
+from loyalty.domain.campaigns import CampaignInput
+from loyalty.services.approval import Decision, Submission
+from loyalty.services.campaigns.admin import (
+    CampaignLogEntry,
+    CampaignPage,
+    CampaignService,
+    CampaignView,
+    ParticipationPage,
+    campaign_service,
+)
+
+router = Router()
+CampaignId = Annotated[str, Path(pattern=r"^HD[0-9]{10,}$", description="HD + yyyyMM + 4 digits")]
+Limit = Annotated[int, Query(ge=1, le=100)]
+Cursor = Annotated[str | None, Query(min_length=1, max_length=500)]
+
+
+@lru_cache(maxsize=1)
+def service() -> CampaignService:
+    return campaign_service()
+
+
+def _post(path: str, operation_id: str, summary: str, status_code: int = 200):  # type: ignore[no-untyped-def]
+    return router.post(
+        path,
+        operation_id=operation_id,
+        tags=["campaigns"],
+        status_code=status_code,
+        responses=responses(status_code),
+        summary=summary,
+    )
+
+
+def _get(path: str, operation_id: str, summary: str):  # type: ignore[no-untyped-def]
+    return router.get(path, operation_id=operation_id, tags=["campaigns"], responses=responses(), summary=summary)
+
+
+@_post("/v1/admin/campaigns", "createCampaign", "A new campaign, as a draft", 201)
+def create_campaign(body: Annotated[CampaignInput, Body()]) -> CampaignView:
+    caller = principal(router)
+    return service().create(caller.tenant, body, caller.key_id)
+
+
+@_get("/v1/admin/campaigns", "listCampaigns", "The tenant's campaigns, oldest first")
+def list_campaigns(limit: Limit = 50, cursor: Cursor = None) -> CampaignPage:
+    return service().list_page(principal(router).tenant, limit, cursor)
+
+
+@_get("/v1/admin/campaigns/<campaignId>", "getCampaign", "A campaign, its status and what it gave")
+def get_campaign(campaignId: CampaignId) -> CampaignView:
+    return service().get(principal(router).tenant, campaignId)
+
+
+@router.put(
+    "/v1/admin/campaigns/<campaignId>",
+    operation_id="replaceCampaign",
+    tags=["campaigns"],
+    responses=responses(),
+    summary="Change a draft (409 CAMPAIGN_STATUS once submitted)",
+)
+def replace_campaign(campaignId: CampaignId, body: Annotated[CampaignInput, Body()]) -> CampaignView:
+    return service().replace(principal(router).tenant, campaignId, body)
+
+
+@router.delete(
+    "/v1/admin/campaigns/<campaignId>",
+    operation_id="deleteCampaign",
+    tags=["campaigns"],
+    responses=responses(),
+    summary="Delete a draft (409 CAMPAIGN_STATUS otherwise)",
+)
+def delete_campaign(campaignId: CampaignId) -> Response[None]:
+    service().delete(principal(router).tenant, campaignId)
+    return Response(status_code=204)
+
+
+@_post("/v1/admin/campaigns/<campaignId>/copy", "copyCampaign", "复制: a new draft with the same terms", 201)
+def copy_campaign(campaignId: CampaignId) -> CampaignView:
+    caller = principal(router)
+    return service().copy(caller.tenant, campaignId, caller.key_id)
+
+
+@_post("/v1/admin/campaigns/<campaignId>/submit", "submitCampaign", "提交审批 to a named approver (not yourself)")
+def submit_campaign(campaignId: CampaignId, body: Annotated[Submission, Body()]) -> CampaignView:
+    caller = principal(router)
+    return service().submit(caller.tenant, campaignId, body, caller.key_id)
+
+
+@_post("/v1/admin/campaigns/<campaignId>/approve", "approveCampaign", "审批通过, by the named approver: scheduled")
+def approve_campaign(campaignId: CampaignId, body: Annotated[Decision, Body()]) -> CampaignView:
+    caller = principal(router)
+    return service().approve(caller.tenant, campaignId, body, caller.key_id)
+
+
+@_post("/v1/admin/campaigns/<campaignId>/reject", "rejectCampaign", "Reject, with the reason: back to draft")
+def reject_campaign(campaignId: CampaignId, body: Annotated[Decision, Body()]) -> CampaignView:
+    caller = principal(router)
+    return service().reject(caller.tenant, campaignId, body, caller.key_id)
+
+
+@_post("/v1/admin/campaigns/<campaignId>/pause", "pauseCampaign", "紧急暂停: nobody takes part until resumed")
+def pause_campaign(campaignId: CampaignId) -> CampaignView:
+    caller = principal(router)
+    return service().pause(caller.tenant, campaignId, caller.key_id)
+
+
+@_post("/v1/admin/campaigns/<campaignId>/resume", "resumeCampaign", "Resume a paused campaign")
+def resume_campaign(campaignId: CampaignId) -> CampaignView:
+    caller = principal(router)
+    return service().resume(caller.tenant, campaignId, caller.key_id)
+
+
+@_post("/v1/admin/campaigns/<campaignId>/end", "endCampaign", "结束, for good: what it gave stays the members'")
+def end_campaign(campaignId: CampaignId) -> CampaignView:
+    caller = principal(router)
+    return service().end(caller.tenant, campaignId, caller.key_id)
+
+
+@_get("/v1/admin/campaigns/<campaignId>/log", "getCampaignLog", "Every step of the campaign, oldest first")
+def campaign_log(campaignId: CampaignId) -> list[CampaignLogEntry]:
+    return service().log(principal(router).tenant, campaignId)
+
+
+@_get(
+    "/v1/admin/members/<memberId>/campaigns",
+    "listMemberCampaigns",
+    "The campaigns that touched a member, with what each gave",
+)
+def member_campaigns(memberId: MemberId, limit: Limit = 50, cursor: Cursor = None) -> ParticipationPage:
+    return service().participations(principal(router).tenant, memberId, limit, cursor)

@@ -1,0 +1,245 @@
+"""Campaigns (营销活动, social-hub §10.4-10.5, anxin A.7): one shape for every campaign, and the pure rules
+of whether an event makes a member take part. Effects are applied by the points and coupon engines
+(services/campaigns/); here is only what a campaign says and when it applies.
+
+A campaign has a program, a trigger, conditions on the member and on the triggering order, limits (per
+member, and a budget in points and in count), effects, an active window and a cost center. Its life is
+that of everything approved: draft -> pending (submitted to a named approver) -> scheduled or running
+(approved) <-> paused -> ended, or rejected back to draft.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Literal, Union
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, model_validator
+
+from loyalty.domain.config import CODE_PATTERN
+from loyalty.domain.coupons import period_labels
+from loyalty.domain.redemption import MAX_POINTS
+from loyalty.domain.validity import CamelModel, ExpiringValidity, FixedPeriod, invalid_field
+
+CampaignStatus = Literal["draft", "pending", "scheduled", "running", "paused", "ended"]
+LIVE = ("scheduled", "running", "paused")  # approved and not ended: what an end or a pause acts on
+Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
+Codes = Annotated[list[Annotated[str, Field(pattern=CODE_PATTERN)]], Field(max_length=100)]
+
+
+# --- triggers ---------------------------------------------------------------------------------------------
+
+
+class OrderConditions(CamelModel):
+    """What the triggering order must be (购买): all that are given hold."""
+
+    min_amount: Money | None = Field(default=None, description="整单实收 (paid) at least this, yuan")
+    store_group_code: str | None = Field(default=None, pattern=CODE_PATTERN, description="bought in this group")
+    channels: Codes = Field(default_factory=list, description="through one of these channels (any if empty)")
+    payment_methods: Codes = Field(default_factory=list, description="paid partly by one of these (any if empty)")
+
+
+class RegistrationTrigger(CamelModel):
+    """注册: the member registered in the campaign's program."""
+
+    type: Literal["registration"]
+
+
+class FirstPurchaseTrigger(CamelModel):
+    """首购: the member's first order that accrued."""
+
+    type: Literal["firstPurchase"]
+    order: OrderConditions = Field(default_factory=OrderConditions)
+
+
+class PurchaseTrigger(CamelModel):
+    """购买: any order of the member that accrued and meets the conditions."""
+
+    type: Literal["purchase"]
+    order: OrderConditions = Field(default_factory=OrderConditions)
+
+
+Trigger = Annotated[Union[RegistrationTrigger, FirstPurchaseTrigger, PurchaseTrigger], Field(discriminator="type")]
+
+
+# --- conditions, limits, effects --------------------------------------------------------------------------
+
+
+class MemberConditions(CamelModel):
+    """Who may take part: all that are given hold (everyone of the program if none)."""
+
+    tier_codes: Codes = Field(default_factory=list, description="in one of these tiers")
+    tag_codes: Codes = Field(default_factory=list, description="has every one of these tags")
+    registration_store_codes: Codes = Field(default_factory=list, description="registered in one of these stores")
+    registration_channels: Codes = Field(default_factory=list, description="registered through one of these")
+
+
+class PerMemberLimit(CamelModel):
+    """How often one member may take part: `count` times per calendar `period` (program time zone)."""
+
+    count: int = Field(default=1, ge=1, le=1000)
+    period: Literal["ever", "day", "week", "month", "year"] = "ever"
+
+
+class Budget(CamelModel):
+    """What the campaign may give in all; when either runs out the campaign ends itself."""
+
+    points: int | None = Field(default=None, ge=1, le=10_000_000_000, description="points granted in all")
+    count: int | None = Field(default=None, ge=1, le=100_000_000, description="participations in all")
+
+
+class Limits(CamelModel):
+    per_member: PerMemberLimit = Field(default_factory=PerMemberLimit)
+    budget: Budget = Field(default_factory=Budget)
+
+
+class GrantPoints(CamelModel):
+    """Points into a group of the program, with their validity and the campaign's cost center."""
+
+    type: Literal["grantPoints"]
+    point_group_code: str = Field(pattern=CODE_PATTERN)
+    points: int = Field(ge=1, le=MAX_POINTS)
+    validity: ExpiringValidity = Field(default_factory=lambda: FixedPeriod(days=365))
+    counts_toward_upgrade: bool = Field(default=False, description="是否参与升级")
+
+
+class IssueCoupon(CamelModel):
+    """One coupon of a listed rule that campaigns may issue (活动发券), through the coupon engine."""
+
+    type: Literal["issueCoupon"]
+    rule_id: str = Field(pattern=r"^[0-9]{13}$")
+
+
+class AddTag(CamelModel):
+    type: Literal["addTag"]
+    tag_code: str = Field(pattern=CODE_PATTERN)
+
+
+class RemoveTag(CamelModel):
+    type: Literal["removeTag"]
+    tag_code: str = Field(pattern=CODE_PATTERN)
+
+
+class SendMessage(CamelModel):
+    """A message of a template: recorded as an intent until the message sender exists (issue 15)."""
+
+    type: Literal["sendMessage"]
+    template_code: str = Field(pattern=CODE_PATTERN)
+
+
+Effect = Annotated[Union[GrantPoints, IssueCoupon, AddTag, RemoveTag, SendMessage], Field(discriminator="type")]
+
+
+class CampaignInput(CamelModel):
+    """A campaign as an operator writes it. Editable only while it is a draft."""
+
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [
+        {
+            "programCode": "DEMO",
+            "name": "新会员入会礼",
+            "trigger": {"type": "registration"},
+            "effects": [{"type": "grantPoints", "pointGroupCode": "points", "points": 100}],
+            "limits": {"budget": {"points": 100000}},
+            "startsAt": "2026-12-01T00:00:00+08:00",
+            "endsAt": "2027-12-31T23:59:59+08:00",
+            "costCenterCode": "marketing",
+        }
+    ]
+    program_code: str = Field(pattern=CODE_PATTERN)
+    name: str = Field(min_length=1, max_length=100)
+    code: str | None = Field(default=None, pattern=CODE_PATTERN, description="编码, the brand's own")
+    description: str | None = Field(default=None, max_length=2000)
+    kind: Literal["trigger"] = Field(default="trigger", description="个体营销活动: run by an event")
+    trigger: Trigger
+    conditions: MemberConditions = Field(default_factory=MemberConditions)
+    limits: Limits = Field(default_factory=Limits)
+    effects: list[Effect] = Field(min_length=1, max_length=10)
+    starts_at: datetime = Field(description="With an offset, or local time of the program's zone")
+    ends_at: datetime
+    cost_center_code: str = Field(pattern=CODE_PATTERN)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CampaignInput:
+        grants = [e for e in self.effects if isinstance(e, GrantPoints)]
+        if len(grants) > 1:
+            raise invalid_field("Campaign", "effects", "at most one grantPoints effect", len(grants))
+        if self.limits.budget.points is not None and not grants:
+            raise invalid_field("Campaign", "limits", "a points budget needs a grantPoints effect", None)
+        starts, ends = self.starts_at.replace(tzinfo=None), self.ends_at.replace(tzinfo=None)
+        if (self.starts_at.tzinfo is None) == (self.ends_at.tzinfo is None) and ends <= starts:
+            raise invalid_field("Campaign", "endsAt", "the end comes after the start", str(self.ends_at))
+        return self
+
+    def grant(self) -> GrantPoints | None:
+        return next((e for e in self.effects if isinstance(e, GrantPoints)), None)
+
+    def window(self, zone: ZoneInfo) -> tuple[datetime, datetime]:
+        """The active window as instants: a time without an offset is the program's local time."""
+        starts = self.starts_at if self.starts_at.tzinfo else self.starts_at.replace(tzinfo=zone)
+        ends = self.ends_at if self.ends_at.tzinfo else self.ends_at.replace(tzinfo=zone)
+        return starts, ends
+
+
+# --- when a campaign applies ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Occasion:
+    """What happened, as a campaign's conditions read it: a registration or an accrued order."""
+
+    kind: Literal["registration", "order"]
+    key: str  # the business key of the triggering event: the member (registration) or the order id
+    at: datetime  # when it happened (registered, ordered): the campaign's window is about this
+    first_purchase: bool = False
+    amount: Decimal = Decimal(0)
+    store_code: str | None = None
+    channel: str | None = None
+    payment_methods: frozenset[str] = frozenset()
+
+
+def triggered_by(trigger: Any, occasion: Occasion) -> bool:
+    if isinstance(trigger, RegistrationTrigger):
+        return occasion.kind == "registration"
+    if isinstance(trigger, FirstPurchaseTrigger):
+        return occasion.kind == "order" and occasion.first_purchase
+    return occasion.kind == "order"
+
+
+def order_misses(conditions: OrderConditions, occasion: Occasion, store_in_group: bool) -> str | None:
+    """Why the order does not meet the trigger's conditions, or None when it does."""
+    if conditions.min_amount is not None and occasion.amount < conditions.min_amount:
+        return "amount"
+    if conditions.store_group_code and not store_in_group:
+        return "store"
+    if conditions.channels and occasion.channel not in conditions.channels:
+        return "channel"
+    if conditions.payment_methods and not occasion.payment_methods & set(conditions.payment_methods):
+        return "paymentMethod"
+    return None
+
+
+def member_misses(conditions: MemberConditions, profile: dict[str, Any], tags: set[str]) -> str | None:
+    """Why the member may not take part, or None when they may."""
+    if conditions.tier_codes and (profile.get("tier") or {}).get("code") not in conditions.tier_codes:
+        return "tier"
+    if not set(conditions.tag_codes) <= tags:
+        return "tags"
+    if conditions.registration_store_codes and profile.get("storeCode") not in conditions.registration_store_codes:
+        return "registrationStore"
+    if conditions.registration_channels and profile.get("channel") not in conditions.registration_channels:
+        return "registrationChannel"
+    return None
+
+
+PERIOD_LETTERS = {"day": "D", "week": "W", "month": "M", "year": "Y"}
+
+
+def limit_period(limit: PerMemberLimit, moment: datetime, zone: ZoneInfo) -> tuple[str, datetime | None]:
+    """The label of the calendar period a participation at `moment` counts in, and when it ends (None:
+    ever)."""
+    if limit.period == "ever":
+        return "ever", None
+    label, ends = period_labels(moment, zone)[PERIOD_LETTERS[limit.period]]
+    return label, ends

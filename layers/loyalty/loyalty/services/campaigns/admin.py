@@ -1,0 +1,488 @@
+"""Campaigns as operators handle them: drafts, approval by a named approver, pause, resume, end, the log
+and what a campaign gave.
+
+Approval makes the campaign findable by the events it waits for (GSI2 of the campaign item, one small
+partition per program and kind of event) and creates its budget item: what is left to give, whether it
+is active, and what it gave. A participation's own write takes from the budget on condition that it is
+active and enough is left, so a pause or an end stops it at once and a budget is never overspent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from loyalty.clock import Clock, SystemClock
+from loyalty.domain.campaigns import (
+    LIVE,
+    CampaignInput,
+    CampaignStatus,
+    GrantPoints,
+    IssueCoupon,
+    RegistrationTrigger,
+)
+from loyalty.domain.config import KINDS, Ref, distinct_refs
+from loyalty.domain.errors import Conflict, InvalidInput, NotFound
+from loyalty.domain.validity import View
+from loyalty.services import approval
+from loyalty.services.approval import Decision, LogEntryDraft, Submission
+from loyalty.services.config import ProgramLoader
+from loyalty.store import keys
+from loyalty.store.config_repo import ConfigRepository, count_ref
+from loyalty.store.table import (
+    Item,
+    Table,
+    TransactionCancelled,
+    check,
+    decode_cursor,
+    delete,
+    encode_cursor,
+    put,
+    to_attributes,
+    update,
+)
+
+SYSTEM = "system"  # who ends a campaign whose budget ran out
+
+
+class CampaignResults(View):
+    """What the campaign gave so far (from its budget item)."""
+
+    participations: int = 0
+    points_granted: int = 0
+    coupons_issued: int = 0
+    remaining_points: int | None = Field(default=None, description="of the points budget; none = unlimited")
+    remaining_count: int | None = Field(default=None, description="of the participations budget")
+
+
+class CampaignView(View):
+    campaign_id: str
+    status: CampaignStatus = Field(description="running = approved and within its window; ended also past it")
+    approval_status: Literal["none", "pending", "approved", "rejected"]
+    approver: str | None = None
+    rejection_comment: str | None = None
+    ended_reason: Literal["operator", "budgetSpent", "window"] | None = None
+    version: int
+    created_at: datetime
+    created_by: str
+    campaign: CampaignInput
+    results: CampaignResults | None = Field(default=None, description="once approved")
+
+
+class CampaignPage(View):
+    items: list[CampaignView]
+    next_cursor: str | None = None
+
+
+class ParticipationView(View):
+    """A member's part in a campaign for one triggering event, and what each effect gave."""
+
+    campaign_id: str
+    campaign_name: str
+    trigger: str
+    business_key: str = Field(description="the triggering event: registration, or order:<orderId>")
+    occurred_at: datetime
+    created_at: datetime
+    effects: list[dict[str, Any]]
+    pending: list[int] = Field(default_factory=list, description="effects still being applied")
+
+
+class ParticipationPage(View):
+    items: list[ParticipationView]
+    next_cursor: str | None = None
+
+
+class CampaignLogEntry(View):
+    at: datetime
+    by: str
+    action: Literal["submitted", "approved", "rejected", "paused", "resumed", "ended"]
+    comment: str | None = None
+
+
+def occasion_of(campaign: CampaignInput) -> str:
+    """The kind of event a campaign waits for: a registration or an accrued order."""
+    return "registration" if isinstance(campaign.trigger, RegistrationTrigger) else "order"
+
+
+def effective_status(item: Item, now: datetime, zone: Any) -> tuple[CampaignStatus, str | None]:
+    """The status an operator sees: an approved campaign runs within its window and has ended after it."""
+    status, reason = item["status"], item.get("endedReason")
+    if status in LIVE:
+        starts, ends = CampaignInput.model_validate(item["campaign"]).window(zone)
+        if now >= ends:
+            return "ended", "window"
+        if status == "scheduled" and now >= starts:
+            return "running", None
+    return status, reason
+
+
+@dataclass
+class CampaignService:
+    table: Table
+    programs: ProgramLoader
+    clock: Clock
+
+    # --- drafts ---------------------------------------------------------------------------------------
+
+    def create(self, tenant: str, campaign: CampaignInput, by: str) -> CampaignView:
+        """A draft numbered HD + yyyyMM + 4 digits (the spec's 活动编码)."""
+        self._check_effects(tenant, campaign)
+        now = self.clock.now()
+        month = now.strftime("%Y%m")
+        for _ in range(3):
+            campaign_id = f"HD{month}{self.table.increment(keys.counter(tenant), f'CAMPAIGN#{month}', 'n'):04d}"
+            item = {
+                "PK": keys.campaign(tenant, campaign_id),
+                "SK": keys.CAMPAIGN_SK,
+                "campaignId": campaign_id,
+                "status": "draft",
+                "approvalStatus": "none",
+                "version": 1,
+                "createdAt": now.isoformat(),
+                "createdBy": by,
+                "campaign": _data(campaign),
+                "GSI1PK": keys.campaigns_index(tenant),
+                "GSI1SK": campaign_id,
+            }
+            refs = list(distinct_refs(_refs(campaign)).values())
+            try:
+                self.table.transact(
+                    [
+                        put(item, "attribute_not_exists(PK)"),
+                        *self._tag_checks(tenant, campaign),
+                        *[count_ref(tenant, campaign.program_code, r, +1) for r in refs],
+                    ]
+                )
+            except TransactionCancelled as cancelled:
+                if cancelled.failed(0):
+                    continue
+                self._raise_for_tags(cancelled, 1, campaign)
+                ConfigRepository.raise_for_refs(cancelled, 1 + len(campaign.conditions.tag_codes), refs)
+                raise
+            return self._view(tenant, item)
+        raise Conflict("could not number the campaign; retry", code="CONCURRENT_UPDATE")
+
+    def replace(self, tenant: str, campaign_id: str, campaign: CampaignInput) -> CampaignView:
+        current = self._item(tenant, campaign_id)
+        old = CampaignInput.model_validate(current["campaign"])
+        if campaign.program_code != old.program_code:
+            raise InvalidInput("a campaign stays in its program", code="CAMPAIGN_PROGRAM_CHANGED", field="programCode")
+        self._check_effects(tenant, campaign)
+        old_refs, new_refs = distinct_refs(_refs(old)), distinct_refs(_refs(campaign))
+        added = [ref for key, ref in new_refs.items() if key not in old_refs]
+        removed = [ref for key, ref in old_refs.items() if key not in new_refs]
+        item = {**current, "campaign": _data(campaign), "version": current["version"] + 1}
+        tag_checks = self._tag_checks(tenant, campaign)
+        operations = [
+            put(item, "#status = :draft AND version = :v", {":draft": "draft", ":v": current["version"]}, _STATUS),
+            *tag_checks,
+            *[count_ref(tenant, campaign.program_code, ref, +1) for ref in added],
+            *[count_ref(tenant, old.program_code, ref, -1) for ref in removed],
+        ]
+        try:
+            self.table.transact(operations)
+        except TransactionCancelled as cancelled:
+            if cancelled.failed(0):
+                raise _not_draft(cancelled.items[0]) from None
+            self._raise_for_tags(cancelled, 1, campaign)
+            ConfigRepository.raise_for_refs(cancelled, 1 + len(tag_checks), added)
+            raise
+        return self._view(tenant, item)
+
+    def copy(self, tenant: str, campaign_id: str, by: str) -> CampaignView:
+        """复制: a new draft with the same terms."""
+        source = CampaignInput.model_validate(self._item(tenant, campaign_id)["campaign"])
+        return self.create(tenant, source.model_copy(update={"name": source.name[:95] + " (副本)"}), by)
+
+    def delete(self, tenant: str, campaign_id: str) -> None:
+        current = self._item(tenant, campaign_id)
+        campaign = CampaignInput.model_validate(current["campaign"])
+        operations = [
+            delete(
+                current["PK"],
+                keys.CAMPAIGN_SK,
+                "#status = :draft AND version = :v",
+                {":draft": "draft", ":v": current["version"]},
+                _STATUS,
+            ),
+            *[count_ref(tenant, campaign.program_code, r, -1) for r in distinct_refs(_refs(campaign)).values()],
+        ]
+        try:
+            self.table.transact(operations)
+        except TransactionCancelled as cancelled:
+            raise _not_draft(cancelled.items[0]) from None
+
+    # --- approval and running ---------------------------------------------------------------------------
+
+    def submit(self, tenant: str, campaign_id: str, submission: Submission, by: str) -> CampaignView:
+        approval.check_submission(submission, by)
+        return self._step(
+            tenant,
+            campaign_id,
+            "draft",
+            "SET #status = :pending, approvalStatus = :pending, approver = :approver, submittedBy = :by"
+            " REMOVE rejectionComment",
+            {":pending": "pending", ":approver": submission.approver, ":by": by},
+            LogEntryDraft("submitted", by, submission.approver),
+        )
+
+    def approve(self, tenant: str, campaign_id: str, decision: Decision, by: str) -> CampaignView:
+        """审批通过: scheduled (running from its start), findable by its events, with its budget item."""
+        current = self._item(tenant, campaign_id)
+        approval.check_approver(current, by)
+        campaign = CampaignInput.model_validate(current["campaign"])
+        self._check_effects(tenant, campaign)  # a coupon rule delisted since the draft was written
+        budget = campaign.limits.budget
+        budget_item = {
+            "PK": current["PK"],
+            "SK": keys.CAMPAIGN_BUDGET_SK,
+            "campaignId": campaign_id,
+            "active": True,
+            "participations": 0,
+            "pointsGranted": 0,
+            "couponsIssued": 0,
+            **({"remainingPoints": budget.points} if budget.points is not None else {}),
+            **({"remainingCount": budget.count} if budget.count is not None else {}),
+        }
+        return self._step(
+            tenant,
+            campaign_id,
+            "pending",
+            "SET #status = :scheduled, approvalStatus = :approved, GSI2PK = :on, GSI2SK = :id",
+            {
+                ":scheduled": "scheduled",
+                ":approved": "approved",
+                ":on": keys.campaigns_on(tenant, campaign.program_code, occasion_of(campaign)),
+                ":id": campaign_id,
+            },
+            LogEntryDraft("approved", by, decision.comment),
+            extra=[put(budget_item, "attribute_not_exists(PK)")],
+            approver=by,
+        )
+
+    def reject(self, tenant: str, campaign_id: str, decision: Decision, by: str) -> CampaignView:
+        approval.check_rejection(decision, "campaign")
+        approval.check_approver(self._item(tenant, campaign_id), by)
+        return self._step(
+            tenant,
+            campaign_id,
+            "pending",
+            "SET #status = :draft, approvalStatus = :rejected, rejectionComment = :comment",
+            {":draft": "draft", ":rejected": "rejected", ":comment": decision.comment},
+            LogEntryDraft("rejected", by, decision.comment),
+            approver=by,
+        )
+
+    def pause(self, tenant: str, campaign_id: str, by: str) -> CampaignView:
+        """紧急暂停: no member takes part until it is resumed."""
+        return self._step(
+            tenant,
+            campaign_id,
+            "scheduled",
+            "SET #status = :paused",
+            {":paused": "paused"},
+            LogEntryDraft("paused", by),
+            extra=[self._activate(tenant, campaign_id, False)],
+            window_open=True,
+        )
+
+    def resume(self, tenant: str, campaign_id: str, by: str) -> CampaignView:
+        return self._step(
+            tenant,
+            campaign_id,
+            "paused",
+            "SET #status = :scheduled",
+            {":scheduled": "scheduled"},
+            LogEntryDraft("resumed", by),
+            extra=[self._activate(tenant, campaign_id, True)],
+            window_open=True,
+        )
+
+    def end(self, tenant: str, campaign_id: str, by: str, reason: str = "operator") -> CampaignView:
+        """结束: for good; what it gave stays the members'."""
+        return self._step(
+            tenant,
+            campaign_id,
+            list(LIVE),
+            "SET #status = :ended, endedReason = :reason REMOVE GSI2PK, GSI2SK",
+            {":ended": "ended", ":reason": reason},
+            LogEntryDraft("ended", by, "the budget is spent" if reason == "budgetSpent" else None),
+            extra=[self._activate(tenant, campaign_id, False)],
+        )
+
+    # --- reading --------------------------------------------------------------------------------------
+
+    def get(self, tenant: str, campaign_id: str) -> CampaignView:
+        return self._view(tenant, self._item(tenant, campaign_id))
+
+    def list_page(self, tenant: str, limit: int, cursor: str | None) -> CampaignPage:
+        """The tenant's campaigns, oldest first (by number), without their results."""
+        index, start = keys.campaigns_index(tenant), None
+        if cursor:
+            after = decode_cursor(cursor, "HD")
+            start = to_attributes(
+                {"GSI1PK": index, "GSI1SK": after, "PK": keys.campaign(tenant, after), "SK": keys.CAMPAIGN_SK}
+            )
+        items, more = self.table.query_index("GSI1", index, limit=limit, start=start)
+        return CampaignPage(
+            items=[self._view(tenant, item, with_results=False) for item in items],
+            next_cursor=encode_cursor(more["GSI1SK"]["S"]) if more else None,
+        )
+
+    def participations(self, tenant: str, member_id: str, limit: int, cursor: str | None) -> ParticipationPage:
+        """营销活动 that touched a member: one entry per campaign and triggering event, with what it gave."""
+        page = self.table.query_prefix(keys.member(tenant, member_id), "CAMPAIGN#", limit=limit, cursor=cursor)
+        return ParticipationPage(
+            items=[ParticipationView.model_validate(item) for item in page.items], next_cursor=page.next_cursor
+        )
+
+    def log(self, tenant: str, campaign_id: str) -> list[CampaignLogEntry]:
+        self._item(tenant, campaign_id)
+        entries = approval.log_items(self.table, keys.campaign(tenant, campaign_id))
+        return [CampaignLogEntry.model_validate(item) for item in entries]
+
+    # --- helpers --------------------------------------------------------------------------------------
+
+    def _item(self, tenant: str, campaign_id: str) -> Item:
+        item = self.table.get(keys.campaign(tenant, campaign_id), keys.CAMPAIGN_SK)
+        if item is None:
+            raise NotFound(f"no campaign {campaign_id!r}", code="CAMPAIGN_NOT_FOUND")
+        return item
+
+    def _view(self, tenant: str, item: Item, with_results: bool = True) -> CampaignView:
+        zone = self.programs.load(tenant, item["campaign"]["programCode"]).zone
+        status, reason = effective_status(item, self.clock.now(), zone)
+        results = None
+        if with_results and item["approvalStatus"] == "approved":
+            budget = self.table.get(item["PK"], keys.CAMPAIGN_BUDGET_SK, consistent=False) or {}
+            results = CampaignResults.model_validate(budget)
+        return CampaignView.model_validate({**item, "status": status, "endedReason": reason, "results": results})
+
+    def _step(
+        self,
+        tenant: str,
+        campaign_id: str,
+        expected: str | list[str],
+        expression: str,
+        values: dict[str, Any],
+        entry: LogEntryDraft,
+        extra: list[dict] | None = None,
+        approver: str | None = None,
+        window_open: bool = False,
+    ) -> CampaignView:
+        if window_open:  # pausing or resuming what has ended by its window changes nothing: say so
+            current = self._item(tenant, campaign_id)
+            zone = self.programs.load(tenant, current["campaign"]["programCode"]).zone
+            if effective_status(current, self.clock.now(), zone)[0] == "ended":
+                raise Conflict("the campaign has ended", code="CAMPAIGN_STATUS", campaignStatus="ended")
+        approval.step(
+            self.table,
+            self.clock.now(),
+            (keys.campaign(tenant, campaign_id), keys.CAMPAIGN_SK),
+            expected,
+            expression,
+            values,
+            entry,
+            lambda found: Conflict(
+                f"the campaign is {found['status']}", code="CAMPAIGN_STATUS", campaignStatus=found["status"]
+            ),
+            lambda: NotFound(f"no campaign {campaign_id!r}", code="CAMPAIGN_NOT_FOUND"),
+            extra,
+            approver,
+        )
+        return self.get(tenant, campaign_id)
+
+    @staticmethod
+    def _activate(tenant: str, campaign_id: str, active: bool) -> dict:
+        return update(
+            keys.campaign(tenant, campaign_id), keys.CAMPAIGN_BUDGET_SK, "SET active = :active", {":active": active}
+        )
+
+    def _check_effects(self, tenant: str, campaign: CampaignInput) -> None:
+        """Each coupon effect names a listed rule of the program that campaigns may issue (活动发券)."""
+        program = self.programs.load(tenant, campaign.program_code)
+        for index, effect in enumerate(campaign.effects):
+            field = f"effects/{index}"
+            if isinstance(effect, IssueCoupon):
+                rule = self.table.get(keys.coupon_rule(tenant, effect.rule_id), keys.RULE_SK, consistent=False)
+                if rule is None or rule["rule"]["programCode"] != campaign.program_code:
+                    raise InvalidInput(
+                        f"no coupon rule {effect.rule_id!r} in this program",
+                        code="UNKNOWN_REFERENCE",
+                        field=f"{field}/ruleId",
+                    )
+                if rule["status"] != "listed":
+                    raise Conflict(
+                        f"coupon rule {effect.rule_id} is {rule['status']}, not listed",
+                        code="RULE_NOT_LISTED",
+                        field=f"{field}/ruleId",
+                    )
+                if not rule["rule"].get("campaignIssue", True):
+                    raise Conflict(
+                        f"coupon rule {effect.rule_id} is not issued by campaigns (活动发券 is off)",
+                        code="NOT_ISSUABLE",
+                        field=f"{field}/ruleId",
+                    )
+            elif isinstance(effect, GrantPoints) and effect.point_group_code not in program.point_groups:
+                raise InvalidInput(
+                    f"no point group {effect.point_group_code!r} in program {program.program.code}",
+                    code="UNKNOWN_REFERENCE",
+                    field=f"{field}/pointGroupCode",
+                )
+
+    @staticmethod
+    def _tag_checks(tenant: str, campaign: CampaignInput) -> list[dict]:
+        """Tags are checked, not counted: a tag's references are the members who hold it."""
+        kind = KINDS["tag"]
+        tags = [*campaign.conditions.tag_codes, *(e.tag_code for e in campaign.effects if hasattr(e, "tag_code"))]
+        return [
+            check(*ConfigRepository.location(tenant, kind, code, campaign.program_code), "attribute_exists(PK)")
+            for code in tags
+        ]
+
+    @staticmethod
+    def _raise_for_tags(cancelled: TransactionCancelled, offset: int, campaign: CampaignInput) -> None:
+        fields = [f"conditions/tagCodes/{i}" for i in range(len(campaign.conditions.tag_codes))]
+        fields += [f"effects/{i}/tagCode" for i, e in enumerate(campaign.effects) if hasattr(e, "tag_code")]
+        for index, field in enumerate(fields):
+            if cancelled.failed(offset + index):
+                raise InvalidInput("no such tag", code="UNKNOWN_REFERENCE", field=field)
+
+
+_STATUS = {"#status": "status"}
+
+
+def _not_draft(found: Item | None) -> Exception:
+    if found is None:
+        return NotFound("no such campaign", code="CAMPAIGN_NOT_FOUND")
+    return Conflict(
+        f"the campaign is {found['status']}: only drafts can be changed or deleted",
+        code="CAMPAIGN_STATUS",
+        campaignStatus=found["status"],
+    )
+
+
+def _refs(campaign: CampaignInput) -> list[Ref]:
+    refs = [Ref("costCenter", campaign.cost_center_code, "costCenterCode")]
+    conditions = campaign.conditions
+    refs += [Ref("tier", code, f"conditions/tierCodes/{i}") for i, code in enumerate(conditions.tier_codes)]
+    refs += [
+        Ref("store", code, f"conditions/registrationStoreCodes/{i}")
+        for i, code in enumerate(conditions.registration_store_codes)
+    ]
+    order = getattr(campaign.trigger, "order", None)
+    if order is not None and order.store_group_code:
+        refs.append(Ref("storeGroup", order.store_group_code, "trigger/order/storeGroupCode", must_be_enabled=True))
+    return refs
+
+
+def _data(campaign: CampaignInput) -> dict[str, Any]:
+    return campaign.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def campaign_service(table: Table | None = None, clock: Clock | None = None) -> CampaignService:
+    table = table or Table()
+    return CampaignService(table, ProgramLoader(ConfigRepository(table)), clock or SystemClock())

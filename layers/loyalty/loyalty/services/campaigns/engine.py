@@ -1,0 +1,336 @@
+"""Members take part in trigger campaigns: an event on the bus (MemberRegistered, OrderAccrued) finds the
+approved campaigns of its program that wait for it (one index query), and each whose window, trigger and
+conditions it meets is applied once per (campaign, member, triggering event).
+
+A participation is one transaction: its marker (the once-only guard, in the member's partition), the
+member's count for the campaign's period (the per-member limit is that write's condition), the budget
+(active, and enough left: the condition is the write) and, when the campaign grants points, the points
+engine's record, lot and balance. Coupons, tags and messages follow it, each once: a coupon is issued by
+the coupon engine under a key of the participation, tags are set (setting one twice changes nothing),
+and the marker keeps what each gave. A redelivered event finds the marker and only finishes what the
+marker says is still to do.
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from loyalty.clock import Clock, SystemClock
+from loyalty.domain.accrual import Catalog
+from loyalty.domain.campaigns import (
+    AddTag,
+    CampaignInput,
+    GrantPoints,
+    IssueCoupon,
+    Occasion,
+    RemoveTag,
+    SendMessage,
+    limit_period,
+    member_misses,
+    order_misses,
+    triggered_by,
+)
+from loyalty.domain.errors import DomainError
+from loyalty.domain.ledger import RecordType
+from loyalty.observability import logger
+from loyalty.services.campaigns.admin import SYSTEM, CampaignService, campaign_service
+from loyalty.services.config import CatalogLoader, ProgramLoader
+from loyalty.services.coupons import CouponService, coupon_service
+from loyalty.services.members import MemberService, member_service
+from loyalty.services.redemption import ExtrasRefused, Grant, RedemptionService, redemption_service
+from loyalty.store import keys
+from loyalty.store.config_repo import ConfigRepository
+from loyalty.store.member_repo import MemberRepository
+from loyalty.store.requests import RequestKey
+from loyalty.store.table import Item, Table, TransactionCancelled, put, update
+
+INACTIVE = ("frozen", "cancelled")
+MARKER, LIMIT, BUDGET = 0, 1, 2  # positions of a participation's guards in its transaction
+
+
+@dataclass(frozen=True)
+class Outcome:
+    campaign_id: str
+    result: str  # granted, or why not: already, limit, budget, paused, frozen, conditions:<what>
+
+
+def occasion_of_event(detail_type: str, detail: dict[str, Any]) -> Occasion | None:
+    """The occasion an event on the bus is, for campaigns; None for events no campaign waits for."""
+    if detail_type == "MemberRegistered":
+        return Occasion("registration", "registration", datetime.fromisoformat(detail["registeredAt"]))
+    if detail_type == "OrderAccrued":
+        return Occasion(
+            "order",
+            f"order:{detail['orderId']}",
+            datetime.fromisoformat(detail["orderedAt"]),
+            first_purchase=bool(detail.get("firstPurchase")),
+            amount=Decimal(detail["amount"]),
+            store_code=detail.get("storeCode"),
+            channel=detail.get("channel"),
+            payment_methods=frozenset(detail.get("paymentMethods", [])),
+        )
+    return None
+
+
+@dataclass
+class CampaignEngine:
+    table: Table
+    campaigns: CampaignService
+    programs: ProgramLoader
+    catalogs: CatalogLoader
+    members: MemberRepository
+    member_service: MemberService
+    points: RedemptionService
+    coupons: CouponService
+    clock: Clock
+
+    def on_event(self, tenant: str, detail_type: str, detail: dict[str, Any]) -> list[Outcome]:
+        occasion = occasion_of_event(detail_type, detail)
+        if occasion is None or "programCode" not in detail:
+            return []
+        program = self.programs.load(tenant, detail["programCode"])
+        found, _ = self.table.query_index(
+            "GSI2",
+            keys.campaigns_on(tenant, program.program.code, occasion.kind),
+            limit=100,
+            pk_attribute="GSI2PK",
+        )
+        candidates = []
+        for item in found:
+            campaign = CampaignInput.model_validate(item["campaign"])
+            starts, ends = campaign.window(program.zone)
+            if (
+                item["status"] == "scheduled"
+                and starts <= occasion.at < ends
+                and triggered_by(campaign.trigger, occasion)
+            ):
+                candidates.append((item, campaign))
+        if not candidates:
+            return []
+        member_id = detail["memberId"]
+        items = self.members.items(tenant, member_id)
+        profile = items[0]
+        tags = {i["SK"][len(keys.TAG_PREFIX) :] for i in items if i["SK"].startswith(keys.TAG_PREFIX)}
+        outcomes = []
+        for item, campaign in candidates:
+            outcome = self._consider(tenant, item, campaign, member_id, profile, tags, occasion, program.zone)
+            logger.info("campaign considered", extra={"campaignId": outcome.campaign_id, "result": outcome.result})
+            outcomes.append(outcome)
+        return outcomes
+
+    def _consider(
+        self,
+        tenant: str,
+        item: Item,
+        campaign: CampaignInput,
+        member_id: str,
+        profile: Item,
+        tags: set[str],
+        occasion: Occasion,
+        zone: Any,
+    ) -> Outcome:
+        campaign_id = item["campaignId"]
+        if profile.get("status") in INACTIVE:
+            return Outcome(campaign_id, "frozen")
+        missed = member_misses(campaign.conditions, profile, tags)
+        order = getattr(campaign.trigger, "order", None)
+        if missed is None and order is not None:
+            missed = order_misses(order, occasion, self._store_in(tenant, order.store_group_code, occasion))
+        if missed:
+            return Outcome(campaign_id, f"conditions:{missed}")
+        return Outcome(campaign_id, self.participate(tenant, item, campaign, member_id, occasion, zone))
+
+    def _store_in(self, tenant: str, group: str | None, occasion: Occasion) -> bool:
+        if not group or not occasion.store_code:
+            return False
+        catalog: Catalog = self.catalogs.load(tenant).catalog
+        scoped, _ = self.catalogs.scoped(tenant, catalog, [("storeGroup", group, occasion.store_code)])
+        return scoped.store_in(group, occasion.store_code)
+
+    def participate(
+        self, tenant: str, item: Item, campaign: CampaignInput, member_id: str, occasion: Occasion, zone: Any
+    ) -> str:
+        campaign_id, now = item["campaignId"], self.clock.now()
+        member_pk = keys.member(tenant, member_id)
+        marker_sk = keys.participation_sk(campaign_id, occasion.key)
+        grant = campaign.grant()
+        follow_ups = [i for i, effect in enumerate(campaign.effects) if not isinstance(effect, GrantPoints)]
+        marker = {
+            "PK": member_pk,
+            "SK": marker_sk,
+            "campaignId": campaign_id,
+            "campaignName": campaign.name,
+            "trigger": campaign.trigger.type,
+            "businessKey": occasion.key,
+            "occurredAt": occasion.at.isoformat(),
+            "createdAt": now.isoformat(),
+            "pending": follow_ups,
+            "effects": [{"type": "grantPoints", "points": grant.points}] if grant else [],
+        }
+        operations = [
+            put(marker, "attribute_not_exists(PK)"),
+            self._count(member_pk, campaign_id, campaign, occasion, zone),
+            self._take_budget(tenant, campaign_id, campaign),
+        ]
+        try:
+            if grant:
+                record = self.points.grant(tenant, member_id, self._grant(item, campaign, occasion), extra=operations)
+                marker["effects"][0]["recordId"] = record["recordId"]
+            else:
+                self.table.transact(operations)
+        except (ExtrasRefused, TransactionCancelled) as refused:
+            failed = [i for i in (MARKER, LIMIT, BUDGET) if refused.failed(i)]
+            if MARKER in failed:  # this event made the member take part before: finish what is left
+                done = self.table.get(member_pk, marker_sk) or marker
+                self._follow_up(tenant, campaign_id, campaign, member_id, done)
+                return "already"
+            if LIMIT in failed:
+                return "limit"
+            if BUDGET in failed:
+                budget = refused.items[BUDGET] or {}
+                if not budget.get("active", False):
+                    return "paused"
+                self._budget_spent(tenant, campaign_id)
+                return "budget"
+            raise
+        self._follow_up(tenant, campaign_id, campaign, member_id, marker)
+        return "granted"
+
+    # --- the participation's guards -----------------------------------------------------------------------
+
+    @staticmethod
+    def _count(member_pk: str, campaign_id: str, campaign: CampaignInput, occasion: Occasion, zone: Any) -> dict:
+        limit = campaign.limits.per_member
+        label, ends = limit_period(limit, occasion.at, zone)
+        values: dict[str, Any] = {":one": 1, ":limit": limit.count}
+        expression = "ADD n :one"
+        if ends is not None:  # a period's count is gone a day after the period
+            expression += " SET expiration = :ttl"
+            values[":ttl"] = int((ends + timedelta(days=1)).timestamp())
+        return update(
+            member_pk,
+            keys.participation_limit_sk(campaign_id, label),
+            expression,
+            values,
+            "attribute_not_exists(n) OR n < :limit",
+        )
+
+    @staticmethod
+    def _take_budget(tenant: str, campaign_id: str, campaign: CampaignInput) -> dict:
+        budget, grant = campaign.limits.budget, campaign.grant()
+        points = grant.points if grant else 0
+        values: dict[str, Any] = {":one": 1, ":active": True}
+        sets, adds, conditions = [], ["participations :one"], ["active = :active"]
+        if points:
+            values[":points"] = points
+            adds.append("pointsGranted :points")
+        if budget.points is not None:
+            sets.append("remainingPoints = remainingPoints - :points")
+            conditions.append("remainingPoints >= :points")
+        if budget.count is not None:
+            sets.append("remainingCount = remainingCount - :one")
+            conditions.append("remainingCount >= :one")
+        expression = (f"SET {', '.join(sets)} " if sets else "") + f"ADD {', '.join(adds)}"
+        return update(
+            keys.campaign(tenant, campaign_id), keys.CAMPAIGN_BUDGET_SK, expression, values, " AND ".join(conditions)
+        )
+
+    @staticmethod
+    def _grant(item: Item, campaign: CampaignInput, occasion: Occasion) -> Grant:
+        grant = campaign.grant()
+        assert grant is not None  # nosec B101: called only for a campaign that grants points
+        on_order = occasion.kind == "order"
+        link = {"campaignId": item["campaignId"], "campaignName": campaign.name}
+        return Grant(
+            grant.point_group_code,
+            grant.points,
+            grant.validity,
+            grant.counts_toward_upgrade,
+            # 交易促销积分 when an order earned it; otherwise 行为增加积分 (registering is a behaviour, D-087)
+            RecordType.TRANSACTION_PROMOTION if on_order else RecordType.BEHAVIOUR_INCREASE,
+            {
+                **link,
+                "costCenterCode": campaign.cost_center_code,
+                "orderId": occasion.key.removeprefix("order:") if on_order else None,
+            },
+            "PointsEarned",
+            campaign.cost_center_code,
+            announced=link,
+        )
+
+    def _budget_spent(self, tenant: str, campaign_id: str) -> None:
+        """A trigger campaign out of budget ends itself, and says so in its log."""
+        with suppress(DomainError):  # another participation ended it first, or an operator did
+            self.campaigns.end(tenant, campaign_id, SYSTEM, reason="budgetSpent")
+
+    # --- what follows the participation -----------------------------------------------------------------
+
+    def _follow_up(self, tenant: str, campaign_id: str, campaign: CampaignInput, member_id: str, marker: Item) -> None:
+        """Coupons, tags and messages the participation still owes, each once; the marker keeps what each
+        gave and what is still to do."""
+        pending = [int(i) for i in marker.get("pending", [])]
+        if not pending:
+            return
+        effects, issued = list(marker.get("effects", [])), 0
+        for index in pending:
+            effect = campaign.effects[index]
+            if isinstance(effect, IssueCoupon):
+                key = RequestKey(tenant, "campaignCoupon", f"{marker['SK']}#{member_id}#{index}")
+                try:
+                    coupon = self.coupons.issue_for_campaign(tenant, member_id, effect.rule_id, key)
+                    effects.append({"type": "issueCoupon", "ruleId": effect.rule_id, "code": coupon.code})
+                    issued += 1
+                except DomainError as refused:  # no stock, a member's limit, a delisted rule: on the record
+                    effects.append({"type": "issueCoupon", "ruleId": effect.rule_id, "refused": refused.code})
+            elif isinstance(effect, AddTag | RemoveTag):
+                try:
+                    if isinstance(effect, AddTag):
+                        self.member_service.tag(tenant, member_id, effect.tag_code)
+                    else:
+                        self.member_service.untag(tenant, member_id, effect.tag_code)
+                    effects.append({"type": effect.type, "tagCode": effect.tag_code})
+                except DomainError as refused:  # the tag was deleted since the approval
+                    effects.append({"type": effect.type, "tagCode": effect.tag_code, "refused": refused.code})
+            elif isinstance(effect, SendMessage):  # the sender comes with issue 15: an intent until then
+                effects.append({"type": "sendMessage", "templateCode": effect.template_code, "status": "intended"})
+        operations = [
+            update(
+                marker["PK"],
+                marker["SK"],
+                "SET effects = :effects, pending = :none",
+                {":effects": effects, ":none": [], ":pending": marker.get("pending", [])},
+                "pending = :pending",
+            )
+        ]
+        if issued:
+            operations.append(
+                update(
+                    keys.campaign(tenant, campaign_id),
+                    keys.CAMPAIGN_BUDGET_SK,
+                    "ADD couponsIssued :n",
+                    {":n": issued},
+                )
+            )
+        with suppress(TransactionCancelled):  # a concurrent delivery of the same event recorded them first
+            self.table.transact(operations)
+
+
+def campaign_engine(table: Table | None = None, clock: Clock | None = None) -> CampaignEngine:
+    table = table or Table()
+    clock = clock or SystemClock()
+    config = ConfigRepository(table)
+    return CampaignEngine(
+        table,
+        campaign_service(table, clock),
+        ProgramLoader(config),
+        CatalogLoader(config),
+        MemberRepository(table),
+        member_service(table, clock),
+        redemption_service(table, clock),
+        coupon_service(table, clock),
+        clock,
+    )

@@ -1,0 +1,212 @@
+"""Trigger campaigns (issue 14): drafts and approval, a welcome gift on registration, a first-purchase
+coupon, purchase conditions, per-member limits and a budget that ends the campaign; over the template's
+handlers on moto, with the bus and queues run by the local stack's pollers."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import datetime, timedelta
+
+import pytest
+
+from tests.integration.test_coupons import APPROVER, listed_rule
+from tests.support import OPERATOR, POS, SHANGHAI, Api, order_body
+
+NOW = datetime.now(SHANGHAI).replace(microsecond=0)
+WELCOME = {
+    "programCode": "DEMO",
+    "name": "新会员入会礼",
+    "trigger": {"type": "registration"},
+    "effects": [{"type": "grantPoints", "pointGroupCode": "points", "points": 100}],
+    "startsAt": (NOW - timedelta(days=1)).isoformat(),
+    "endsAt": (NOW + timedelta(days=30)).isoformat(),
+    "costCenterCode": "marketing",
+}
+
+
+def running(api: Api, campaign: dict) -> str:
+    status, draft = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=campaign)
+    assert status == 201, draft
+    campaign_id = draft["campaignId"]
+    path = f"/v1/admin/campaigns/{campaign_id}"
+    assert api.call("POST", f"{path}/submit", OPERATOR, body={"approver": APPROVER["keyId"]})[0] == 200
+    status, approved = api.call("POST", f"{path}/approve", APPROVER, body={"comment": "同意"})
+    assert status == 200 and approved["status"] == "running", approved
+    return campaign_id
+
+
+def register(api: Api, phone: str) -> str:
+    status, member = api.call("POST", "/v1/members", POS, body={"programCode": "DEMO", "phone": phone})
+    assert status == 201, member
+    return member["id"]
+
+
+def points(api: Api, member_id: str) -> int:
+    _, view = api.call("GET", f"/v1/members/{member_id}", POS)
+    return next(a["available"] for a in view["accounts"] if a["pointGroupCode"] == "points")
+
+
+def results(api: Api, campaign_id: str) -> dict:
+    status, view = api.call("GET", f"/v1/admin/campaigns/{campaign_id}", OPERATOR)
+    assert status == 200, view
+    return view
+
+
+def test_a_campaign_goes_through_its_named_approver_and_every_step_is_logged(demo, api):
+    status, draft = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=WELCOME)
+    assert status == 201 and draft["status"] == "draft" and draft["campaignId"].startswith(f"HD{NOW:%Y%m}")
+    path = f"/v1/admin/campaigns/{draft['campaignId']}"
+    status, problem = api.call("POST", f"{path}/submit", OPERATOR, body={"approver": OPERATOR["keyId"]})
+    assert (status, problem["code"]) == (422, "SELF_APPROVAL")
+    api.call("POST", f"{path}/submit", OPERATOR, body={"approver": APPROVER["keyId"]})
+    status, problem = api.call("POST", f"{path}/approve", OPERATOR, body={})
+    assert (status, problem["code"]) == (403, "NOT_THE_APPROVER")
+    status, problem = api.call("PUT", path, OPERATOR, body=WELCOME)
+    assert (status, problem["code"], problem["campaignStatus"]) == (409, "CAMPAIGN_STATUS", "pending")
+    status, problem = api.call("POST", f"{path}/reject", APPROVER, body={})
+    assert (status, problem["code"]) == (422, "COMMENT_REQUIRED")
+    _, rejected = api.call("POST", f"{path}/reject", APPROVER, body={"comment": "预算太高"})
+    assert (rejected["status"], rejected["approvalStatus"]) == ("draft", "rejected")
+    assert api.call("PUT", path, OPERATOR, body={**WELCOME, "name": "入会礼 100 积分"})[0] == 200
+    api.call("POST", f"{path}/submit", OPERATOR, body={"approver": APPROVER["keyId"]})
+    _, approved = api.call("POST", f"{path}/approve", APPROVER, body={"comment": "同意"})
+    assert approved["status"] == "running" and approved["results"]["participations"] == 0
+    assert api.call("POST", f"{path}/pause", OPERATOR)[1]["status"] == "paused"
+    assert api.call("POST", f"{path}/resume", OPERATOR)[1]["status"] == "running"
+    _, ended = api.call("POST", f"{path}/end", OPERATOR)
+    assert (ended["status"], ended["endedReason"]) == ("ended", "operator")
+    status, problem = api.call("POST", f"{path}/resume", OPERATOR)
+    assert (status, problem["code"]) == (409, "CAMPAIGN_STATUS")
+    _, log = api.call("GET", f"{path}/log", OPERATOR)
+    assert [e["action"] for e in log] == [
+        "submitted", "rejected", "submitted", "approved", "paused", "resumed", "ended",
+    ]  # fmt: skip
+    _, listed = api.call("GET", "/v1/admin/campaigns", OPERATOR, query={"limit": "1"})
+    assert [c["campaignId"] for c in listed["items"]] == [draft["campaignId"]]
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "code", "field"),
+    [
+        ({"costCenterCode": "nowhere"}, 422, "UNKNOWN_REFERENCE", "costCenterCode"),
+        ({"conditions": {"tagCodes": ["no-such-tag"]}}, 422, "UNKNOWN_REFERENCE", "conditions/tagCodes/0"),
+        ({"conditions": {"tierCodes": ["PLATINUM"]}}, 422, "UNKNOWN_REFERENCE", "conditions/tierCodes/0"),
+        (
+            {"effects": [{"type": "grantPoints", "pointGroupCode": "stars", "points": 1}]},
+            422,
+            "UNKNOWN_REFERENCE",
+            "effects/0/pointGroupCode",
+        ),
+        (
+            {"effects": [{"type": "issueCoupon", "ruleId": "2099010100001"}]},
+            422,
+            "UNKNOWN_REFERENCE",
+            "effects/0/ruleId",
+        ),
+        ({"endsAt": (NOW - timedelta(days=2)).isoformat()}, 422, "VALIDATION_FAILED", "endsAt"),
+        ({"trigger": {"type": "lottery"}}, 422, "VALIDATION_FAILED", "trigger"),
+    ],
+)
+def test_bad_references_and_shapes_are_refused_with_a_pointer(demo, api, change, status, code, field):
+    answer, problem = api.call("POST", "/v1/admin/campaigns", OPERATOR, body={**WELCOME, **change})
+    assert (answer, problem["code"]) == (status, code), problem
+    pointers = [problem.get("field", "")] + [e.get("field", "") for e in problem.get("errors", [])]
+    assert any(p.lstrip("/").startswith(field) for p in pointers if p), problem
+
+
+def test_an_effect_on_a_coupon_rule_that_is_not_listed_is_409(demo, api):
+    from tests.integration.test_coupons import RULE
+
+    _, draft_rule = api.call("POST", "/v1/admin/coupon-rules", OPERATOR, body=RULE)
+    body = {**WELCOME, "effects": [{"type": "issueCoupon", "ruleId": draft_rule["ruleId"]}]}
+    status, problem = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=body)
+    assert (status, problem["code"], problem["field"]) == (409, "RULE_NOT_LISTED", "/effects/0/ruleId")
+
+
+def test_a_welcome_gift_is_given_once_even_when_the_registration_event_comes_again(
+    demo, api, pipeline, captured_events
+):
+    campaign_id = running(api, {**WELCOME, "limits": {"budget": {"points": 1000}}})
+    member_id = register(api, "13800138001")
+    events = captured_events.drain()
+    assert points(api, member_id) == 100
+    _, records = api.call("GET", f"/v1/members/{member_id}/point-records", POS)
+    (gift,) = records["items"]
+    assert (gift["type"], gift["change"], gift["costCenterCode"]) == ("BEHAVIOUR_INCREASE", 100, "marketing")
+    registered = next(e for e in events if e["detail-type"] == "MemberRegistered")
+    message = {"Records": [{"messageId": "m-1", "body": json.dumps(registered), "attributes": {}}]}
+    for _ in range(3):  # the queue delivers it again
+        answer = api.functions["CampaignsFunction"].invoke(copy.deepcopy(message))
+        assert answer == {"batchItemFailures": []}
+    assert points(api, member_id) == 100
+    view = results(api, campaign_id)["results"]
+    assert (view["participations"], view["pointsGranted"], view["remainingPoints"]) == (1, 100, 900)
+    _, touched = api.call("GET", f"/v1/admin/members/{member_id}/campaigns", OPERATOR)
+    (part,) = touched["items"]
+    assert (part["campaignId"], part["businessKey"], part["effects"][0]["points"]) == (campaign_id, "registration", 100)
+
+
+def test_a_first_purchase_coupon_comes_with_the_first_order_only(demo, api, pipeline):
+    rule_id = listed_rule(api)
+    first_purchase = {
+        **WELCOME,
+        "name": "首购送券",
+        "trigger": {"type": "firstPurchase"},
+        "effects": [{"type": "issueCoupon", "ruleId": rule_id}, {"type": "addTag", "tagCode": "newcomer"}],
+    }
+    campaign_id = running(api, first_purchase)
+    member_id = register(api, "13800138000")
+    assert api.call("POST", "/v1/orders", POS, body=order_body("o-1", 300))[0] == 202
+    pipeline.drain()
+    assert api.call("POST", "/v1/orders", POS, body=order_body("o-2", 300))[0] == 202
+    pipeline.drain()
+    _, coupons = api.call("GET", f"/v1/members/{member_id}/coupons", POS)
+    assert [c["ruleId"] for c in coupons] == [rule_id]
+    _, member = api.call("GET", f"/v1/members/{member_id}", POS)
+    assert [t["code"] for t in member["tags"]] == ["newcomer"]
+    _, touched = api.call("GET", f"/v1/admin/members/{member_id}/campaigns", OPERATOR)
+    (part,) = touched["items"]
+    assert part["effects"][0] == {"type": "issueCoupon", "ruleId": rule_id, "code": coupons[0]["code"]}
+    assert part["pending"] == [] and results(api, campaign_id)["results"]["couponsIssued"] == 1
+
+
+def test_purchase_conditions_and_a_daily_limit_decide_who_gets_the_bonus(demo, api, pipeline):
+    bonus = {
+        **WELCOME,
+        "name": "满300送50",
+        "trigger": {"type": "purchase", "order": {"minAmount": "300", "storeGroupCode": "offline"}},
+        "limits": {"perMember": {"count": 1, "period": "day"}},
+        "effects": [{"type": "grantPoints", "pointGroupCode": "points", "points": 50}],
+    }
+    running(api, bonus)
+    member_id = register(api, "13800138000")
+    for number, amount in (("o-1", 200), ("o-2", 300), ("o-3", 400)):  # one day: 200 is short, 400 the 2nd
+        assert api.call("POST", "/v1/orders", POS, body=order_body(number, amount, days_ago=0))[0] == 202
+    pipeline.drain()
+    _, records = api.call("GET", f"/v1/members/{member_id}/point-records", POS, query={"pointGroup": "points"})
+    promotions = [r for r in records["items"] if r["type"] == "TRANSACTION_PROMOTION"]
+    assert [r["change"] for r in promotions] == [50]
+    assert points(api, member_id) == 200 + 300 + 400 + 50
+
+
+def test_a_budget_that_runs_out_ends_the_campaign_and_says_so(demo, api, pipeline):
+    campaign_id = running(api, {**WELCOME, "limits": {"budget": {"count": 2}}})
+    members = [register(api, f"1380013810{n}") for n in range(3)]
+    pipeline.drain()
+    assert sorted(points(api, m) for m in members) == [0, 100, 100]
+    view = results(api, campaign_id)
+    assert (view["status"], view["endedReason"], view["results"]["remainingCount"]) == ("ended", "budgetSpent", 0)
+    _, log = api.call("GET", f"/v1/admin/campaigns/{campaign_id}/log", OPERATOR)
+    assert (log[-1]["action"], log[-1]["by"], log[-1]["comment"]) == ("ended", "system", "the budget is spent")
+
+
+def test_a_paused_campaign_gives_nothing_until_resumed(demo, api, pipeline):
+    campaign_id = running(api, WELCOME)
+    api.call("POST", f"/v1/admin/campaigns/{campaign_id}/pause", OPERATOR)
+    paused = register(api, "13800138000")
+    pipeline.drain()
+    api.call("POST", f"/v1/admin/campaigns/{campaign_id}/resume", OPERATOR)
+    resumed = register(api, "13800138002")
+    pipeline.drain()
+    assert (points(api, paused), points(api, resumed)) == (0, 100)
