@@ -41,7 +41,7 @@ def demo(aws: Resolver) -> dict[str, str]:
     """The demo tenant of the local stack (spec social-hub §4.2, §4.3, §8.1 samples); returns its API keys."""
     from infra.local.seed import seed_demo_tenant
 
-    return seed_demo_tenant()
+    return seed_demo_tenant()[0]
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ def main() -> None:
             "API keys (send as 'Authorization: Bearer <key>'):"
         )
         for name, key in info["apiKeys"].items():
-            print(f"  {name:<12} {key}")
+            print(f"  {name:<12} {key}  (key id {info['apiKeyIds'][name]})")
     schedules = ", ".join(info["schedules"]) or "none"
     print(f"Schedules (POST {info['baseUrl']}/_local/schedules/<name> runs one now): {schedules}")
     print(f"Written to {args.state_file}. Ctrl-C stops.", flush=True)

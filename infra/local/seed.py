@@ -139,8 +139,9 @@ PROGRAM_STRUCTURE: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-def seed_demo_tenant() -> dict[str, str]:
-    """Create the demo configuration and return fresh API keys by name (shown once, never stored plain)."""
+def seed_demo_tenant() -> tuple[dict[str, str], dict[str, str]]:
+    """Create the demo configuration and return fresh API keys by name (shown once, never stored plain), and
+    their key ids (what a submitter names as the approver)."""
     config = config_service()
     for kind_name, data in MASTER_DATA:
         kind = KINDS[kind_name]
@@ -160,11 +161,13 @@ def seed_demo_tenant() -> dict[str, str]:
         config.create(TENANT, kind, PROGRAM, kind.model.model_validate(data))
     seed_demo_coupon_rule()
     keys = api_key_service()
-    return {
-        "operator": keys.issue(TENANT, "operator", "operator", "demo operator")[0],
-        "pos": keys.issue(TENANT, "channel", "POS", "demo POS")[0],
-        "miniProgram": keys.issue(TENANT, "channel", "MINI_PROGRAM", "demo mini-program")[0],
+    issued = {
+        "operator": keys.issue(TENANT, "operator", "operator", "demo operator"),
+        "approver": keys.issue(TENANT, "operator", "operator", "demo approver"),  # approves what "operator" submits
+        "pos": keys.issue(TENANT, "channel", "POS", "demo POS"),
+        "miniProgram": keys.issue(TENANT, "channel", "MINI_PROGRAM", "demo mini-program"),
     }
+    return {name: key for name, (key, _) in issued.items()}, {name: who.key_id for name, (_, who) in issued.items()}
 
 
 DEMO_COUPON_RULE = {

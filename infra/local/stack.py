@@ -98,11 +98,12 @@ class LocalStack:
             poller.start()
         self.scheduler.start()
         keys: dict[str, str] = {}
+        key_ids: dict[str, str] = {}
         tenant = program = None
         if seed:
             from infra.local.seed import PROGRAM, TENANT, seed_demo_tenant
 
-            keys, tenant, program = seed_demo_tenant(), TENANT, PROGRAM
+            (keys, key_ids), tenant, program = seed_demo_tenant(), TENANT, PROGRAM
         base = f"http://{self.host}:{self.port}"
         return {
             "baseUrl": base,
@@ -114,6 +115,7 @@ class LocalStack:
             "tenant": tenant,
             "programCode": program,
             "apiKeys": keys,
+            "apiKeyIds": key_ids,
             "tableName": resolver.ref(next(iter(self.template.of_type("AWS::DynamoDB::Table")))),
             "queues": {name: resolver.physical[name]["Ref"] for name in self.template.of_type("AWS::SQS::Queue")},
             "eventBus": next((resolver.ref(n) for n in self.template.of_type("AWS::Events::EventBus")), None),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -301,3 +301,73 @@ def test_parallel_accruals_of_one_member_keep_the_spend_metrics_exact(either_eng
     assert (profile["firstPurchaseAt"], profile["lastPurchaseAt"]) == (as_utc[0], as_utc[-1])
     entries = table.query_prefix(keys.member("demo", member), keys.ACTIVITY_PREFIX).items
     assert Counter(e["type"] for e in entries) == {"purchase": 10, "firstPurchase": 1, "register": 1}
+
+
+def running_campaign(**changes: Any) -> str:
+    from loyalty.domain.campaigns import CampaignInput
+    from loyalty.services.campaigns.admin import campaign_service
+
+    campaigns = campaign_service()
+    now = datetime.now(UTC)
+    body = {
+        "programCode": "DEMO",
+        "name": "新会员入会礼",
+        "trigger": {"type": "registration"},
+        "effects": [{"type": "grantPoints", "pointGroupCode": "points", "points": 100}],
+        "startsAt": (now - timedelta(days=1)).isoformat(),
+        "endsAt": (now + timedelta(days=1)).isoformat(),
+        "costCenterCode": "marketing",
+        **changes,
+    }
+    campaign_id = campaigns.create("demo", CampaignInput.model_validate(body), "op").campaign_id
+    campaigns.submit("demo", campaign_id, Submission(approver="boss"), "op")
+    campaigns.approve("demo", campaign_id, Decision(comment="ok"), "boss")
+    return campaign_id
+
+
+def points(member_id: str) -> int:
+    view = member_service().get("demo", member_id)
+    return next(a.available for a in view.accounts if a.point_group_code == "points")
+
+
+def registered(member_id: str) -> dict[str, Any]:
+    """The MemberRegistered detail the bus would deliver for a member."""
+    return {"memberId": member_id, "programCode": "DEMO", "registeredAt": datetime.now(UTC).isoformat()}
+
+
+def test_60_parallel_registrations_spend_a_budget_of_20_gifts_exactly_and_end_the_campaign(demo):
+    from loyalty.services.campaigns.admin import campaign_service
+    from loyalty.services.campaigns.engine import campaign_engine
+
+    members = register(60)  # before the campaign: the events are delivered below, all at once
+    campaign_id = running_campaign(limits={"budget": {"points": 2000}})
+    engine = campaign_engine()
+    results: list[str] = []
+
+    def deliver(member_id: str) -> None:
+        results.extend(o.result for o in engine.on_event("demo", "MemberRegistered", registered(member_id)))
+
+    counted = outcomes([lambda m=m: deliver(m) for m in members])
+    assert counted == Counter({"OK": 60})
+    assert results.count("granted") == 20
+    view = campaign_service().get("demo", campaign_id)
+    assert view.results is not None
+    assert (view.results.points_granted, view.results.remaining_points, view.results.participations) == (2000, 0, 20)
+    assert (view.status, view.ended_reason) == ("ended", "budgetSpent")
+    assert sorted(points(m) for m in members) == [0] * 40 + [100] * 20
+
+
+def test_one_registration_delivered_16_times_at_once_gives_one_gift(demo):
+    from loyalty.services.campaigns.engine import campaign_engine
+
+    (member_id,) = register(1)
+    running_campaign()
+    engine = campaign_engine()
+    results: list[str] = []
+    counted = outcomes(
+        [lambda: results.extend(o.result for o in engine.on_event("demo", "MemberRegistered", registered(member_id)))]
+        * 16
+    )
+    assert counted == Counter({"OK": 16})
+    assert results.count("granted") == 1 and set(results) <= {"granted", "already", "limit"}
+    assert points(member_id) == 100

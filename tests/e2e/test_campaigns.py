@@ -1,0 +1,135 @@
+"""Trigger campaigns over HTTP (issue 14, done when): a welcome gift once even when the registration is
+retried, a first-purchase coupon not on the second order, and a budget that runs out under 30 parallel
+triggering orders, exactly the budget granted. On both engines: the budget is a conditional write."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.e2e.conftest import KeepAlive
+from tests.e2e.test_customer_center import sale
+from tests.e2e.test_local_stack import wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-stack")]
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def campaign(name: str, trigger: dict, effects: list[dict], **more) -> dict:
+    return {
+        "programCode": "DEMO",
+        "name": name,
+        "trigger": trigger,
+        "effects": effects,
+        "startsAt": (NOW - timedelta(days=1)).isoformat(),
+        "endsAt": (NOW + timedelta(days=30)).isoformat(),
+        "costCenterCode": "marketing",
+        **more,
+    }
+
+
+class Operators:
+    def __init__(self, stack) -> None:
+        keys = stack.info["apiKeys"]
+        self.operator, self.approver = KeepAlive(stack.base, keys["operator"]), KeepAlive(stack.base, keys["approver"])
+        self.approver_id = stack.info["apiKeyIds"]["approver"]
+
+    def run(self, body: dict) -> str:
+        status, draft = self.operator.json("POST", "/v1/admin/campaigns", body)
+        assert status == 201, draft
+        path = f"/v1/admin/campaigns/{draft['campaignId']}"
+        assert self.operator.json("POST", f"{path}/submit", {"approver": self.approver_id})[0] == 200
+        status, approved = self.approver.json("POST", f"{path}/approve", {"comment": "同意"})
+        assert (status, approved["status"]) == (200, "running"), approved
+        return str(draft["campaignId"])
+
+    def end(self, campaign_id: str) -> dict:
+        return self.operator.json("POST", f"/v1/admin/campaigns/{campaign_id}/end")[1]
+
+    def get(self, campaign_id: str) -> dict:
+        return self.operator.json("GET", f"/v1/admin/campaigns/{campaign_id}")[1]
+
+
+def points(pos: KeepAlive, member_id: str) -> int:
+    _, view = pos.json("GET", f"/v1/members/{member_id}")
+    return next(a["available"] for a in view["accounts"] if a["pointGroupCode"] == "points")
+
+
+def test_a_welcome_gift_is_given_once_even_when_the_registration_is_retried(stack):
+    operators, pos = Operators(stack), KeepAlive(stack.base, stack.info["apiKeys"]["pos"])
+    gift = campaign(
+        "新会员入会礼", {"type": "registration"}, [{"type": "grantPoints", "pointGroupCode": "points", "points": 100}]
+    )
+    campaign_id = operators.run(gift)
+    try:
+        body = {"programCode": "DEMO", "phone": "13200132001"}
+        headers = {"Idempotency-Key": f"welcome-{stack.info['engine']}"}
+        first = [pos.call("POST", "/v1/members", body, headers=headers) for _ in range(3)]
+        assert {status for status, _, _ in first} == {201} and len({raw for _, _, raw in first}) == 1
+        member_id = json.loads(first[0][2])["id"]
+        assert wait_for(lambda: points(pos, member_id), lambda p: p == 100) == 100
+        view = wait_for(lambda: operators.get(campaign_id), lambda v: v["results"]["participations"] == 1)
+        assert (view["results"]["participations"], view["results"]["pointsGranted"]) == (1, 100)
+        _, records = pos.json("GET", f"/v1/members/{member_id}/point-records")
+        assert [(r["type"], r["change"]) for r in records["items"]] == [("BEHAVIOUR_INCREASE", 100)]
+    finally:
+        operators.end(campaign_id)
+
+
+def test_a_first_purchase_coupon_comes_with_the_first_order_and_not_the_second(stack):
+    operators, pos = Operators(stack), KeepAlive(stack.base, stack.info["apiKeys"]["pos"])
+    _, rules = operators.operator.json("GET", "/v1/admin/coupon-rules")
+    rule_id = next(r["ruleId"] for r in rules if r["status"] == "listed")  # the demo's 满100减20
+    campaign_id = operators.run(
+        campaign("首购送券", {"type": "firstPurchase"}, [{"type": "issueCoupon", "ruleId": rule_id}])
+    )
+    try:
+        _, member = pos.json("POST", "/v1/members", {"programCode": "DEMO", "phone": "13200132002"})
+        engine = stack.info["engine"]
+        assert pos.json("POST", "/v1/orders", sale(f"fp-1-{engine}", "120", {"id": member["id"]}))[0] == 202
+        coupons = wait_for(lambda: pos.json("GET", f"/v1/members/{member['id']}/coupons")[1], lambda c: len(c) == 1)
+        assert [c["ruleId"] for c in coupons] == [rule_id]
+        assert pos.json("POST", "/v1/orders", sale(f"fp-2-{engine}", "120", {"id": member["id"]}))[0] == 202
+        wait_for(lambda: pos.json("GET", f"/v1/orders/fp-2-{engine}")[1]["status"], lambda s: s == "accrued")
+        assert wait_for(lambda: points(pos, member["id"]), lambda p: p == 240) == 240
+        assert len(pos.json("GET", f"/v1/members/{member['id']}/coupons")[1]) == 1
+        _, touched = operators.operator.json("GET", f"/v1/admin/members/{member['id']}/campaigns")
+        assert [(p["campaignId"], p["effects"][0]["ruleId"]) for p in touched["items"]] == [(campaign_id, rule_id)]
+    finally:
+        operators.end(campaign_id)
+
+
+def test_a_budget_runs_out_under_30_parallel_orders_and_exactly_the_budget_is_granted(stack):
+    operators, pos = Operators(stack), KeepAlive(stack.base, stack.info["apiKeys"]["pos"])
+    bonus = campaign(
+        "满100送50 (前5名)",
+        {"type": "purchase", "order": {"minAmount": "100"}},
+        [{"type": "grantPoints", "pointGroupCode": "points", "points": 50}],
+        limits={"budget": {"points": 250}},
+    )
+    engine = stack.info["engine"]
+    members = [
+        pos.json("POST", "/v1/members", {"programCode": "DEMO", "phone": f"132{engine == 'moto':01d}{n:07d}"})[1]["id"]
+        for n in range(30)
+    ]
+    campaign_id = operators.run(bonus)
+    try:
+
+        def order(n: int) -> int:
+            client = KeepAlive(stack.base, stack.info["apiKeys"]["pos"])
+            return client.json("POST", "/v1/orders", sale(f"budget-{engine}-{n}", "100", {"id": members[n]}))[0]
+
+        with ThreadPoolExecutor(10) as pool:
+            assert set(pool.map(order, range(30))) == {202}
+        view = wait_for(lambda: operators.get(campaign_id), lambda v: v["status"] == "ended", seconds=90)
+        assert (view["endedReason"], view["results"]["remainingPoints"]) == ("budgetSpent", 0)
+        assert view["results"]["pointsGranted"] == 250 and view["results"]["participations"] == 5
+        balances = wait_for(
+            lambda: sorted(points(pos, m) for m in members), lambda b: sum(b) == 30 * 100 + 250, seconds=90
+        )
+        assert balances == [100] * 25 + [150] * 5
+    finally:
+        operators.end(campaign_id)
