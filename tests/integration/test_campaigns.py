@@ -210,3 +210,34 @@ def test_a_paused_campaign_gives_nothing_until_resumed(demo, api, pipeline):
     resumed = register(api, "13800138002")
     pipeline.drain()
     assert (points(api, paused), points(api, resumed)) == (0, 100)
+
+
+def test_a_purchase_campaigns_points_go_back_with_the_lines_returned(demo, api, pipeline):
+    """40 points on an order that paid 300 + 100: 30 and 10 by line; returning line 1 takes back its 30."""
+    from tests.integration.test_returns import post_return
+
+    running(
+        api,
+        {
+            **WELCOME,
+            "name": "下单送40",
+            "trigger": {"type": "purchase"},
+            "effects": [{"type": "grantPoints", "pointGroupCode": "points", "points": 40}],
+        },
+    )
+    member_id = register(api, "13800138000")
+    body = order_body("o-2lines", 300, days_ago=0)
+    body["lines"].append({**body["lines"][0], "lineNo": 2, "receivable": "100", "paid": "100", "pointsAmount": "100"})
+    assert api.call("POST", "/v1/orders", POS, body=body)[0] == 202
+    pipeline.drain()
+    assert points(api, member_id) == 400 + 40
+    assert post_return(api, "r-line1", "o-2lines", lines=[{"lineNo": 1, "quantity": "1"}])[0] == 202
+    pipeline.drain()
+    assert points(api, member_id) == 100 + 10
+    _, reversals = api.call(
+        "GET", f"/v1/members/{member_id}/point-records", POS, query={"type": "RETURN_REVERSAL", "pointGroup": "points"}
+    )
+    assert [r["change"] for r in reversals["items"]] == [-330]
+    assert post_return(api, "r-line2", "o-2lines", lines=[{"lineNo": 2, "quantity": "1"}])[0] == 202
+    pipeline.drain()
+    assert points(api, member_id) == 0

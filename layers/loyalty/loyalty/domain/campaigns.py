@@ -197,6 +197,7 @@ class Occasion:
     store_code: str | None = None
     channel: str | None = None
     payment_methods: frozenset[str] = frozenset()
+    order_no: str | None = None
 
 
 def triggered_by(trigger: Any, occasion: Occasion) -> bool:
@@ -243,3 +244,18 @@ def limit_period(limit: PerMemberLimit, moment: datetime, zone: ZoneInfo) -> tup
         return "ever", None
     label, ends = period_labels(moment, zone)[PERIOD_LETTERS[limit.period]]
     return label, ends
+
+
+def share_by(points: int, weights: dict[int, Decimal]) -> dict[int, int]:
+    """`points` over the order's lines in proportion to what each paid (largest remainder, ties to the
+    first line), so that a return of some lines reverses their part of a purchase campaign's points."""
+    total = sum(weights.values(), Decimal(0))
+    if total <= 0:
+        first = min(weights) if weights else 1
+        return {first: points}
+    exact = {line: points * weight / total for line, weight in weights.items()}
+    shares = {line: int(value) for line, value in exact.items()}
+    left = points - sum(shares.values())
+    for line in sorted(exact, key=lambda n: (-(exact[n] - shares[n]), n))[:left]:
+        shares[line] += 1
+    return shares

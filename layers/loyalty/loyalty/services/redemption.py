@@ -8,6 +8,7 @@ same time; a lot changed by a concurrent spend makes this one read again and ret
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -160,10 +161,12 @@ class RedemptionService:
         key: RequestKey | None = None,
         extra: list[dict] | None = None,
         record_id: str | None = None,
+        linked: Callable[[Item], list[dict]] | None = None,
     ) -> Item:
         """Points into a new lot of their own (an operator's increase, a campaign's gift), with its record,
-        in one transaction with `extra` (a campaign's once-only marker, limit and budget): ExtrasRefused
-        names the one that refused. A retry under `key` gets the first record."""
+        in one transaction with `extra` (a campaign's once-only marker, limit and budget) and what `linked`
+        makes of the record (an order naming it, so a return reverses it): ExtrasRefused names the entry
+        that refused, counting `extra` first. A retry under `key` gets the first record."""
         group = grant.point_group_code
         program = self._program(tenant, member_id, group)
         now, record_id = self.clock.now(), record_id or new_ulid()
@@ -194,7 +197,7 @@ class RedemptionService:
                 member_id,
                 records=[record],
                 guard=key.marker(recordId=record_id) if key else None,
-                extra=list(extra or []),
+                extra=[*(extra or []), *(linked(record) if linked else [])],
                 lots=[
                     {
                         **common,

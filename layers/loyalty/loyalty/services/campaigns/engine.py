@@ -13,6 +13,7 @@ marker says is still to do.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,9 +33,10 @@ from loyalty.domain.campaigns import (
     limit_period,
     member_misses,
     order_misses,
+    share_by,
     triggered_by,
 )
-from loyalty.domain.errors import DomainError
+from loyalty.domain.errors import Conflict, DomainError
 from loyalty.domain.ledger import RecordType
 from loyalty.observability import logger
 from loyalty.services.campaigns.admin import SYSTEM, CampaignService, campaign_service
@@ -49,7 +51,7 @@ from loyalty.store.requests import RequestKey
 from loyalty.store.table import Item, Table, TransactionCancelled, put, update
 
 INACTIVE = ("frozen", "cancelled")
-MARKER, LIMIT, BUDGET = 0, 1, 2  # positions of a participation's guards in its transaction
+MARKER, LIMIT, BUDGET, ORDER = 0, 1, 2, 3  # positions of a participation's guards in its transaction
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ def occasion_of_event(detail_type: str, detail: dict[str, Any]) -> Occasion | No
             store_code=detail.get("storeCode"),
             channel=detail.get("channel"),
             payment_methods=frozenset(detail.get("paymentMethods", [])),
+            order_no=detail.get("orderNo"),
         )
     return None
 
@@ -178,11 +181,16 @@ class CampaignEngine:
         ]
         try:
             if grant:
-                record = self.points.grant(tenant, member_id, self._grant(item, campaign, occasion), extra=operations)
+                linked = self._on_order(tenant, occasion, grant.points) if occasion.kind == "order" else None
+                record = self.points.grant(
+                    tenant, member_id, self._grant(item, campaign, occasion), extra=operations, linked=linked
+                )
                 marker["effects"][0]["recordId"] = record["recordId"]
             else:
                 self.table.transact(operations)
         except (ExtrasRefused, TransactionCancelled) as refused:
+            if isinstance(refused, ExtrasRefused) and refused.failed(ORDER):  # a return of the order went first
+                raise Conflict("the order changed meanwhile; retry", code="CONCURRENT_UPDATE") from None
             failed = [i for i in (MARKER, LIMIT, BUDGET) if refused.failed(i)]
             if MARKER in failed:  # this event made the member take part before: finish what is left
                 done = self.table.get(member_pk, marker_sk) or marker
@@ -239,6 +247,36 @@ class CampaignEngine:
             keys.campaign(tenant, campaign_id), keys.CAMPAIGN_BUDGET_SK, expression, values, " AND ".join(conditions)
         )
 
+    def _on_order(self, tenant: str, occasion: Occasion, points: int) -> Callable[[Item], list[dict]]:
+        """The order names the campaign's record among what it earned, split over its lines by what each
+        paid, so that its returns reverse the campaign's points as they reverse its own (交易促销积分).
+        Guarded by the order's returns version: a return and this queue up."""
+        order_pk = keys.order(tenant, occasion.channel or "", occasion.order_no or "")
+        order = self.table.get(order_pk, keys.ORDER_SK) or {}
+        paid = {int(line["lineNo"]): Decimal(str(line["paid"])) for line in order["submission"]["lines"]}
+        shares = share_by(points, paid)
+        version = order.get("returnsVersion", 0)
+
+        def link(record: Item) -> list[dict]:
+            entry = {
+                k: record[k]
+                for k in ("recordId", "pointGroupCode", "lotSk", "countsTowardUpgrade", "expiresAt", "change")
+            }
+            entry["lines"] = [{"lineNo": no, "points": share} for no, share in sorted(shares.items()) if share]
+            return [
+                update(
+                    order_pk,
+                    keys.ORDER_SK,
+                    "SET earnedRecords = list_append(earnedRecords, :entry), returnsVersion = :next",
+                    {":entry": [entry], ":next": version + 1, ":v": version},
+                    "attribute_not_exists(returnsVersion) OR returnsVersion = :v"
+                    if version == 0
+                    else "returnsVersion = :v",
+                )
+            ]
+
+        return link
+
     @staticmethod
     def _grant(item: Item, campaign: CampaignInput, occasion: Occasion) -> Grant:
         grant = campaign.grant()
@@ -256,6 +294,7 @@ class CampaignEngine:
                 **link,
                 "costCenterCode": campaign.cost_center_code,
                 "orderId": occasion.key.removeprefix("order:") if on_order else None,
+                "orderNo": occasion.order_no if on_order else None,
             },
             "PointsEarned",
             campaign.cost_center_code,

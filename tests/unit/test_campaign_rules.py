@@ -1,0 +1,101 @@
+"""The pure rules of campaigns (domain/campaigns.py): who takes part, when, and how a purchase campaign's
+points are split over an order's lines."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from pydantic import ValidationError
+
+from loyalty.domain.campaigns import (
+    CampaignInput,
+    MemberConditions,
+    Occasion,
+    OrderConditions,
+    PerMemberLimit,
+    limit_period,
+    member_misses,
+    order_misses,
+    share_by,
+    triggered_by,
+)
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+BASE = {
+    "programCode": "DEMO",
+    "name": "x",
+    "trigger": {"type": "registration"},
+    "effects": [{"type": "grantPoints", "pointGroupCode": "points", "points": 100}],
+    "startsAt": "2026-12-05T00:00:00",
+    "endsAt": "2026-12-06T23:59:59",
+    "costCenterCode": "marketing",
+}
+
+
+def order(**changes) -> Occasion:
+    fields = {"kind": "order", "key": "order:1", "at": datetime(2026, 12, 5, 12, tzinfo=SHANGHAI)}
+    return Occasion(**{**fields, **changes})
+
+
+def test_a_window_without_an_offset_is_the_programs_local_time():
+    starts, ends = CampaignInput.model_validate(BASE).window(SHANGHAI)
+    assert starts.isoformat() == "2026-12-05T00:00:00+08:00" and ends.isoformat() == "2026-12-06T23:59:59+08:00"
+
+
+@pytest.mark.parametrize(
+    ("change", "pointer"),
+    [
+        ({"endsAt": "2026-12-04T00:00:00"}, "endsAt"),
+        ({"effects": [BASE["effects"][0], BASE["effects"][0]]}, "effects"),
+        ({"effects": [{"type": "addTag", "tagCode": "vip"}], "limits": {"budget": {"points": 10}}}, "limits"),
+        ({"effects": []}, "effects"),
+    ],
+)
+def test_inconsistent_campaigns_are_refused_on_the_field_at_fault(change, pointer):
+    with pytest.raises(ValidationError) as refused:
+        CampaignInput.model_validate({**BASE, **change})
+    assert refused.value.errors()[0]["loc"][0] == pointer
+
+
+def test_first_purchase_is_only_the_first_and_registration_only_registration():
+    first = CampaignInput.model_validate({**BASE, "trigger": {"type": "firstPurchase"}}).trigger
+    assert triggered_by(first, order(first_purchase=True)) and not triggered_by(first, order())
+    registration = CampaignInput.model_validate(BASE).trigger
+    assert not triggered_by(registration, order(first_purchase=True))
+
+
+def test_order_conditions_name_the_first_that_fails():
+    conditions = OrderConditions(min_amount=Decimal("300"), channels=["POS"], payment_methods=["1001"])
+    assert order_misses(conditions, order(amount=Decimal("299.99"), channel="POS"), True) == "amount"
+    assert order_misses(conditions, order(amount=Decimal(300), channel="WEB"), True) == "channel"
+    paid_by_card = order(amount=Decimal(300), channel="POS", payment_methods=frozenset({"2001"}))
+    assert order_misses(conditions, paid_by_card, True) == "paymentMethod"
+    paid = order(amount=Decimal(300), channel="POS", payment_methods=frozenset({"1001", "2001"}))
+    assert order_misses(conditions, paid, True) is None
+    assert order_misses(OrderConditions(store_group_code="offline"), paid, False) == "store"
+
+
+def test_member_conditions_read_tier_tags_and_registration():
+    conditions = MemberConditions(tier_codes=["gold"], tag_codes=["vip", "new"], registration_channels=["POS"])
+    profile = {"tier": {"code": "gold"}, "channel": "POS"}
+    assert member_misses(conditions, profile, {"vip", "new", "x"}) is None
+    assert member_misses(conditions, profile, {"vip"}) == "tags"
+    assert member_misses(conditions, {**profile, "tier": {"code": "silver"}}, {"vip", "new"}) == "tier"
+    assert member_misses(conditions, {**profile, "channel": "WEB"}, {"vip", "new"}) == "registrationChannel"
+
+
+def test_a_limit_counts_in_the_calendar_period_of_the_program():
+    late = datetime(2026, 12, 31, 23, 30, tzinfo=SHANGHAI)  # 15:30 UTC: still the 31st in Shanghai
+    assert limit_period(PerMemberLimit(period="day"), late, SHANGHAI)[0] == "2026-12-31"
+    assert limit_period(PerMemberLimit(period="month"), late, SHANGHAI)[0] == "2026-12"
+    assert limit_period(PerMemberLimit(period="ever"), late, SHANGHAI) == ("ever", None)
+
+
+def test_points_are_split_over_lines_by_what_each_paid_and_add_up():
+    assert share_by(40, {1: Decimal(300), 2: Decimal(100)}) == {1: 30, 2: 10}
+    assert share_by(10, {1: Decimal(1), 2: Decimal(1), 3: Decimal(1)}) == {1: 4, 2: 3, 3: 3}
+    assert share_by(7, {1: Decimal(0), 2: Decimal(0)}) == {1: 7}  # nothing paid: all on the first line
+    assert sum(share_by(101, {1: Decimal("33.33"), 2: Decimal("66.67")}).values()) == 101
