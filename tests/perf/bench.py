@@ -179,7 +179,34 @@ def run(resolver: Resolver) -> tuple[dict[str, Meter], list[str]]:
     non_member_sale(bench)
     held_orders(bench)
     customer_center(bench, mid)
+    campaigns(bench)
     return bench.rows, own_overhead(bench, mid, presented)
+
+
+def campaigns(bench: Bench) -> None:
+    """What a campaign event costs: one with no campaign waiting, and a welcome gift given."""
+    api = bench.api
+    bench.settle_pipeline()
+    bench.quiet(lambda: api.call("POST", "/v1/members", POS, body={"programCode": "DEMO", "phone": "13900138999"}))
+    bench.measure("campaign event, no campaign waiting (MemberRegistered)", lambda: bench.poll("CampaignsFunction"))
+    now = datetime.now(SHANGHAI)
+    gift = {
+        "programCode": "DEMO",
+        "name": "新会员入会礼",
+        "trigger": {"type": "registration"},
+        "effects": [{"type": "grantPoints", "pointGroupCode": "points", "points": 100}],
+        "limits": {"budget": {"points": 100000}},
+        "startsAt": (now - timedelta(days=1)).isoformat(),
+        "endsAt": (now + timedelta(days=30)).isoformat(),
+        "costCenterCode": "marketing",
+    }
+    _, draft = bench.measure("create a campaign", lambda: api.call("POST", "/v1/admin/campaigns", OPERATOR, body=gift))
+    path = f"/v1/admin/campaigns/{draft['campaignId']}"
+    approver = {**OPERATOR, "keyId": "01BENCHAPPROVER00000000000"}
+    bench.quiet(lambda: api.call("POST", f"{path}/submit", OPERATOR, body={"approver": approver["keyId"]}))
+    bench.measure("approve a campaign (budget item)", lambda: api.call("POST", f"{path}/approve", approver, body={}))
+    bench.quiet(lambda: api.call("POST", "/v1/members", POS, body={"programCode": "DEMO", "phone": "13900139000"}))
+    bench.measure("campaign: a welcome gift of 100 points (budget)", lambda: bench.poll("CampaignsFunction"))
 
 
 def customer_center(bench: Bench, mid: str) -> None:
