@@ -134,6 +134,7 @@ def test_a_welcome_gift_is_given_once_even_when_the_registration_event_comes_aga
     _, records = api.call("GET", f"/v1/members/{member_id}/point-records", POS)
     (gift,) = records["items"]
     assert (gift["type"], gift["change"], gift["costCenterCode"]) == ("BEHAVIOUR_INCREASE", 100, "marketing")
+    assert (gift["campaignId"], gift["campaignName"]) == (campaign_id, "新会员入会礼")
     registered = next(e for e in events if e["detail-type"] == "MemberRegistered")
     message = {"Records": [{"messageId": "m-1", "body": json.dumps(registered), "attributes": {}}]}
     for _ in range(3):  # the queue delivers it again
@@ -145,6 +146,7 @@ def test_a_welcome_gift_is_given_once_even_when_the_registration_event_comes_aga
     _, touched = api.call("GET", f"/v1/admin/members/{member_id}/campaigns", OPERATOR)
     (part,) = touched["items"]
     assert (part["campaignId"], part["businessKey"], part["effects"][0]["points"]) == (campaign_id, "registration", 100)
+    assert part["effects"][0]["recordId"] == gift["id"]  # the participation names the record it made
 
 
 def test_a_first_purchase_coupon_comes_with_the_first_order_only(demo, api, pipeline):

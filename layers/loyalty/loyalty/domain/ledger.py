@@ -129,6 +129,8 @@ class PointRecordView(View):
     reason: str | None = Field(default=None, description="Why an operator adjusted the points")
     coupon_code: str | None = Field(default=None, description="积分兑换优惠券: the coupon the points bought")
     coupon_rule_id: str | None = None
+    campaign_id: str | None = Field(default=None, description="营销活动: the campaign that gave these points")
+    campaign_name: str | None = None
     lines: list[LinePointsView] = Field(default_factory=list)
     relations: list[RelationView] = Field(default_factory=list)
     created_at: datetime

@@ -38,6 +38,7 @@ from loyalty.domain.campaigns import (
 )
 from loyalty.domain.errors import Conflict, DomainError
 from loyalty.domain.ledger import RecordType
+from loyalty.ids import new_ulid
 from loyalty.observability import logger
 from loyalty.services.campaigns.admin import SYSTEM, CampaignService, campaign_service
 from loyalty.services.config import CatalogLoader, ProgramLoader
@@ -57,7 +58,7 @@ MARKER, LIMIT, BUDGET, ORDER = 0, 1, 2, 3  # positions of a participation's guar
 @dataclass(frozen=True)
 class Outcome:
     campaign_id: str
-    result: str  # granted, or why not: already, limit, budget, paused, frozen, conditions:<what>
+    result: str  # granted, or why not: already, limit, budget, paused, inactive, conditions:<what>
 
 
 def occasion_of_event(detail_type: str, detail: dict[str, Any]) -> Occasion | None:
@@ -138,7 +139,7 @@ class CampaignEngine:
     ) -> Outcome:
         campaign_id = item["campaignId"]
         if profile.get("status") in INACTIVE:
-            return Outcome(campaign_id, "frozen")
+            return Outcome(campaign_id, "inactive")
         missed = member_misses(campaign.conditions, profile, tags)
         order = getattr(campaign.trigger, "order", None)
         if missed is None and order is not None:
@@ -160,7 +161,7 @@ class CampaignEngine:
         campaign_id, now = item["campaignId"], self.clock.now()
         member_pk = keys.member(tenant, member_id)
         marker_sk = keys.participation_sk(campaign_id, occasion.key)
-        grant = campaign.grant()
+        grant, record_id = campaign.grant(), new_ulid()
         follow_ups = [i for i, effect in enumerate(campaign.effects) if not isinstance(effect, GrantPoints)]
         marker = {
             "PK": member_pk,
@@ -172,7 +173,7 @@ class CampaignEngine:
             "occurredAt": occasion.at.isoformat(),
             "createdAt": now.isoformat(),
             "pending": follow_ups,
-            "effects": [{"type": "grantPoints", "points": grant.points}] if grant else [],
+            "effects": [{"type": "grantPoints", "points": grant.points, "recordId": record_id}] if grant else [],
         }
         operations = [
             put(marker, "attribute_not_exists(PK)"),
@@ -182,10 +183,14 @@ class CampaignEngine:
         try:
             if grant:
                 linked = self._on_order(tenant, occasion, grant.points) if occasion.kind == "order" else None
-                record = self.points.grant(
-                    tenant, member_id, self._grant(item, campaign, occasion), extra=operations, linked=linked
+                self.points.grant(
+                    tenant,
+                    member_id,
+                    self._grant(item, campaign, occasion),
+                    extra=operations,
+                    record_id=record_id,
+                    linked=linked,
                 )
-                marker["effects"][0]["recordId"] = record["recordId"]
             else:
                 self.table.transact(operations)
         except (ExtrasRefused, TransactionCancelled) as refused:
