@@ -10,7 +10,7 @@ moto 5.2.5 (the newest release) grows without bound in places that a long-runnin
 - A table's stream keeps every record forever (DynamoDB keeps 24 hours), each as nested dicts of both
   item images (about 10 KB each in memory).
 - Every `GetShardIterator` and `GetRecords` stores a new iterator forever (DynamoDB's expire after 15
-  minutes).
+  minutes; a poller under steady traffic makes thousands in that time).
 - A `Query` on the table itself reads and sorts every item of the table to find one partition's, so
   each member read slows down as the table grows.
 
@@ -44,6 +44,7 @@ from infra.local import moto_items
 STREAM_RETENTION = timedelta(hours=24)  # DynamoDB Streams' retention
 STREAM_MAX_RECORDS = 20_000  # and a bound by count, for a stack that writes far more than a day's worth
 ITERATOR_LIFETIME_SECONDS = 15 * 60  # a shard iterator expires after 15 minutes on DynamoDB
+ITERATORS_KEPT = 1_000  # and at most this many, newest kept: a reader goes on with the iterator it was given last
 TRACKED_INSTANCES = 1_000  # per model class, for moto's dashboard (/moto-api/)
 
 _sharing_tables = contextvars.ContextVar("sharing_tables", default=False)
@@ -200,7 +201,7 @@ def _bound_iterators() -> None:
         iterators, cutoff = backend.shard_iterators, time.monotonic() - ITERATOR_LIFETIME_SECONDS
         while iterators:  # oldest first: a dict keeps insertion order
             oldest = next(iter(iterators))
-            if getattr(iterators[oldest], "created", cutoff) > cutoff:
+            if len(iterators) <= ITERATORS_KEPT and getattr(iterators[oldest], "created", cutoff) > cutoff:
                 break
             del iterators[oldest]
 

@@ -10,7 +10,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-stack")]
 
 
 def test_the_stack_prints_working_keys_and_its_routes(stack):
-    assert set(stack.info["apiKeys"]) == {"operator", "pos", "miniProgram"}
+    assert set(stack.info["apiKeys"]) == set(stack.info["apiKeyIds"]) == {"operator", "approver", "pos", "miniProgram"}
     assert "POST /v1/members" in stack.info["routes"] and "ANY /v1/admin/{proxy+}" in stack.info["routes"]
     assert stack.info["baseUrl"].startswith("http://127.0.0.1:")
 

@@ -82,6 +82,7 @@ def test_no_route_gives_another_tenant_any_of_this_tenants_data(demo, api, pipel
 
     def real(path: str) -> str:
         ids = {"memberId": member["id"], "ruleId": rules[0]["ruleId"], "orderNo": "T1", "programCode": "DEMO"}
+        ids["campaignId"] = "HD2026120001"
         ids["code"] = coupon["code"] if "/coupons/" in path else "SH001" if "/stores/" in path else "DEMO"
         return re.sub(r"\{(\w+)\}", lambda m: ids.get(m.group(1), "01HZZZZZZZZZZZZZZZZZZZZZZZ"), path)
 

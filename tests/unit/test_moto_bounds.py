@@ -104,3 +104,11 @@ def test_a_table_query_reads_its_partition_in_order(table):
     found = table.query(TableName="t", KeyConditionExpression="PK = :p", ExpressionAttributeValues={":p": {"S": "m1"}})
     assert [i["SK"]["S"] for i in found["Items"]] == ["a", "b", "c"]
     assert table.scan(TableName="t")["Count"] == 4
+
+
+def test_no_more_than_a_bound_of_shard_iterators_is_kept_however_young(table, monkeypatch):
+    monkeypatch.setattr(moto_bounds, "ITERATORS_KEPT", 5)
+    table.put_item(TableName="t", Item={"PK": {"S": "p"}, "SK": {"S": "A"}})
+    for _ in range(20):  # each reads with a fresh iterator and leaves the next one behind
+        assert len(stream_records(table)) == 1
+    assert len(dynamodbstreams_backends[ACCOUNT][REGION].shard_iterators) <= 6  # moto: 40

@@ -26,7 +26,10 @@ from loyalty.domain.validity import CamelModel, ExpiringValidity, FixedPeriod, i
 CampaignStatus = Literal["draft", "pending", "scheduled", "running", "paused", "ended"]
 LIVE = ("scheduled", "running", "paused")  # approved and not ended: what an end or a pause acts on
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
-Codes = Annotated[list[Annotated[str, Field(pattern=CODE_PATTERN)]], Field(max_length=100)]
+# A draft's write checks every code it names in one transaction of at most 100 items: a replaced draft's
+# old and new references, and its tags, stay under 100 with these bounds.
+Code = Annotated[str, Field(pattern=CODE_PATTERN)]
+Codes = Annotated[list[Code], Field(max_length=10)]
 
 
 # --- triggers ---------------------------------------------------------------------------------------------
@@ -72,7 +75,9 @@ class MemberConditions(CamelModel):
 
     tier_codes: Codes = Field(default_factory=list, description="in one of these tiers")
     tag_codes: Codes = Field(default_factory=list, description="has every one of these tags")
-    registration_store_codes: Codes = Field(default_factory=list, description="registered in one of these stores")
+    registration_store_codes: list[Code] = Field(
+        default_factory=list, max_length=20, description="registered in one of these stores"
+    )
     registration_channels: Codes = Field(default_factory=list, description="registered through one of these")
 
 

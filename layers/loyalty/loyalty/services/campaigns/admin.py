@@ -160,7 +160,7 @@ class CampaignService:
                 if cancelled.failed(0):
                     continue
                 self._raise_for_tags(cancelled, 1, campaign)
-                ConfigRepository.raise_for_refs(cancelled, 1 + len(campaign.conditions.tag_codes), refs)
+                ConfigRepository.raise_for_refs(cancelled, 1 + len(self._tags(campaign)), refs)
                 raise
             return self._view(tenant, item)
         raise Conflict("could not number the campaign; retry", code="CONCURRENT_UPDATE")
@@ -434,20 +434,27 @@ class CampaignService:
                 )
 
     @staticmethod
-    def _tag_checks(tenant: str, campaign: CampaignInput) -> list[dict]:
+    def _tags(campaign: CampaignInput) -> dict[str, str]:
+        """Each tag the campaign names, once, with the field that first names it."""
+        named = [(code, f"conditions/tagCodes/{i}") for i, code in enumerate(campaign.conditions.tag_codes)]
+        named += [
+            (e.tag_code, f"effects/{i}/tagCode") for i, e in enumerate(campaign.effects) if hasattr(e, "tag_code")
+        ]
+        tags: dict[str, str] = {}
+        for code, field in named:
+            tags.setdefault(code, field)
+        return tags
+
+    def _tag_checks(self, tenant: str, campaign: CampaignInput) -> list[dict]:
         """Tags are checked, not counted: a tag's references are the members who hold it."""
         kind = KINDS["tag"]
-        tags = [*campaign.conditions.tag_codes, *(e.tag_code for e in campaign.effects if hasattr(e, "tag_code"))]
         return [
             check(*ConfigRepository.location(tenant, kind, code, campaign.program_code), "attribute_exists(PK)")
-            for code in tags
+            for code in self._tags(campaign)
         ]
 
-    @staticmethod
-    def _raise_for_tags(cancelled: TransactionCancelled, offset: int, campaign: CampaignInput) -> None:
-        fields = [f"conditions/tagCodes/{i}" for i in range(len(campaign.conditions.tag_codes))]
-        fields += [f"effects/{i}/tagCode" for i, e in enumerate(campaign.effects) if hasattr(e, "tag_code")]
-        for index, field in enumerate(fields):
+    def _raise_for_tags(self, cancelled: TransactionCancelled, offset: int, campaign: CampaignInput) -> None:
+        for index, field in enumerate(self._tags(campaign).values()):
             if cancelled.failed(offset + index):
                 raise InvalidInput("no such tag", code="UNKNOWN_REFERENCE", field=field)
 
