@@ -162,13 +162,15 @@ class RedemptionService:
         extra: list[dict] | None = None,
         record_id: str | None = None,
         linked: Callable[[Item], list[dict]] | None = None,
+        program_code: str | None = None,
     ) -> Item:
         """Points into a new lot of their own (an operator's increase, a campaign's gift), with its record,
         in one transaction with `extra` (a campaign's once-only marker, limit and budget) and what `linked`
         makes of the record (an order naming it, so a return reverses it): ExtrasRefused names the entry
-        that refused, counting `extra` first. A retry under `key` gets the first record."""
+        that refused, counting `extra` first. A retry under `key` gets the first record. A caller that
+        knows the member's program (`program_code`) saves reading the member for it."""
         group = grant.point_group_code
-        program = self._program(tenant, member_id, group)
+        program = self._program(tenant, member_id, group, program_code)
         now, record_id = self.clock.now(), record_id or new_ulid()
         expires = end_of_validity(grant.validity, now, program.zone)
         assert expires is not None
@@ -437,9 +439,9 @@ class RedemptionService:
                     ) from None
         raise Conflict("the member's points changed while spending; retry", code="CONCURRENT_UPDATE")
 
-    def _program(self, tenant: str, member_id: str, group: str) -> ProgramConfig:
-        profile = self.members.items(tenant, member_id)[0]
-        program = self.programs.load(tenant, profile["programCode"])
+    def _program(self, tenant: str, member_id: str, group: str, program_code: str | None = None) -> ProgramConfig:
+        """The member's program (read from the profile unless the caller knows it), which has `group`."""
+        program = self.programs.load(tenant, program_code or self.members.items(tenant, member_id)[0]["programCode"])
         if group not in program.point_groups:
             raise InvalidInput(
                 f"no point group {group!r} in program {program.program.code}",

@@ -190,6 +190,7 @@ class CampaignEngine:
                     extra=operations,
                     record_id=record_id,
                     linked=linked,
+                    program_code=campaign.program_code,
                 )
             else:
                 self.table.transact(operations)
