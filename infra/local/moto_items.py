@@ -209,8 +209,12 @@ def install() -> None:
             return all_items(self)  # type: ignore[no-any-return]
         conditions = scope[1]
         partitions: Any = self.items.values()
-        items: list[Item] = [item for part in partitions for item in (part.values() if self.range_key_attr else [part])]
-        candidates = [item for item in items if not isinstance(item, PackedItem) or item.may_match(conditions)]
+        candidates: list[Item] = [
+            item
+            for part in partitions
+            for item in (part.values() if self.range_key_attr else [part])
+            if not isinstance(item, PackedItem) or item.may_match(conditions)
+        ]
         return sorted(candidates, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
 
     Table.put_item = packing_put_item  # type: ignore[method-assign]

@@ -457,3 +457,11 @@ KINDS: dict[str, Kind] = {
 def distinct_refs(refs: list[Ref]) -> dict[tuple[str, str], Ref]:
     """One reference per target: an item naming the same store twice counts it once."""
     return {(ref.kind, ref.code): ref for ref in reversed(refs)}
+
+
+def changed_refs(old: list[Ref], new: list[Ref]) -> tuple[list[Ref], list[Ref]]:
+    """What a new version of an item refers to that the old did not (added), and the reverse (removed)."""
+    old_refs, new_refs = distinct_refs(old), distinct_refs(new)
+    added = [ref for key, ref in new_refs.items() if key not in old_refs]
+    removed = [ref for key, ref in old_refs.items() if key not in new_refs]
+    return added, removed

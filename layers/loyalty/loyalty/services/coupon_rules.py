@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from loyalty.clock import Clock, SystemClock
-from loyalty.domain.config import Ref, distinct_refs
+from loyalty.domain.config import Ref, changed_refs, distinct_refs
 from loyalty.domain.coupons import CouponRuleInput, Totals, roi, split
 from loyalty.domain.errors import Conflict, NotFound
 from loyalty.domain.validity import CamelModel, View
@@ -128,9 +128,7 @@ class CouponRuleService:
     def replace(self, tenant: str, rule_id: str, rule: CouponRuleInput) -> RuleView:
         current = self._item(tenant, rule_id)
         old, new = CouponRuleInput.model_validate(current["rule"]), rule
-        old_refs, new_refs = distinct_refs(_refs(old)), distinct_refs(_refs(new))
-        added = [ref for key, ref in new_refs.items() if key not in old_refs]
-        removed = [ref for key, ref in old_refs.items() if key not in new_refs]
+        added, removed = changed_refs(_refs(old), _refs(new))
         item = {**current, "rule": _data(rule), "totalStock": rule.total_stock, "version": current["version"] + 1}
         operations = [
             put(
@@ -191,7 +189,7 @@ class CouponRuleService:
     def approve(self, tenant: str, rule_id: str, decision: Decision, by: str) -> RuleView:
         """审批通过: the rule is listed and its stock shards are created, in the same transaction."""
         current = self._item(tenant, rule_id)
-        self._check_approver(current, by)
+        approval.check_approver(current, by)
         shards = min(keys.STOCK_SHARDS, current["totalStock"])
         stock = [
             put(
@@ -222,7 +220,7 @@ class CouponRuleService:
 
     def reject(self, tenant: str, rule_id: str, decision: Decision, by: str) -> RuleView:
         approval.check_rejection(decision, "rule")
-        self._check_approver(self._item(tenant, rule_id), by)
+        approval.check_approver(self._item(tenant, rule_id), by)
         return self._step(
             tenant,
             rule_id,
@@ -366,10 +364,6 @@ class CouponRuleService:
             approver,
         )
         return self.get(tenant, rule_id)
-
-    @staticmethod
-    def _check_approver(rule: Item, by: str) -> None:
-        approval.check_approver(rule, by)
 
     @staticmethod
     def _not_draft(found: Item | None) -> DomainErrorType:

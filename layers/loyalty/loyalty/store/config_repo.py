@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from loyalty.domain.config import GROUP_MEMBER_KINDS, KINDS, ConfigItem, Kind, Ref, distinct_refs
+from loyalty.domain.config import GROUP_MEMBER_KINDS, KINDS, ConfigItem, Kind, Ref, changed_refs, distinct_refs
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
 from loyalty.store import keys
 from loyalty.store.table import Item, Page, Table, TransactionCancelled, delete, put, update
@@ -169,9 +169,7 @@ class ConfigRepository:
         added_guards = [name for name in new_guards if name not in old_guards]
         operations += [put(_guard(pk, name, code), "attribute_not_exists(PK)") for name in added_guards]
         operations += [delete(pk, keys.guard_sk(name)) for name in old_guards - set(new_guards)]
-        old_refs, new_refs = distinct_refs(kind.refs(current.item)), distinct_refs(kind.refs(item))
-        added = [ref for key, ref in new_refs.items() if key not in old_refs]
-        removed = [ref for key, ref in old_refs.items() if key not in new_refs]
+        added, removed = changed_refs(kind.refs(current.item), kind.refs(item))
         ref_offset = len(operations)
         operations += [count_ref(tenant, program, ref, +1) for ref in added]
         operations += [count_ref(tenant, program, ref, -1) for ref in removed]

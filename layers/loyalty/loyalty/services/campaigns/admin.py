@@ -24,7 +24,7 @@ from loyalty.domain.campaigns import (
     IssueCoupon,
     RegistrationTrigger,
 )
-from loyalty.domain.config import KINDS, Ref, distinct_refs
+from loyalty.domain.config import KINDS, Ref, changed_refs, distinct_refs
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
 from loyalty.domain.validity import View
 from loyalty.services import approval
@@ -171,9 +171,7 @@ class CampaignService:
         if campaign.program_code != old.program_code:
             raise InvalidInput("a campaign stays in its program", code="CAMPAIGN_PROGRAM_CHANGED", field="programCode")
         self._check_effects(tenant, campaign)
-        old_refs, new_refs = distinct_refs(_refs(old)), distinct_refs(_refs(campaign))
-        added = [ref for key, ref in new_refs.items() if key not in old_refs]
-        removed = [ref for key, ref in old_refs.items() if key not in new_refs]
+        added, removed = changed_refs(_refs(old), _refs(campaign))
         item = {**current, "campaign": _data(campaign), "version": current["version"] + 1}
         tag_checks = self._tag_checks(tenant, campaign)
         operations = [
