@@ -1,15 +1,20 @@
-"""Trigger campaigns over HTTP (issue 14, done when): a welcome gift once even when the registration is
-retried, a first-purchase coupon not on the second order, and a budget that runs out under 30 parallel
-triggering orders, exactly the budget granted. On both engines: the budget is a conditional write."""
+"""Campaigns over HTTP (issue 14, done when): a welcome gift once even when the registration is retried, a
+first-purchase coupon not on the second order, a budget that runs out under 30 parallel triggering orders,
+exactly the budget granted, and double points on a store group for a weekend, written with the accrual and
+reversed on return. On both engines: budgets are conditional writes, and a promotion grows the accrual's
+transaction."""
 
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from loyalty.services.campaigns.promotions import PROMOTIONS_CACHE_SECONDS
 from tests.e2e.conftest import KeepAlive
 from tests.e2e.test_customer_center import sale
 from tests.e2e.test_local_stack import wait_for
@@ -37,13 +42,13 @@ class Operators:
         self.operator, self.approver = KeepAlive(stack.base, keys["operator"]), KeepAlive(stack.base, keys["approver"])
         self.approver_id = stack.info["apiKeyIds"]["approver"]
 
-    def run(self, body: dict) -> str:
+    def run(self, body: dict, expect: str = "running") -> str:
         status, draft = self.operator.json("POST", "/v1/admin/campaigns", body)
         assert status == 201, draft
         path = f"/v1/admin/campaigns/{draft['campaignId']}"
         assert self.operator.json("POST", f"{path}/submit", {"approver": self.approver_id})[0] == 200
         status, approved = self.approver.json("POST", f"{path}/approve", {"comment": "同意"})
-        assert (status, approved["status"]) == (200, "running"), approved
+        assert (status, approved["status"]) == (200, expect), approved
         return str(draft["campaignId"])
 
     def end(self, campaign_id: str) -> dict:
@@ -131,5 +136,58 @@ def test_a_budget_runs_out_under_30_parallel_orders_and_exactly_the_budget_is_gr
             lambda: sorted(points(pos, m) for m in members), lambda b: sum(b) == 30 * 100 + 250, seconds=90
         )
         assert balances == [100] * 25 + [150] * 5
+    finally:
+        operators.end(campaign_id)
+
+
+def test_double_points_on_a_store_group_for_a_weekend_come_with_the_accrual_and_go_back_on_return(stack):
+    """Orders of last weekend at an offline store (a till that syncs late) get their points twice, in the
+    accrual's one transaction; an online order of the weekend does not; a line returned takes back its
+    share of both."""
+    operators, pos = Operators(stack), KeepAlive(stack.base, stack.info["apiKeys"]["pos"])
+    shanghai = ZoneInfo("Asia/Shanghai")
+    today = datetime.now(shanghai).date()
+    saturday = today - timedelta(days=(today.weekday() - 5) % 7 or 7)
+    saturday -= timedelta(days=7 if saturday + timedelta(days=2) > today else 0)
+    starts = datetime.combine(saturday, datetime.min.time())
+    weekend = campaign(
+        "线下门店周末双倍积分",
+        {"type": "purchase", "order": {"storeGroupCode": "offline"}},
+        [{"type": "orderPoints", "pointGroupCode": "points", "multiplier": "2"}],
+        limits={"perMember": {"count": 100}},
+        startsAt=starts.isoformat(),  # the program's local time
+        endsAt=(starts + timedelta(days=2)).isoformat(),
+    )
+    campaign_id = operators.run(weekend, expect="ended")  # its window is over: orders of it still count
+    engine = stack.info["engine"]
+    try:
+        time.sleep(PROMOTIONS_CACHE_SECONDS + 0.5)  # the accrual function sees approved promotions this late
+        _, member = pos.json(
+            "POST", "/v1/members", {"programCode": "DEMO", "phone": f"1320{engine == 'moto':01d}132003"}
+        )
+        at = (starts + timedelta(hours=15)).replace(tzinfo=shanghai).isoformat()
+        offline = sale(f"weekend-{engine}", "300", {"id": member["id"]}) | {"orderedAt": at}
+        offline["lines"].append(
+            {**offline["lines"][0], "lineNo": 2, "receivable": "100", "paid": "100", "pointsAmount": "100"}
+        )
+        online = sale(f"weekend-web-{engine}", "100", {"id": member["id"]}) | {"orderedAt": at, "storeCode": "WEB"}
+        assert pos.json("POST", "/v1/orders", offline)[0] == 202 and pos.json("POST", "/v1/orders", online)[0] == 202
+        assert wait_for(lambda: points(pos, member["id"]), lambda p: p == 400 + 400 + 100) == 900
+        _, records = pos.json("GET", f"/v1/members/{member['id']}/point-records?pointGroup=points")
+        assert sorted((r["type"], r["change"], r.get("campaignId")) for r in records["items"]) == [
+            ("TRANSACTION", 100, None),
+            ("TRANSACTION", 400, None),
+            ("TRANSACTION_PROMOTION", 400, campaign_id),
+        ]
+        returned = {
+            "returnNo": f"weekend-r1-{engine}",
+            "originalOrderNo": f"weekend-{engine}",
+            "returnedAt": datetime.now(UTC).replace(microsecond=0).isoformat(),
+            "lines": [{"lineNo": 1, "quantity": "1"}],
+        }
+        assert pos.json("POST", "/v1/returns", returned)[0] == 202
+        assert wait_for(lambda: points(pos, member["id"]), lambda p: p == 300) == 300  # 300 base + 300 bonus back
+        view = operators.get(campaign_id)
+        assert (view["results"]["participations"], view["results"]["pointsGranted"]) == (1, 400)
     finally:
         operators.end(campaign_id)

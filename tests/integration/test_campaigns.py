@@ -25,14 +25,14 @@ WELCOME = {
 }
 
 
-def running(api: Api, campaign: dict) -> str:
+def running(api: Api, campaign: dict, expect: str = "running") -> str:
     status, draft = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=campaign)
     assert status == 201, draft
     campaign_id = draft["campaignId"]
     path = f"/v1/admin/campaigns/{campaign_id}"
     assert api.call("POST", f"{path}/submit", OPERATOR, body={"approver": APPROVER["keyId"]})[0] == 200
     status, approved = api.call("POST", f"{path}/approve", APPROVER, body={"comment": "同意"})
-    assert status == 200 and approved["status"] == "running", approved
+    assert status == 200 and approved["status"] == expect, approved
     return campaign_id
 
 
@@ -243,3 +243,159 @@ def test_a_purchase_campaigns_points_go_back_with_the_lines_returned(demo, api, 
     assert post_return(api, "r-line2", "o-2lines", lines=[{"lineNo": 2, "quantity": "1"}])[0] == 202
     pipeline.drain()
     assert points(api, member_id) == 0
+
+
+# --- points for the order itself, in its accrual (交易促销积分) ---------------------------------------------
+
+
+def last_weekend() -> tuple[datetime, datetime]:
+    """The last whole Saturday-Sunday before today (Shanghai), as the program's local times."""
+    today = NOW.date()
+    saturday = today - timedelta(days=(today.weekday() - 5) % 7 or 7)
+    if saturday + timedelta(days=2) > today:
+        saturday -= timedelta(days=7)
+    start = datetime.combine(saturday, datetime.min.time())
+    return start, start + timedelta(days=2)
+
+
+def ordered(body: dict, at: datetime, store: str = "SH001") -> dict:
+    return {**body, "orderedAt": at.replace(tzinfo=SHANGHAI).isoformat(), "storeCode": store}
+
+
+def double_points_on_the_weekend() -> dict:
+    saturday, monday = last_weekend()
+    return {
+        **WELCOME,
+        "name": "线下门店周末双倍积分",
+        "trigger": {"type": "purchase", "order": {"storeGroupCode": "offline"}},
+        "limits": {"perMember": {"count": 100}},
+        "effects": [{"type": "orderPoints", "pointGroupCode": "points", "multiplier": "2"}],
+        "startsAt": saturday.isoformat(),  # no offset: the program's time zone
+        "endsAt": monday.isoformat(),
+    }
+
+
+def test_double_points_on_a_store_group_for_a_weekend_are_written_with_the_order_and_reversed_on_return(
+    demo, api, pipeline
+):
+    from tests.integration.test_returns import post_return
+
+    campaign_id = running(api, double_points_on_the_weekend(), expect="ended")  # its window: last weekend
+    member_id = register(api, "13800138000")
+    saturday, monday = last_weekend()
+    body = order_body("o-sat", 300, member={"id": member_id})
+    body["lines"].append({**body["lines"][0], "lineNo": 2, "receivable": "100", "paid": "100", "pointsAmount": "100"})
+    orders = [
+        ordered(body, saturday + timedelta(hours=15)),  # 400 points, and 400 more
+        ordered({**body, "orderNo": "o-fri"}, saturday - timedelta(hours=1)),  # before the weekend: 400
+        ordered({**body, "orderNo": "o-web"}, saturday + timedelta(hours=16), store="WEB"),  # online: 400
+        ordered({**body, "orderNo": "o-mon"}, monday),  # the window's end is not in it: 400
+    ]
+    for order in orders:
+        assert api.call("POST", "/v1/orders", POS, body=order)[0] == 202
+    pipeline.drain()
+    assert points(api, member_id) == 4 * 400 + 400
+    _, records = api.call("GET", f"/v1/members/{member_id}/point-records", POS, query={"pointGroup": "points"})
+    (bonus,) = [r for r in records["items"] if r["type"] == "TRANSACTION_PROMOTION"]
+    assert (bonus["change"], bonus["orderNo"], bonus["campaignId"]) == (400, "o-sat", campaign_id)
+    assert (bonus["costCenterCode"], bonus["campaignName"]) == ("marketing", "线下门店周末双倍积分")
+    _, order = api.call("GET", "/v1/orders/o-sat", POS)
+    assert sorted(e["points"] for e in order["earned"] if e["pointGroupCode"] == "points") == [400, 400]
+    view = results(api, campaign_id)["results"]
+    assert (view["participations"], view["pointsGranted"]) == (1, 400)
+    _, touched = api.call("GET", f"/v1/admin/members/{member_id}/campaigns", OPERATOR)
+    assert [(t["campaignId"], t["effects"][0]["points"]) for t in touched["items"]] == [(campaign_id, 400)]
+
+    # Line 1 (300 of 400 paid) goes back: its 300 base points and its 300 of the bonus.
+    assert post_return(api, "r-sat-1", "o-sat", lines=[{"lineNo": 1, "quantity": "1"}])[0] == 202
+    pipeline.drain()
+    assert points(api, member_id) == 4 * 400 + 400 - 600
+    assert post_return(api, "r-sat-2", "o-sat", lines=[{"lineNo": 2, "quantity": "1"}])[0] == 202
+    pipeline.drain()
+    assert points(api, member_id) == 3 * 400
+
+
+def test_points_per_yuan_on_a_product_group_stop_at_the_order_and_member_caps(demo, api, pipeline):
+    group = {"code": "snacks", "name": "小食系列", "description": "薯条等"}
+    assert api.call("POST", "/v1/admin/product-groups", OPERATOR, body=group)[0] == 201
+    assert api.call("PUT", "/v1/admin/product-groups/snacks/products/TD0001", OPERATOR)[0] == 200
+    assert api.call("POST", "/v1/admin/product-groups/snacks/enable", OPERATOR)[0] == 200
+    effect = {
+        "type": "orderPoints",
+        "pointGroupCode": "points",
+        "pointsPerYuan": "0.5",
+        "productGroupCode": "snacks",
+        "maxPerOrder": 100,
+        "maxPerMember": 150,
+    }
+    campaign_id = running(
+        api,
+        {**WELCOME, "name": "小食每元加0.5分", "trigger": {"type": "purchase"}, "effects": [effect],
+         "limits": {"perMember": {"count": 10}}},
+    )  # fmt: skip
+    member_id = register(api, "13800138000")
+    for number in ("o-1", "o-2", "o-3"):
+        body = order_body(number, 300, days_ago=0, member={"id": member_id})  # TD0001: in the group
+        body["lines"].append({**body["lines"][0], "lineNo": 2, "sku": "IC0600", "paid": "100", "receivable": "100"})
+        assert api.call("POST", "/v1/orders", POS, body=body)[0] == 202
+        pipeline.drain()
+    _, records = api.call("GET", f"/v1/members/{member_id}/point-records", POS, query={"type": "TRANSACTION_PROMOTION"})
+    # 300 yuan in the group x 0.5 = 150, at most 100 an order, and 150 in all for the member
+    assert sorted(r["change"] for r in records["items"]) == [50, 100]
+    assert results(api, campaign_id)["results"]["pointsGranted"] == 150
+
+
+def test_a_fixed_bonus_over_a_threshold_ends_its_campaign_when_the_budget_cannot_pay_it(demo, api, pipeline):
+    campaign_id = running(
+        api,
+        {
+            **WELCOME,
+            "name": "满500加200分",
+            "trigger": {"type": "purchase", "order": {"minAmount": "500"}},
+            "effects": [{"type": "orderPoints", "pointGroupCode": "points", "fixedPoints": 200}],
+            "limits": {"perMember": {"count": 10}, "budget": {"points": 500}},
+        },
+    )
+    member_id = register(api, "13800138000")
+    for number, amount in (("o-1", 499), ("o-2", 500), ("o-3", 800), ("o-4", 900)):
+        assert api.call("POST", "/v1/orders", POS, body=order_body(number, amount, member={"id": member_id}))[0] == 202
+        pipeline.drain()
+    assert points(api, member_id) == 499 + 500 + 800 + 900 + 2 * 200
+    view = results(api, campaign_id)
+    assert (view["status"], view["endedReason"], view["results"]["remainingPoints"]) == ("ended", "budgetSpent", 100)
+
+
+def test_a_paused_promotion_gives_nothing_to_orders_accrued_meanwhile(demo, api, pipeline):
+    campaign_id = running(
+        api,
+        {**WELCOME, "trigger": {"type": "purchase"}, "limits": {"perMember": {"count": 10}},
+         "effects": [{"type": "orderPoints", "pointGroupCode": "points", "multiplier": "1.5"}]},
+    )  # fmt: skip
+    member_id = register(api, "13800138000")
+    assert api.call("POST", "/v1/orders", POS, body=order_body("o-1", 100, member={"id": member_id}))[0] == 202
+    pipeline.drain()
+    api.call("POST", f"/v1/admin/campaigns/{campaign_id}/pause", OPERATOR)  # the accrual's cache still has it
+    assert api.call("POST", "/v1/orders", POS, body=order_body("o-2", 100, member={"id": member_id}))[0] == 202
+    pipeline.drain()
+    assert points(api, member_id) == 100 + 50 + 100
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"trigger": {"type": "registration"}}, "trigger"),
+        (
+            {"effects": [{"type": "orderPoints", "pointGroupCode": "points", "multiplier": "2"},
+                         {"type": "addTag", "tagCode": "newcomer"}]},
+            "effects",
+        ),
+        ({"effects": [{"type": "orderPoints", "pointGroupCode": "points", "multiplier": "2", "fixedPoints": 5}]},
+         "effects/0"),
+    ],
+)  # fmt: skip
+def test_order_points_need_a_purchase_trigger_and_one_kind_of_bonus_alone(demo, api, change, field):
+    body = {**double_points_on_the_weekend(), **change}
+    status, problem = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=body)
+    assert (status, problem["code"]) == (422, "VALIDATION_FAILED"), problem
+    pointers = [problem.get("field", "")] + [e.get("field", "") for e in problem.get("errors", [])]
+    assert any(p.lstrip("/").startswith(field) for p in pointers if p), problem

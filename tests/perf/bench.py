@@ -207,6 +207,40 @@ def campaigns(bench: Bench) -> None:
     bench.measure("approve a campaign (budget item)", lambda: api.call("POST", f"{path}/approve", approver, body={}))
     bench.quiet(lambda: api.call("POST", "/v1/members", POS, body={"programCode": "DEMO", "phone": "13900139000"}))
     bench.measure("campaign: a welcome gift of 100 points (budget)", lambda: bench.poll("CampaignsFunction"))
+    promotions(bench, gift, approver)
+
+
+def promotions(bench: Bench, base: dict, approver: dict) -> None:
+    """Points for the order itself, in its accrual: an order a promotion matches, and one it does not."""
+    api = bench.api
+    double = {
+        **base,
+        "name": "线下门店双倍积分",
+        "startsAt": (datetime.now(SHANGHAI) - timedelta(days=3)).isoformat(),
+        "trigger": {"type": "purchase", "order": {"storeGroupCode": "offline"}},
+        "effects": [{"type": "orderPoints", "pointGroupCode": "points", "multiplier": "2"}],
+        "limits": {"perMember": {"count": 1000}, "budget": {"points": 1_000_000}},
+    }
+    _, draft = bench.quiet(lambda: api.call("POST", "/v1/admin/campaigns", OPERATOR, body=double))
+    path = f"/v1/admin/campaigns/{draft['campaignId']}"
+    bench.quiet(lambda: api.call("POST", f"{path}/submit", OPERATOR, body={"approver": approver["keyId"]}))
+    bench.quiet(lambda: api.call("POST", f"{path}/approve", approver, body={}))
+    _, program = bench.quiet(lambda: api.call("GET", "/v1/admin/programs/DEMO", OPERATOR))
+    settings = {k: v for k, v in program.items() if k not in ("createdAt", "updatedAt", "dailyPointsCeiling")}
+    bench.quiet(lambda: api.call("PUT", "/v1/admin/programs/DEMO", OPERATOR, body=settings))  # no ceiling
+    sys.modules["lambda_AccruePointsFunction_app"].service.cache_clear()  # a new sandbox: promotions not read yet
+    bench.settle_pipeline()
+    bench.quiet(lambda: api.call("POST", "/v1/orders", POS, body=order_body("promo-1", 100)))
+    bench.measure(
+        "accrue an order with double points (first: promotions read)", lambda: bench.poll("AccruePointsFunction")
+    )
+    bench.quiet(lambda: api.call("POST", "/v1/orders", POS, body=order_body("promo-2", 100)))
+    bench.measure("accrue an order with double points (warm)", lambda: bench.poll("AccruePointsFunction"))
+    online = {**order_body("promo-web", 100), "storeCode": "WEB"}
+    bench.quiet(lambda: api.call("POST", "/v1/orders", POS, body=online))
+    bench.measure(
+        "accrue an order no promotion matches (one approved, warm)", lambda: bench.poll("AccruePointsFunction")
+    )
 
 
 def customer_center(bench: Bench, mid: str) -> None:

@@ -15,7 +15,9 @@ from loyalty.domain.campaigns import (
     MemberConditions,
     Occasion,
     OrderConditions,
+    OrderPoints,
     PerMemberLimit,
+    capped,
     limit_period,
     member_misses,
     order_misses,
@@ -99,3 +101,49 @@ def test_points_are_split_over_lines_by_what_each_paid_and_add_up():
     assert share_by(10, {1: Decimal(1), 2: Decimal(1), 3: Decimal(1)}) == {1: 4, 2: 3, 3: 3}
     assert share_by(7, {1: Decimal(0), 2: Decimal(0)}) == {1: 7}  # nothing paid: all on the first line
     assert sum(share_by(101, {1: Decimal("33.33"), 2: Decimal("66.67")}).values()) == 101
+
+
+def bonus(**effect) -> OrderPoints:
+    return OrderPoints.model_validate({"type": "orderPoints", "pointGroupCode": "points", **effect})
+
+
+PAID = {1: Decimal("300"), 2: Decimal("100"), 3: Decimal("0.99")}
+BASE_POINTS = {1: 300, 2: 100}  # line 3 earned nothing
+
+
+def test_double_points_are_the_orders_points_in_the_group_once_more_shared_as_they_were_earned():
+    assert bonus(multiplier="2").bonus(BASE_POINTS, PAID, None) == (400, {1: Decimal(300), 2: Decimal(100)})
+    points, weights = bonus(multiplier="1.25").bonus(BASE_POINTS, PAID, {2, 3})
+    assert (points, weights) == (25, {2: Decimal(100)})  # only the group's lines; line 3 earned none
+
+
+def test_points_per_yuan_count_what_the_lines_paid_and_drop_the_fraction():
+    assert bonus(pointsPerYuan="0.5").bonus(BASE_POINTS, PAID, None)[0] == 200  # 400.99 x 0.5 = 200.495
+    assert bonus(pointsPerYuan="3", productGroupCode="snacks").bonus(BASE_POINTS, PAID, {1})[0] == 900
+    assert bonus(pointsPerYuan="3", productGroupCode="snacks").bonus(BASE_POINTS, PAID, set())[0] == 0
+
+
+def test_a_fixed_bonus_is_once_per_order_and_shared_by_what_each_line_paid():
+    points, weights = bonus(fixedPoints=200).bonus(BASE_POINTS, PAID, None)
+    assert (points, share_by(points, weights)) == (200, {1: 150, 2: 50, 3: 0})
+
+
+def test_the_caps_take_the_smaller_of_the_orders_and_what_is_left_of_the_members():
+    effect = bonus(pointsPerYuan="1", maxPerOrder=100, maxPerMember=150)
+    assert [capped(400, effect, so_far) for so_far in (0, 100, 150, 170)] == [100, 50, 0, 0]
+    assert capped(400, bonus(multiplier="2"), 10_000) == 400
+
+
+@pytest.mark.parametrize(
+    ("effect", "pointer"),
+    [
+        ({"multiplier": "2", "fixedPoints": 5}, "multiplier"),
+        ({}, "multiplier"),
+        ({"multiplier": "1"}, "multiplier"),  # no more points is no promotion
+        ({"fixedPoints": 5, "productGroupCode": "snacks"}, "productGroupCode"),
+    ],
+)
+def test_an_order_points_effect_is_exactly_one_kind_of_bonus(effect, pointer):
+    with pytest.raises(ValidationError) as refused:
+        bonus(**effect)
+    assert pointer in str(refused.value)

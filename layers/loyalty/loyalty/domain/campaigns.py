@@ -110,6 +110,57 @@ class GrantPoints(CamelModel):
     counts_toward_upgrade: bool = Field(default=False, description="是否参与升级")
 
 
+class OrderPoints(CamelModel):
+    """交易促销积分 for the order itself, written in its accrual beside its base points (D-088): one of
+    `multiplier` (double points: the points the order earns in the group, times `multiplier` - 1 more),
+    `pointsPerYuan` (on what the lines paid) or `fixedPoints` (once per order, e.g. over the trigger's
+    `minAmount`). The first two count only the lines of `productGroupCode` when it is given. Fractions of
+    a point are dropped; the caps are on the points of one order and of one member over the campaign."""
+
+    type: Literal["orderPoints"]
+    point_group_code: str = Field(pattern=CODE_PATTERN)
+    multiplier: Decimal | None = Field(default=None, gt=1, le=10, max_digits=4, decimal_places=2)
+    points_per_yuan: Decimal | None = Field(default=None, gt=0, le=100, max_digits=6, decimal_places=2)
+    fixed_points: int | None = Field(default=None, ge=1, le=MAX_POINTS)
+    product_group_code: str | None = Field(default=None, pattern=CODE_PATTERN)
+    max_per_order: int | None = Field(default=None, ge=1, le=MAX_POINTS)
+    max_per_member: int | None = Field(default=None, ge=1, le=MAX_POINTS)
+    validity: ExpiringValidity = Field(default_factory=lambda: FixedPeriod(days=365))
+    counts_toward_upgrade: bool = Field(default=False, description="是否参与升级")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> OrderPoints:
+        kinds = {"multiplier": self.multiplier, "pointsPerYuan": self.points_per_yuan, "fixedPoints": self.fixed_points}
+        given = [name for name, value in kinds.items() if value is not None]
+        if len(given) != 1:
+            raise invalid_field("OrderPoints", "multiplier", "one of multiplier, pointsPerYuan, fixedPoints", given)
+        if self.fixed_points is not None and self.product_group_code:
+            raise invalid_field("OrderPoints", "productGroupCode", "fixedPoints are for the whole order", None)
+        return self
+
+    def bonus(self, base: dict[int, int], paid: dict[int, Decimal], in_group: set[int] | None) -> tuple[int, dict]:
+        """The points before the caps, and the weights of the lines they are shared over (what each line
+        earned in the group for a multiplier, what it paid otherwise). `in_group`: the order's lines in
+        `productGroupCode`, None when the effect names no group."""
+        lines = sorted(paid if in_group is None else in_group & set(paid))
+        if self.multiplier is not None:
+            weights = {n: Decimal(base.get(n, 0)) for n in lines if base.get(n, 0)}
+            return int(sum(weights.values(), Decimal(0)) * (self.multiplier - 1)), weights
+        weights = {n: paid[n] for n in lines}
+        if self.points_per_yuan is not None:
+            return int(sum(weights.values(), Decimal(0)) * self.points_per_yuan), weights
+        return int(self.fixed_points or 0), weights
+
+
+def capped(points: int, effect: OrderPoints, member_so_far: int) -> int:
+    """The points an order gets after the per-order cap and what is left of the member's cap."""
+    if effect.max_per_order is not None:
+        points = min(points, effect.max_per_order)
+    if effect.max_per_member is not None:
+        points = min(points, max(effect.max_per_member - member_so_far, 0))
+    return max(points, 0)
+
+
 class IssueCoupon(CamelModel):
     """One coupon of a listed rule that campaigns may issue (活动发券), through the coupon engine."""
 
@@ -134,7 +185,9 @@ class SendMessage(CamelModel):
     template_code: str = Field(pattern=CODE_PATTERN)
 
 
-Effect = Annotated[Union[GrantPoints, IssueCoupon, AddTag, RemoveTag, SendMessage], Field(discriminator="type")]
+Effect = Annotated[
+    Union[GrantPoints, OrderPoints, IssueCoupon, AddTag, RemoveTag, SendMessage], Field(discriminator="type")
+]
 
 
 class CampaignInput(CamelModel):
@@ -167,11 +220,16 @@ class CampaignInput(CamelModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> CampaignInput:
-        grants = [e for e in self.effects if isinstance(e, GrantPoints)]
+        grants = [e for e in self.effects if isinstance(e, GrantPoints | OrderPoints)]
         if len(grants) > 1:
-            raise invalid_field("Campaign", "effects", "at most one grantPoints effect", len(grants))
+            raise invalid_field("Campaign", "effects", "at most one grantPoints or orderPoints effect", len(grants))
         if self.limits.budget.points is not None and not grants:
-            raise invalid_field("Campaign", "limits", "a points budget needs a grantPoints effect", None)
+            raise invalid_field("Campaign", "limits", "a points budget needs a points effect", None)
+        if self.promotion() is not None:
+            if self.trigger.type not in ("purchase", "firstPurchase"):
+                raise invalid_field("Campaign", "trigger", "orderPoints are given for a purchase", self.trigger.type)
+            if len(self.effects) > 1:  # the accrual writes them; other effects of a purchase are another campaign
+                raise invalid_field("Campaign", "effects", "an orderPoints campaign has no other effect", None)
         starts, ends = self.starts_at.replace(tzinfo=None), self.ends_at.replace(tzinfo=None)
         if (self.starts_at.tzinfo is None) == (self.ends_at.tzinfo is None) and ends <= starts:
             raise invalid_field("Campaign", "endsAt", "the end comes after the start", str(self.ends_at))
@@ -179,6 +237,10 @@ class CampaignInput(CamelModel):
 
     def grant(self) -> GrantPoints | None:
         return next((e for e in self.effects if isinstance(e, GrantPoints)), None)
+
+    def promotion(self) -> OrderPoints | None:
+        """The points for the order itself, given in its accrual (a 促销 campaign), if it gives them."""
+        return next((e for e in self.effects if isinstance(e, OrderPoints)), None)
 
     def window(self, zone: ZoneInfo) -> tuple[datetime, datetime]:
         """The active window as instants: a time without an offset is the program's local time."""

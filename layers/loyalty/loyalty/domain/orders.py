@@ -123,9 +123,12 @@ class OrderAccepted(View):
 
 
 class EarnedView(View):
+    """What the order earned in a group: by a point rule (交易积分), or by a promotion (交易促销积分)."""
+
     point_group_code: str
     points: int
-    rule_code: str
+    rule_code: str | None = Field(default=None, description="the point rule's, for the order's own points")
+    campaign_id: str | None = Field(default=None, description="the promotion's, for its points")
 
 
 class OrderView(OrderAccepted):

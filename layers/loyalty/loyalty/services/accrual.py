@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -24,6 +25,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from loyalty.clock import Clock, SystemClock
 from loyalty.domain.accrual import Catalog, Earning, categorised, earnings, needs_categories
 from loyalty.domain.config import ORDERS, SPEND, PointRule, Tier, TierRule
+from loyalty.domain.errors import DomainError
 from loyalty.domain.ledger import BalanceDelta, RecordType, delta
 from loyalty.domain.members import inactive_member
 from loyalty.domain.orders import OrderSubmission
@@ -33,6 +35,13 @@ from loyalty.domain.validity import Validity, end_of_validity
 from loyalty.ids import new_ulid
 from loyalty.observability import logger, metrics
 from loyalty.services import events, timeline
+from loyalty.services.campaigns.promotions import (
+    Promotion,
+    PromotionLoader,
+    PromotionPoints,
+    Promotions,
+    participation,
+)
 from loyalty.services.config import CatalogLoader, ProgramLoader
 from loyalty.services.orders import ACCRUED, HELD, RECEIVED
 from loyalty.store import keys
@@ -45,7 +54,7 @@ from loyalty.store.ledger_repo import (
     ProfileMetrics,
     TierChange,
 )
-from loyalty.store.member_repo import MemberRepository, accounts_by_group
+from loyalty.store.member_repo import MemberRepository, accounts_by_group, tags_of
 from loyalty.store.table import Item, Table, TransactionCancelled, update
 
 DAILY_POINTS_CEILING = "DAILY_POINTS_CEILING"  # the held reason
@@ -71,6 +80,7 @@ class AccrualService:
     members: MemberRepository
     programs: ProgramLoader
     catalogs: CatalogLoader
+    promotions: Promotions
     clock: Clock
 
     def accrue(self, tenant: str, order: dict[str, Any], release: Release | None = None) -> bool:
@@ -78,7 +88,8 @@ class AccrualService:
         before: nothing written. An order that would pass the daily ceiling is held, not accrued."""
         submission = OrderSubmission.model_validate(order["submission"])
         program = self.programs.load(tenant, submission.program_code)
-        submission, catalog = self._scoped(tenant, submission, program.point_rules.values())
+        promotions = self.promotions.open_for(tenant, program, submission.ordered_at)
+        submission, catalog = self._scoped(tenant, submission, program.point_rules.values(), promotions)
         found = earnings(submission, order["tierCode"], program.point_rules.values(), catalog)
         now = self.clock.now()
         points: dict[str, int] = defaultdict(int)
@@ -100,34 +111,50 @@ class AccrualService:
         totals: dict[str, BalanceDelta] = defaultdict(BalanceDelta)
         payoffs: dict[str, int] = defaultdict(int)
         earned_at = submission.ordered_at
+        given = (
+            self.promotions.points_for(
+                tenant, program, promotions, order, submission, profile, tags_of(items), catalog, found
+            )
+            if promotions
+            else []
+        )
+
+        def credit(record: Item, lot: Item, kind: RecordType, counts_toward_upgrade: bool, **announced: Any) -> None:
+            group, points = record["pointGroupCode"], record["change"]
+            owed = accounts.get(group, {}).get("debt", 0) - payoffs[group]
+            payoff = min(max(owed, 0), points)  # later earnings pay off debt first (issue 3)
+            payoffs[group] += payoff
+            write.records.append(record)
+            if payoff < points:
+                write.lots.append({**lot, "remaining": points - payoff})
+            totals[group] += delta(kind, points, counts_toward_upgrade)
+            detail = {
+                "memberId": order["memberId"],
+                "orderId": order["orderId"],
+                "recordId": record["recordId"],
+                "pointGroupCode": group,
+                "points": points,
+                "expiresAt": record["expiresAt"],
+                **announced,
+            }
+            write.outbox.append(events.outbox_entry(tenant, events.DomainEvent("PointsEarned", detail), now))
+
         for earning in found:
             record, lot = _earning_items(tenant, earning, order, earned_at, program, now)
-            owed = accounts.get(earning.point_group, {}).get("debt", 0) - payoffs[earning.point_group]
-            payoff = min(max(owed, 0), earning.points)  # later earnings pay off debt first (issue 3)
-            payoffs[earning.point_group] += payoff
-            write.records.append(record)
-            if payoff < earning.points:
-                write.lots.append({**lot, "remaining": earning.points - payoff})
-            totals[earning.point_group] += delta(
-                RecordType.TRANSACTION, earning.points, earning.rule.counts_toward_upgrade
+            credit(record, lot, RecordType.TRANSACTION, earning.rule.counts_toward_upgrade)
+        member_pk = keys.member(tenant, order["memberId"])
+        for bonus in given:
+            record, lot = _promotion_items(tenant, bonus, order, earned_at, program, now)
+            campaign = bonus.promotion
+            credit(
+                record,
+                lot,
+                RecordType.TRANSACTION_PROMOTION,
+                campaign.effect.counts_toward_upgrade,
+                campaignId=campaign.campaign_id,
+                campaignName=campaign.campaign.name,
             )
-            write.outbox.append(
-                events.outbox_entry(
-                    tenant,
-                    events.DomainEvent(
-                        "PointsEarned",
-                        {
-                            "memberId": order["memberId"],
-                            "orderId": order["orderId"],
-                            "recordId": record["recordId"],
-                            "pointGroupCode": earning.point_group,
-                            "points": earning.points,
-                            "expiresAt": record["expiresAt"],
-                        },
-                    ),
-                    now,
-                )
-            )
+            write.extra += [participation(member_pk, bonus, order, earned_at, record["recordId"], now), *bonus.guards]
         settle(write, tenant, program, profile, accounts, totals, payoffs, now, purchase=amount)
         write.outbox.append(
             events.outbox_entry(
@@ -167,7 +194,12 @@ class AccrualService:
                 ":accrued": ACCRUED,
                 ":now": now.isoformat(),
                 ":earned": [
-                    {"pointGroupCode": e.point_group, "points": e.points, "ruleCode": e.rule.code} for e in found
+                    *({"pointGroupCode": e.point_group, "points": e.points, "ruleCode": e.rule.code} for e in found),
+                    *(
+                        {"pointGroupCode": b.promotion.effect.point_group_code, "points": b.points}
+                        | {"campaignId": b.promotion.campaign_id}
+                        for b in given
+                    ),
                 ],
                 ":records": [
                     {
@@ -204,19 +236,20 @@ class AccrualService:
         return True
 
     def _scoped(
-        self, tenant: str, submission: OrderSubmission, rules: Iterable[PointRule]
+        self, tenant: str, submission: OrderSubmission, rules: Iterable[PointRule], promotions: list[Promotion]
     ) -> tuple[OrderSubmission, Catalog]:
         """The catalog with what this order's scope checks need: its products' categories when a rule is
-        scoped by category (D-047) and its store's and products' places in the groups rules name (D-084), in
-        one batch read, made only when a rule needs it."""
+        scoped by category (D-047) and its store's and products' places in the groups rules and promotions
+        name (D-084), in one batch read, made only when a rule or promotion needs it."""
         catalog = self.catalogs.load(tenant).catalog
         rules = list(rules)
         skus = [line.sku for line in submission.lines]
+        store_groups, product_groups = Promotions.groups(promotions)
         wanted = catalog.lookups(
             submission.store_code,
             skus,
-            [r.store_scope.store_group_code for r in rules if r.store_scope.store_group_code],
-            [r.product_scope.product_group_code for r in rules if r.product_scope.product_group_code],
+            [r.store_scope.store_group_code for r in rules if r.store_scope.store_group_code] + store_groups,
+            [r.product_scope.product_group_code for r in rules if r.product_scope.product_group_code] + product_groups,
         )
         categories = needs_categories(rules)
         if not (wanted or categories):
@@ -336,6 +369,52 @@ def _daily_count(
         condition,
         names,
     )
+
+
+def _promotion_items(
+    tenant: str,
+    bonus: PromotionPoints,
+    order: dict[str, Any],
+    earned_at: datetime,
+    program: ProgramConfig,
+    now: datetime,
+) -> tuple[Item, Item]:
+    """A promotion's record (交易促销积分) and lot: its points shared over the order's lines, so that a
+    return of some lines reverses their part, as for the order's own points."""
+    promotion, record_id = bonus.promotion, new_ulid()
+    effect = promotion.effect
+    expires = end_of_validity(effect.validity, earned_at, program.zone)
+    assert expires is not None  # an orderPoints validity always ends
+    lot_sk = keys.lot_sk(effect.point_group_code, expires, earned_at, record_id)
+    common = {
+        "recordId": record_id,
+        "pointGroupCode": effect.point_group_code,
+        "costCenterCode": promotion.campaign.cost_center_code,
+        "countsTowardUpgrade": effect.counts_toward_upgrade,
+        "orderId": order["orderId"],
+        "orderNo": order["orderNo"],
+        "channel": order["channel"],
+        "campaignId": promotion.campaign_id,
+        "campaignName": promotion.campaign.name,
+        "effectiveAt": earned_at.isoformat(),
+        "expiresAt": expires.isoformat(),
+    }
+    record = {
+        **common,
+        "type": RecordType.TRANSACTION_PROMOTION.value,
+        "change": bonus.points,
+        "lines": [{"lineNo": no, "points": points} for no, points in sorted(bonus.shares.items()) if points],
+        "lotSk": lot_sk,
+        "createdAt": now.isoformat(),
+    }
+    lot = {
+        **common,
+        "SK": lot_sk,
+        "points": bonus.points,
+        "remaining": bonus.points,
+        **keys.lot_index(tenant, program.program.code, order["memberId"], expires, lot_sk),
+    }
+    return record, lot
 
 
 def _earning_items(
@@ -490,10 +569,20 @@ def tier_change(
 def accrual_service(table: Table | None = None, clock: Clock | None = None) -> AccrualService:
     table = table or Table()
     config = ConfigRepository(table)
+    clock = clock or SystemClock()
+
+    def budget_spent(tenant: str, campaign_id: str) -> None:
+        """A promotion out of budget ends itself, and says so in its log (rare: imported when it happens)."""
+        from loyalty.services.campaigns.admin import SYSTEM, campaign_service
+
+        with suppress(DomainError):  # another accrual ended it first, or an operator did
+            campaign_service(table, clock).end(tenant, campaign_id, SYSTEM, reason="budgetSpent")
+
     return AccrualService(
         LedgerRepository(table),
         MemberRepository(table),
         ProgramLoader(config),
         CatalogLoader(config),
-        clock or SystemClock(),
+        Promotions(table, PromotionLoader(table), budget_spent),
+        clock,
     )

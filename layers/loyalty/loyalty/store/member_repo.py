@@ -76,6 +76,11 @@ def accounts_by_group(items: list[Item]) -> dict[str, Item]:
     return {i["pointGroupCode"]: i for i in items[1:] if i["SK"].startswith(keys.ACCOUNT_PREFIX)}
 
 
+def tags_of(items: list[Item]) -> set[str]:
+    """The codes of the tags among a member's summary items (MemberRepository.items)."""
+    return {i["SK"][len(keys.TAG_PREFIX) :] for i in items if i["SK"].startswith(keys.TAG_PREFIX)}
+
+
 class MemberRepository:
     def __init__(self, table: Table) -> None:
         self.table = table

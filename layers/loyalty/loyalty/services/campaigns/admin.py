@@ -22,6 +22,7 @@ from loyalty.domain.campaigns import (
     CampaignStatus,
     GrantPoints,
     IssueCoupon,
+    OrderPoints,
     RegistrationTrigger,
 )
 from loyalty.domain.config import KINDS, Ref, changed_refs, distinct_refs
@@ -103,7 +104,10 @@ class CampaignLogEntry(View):
 
 
 def occasion_of(campaign: CampaignInput) -> str:
-    """The kind of event a campaign waits for: a registration or an accrued order."""
+    """What a campaign waits for: a registration, an accrued order, or (points for the order itself) the
+    accrual of an order, which applies it in its own transaction (services/campaigns/promotions.py)."""
+    if campaign.promotion() is not None:
+        return "accrual"
     return "registration" if isinstance(campaign.trigger, RegistrationTrigger) else "order"
 
 
@@ -424,7 +428,7 @@ class CampaignService:
                         code="NOT_ISSUABLE",
                         field=f"{field}/ruleId",
                     )
-            elif isinstance(effect, GrantPoints) and effect.point_group_code not in program.point_groups:
+            elif isinstance(effect, GrantPoints | OrderPoints) and effect.point_group_code not in program.point_groups:
                 raise InvalidInput(
                     f"no point group {effect.point_group_code!r} in program {program.program.code}",
                     code="UNKNOWN_REFERENCE",
@@ -481,6 +485,11 @@ def _refs(campaign: CampaignInput) -> list[Ref]:
     order = getattr(campaign.trigger, "order", None)
     if order is not None and order.store_group_code:
         refs.append(Ref("storeGroup", order.store_group_code, "trigger/order/storeGroupCode", must_be_enabled=True))
+    refs += [
+        Ref("productGroup", effect.product_group_code, f"effects/{i}/productGroupCode", must_be_enabled=True)
+        for i, effect in enumerate(campaign.effects)
+        if isinstance(effect, OrderPoints) and effect.product_group_code
+    ]
     return refs
 
 

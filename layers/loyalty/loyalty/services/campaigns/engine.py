@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -30,7 +30,6 @@ from loyalty.domain.campaigns import (
     Occasion,
     RemoveTag,
     SendMessage,
-    limit_period,
     member_misses,
     order_misses,
     share_by,
@@ -40,6 +39,7 @@ from loyalty.domain.errors import Conflict, DomainError
 from loyalty.domain.ledger import RecordType
 from loyalty.ids import new_ulid
 from loyalty.observability import logger
+from loyalty.services.campaigns import guards
 from loyalty.services.campaigns.admin import SYSTEM, CampaignService, campaign_service
 from loyalty.services.config import CatalogLoader, ProgramLoader
 from loyalty.services.coupons import CouponService, coupon_service
@@ -47,7 +47,7 @@ from loyalty.services.members import MemberService, member_service
 from loyalty.services.redemption import ExtrasRefused, Grant, RedemptionService, redemption_service
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
-from loyalty.store.member_repo import MemberRepository
+from loyalty.store.member_repo import MemberRepository, tags_of
 from loyalty.store.requests import RequestKey
 from loyalty.store.table import Item, Table, TransactionCancelled, put, update
 
@@ -118,7 +118,7 @@ class CampaignEngine:
         member_id = detail["memberId"]
         items = self.members.items(tenant, member_id)
         profile = items[0]
-        tags = {i["SK"][len(keys.TAG_PREFIX) :] for i in items if i["SK"].startswith(keys.TAG_PREFIX)}
+        tags = tags_of(items)
         outcomes = []
         for item, campaign in candidates:
             outcome = self._consider(tenant, item, campaign, member_id, profile, tags, occasion, program.zone)
@@ -177,8 +177,8 @@ class CampaignEngine:
         }
         operations = [
             put(marker, "attribute_not_exists(PK)"),
-            self._count(member_pk, campaign_id, campaign, occasion, zone),
-            self._take_budget(tenant, campaign_id, campaign),
+            guards.count(member_pk, campaign_id, campaign.limits.per_member, occasion.at, zone),
+            guards.take_budget(tenant, campaign_id, campaign.limits.budget, grant.points if grant else 0),
         ]
         try:
             if grant:
@@ -213,45 +213,6 @@ class CampaignEngine:
             raise
         self._follow_up(tenant, campaign_id, campaign, member_id, marker)
         return "granted"
-
-    # --- the participation's guards -----------------------------------------------------------------------
-
-    @staticmethod
-    def _count(member_pk: str, campaign_id: str, campaign: CampaignInput, occasion: Occasion, zone: Any) -> dict:
-        limit = campaign.limits.per_member
-        label, ends = limit_period(limit, occasion.at, zone)
-        values: dict[str, Any] = {":one": 1, ":limit": limit.count}
-        expression = "ADD n :one"
-        if ends is not None:  # a period's count is gone a day after the period
-            expression += " SET expiration = :ttl"
-            values[":ttl"] = int((ends + timedelta(days=1)).timestamp())
-        return update(
-            member_pk,
-            keys.participation_limit_sk(campaign_id, label),
-            expression,
-            values,
-            "attribute_not_exists(n) OR n < :limit",
-        )
-
-    @staticmethod
-    def _take_budget(tenant: str, campaign_id: str, campaign: CampaignInput) -> dict:
-        budget, grant = campaign.limits.budget, campaign.grant()
-        points = grant.points if grant else 0
-        values: dict[str, Any] = {":one": 1, ":active": True}
-        sets, adds, conditions = [], ["participations :one"], ["active = :active"]
-        if points:
-            values[":points"] = points
-            adds.append("pointsGranted :points")
-        if budget.points is not None:
-            sets.append("remainingPoints = remainingPoints - :points")
-            conditions.append("remainingPoints >= :points")
-        if budget.count is not None:
-            sets.append("remainingCount = remainingCount - :one")
-            conditions.append("remainingCount >= :one")
-        expression = (f"SET {', '.join(sets)} " if sets else "") + f"ADD {', '.join(adds)}"
-        return update(
-            keys.campaign(tenant, campaign_id), keys.CAMPAIGN_BUDGET_SK, expression, values, " AND ".join(conditions)
-        )
 
     def _on_order(self, tenant: str, occasion: Occasion, points: int) -> Callable[[Item], list[dict]]:
         """The order names the campaign's record among what it earned, split over its lines by what each
