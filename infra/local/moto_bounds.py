@@ -39,7 +39,7 @@ from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import StreamRecord, StreamShard, Table
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
 
-from infra.local import moto_items
+from infra.local import moto_store
 
 STREAM_RETENTION = timedelta(hours=24)  # DynamoDB Streams' retention
 STREAM_MAX_RECORDS = 20_000  # and a bound by count, for a stack that writes far more than a day's worth
@@ -65,7 +65,7 @@ def install() -> None:
     _bound_streams()
     _bound_iterators()
     _bound_queries()
-    moto_items.install()
+    moto_store.install()
 
 
 def _bound_instance_tracking() -> None:
@@ -110,7 +110,6 @@ class _UndoLog:
                     items.pop(hash_value, None)
                 else:
                     items[hash_value] = before
-                    moto_items.adopt(table, before)
                 continue
             partition = items[hash_value]
             if before is None:
@@ -119,7 +118,6 @@ class _UndoLog:
                     del items[hash_value]
             else:
                 partition[range_value] = before
-                moto_items.adopt(table, before)
         for shard, end in self.streams.values():
             del shard.items[max(0, end - shard.starting_sequence_number) :]
 
