@@ -304,3 +304,13 @@ def test_every_function_and_every_dead_letter_queue_has_an_alarm_on_the_stack_to
     assert queues == {name for name in TEMPLATE.of_type("AWS::SQS::Queue") if "DeadLetter" in name}
     assert {"ReconciliationDifferences", "OrdersHeld"} <= {a["Properties"].get("MetricName") for a in alarms}
     assert TEMPLATE.document["Outputs"]["AlarmTopicArn"]["Value"] == {"Ref": "AlarmTopic"}
+
+
+def test_the_accrual_may_read_in_batches_and_find_the_promotions():
+    """It reads an order's places in groups and a promotion's counts and budget with BatchGetItem, and the
+    approved promotions on GSI2 (D-084, D-088): without these it is denied on AWS, where moto lets it be."""
+    (statement,) = [
+        s for s in _statements(TEMPLATE.resources["AccruePointsFunction"]) if "dynamodb:Query" in s["Action"]
+    ]
+    assert {"dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:UpdateItem"} <= set(statement["Action"])
+    assert {"Fn::Sub": "${LoyaltyTable.Arn}/index/GSI2"} in statement["Resource"]
