@@ -1,7 +1,8 @@
-"""Campaigns: operators' HTTP routes (loyalty.api.routes.campaigns), and the campaign event queue
-(MemberRegistered, OrderAccrued from the bus), where each event makes members take part in the trigger
-campaigns it meets, once per campaign and event. A failed message is reported alone, retried after the
-visibility timeout, and parked in the DLQ after maxReceiveCount.
+"""Campaigns: operators' HTTP routes (loyalty.api.routes.campaigns); the campaign queue, where an event from
+the bus (MemberRegistered, OrderAccrued) makes members take part in the trigger campaigns it meets, once per
+campaign and event, and a page of a day's birthdays makes them take part in a birthday campaign; and the
+hourly schedule, which plans each program's birthday pages once a day. A failed message is reported alone,
+retried after the visibility timeout, and parked in the DLQ after maxReceiveCount.
 
 The HTTP part is imported on the first HTTP request only: the queue invokes this function far more often.
 """
@@ -15,6 +16,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty.observability import logger, metrics
+from loyalty.services.campaigns.birthdays import BirthdayPage, BirthdayRuns, birthday_runs
 from loyalty.services.campaigns.engine import CampaignEngine, campaign_engine
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -26,6 +28,11 @@ def engine() -> CampaignEngine:
 
 
 @lru_cache(maxsize=1)
+def birthdays() -> BirthdayRuns:
+    return birthday_runs(engine())
+
+
+@lru_cache(maxsize=1)
 def http() -> Any:
     from loyalty.api.resolver import build_app, http_handler
     from loyalty.api.routes.campaigns import router
@@ -34,9 +41,12 @@ def http() -> Any:
 
 
 def record_handler(record: SQSRecord) -> None:
-    event = json.loads(record.body)
-    detail = event["detail"]
-    engine().on_event(detail["tenant"], event["detail-type"], detail)
+    message = json.loads(record.body)
+    if "birthdayPage" in message:
+        birthdays().run_page(BirthdayPage.from_body(message))
+        return
+    detail = message["detail"]
+    engine().on_event(detail["tenant"], message["detail-type"], detail)
 
 
 @metrics.log_metrics
@@ -45,6 +55,15 @@ def on_events(event: dict, context: LambdaContext) -> dict:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
 
 
+@logger.inject_lambda_context(clear_state=True)
+def on_schedule(event: dict, context: LambdaContext) -> dict:
+    planned = birthdays().plan_all()
+    logger.info("birthday pages planned", extra={"pages": planned})
+    return {"planned": planned}
+
+
 def lambda_handler(event: dict, context: LambdaContext) -> Any:
-    """HTTP requests go to the resolver, which sets up logging itself; the rest is the queue."""
-    return http()(event, context) if "requestContext" in event else on_events(event, context)
+    """HTTP requests go to the resolver, which sets up logging itself; then the queue; then the schedule."""
+    if "requestContext" in event:
+        return http()(event, context)
+    return on_events(event, context) if "Records" in event else on_schedule(event, context)

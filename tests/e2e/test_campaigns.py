@@ -191,3 +191,28 @@ def test_double_points_on_a_store_group_for_a_weekend_come_with_the_accrual_and_
         assert (view["results"]["participations"], view["results"]["pointsGranted"]) == (1, 400)
     finally:
         operators.end(campaign_id)
+
+
+def test_the_birthday_gift_is_given_once_a_year(stack):
+    """The hourly schedule (run twice here) gifts the members born today in the program's zone; an
+    operator's rerun of the day gives nothing more."""
+    operators, pos = Operators(stack), KeepAlive(stack.base, stack.info["apiKeys"]["pos"])
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    gift = campaign(
+        "生日礼 88 积分", {"type": "birthday"}, [{"type": "grantPoints", "pointGroupCode": "points", "points": 88}]
+    )
+    campaign_id = operators.run(gift)
+    engine = stack.info["engine"]
+    try:
+        born = {"programCode": "DEMO", "phone": f"1320{engine == 'moto':01d}132004", "birthday": f"1992-{today:%m-%d}"}
+        _, member = pos.json("POST", "/v1/members", born)
+        for _ in range(2):  # it runs hourly: the day's run happens once
+            assert stack.request("POST", "/_local/schedules/campaign-birthdays-hourly")[0] == 200
+        assert wait_for(lambda: points(pos, member["id"]), lambda p: p == 88) == 88
+        status, accepted = operators.operator.json("POST", f"/v1/admin/campaigns/{campaign_id}/birthday-runs", {})
+        assert (status, accepted["pages"]) == (202, 1)
+        assert wait_for(lambda: points(pos, member["id"]), lambda p: p != 88, seconds=3) == 88
+        view = wait_for(lambda: operators.get(campaign_id), lambda v: v["results"]["participations"] == 1)
+        assert (view["results"]["participations"], view["results"]["pointsGranted"]) == (1, 88)
+    finally:
+        operators.end(campaign_id)

@@ -399,3 +399,94 @@ def test_order_points_need_a_purchase_trigger_and_one_kind_of_bonus_alone(demo, 
     assert (status, problem["code"]) == (422, "VALIDATION_FAILED"), problem
     pointers = [problem.get("field", "")] + [e.get("field", "") for e in problem.get("errors", [])]
     assert any(p.lstrip("/").startswith(field) for p in pointers if p), problem
+
+
+# --- birthdays (生日) -------------------------------------------------------------------------------------
+
+
+def birthday_campaign(on: str = "day") -> dict:
+    return {
+        **WELCOME,
+        "name": "生日礼 50 积分" if on == "day" else "生日月礼",
+        "trigger": {"type": "birthday", "on": on},
+        "effects": [{"type": "grantPoints", "pointGroupCode": "points", "points": 50}],
+    }
+
+
+def born(api: Api, phone: str, birthday: str | None) -> str:
+    body = {"programCode": "DEMO", "phone": phone, **({"birthday": birthday} if birthday else {})}
+    status, member = api.call("POST", "/v1/members", POS, body=body)
+    assert status == 201, member
+    return member["id"]
+
+
+def run_birthdays(api: Api, campaign_id: str, day: str | None = None) -> tuple[int, dict]:
+    return api.call(
+        "POST", f"/v1/admin/campaigns/{campaign_id}/birthday-runs", OPERATOR, body={"date": day} if day else {}
+    )
+
+
+def test_the_birthday_gift_goes_to_the_days_members_once_a_year(demo, api, pipeline):
+    from tests.support import load_event
+
+    today = NOW.date()
+    campaign_id = running(api, birthday_campaign())
+    today_born = born(api, "13800138001", today.replace(year=1990).isoformat())
+    tomorrow = today + timedelta(days=1)
+    tomorrow_born = born(api, "13800138002", tomorrow.replace(year=1991).isoformat())
+    no_birthday = born(api, "13800138003", None)
+    pipeline.drain()
+
+    status, accepted = run_birthdays(api, campaign_id)
+    assert (status, accepted["pages"], accepted["date"]) == (202, 1, today.isoformat())
+    pipeline.drain()
+    assert [points(api, m) for m in (today_born, tomorrow_born, no_birthday)] == [50, 0, 0]
+
+    # Run again, and by the schedule (twice: it runs hourly): nothing more
+    assert run_birthdays(api, campaign_id)[0] == 202
+    for _ in range(2):
+        api.functions["CampaignsFunction"].invoke(load_event("campaigns_birthday_schedule.json"))
+    pipeline.drain()
+    assert points(api, today_born) == 50
+
+    # An operator moves the birthday to yesterday and runs yesterday: still once this year
+    _, member = api.call("GET", f"/v1/members/{today_born}", POS)
+    yesterday = today - timedelta(days=1)
+    patch = {"birthday": yesterday.replace(year=1990).isoformat()}
+    headers = {"If-Match": f'"{member["version"]}"'}
+    assert api.call("PATCH", f"/v1/admin/members/{today_born}", OPERATOR, body=patch, headers=headers)[0] == 200
+    assert run_birthdays(api, campaign_id, yesterday.isoformat())[1]["pages"] == 1
+    pipeline.drain()
+    assert points(api, today_born) == 50
+    _, records = api.call("GET", f"/v1/members/{today_born}/point-records", POS)
+    assert [(r["type"], r["change"], r["campaignId"]) for r in records["items"]] == [
+        ("BEHAVIOUR_INCREASE", 50, campaign_id)
+    ]
+    assert results(api, campaign_id)["results"]["participations"] == 1
+
+    status, problem = run_birthdays(api, campaign_id, tomorrow.isoformat())
+    assert (status, problem["code"]) == (422, "FUTURE_DATE")
+
+
+def test_a_birthday_month_campaign_runs_on_the_first_for_everyone_born_in_the_month(demo, api, pipeline):
+    first = NOW.date().replace(day=1)
+    campaign = {**birthday_campaign("month"), "startsAt": (NOW - timedelta(days=40)).isoformat()}
+    campaign_id = running(api, campaign)
+    in_month = [born(api, f"1380013800{n}", first.replace(year=1980 + n, day=1 + n).isoformat()) for n in range(3)]
+    other = born(api, "13800138009", (first - timedelta(days=1)).replace(year=1985).isoformat())
+    pipeline.drain()
+    if NOW.date() != first:
+        assert run_birthdays(api, campaign_id, (first + timedelta(days=1)).isoformat())[1]["pages"] == 0
+    assert run_birthdays(api, campaign_id, first.isoformat())[1]["pages"] == 1
+    pipeline.drain()
+    assert [points(api, m) for m in in_month] == [50, 50, 50] and points(api, other) == 0
+
+
+def test_a_birthday_run_is_only_for_a_running_birthday_campaign(demo, api):
+    welcome = running(api, WELCOME)
+    status, problem = run_birthdays(api, welcome)
+    assert (status, problem["code"], problem["field"]) == (409, "NOT_A_BIRTHDAY_CAMPAIGN", "/campaignId")
+    birthday = running(api, birthday_campaign())
+    api.call("POST", f"/v1/admin/campaigns/{birthday}/pause", OPERATOR)
+    status, problem = run_birthdays(api, birthday)
+    assert (status, problem["code"], problem["campaignStatus"]) == (409, "CAMPAIGN_STATUS", "paused")

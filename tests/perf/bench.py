@@ -208,6 +208,28 @@ def campaigns(bench: Bench) -> None:
     bench.quiet(lambda: api.call("POST", "/v1/members", POS, body={"programCode": "DEMO", "phone": "13900139000"}))
     bench.measure("campaign: a welcome gift of 100 points (budget)", lambda: bench.poll("CampaignsFunction"))
     promotions(bench, gift, approver)
+    birthdays(bench, gift, approver)
+
+
+def birthdays(bench: Bench, base: dict, approver: dict) -> None:
+    """A birthday campaign's day: the run planned (one page per day read), and a page of one member gifted."""
+    api = bench.api
+    today = datetime.now(SHANGHAI).date()
+    gift = {**base, "name": "生日礼", "trigger": {"type": "birthday"}, "limits": {}}
+    _, draft = bench.quiet(lambda: api.call("POST", "/v1/admin/campaigns", OPERATOR, body=gift))
+    path = f"/v1/admin/campaigns/{draft['campaignId']}"
+    bench.quiet(lambda: api.call("POST", f"{path}/submit", OPERATOR, body={"approver": approver["keyId"]}))
+    bench.quiet(lambda: api.call("POST", f"{path}/approve", approver, body={}))
+    born = {"programCode": "DEMO", "phone": "13900139001", "birthday": f"1990-{today:%m-%d}"}
+    bench.measure(
+        "register a member with a birthday (its index entry)", lambda: api.call("POST", "/v1/members", POS, body=born)
+    )
+    bench.settle_pipeline()
+    bench.measure(
+        "plan a birthday campaign's day (operator run)",
+        lambda: api.call("POST", f"{path}/birthday-runs", OPERATOR, body={}),
+    )
+    bench.measure("birthday page: one member gifted 100 points", lambda: bench.poll("CampaignsFunction"))
 
 
 def promotions(bench: Bench, base: dict, approver: dict) -> None:

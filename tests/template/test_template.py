@@ -177,6 +177,7 @@ def test_each_function_reaches_only_its_keys():
                 expected = {
                     "AuthorizerFunction": ["APIKEY#*"],
                     "ExpirySweepFunction": ["T#*", "PROGRAMS"],
+                    "CampaignsFunction": ["T#*", "PROGRAMS"],  # the birthday schedule reads every program
                     "TierSweepFunction": ["T#*", "PROGRAMS"],
                 }
                 assert leading == expected.get(name, ["T#*"]), name
@@ -276,7 +277,7 @@ def test_every_schedule_has_a_retry_policy_and_a_dead_letter_queue():
         for event in function["Properties"].get("Events", {}).values()
         if event["Type"] == "ScheduleV2"
     ]
-    assert len(schedules) == 3
+    assert len(schedules) == 4
     for name, schedule in schedules:
         assert schedule["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]}}, name
         assert schedule["RetryPolicy"]["MaximumRetryAttempts"] > 0, name

@@ -11,12 +11,14 @@ import pytest
 from pydantic import ValidationError
 
 from loyalty.domain.campaigns import (
+    BirthdayTrigger,
     CampaignInput,
     MemberConditions,
     Occasion,
     OrderConditions,
     OrderPoints,
     PerMemberLimit,
+    birthday_days,
     capped,
     limit_period,
     member_misses,
@@ -147,3 +149,21 @@ def test_an_order_points_effect_is_exactly_one_kind_of_bonus(effect, pointer):
     with pytest.raises(ValidationError) as refused:
         bonus(**effect)
     assert pointer in str(refused.value)
+
+
+def test_a_birthday_run_reads_the_day_or_on_the_first_the_month_and_29_february_on_the_28th():
+    from datetime import date
+
+    day, month = BirthdayTrigger(type="birthday"), BirthdayTrigger(type="birthday", on="month")
+    assert birthday_days(day, date(2026, 12, 2)) == [(12, "02#")]
+    assert birthday_days(day, date(2027, 2, 28)) == [(2, "28#"), (2, "29#")]  # no 29th in 2027
+    assert birthday_days(day, date(2028, 2, 28)) == [(2, "28#")]  # 2028 has one
+    assert birthday_days(month, date(2026, 12, 1)) == [(12, "")]
+    assert birthday_days(month, date(2026, 12, 2)) is None
+
+
+def test_a_birthday_campaign_gives_once_a_year_unless_it_says_otherwise():
+    body = {**BASE, "trigger": {"type": "birthday"}}
+    assert CampaignInput.model_validate(body).limits.per_member.period == "year"
+    limited = {**body, "limits": {"perMember": {"count": 1, "period": "ever"}}}
+    assert CampaignInput.model_validate(limited).limits.per_member.period == "ever"

@@ -15,6 +15,7 @@ class Settings:
     tier_queue_url: str
     coupon_issue_queue_url: str
     bulk_job_queue_url: str
+    campaign_queue_url: str
     idempotency_ttl_seconds: int
     business_time_past_days: int  # how old an order, return or behaviour may be when it arrives (D-059)
 
@@ -28,6 +29,7 @@ def get_settings() -> Settings:
         tier_queue_url=os.environ.get("TIER_QUEUE_URL", ""),
         coupon_issue_queue_url=os.environ.get("COUPON_ISSUE_QUEUE_URL", ""),
         bulk_job_queue_url=os.environ.get("BULK_JOB_QUEUE_URL", ""),
+        campaign_queue_url=os.environ.get("CAMPAIGN_QUEUE_URL", ""),
         idempotency_ttl_seconds=int(os.environ.get("IDEMPOTENCY_TTL_SECONDS", "86400")),
         business_time_past_days=int(os.environ.get("BUSINESS_TIME_PAST_DAYS", "400")),
     )

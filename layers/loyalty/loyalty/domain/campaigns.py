@@ -10,8 +10,9 @@ that of everything approved: draft -> pending (submitted to a named approver) ->
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, Union
 from zoneinfo import ZoneInfo
@@ -64,7 +65,18 @@ class PurchaseTrigger(CamelModel):
     order: OrderConditions = Field(default_factory=OrderConditions)
 
 
-Trigger = Annotated[Union[RegistrationTrigger, FirstPurchaseTrigger, PurchaseTrigger], Field(discriminator="type")]
+class BirthdayTrigger(CamelModel):
+    """生日: run daily in the program's time zone; members whose birthday is that day (`day`), or, on the first
+    of a month, those born in that month (`month`), take part once a year. Born on 29 February: the 28th in
+    a year without one."""
+
+    type: Literal["birthday"]
+    on: Literal["day", "month"] = "day"
+
+
+Trigger = Annotated[
+    Union[RegistrationTrigger, FirstPurchaseTrigger, PurchaseTrigger, BirthdayTrigger], Field(discriminator="type")
+]
 
 
 # --- conditions, limits, effects --------------------------------------------------------------------------
@@ -225,6 +237,8 @@ class CampaignInput(CamelModel):
             raise invalid_field("Campaign", "effects", "at most one grantPoints or orderPoints effect", len(grants))
         if self.limits.budget.points is not None and not grants:
             raise invalid_field("Campaign", "limits", "a points budget needs a points effect", None)
+        if isinstance(self.trigger, BirthdayTrigger) and "per_member" not in self.limits.model_fields_set:
+            self.limits.per_member = PerMemberLimit(count=1, period="year")  # a gift every birthday, not once
         if self.promotion() is not None:
             if self.trigger.type not in ("purchase", "firstPurchase"):
                 raise invalid_field("Campaign", "trigger", "orderPoints are given for a purchase", self.trigger.type)
@@ -256,7 +270,7 @@ class CampaignInput(CamelModel):
 class Occasion:
     """What happened, as a campaign's conditions read it: a registration or an accrued order."""
 
-    kind: Literal["registration", "order"]
+    kind: Literal["registration", "order", "birthday"]
     key: str  # the business key of the triggering event: the member (registration) or the order id
     at: datetime  # when it happened (registered, ordered): the campaign's window is about this
     first_purchase: bool = False
@@ -270,6 +284,8 @@ class Occasion:
 def triggered_by(trigger: Any, occasion: Occasion) -> bool:
     if isinstance(trigger, RegistrationTrigger):
         return occasion.kind == "registration"
+    if isinstance(trigger, BirthdayTrigger):
+        return occasion.kind == "birthday"
     if isinstance(trigger, FirstPurchaseTrigger):
         return occasion.kind == "order" and occasion.first_purchase
     return occasion.kind == "order"
@@ -326,3 +342,14 @@ def share_by(points: int, weights: dict[int, Decimal]) -> dict[int, int]:
     for line in sorted(exact, key=lambda n: (-(exact[n] - shares[n]), n))[:left]:
         shares[line] += 1
     return shares
+
+
+def birthday_days(trigger: BirthdayTrigger, day: date) -> list[tuple[int, str]] | None:
+    """The (month, day prefix of the index's sort key) a birthday run on `day` reads; None when it reads
+    nothing that day (a month campaign runs on the 1st). The prefix "" is the whole month."""
+    if trigger.on == "month":
+        return [(day.month, "")] if day.day == 1 else None
+    days = [(day.month, f"{day.day:02d}#")]
+    if (day.month, day.day) == (2, 28) and not calendar.isleap(day.year):
+        days.append((2, "29#"))
+    return days

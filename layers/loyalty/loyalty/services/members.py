@@ -215,6 +215,7 @@ class MemberService:
                     phone=(profile["phone"], changed["phone"]) if "phone" in changed else None,
                     record=record,
                     outbox=[events.outbox_entry(tenant, announced, now)],
+                    program_code=profile["programCode"],
                 )
             )
         except StaleProfile:

@@ -394,3 +394,26 @@ def participation_sk(campaign_id: str, business_key: str) -> str:
 def participation_limit_sk(campaign_id: str, label: str) -> str:
     """How often the member took part in a campaign in one calendar period ("ever" for no period)."""
     return f"CAMPAIGN_LIMIT#{campaign_id}#{label}"
+
+
+BIRTHDAY_SK = "BIRTHDAY"  # a member's entry in the birthday index, apart from the profile
+
+
+def birthdays(tenant: str, program_code: str, month: int) -> str:
+    """GSI1 of a program's members born in a month, sorted by day (a birthday campaign's run reads the day's
+    or the month's): sparse, and written only when a birthday is set, changed or erased, not with every
+    profile update."""
+    return f"T#{tenant}#BIRTHDAYS#{program_code}#{month:02d}"
+
+
+def birthday_entry(tenant: str, program_code: str, member_id: str, birthday: str) -> dict:
+    """The birthday index item of a member (`birthday`: an ISO date)."""
+    _, month, day = birthday.split("-")
+    return {
+        "PK": member(tenant, member_id),
+        "SK": BIRTHDAY_SK,
+        "memberId": member_id,
+        "birthday": birthday,
+        "GSI1PK": birthdays(tenant, program_code, int(month)),
+        "GSI1SK": f"{day}#{member_id}",
+    }

@@ -52,6 +52,7 @@ class ProfileUpdate:
     phone: tuple[str, str] | None  # (old, new) when the phone changes
     record: Item  # the profile-change record
     outbox: list[dict]
+    program_code: str = ""  # the member's: a changed birthday moves its index entry (keys.birthday_entry)
 
 
 @dataclass
@@ -126,6 +127,9 @@ class MemberRepository:
                 )
             )
         operations += new.activities
+        if new.profile.get("birthday"):
+            entry = keys.birthday_entry(tenant, new.profile["programCode"], member_id, new.profile["birthday"])
+            operations.append(put(entry))
         if new.first_of_program:
             program_code, base_tier = new.first_of_program
             operations += [
@@ -334,6 +338,7 @@ class MemberRepository:
                     {"#name": "name", "#status": "status"},
                 ),
                 _release_phone(tenant, phone, member_id),
+                delete(pk, keys.BIRTHDAY_SK),
                 *outbox,
             ]
         )
@@ -367,6 +372,11 @@ class MemberRepository:
                 _release_phone(change.tenant, old, change.member_id),
             ]
         operations += [put({"PK": pk, "SK": keys.profile_change_sk(change.record["changeId"]), **change.record})]
+        if "birthday" in change.sets:  # set by the member once, or changed by an operator
+            entry = keys.birthday_entry(change.tenant, change.program_code, change.member_id, change.sets["birthday"])
+            operations.append(put(entry))
+        elif "birthday" in change.removes:
+            operations.append(delete(pk, keys.BIRTHDAY_SK))
         operations += change.outbox
         try:
             self.table.transact(operations)

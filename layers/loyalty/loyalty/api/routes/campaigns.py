@@ -21,6 +21,7 @@ from loyalty.services.campaigns.admin import (
     ParticipationPage,
     campaign_service,
 )
+from loyalty.services.campaigns.birthdays import BirthdayRunAccepted, BirthdayRunRequest
 
 router = Router()
 CampaignId = Annotated[str, Path(pattern=r"^HD[0-9]{10,}$", description="HD + yyyyMM + 4 digits")]
@@ -127,6 +128,18 @@ def resume_campaign(campaignId: CampaignId) -> CampaignView:
 def end_campaign(campaignId: CampaignId) -> CampaignView:
     caller = principal(router)
     return service().end(caller.tenant, campaignId, caller.key_id)
+
+
+@_post(
+    "/v1/admin/campaigns/<campaignId>/birthday-runs",
+    "runBirthdayCampaign",
+    "Run a birthday campaign for a day (a missed run); each member still takes part once a year",
+    202,
+)
+def run_birthday_campaign(campaignId: CampaignId, body: Annotated[BirthdayRunRequest, Body()]) -> BirthdayRunAccepted:
+    from loyalty.services.campaigns.birthdays import birthday_runs
+
+    return birthday_runs().run_for(principal(router).tenant, campaignId, body)
 
 
 @_get("/v1/admin/campaigns/<campaignId>/log", "getCampaignLog", "Every step of the campaign, oldest first")

@@ -18,6 +18,7 @@ from pydantic import Field
 from loyalty.clock import Clock, SystemClock
 from loyalty.domain.campaigns import (
     LIVE,
+    BirthdayTrigger,
     CampaignInput,
     CampaignStatus,
     GrantPoints,
@@ -108,6 +109,8 @@ def occasion_of(campaign: CampaignInput) -> str:
     accrual of an order, which applies it in its own transaction (services/campaigns/promotions.py)."""
     if campaign.promotion() is not None:
         return "accrual"
+    if isinstance(campaign.trigger, BirthdayTrigger):
+        return "birthday"
     return "registration" if isinstance(campaign.trigger, RegistrationTrigger) else "order"
 
 

@@ -121,12 +121,12 @@ class CampaignEngine:
         tags = tags_of(items)
         outcomes = []
         for item, campaign in candidates:
-            outcome = self._consider(tenant, item, campaign, member_id, profile, tags, occasion, program.zone)
+            outcome = self.consider(tenant, item, campaign, member_id, profile, tags, occasion, program.zone)
             logger.info("campaign considered", extra={"campaignId": outcome.campaign_id, "result": outcome.result})
             outcomes.append(outcome)
         return outcomes
 
-    def _consider(
+    def consider(
         self,
         tenant: str,
         item: Item,
