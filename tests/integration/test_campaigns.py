@@ -490,3 +490,37 @@ def test_a_birthday_run_is_only_for_a_running_birthday_campaign(demo, api):
     api.call("POST", f"/v1/admin/campaigns/{birthday}/pause", OPERATOR)
     status, problem = run_birthdays(api, birthday)
     assert (status, problem["code"], problem["campaignStatus"]) == (409, "CAMPAIGN_STATUS", "paused")
+
+
+# --- tier changes and behaviours -------------------------------------------------------------------------
+
+
+def test_an_upgrade_into_gold_gives_the_campaigns_points_and_one_into_silver_does_not(demo, api, pipeline):
+    campaign_id = running(
+        api,
+        {**WELCOME, "name": "升级金卡礼", "trigger": {"type": "tierChange", "toTierCodes": ["gold"]},
+         "effects": [{"type": "grantPoints", "pointGroupCode": "points", "points": 200}]},
+    )  # fmt: skip
+    silver, gold = register(api, "13800138001"), register(api, "13800138002")
+    assert api.call("POST", "/v1/orders", POS, body=order_body("t-1", 300, member={"id": silver}))[0] == 202
+    assert api.call("POST", "/v1/orders", POS, body=order_body("t-2", 1000, member={"id": gold}))[0] == 202
+    pipeline.drain()
+    assert (points(api, silver), points(api, gold)) == (300, 1000 + 200)
+    _, touched = api.call("GET", f"/v1/admin/members/{gold}/campaigns", OPERATOR)
+    assert [t["campaignId"] for t in touched["items"]] == [campaign_id]
+    assert api.call("GET", f"/v1/members/{gold}", POS)[1]["tier"]["code"] == "gold"
+
+
+def test_a_reported_behaviour_triggers_its_campaign_within_the_daily_limit(demo, api, pipeline):
+    running(
+        api,
+        {**WELCOME, "name": "签到加赠", "trigger": {"type": "behaviour", "behaviourTypes": ["checkIn"]},
+         "limits": {"perMember": {"count": 1, "period": "day"}},
+         "effects": [{"type": "grantPoints", "pointGroupCode": "points", "points": 5}]},
+    )  # fmt: skip
+    member_id = register(api, "13800138000")
+    for n in range(2):  # the demo's check-in rule gives 10 once a day; the campaign 5 once a day
+        body = {"behaviourType": "checkIn", "behaviourId": f"c-{n}", "occurredAt": NOW.isoformat()}
+        assert api.call("POST", f"/v1/members/{member_id}/behaviours", POS, body=body)[0] in (200, 201)
+    pipeline.drain()
+    assert points(api, member_id) == 10 + 5

@@ -167,3 +167,18 @@ def test_a_birthday_campaign_gives_once_a_year_unless_it_says_otherwise():
     assert CampaignInput.model_validate(body).limits.per_member.period == "year"
     limited = {**body, "limits": {"perMember": {"count": 1, "period": "ever"}}}
     assert CampaignInput.model_validate(limited).limits.per_member.period == "ever"
+
+
+def test_tier_change_and_behaviour_triggers_name_what_they_wait_for():
+    from loyalty.domain.campaigns import BehaviourTrigger, TierChangeTrigger
+
+    at = datetime(2026, 12, 2, 9, tzinfo=SHANGHAI)
+    upgrade = Occasion("tierChange", "tier:r1", at, tier_code="gold", tier_change="upgrade")
+    downgrade = Occasion("tierChange", "tier:r2", at, tier_code="gold", tier_change="downgrade")
+    into_gold = TierChangeTrigger(type="tierChange", toTierCodes=["gold"])
+    assert (triggered_by(into_gold, upgrade), triggered_by(into_gold, downgrade)) == (True, False)
+    assert not triggered_by(TierChangeTrigger(type="tierChange", toTierCodes=["platinum"]), upgrade)
+    check_in = Occasion("behaviour", "behaviour:c1", at, behaviour_type="checkIn")
+    assert triggered_by(BehaviourTrigger(type="behaviour", behaviourTypes=["checkIn", "share"]), check_in)
+    assert not triggered_by(BehaviourTrigger(type="behaviour", behaviourTypes=["share"]), check_in)
+    assert not triggered_by(into_gold, check_in)

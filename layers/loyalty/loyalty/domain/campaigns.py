@@ -74,8 +74,35 @@ class BirthdayTrigger(CamelModel):
     on: Literal["day", "month"] = "day"
 
 
+TierChangeKind = Literal["upgrade", "retention", "downgrade"]
+
+
+def _upgrades() -> list[TierChangeKind]:
+    return ["upgrade"]
+
+
+class TierChangeTrigger(CamelModel):
+    """会员等级变化: the member's tier changed (an upgrade, a renewal or a downgrade, by rule or by hand)."""
+
+    type: Literal["tierChange"]
+    to_tier_codes: Codes = Field(default_factory=list, description="into one of these tiers (any if empty)")
+    changes: list[TierChangeKind] = Field(
+        default_factory=_upgrades, min_length=1, max_length=3, description="which kinds of change"
+    )
+
+
+class BehaviourTrigger(CamelModel):
+    """行为: a channel reported one of these behaviours of the member (签到, 分享...)."""
+
+    type: Literal["behaviour"]
+    behaviour_types: Codes = Field(min_length=1)
+
+
 Trigger = Annotated[
-    Union[RegistrationTrigger, FirstPurchaseTrigger, PurchaseTrigger, BirthdayTrigger], Field(discriminator="type")
+    Union[
+        RegistrationTrigger, FirstPurchaseTrigger, PurchaseTrigger, BirthdayTrigger, TierChangeTrigger, BehaviourTrigger
+    ],
+    Field(discriminator="type"),
 ]
 
 
@@ -270,7 +297,7 @@ class CampaignInput(CamelModel):
 class Occasion:
     """What happened, as a campaign's conditions read it: a registration or an accrued order."""
 
-    kind: Literal["registration", "order", "birthday"]
+    kind: Literal["registration", "order", "birthday", "tierChange", "behaviour"]
     key: str  # the business key of the triggering event: the member (registration) or the order id
     at: datetime  # when it happened (registered, ordered): the campaign's window is about this
     first_purchase: bool = False
@@ -279,6 +306,9 @@ class Occasion:
     channel: str | None = None
     payment_methods: frozenset[str] = frozenset()
     order_no: str | None = None
+    tier_code: str | None = None  # a tier change's new tier
+    tier_change: str | None = None  # upgrade, retention, downgrade
+    behaviour_type: str | None = None
 
 
 def triggered_by(trigger: Any, occasion: Occasion) -> bool:
@@ -286,6 +316,14 @@ def triggered_by(trigger: Any, occasion: Occasion) -> bool:
         return occasion.kind == "registration"
     if isinstance(trigger, BirthdayTrigger):
         return occasion.kind == "birthday"
+    if isinstance(trigger, TierChangeTrigger):
+        return (
+            occasion.kind == "tierChange"
+            and occasion.tier_change in trigger.changes
+            and (not trigger.to_tier_codes or occasion.tier_code in trigger.to_tier_codes)
+        )
+    if isinstance(trigger, BehaviourTrigger):
+        return occasion.kind == "behaviour" and occasion.behaviour_type in trigger.behaviour_types
     if isinstance(trigger, FirstPurchaseTrigger):
         return occasion.kind == "order" and occasion.first_purchase
     return occasion.kind == "order"

@@ -509,6 +509,8 @@ def settle(
                         "to": target.code,
                         "type": "upgrade",
                         "recordId": write.tier.new_record["recordId"],
+                        "programCode": program.program.code,  # what tier-change campaigns read
+                        "changedAt": now.isoformat(),
                     },
                 ),
                 now,

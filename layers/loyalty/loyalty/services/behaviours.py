@@ -172,7 +172,17 @@ class BehaviourService:
             )
             write.outbox.append(
                 events.outbox_entry(
-                    tenant, events.DomainEvent("BehaviourRecorded", {**result, "channel": channel}), now
+                    tenant,
+                    events.DomainEvent(
+                        "BehaviourRecorded",
+                        {
+                            **result,
+                            "channel": channel,
+                            "programCode": program.program.code,  # what behaviour campaigns read
+                            "occurredAt": report.occurred_at.isoformat(),
+                        },
+                    ),
+                    now,
                 )
             )
             write.extra.append(

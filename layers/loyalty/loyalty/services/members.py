@@ -423,6 +423,8 @@ class MemberService:
                     "type": kind.lower(),
                     "change": "manual",
                     "recordId": change.new_record["recordId"],
+                    "programCode": program.program.code,
+                    "changedAt": now.isoformat(),
                 },
             )
             try:

@@ -114,6 +114,8 @@ class TierSweepService:
                                         "to": tier.code,
                                         "type": kind.lower(),
                                         "recordId": change.new_record["recordId"],
+                                        "programCode": program.program.code,
+                                        "changedAt": now.isoformat(),
                                     },
                                 ),
                                 now,

@@ -18,6 +18,7 @@ from pydantic import Field
 from loyalty.clock import Clock, SystemClock
 from loyalty.domain.campaigns import (
     LIVE,
+    BehaviourTrigger,
     BirthdayTrigger,
     CampaignInput,
     CampaignStatus,
@@ -25,6 +26,7 @@ from loyalty.domain.campaigns import (
     IssueCoupon,
     OrderPoints,
     RegistrationTrigger,
+    TierChangeTrigger,
 )
 from loyalty.domain.config import KINDS, Ref, changed_refs, distinct_refs
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
@@ -109,8 +111,8 @@ def occasion_of(campaign: CampaignInput) -> str:
     accrual of an order, which applies it in its own transaction (services/campaigns/promotions.py)."""
     if campaign.promotion() is not None:
         return "accrual"
-    if isinstance(campaign.trigger, BirthdayTrigger):
-        return "birthday"
+    if isinstance(campaign.trigger, BirthdayTrigger | TierChangeTrigger | BehaviourTrigger):
+        return campaign.trigger.type
     return "registration" if isinstance(campaign.trigger, RegistrationTrigger) else "order"
 
 
@@ -484,6 +486,10 @@ def _refs(campaign: CampaignInput) -> list[Ref]:
     refs += [
         Ref("store", code, f"conditions/registrationStoreCodes/{i}")
         for i, code in enumerate(conditions.registration_store_codes)
+    ]
+    refs += [
+        Ref("tier", code, f"trigger/toTierCodes/{i}")
+        for i, code in enumerate(getattr(campaign.trigger, "to_tier_codes", []))
     ]
     order = getattr(campaign.trigger, "order", None)
     if order is not None and order.store_group_code:

@@ -65,6 +65,22 @@ def occasion_of_event(detail_type: str, detail: dict[str, Any]) -> Occasion | No
     """The occasion an event on the bus is, for campaigns; None for events no campaign waits for."""
     if detail_type == "MemberRegistered":
         return Occasion("registration", "registration", datetime.fromisoformat(detail["registeredAt"]))
+    if detail_type == "TierChanged" and "changedAt" in detail:
+        return Occasion(
+            "tierChange",
+            f"tier:{detail['recordId']}",
+            datetime.fromisoformat(detail["changedAt"]),
+            tier_code=detail["to"],
+            tier_change=detail["type"],
+        )
+    if detail_type == "BehaviourRecorded" and "occurredAt" in detail:
+        return Occasion(
+            "behaviour",
+            f"behaviour:{detail['behaviourId']}",
+            datetime.fromisoformat(detail["occurredAt"]),
+            behaviour_type=detail["behaviourType"],
+            channel=detail.get("channel"),
+        )
     if detail_type == "OrderAccrued":
         return Occasion(
             "order",
