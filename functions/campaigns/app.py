@@ -1,8 +1,8 @@
 """Campaigns: operators' HTTP routes (loyalty.api.routes.campaigns); the campaign queue, where an event from
 the bus (MemberRegistered, OrderAccrued) makes members take part in the trigger campaigns it meets, once per
-campaign and event, and a page of a day's birthdays makes them take part in a birthday campaign; and the
-hourly schedule, which plans each program's birthday pages once a day. A failed message is reported alone,
-retried after the visibility timeout, and parked in the DLQ after maxReceiveCount.
+campaign and event, and a page of a day's index (birthdays, registrations) makes them take part in a
+campaign run by the day; and the hourly schedule, which plans each program's day pages once a day. A failed
+message is reported alone, retried after the visibility timeout, and parked in the DLQ after maxReceiveCount.
 
 The HTTP part is imported on the first HTTP request only: the queue invokes this function far more often.
 """
@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty.observability import logger, metrics
-from loyalty.services.campaigns.birthdays import BirthdayPage, BirthdayRuns, birthday_runs
+from loyalty.services.campaigns.daily import DailyRuns, DayPage, daily_runs
 from loyalty.services.campaigns.engine import CampaignEngine, campaign_engine
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -28,8 +28,8 @@ def engine() -> CampaignEngine:
 
 
 @lru_cache(maxsize=1)
-def birthdays() -> BirthdayRuns:
-    return birthday_runs(engine())
+def daily() -> DailyRuns:
+    return daily_runs(engine())
 
 
 @lru_cache(maxsize=1)
@@ -42,8 +42,8 @@ def http() -> Any:
 
 def record_handler(record: SQSRecord) -> None:
     message = json.loads(record.body)
-    if "birthdayPage" in message:
-        birthdays().run_page(BirthdayPage.from_body(message))
+    if "dayPage" in message:
+        daily().run_page(DayPage.from_body(message))
         return
     detail = message["detail"]
     engine().on_event(detail["tenant"], message["detail-type"], detail)
@@ -57,8 +57,8 @@ def on_events(event: dict, context: LambdaContext) -> dict:
 
 @logger.inject_lambda_context(clear_state=True)
 def on_schedule(event: dict, context: LambdaContext) -> dict:
-    planned = birthdays().plan_all()
-    logger.info("birthday pages planned", extra={"pages": planned})
+    planned = daily().plan_all()
+    logger.info("day pages planned", extra={"pages": planned})
     return {"planned": planned}
 
 

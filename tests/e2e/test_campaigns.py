@@ -207,9 +207,9 @@ def test_the_birthday_gift_is_given_once_a_year(stack):
         born = {"programCode": "DEMO", "phone": f"1320{engine == 'moto':01d}132004", "birthday": f"1992-{today:%m-%d}"}
         _, member = pos.json("POST", "/v1/members", born)
         for _ in range(2):  # it runs hourly: the day's run happens once
-            assert stack.request("POST", "/_local/schedules/campaign-birthdays-hourly")[0] == 200
+            assert stack.request("POST", "/_local/schedules/campaign-days-hourly")[0] == 200
         assert wait_for(lambda: points(pos, member["id"]), lambda p: p == 88) == 88
-        status, accepted = operators.operator.json("POST", f"/v1/admin/campaigns/{campaign_id}/birthday-runs", {})
+        status, accepted = operators.operator.json("POST", f"/v1/admin/campaigns/{campaign_id}/day-runs", {})
         assert (status, accepted["pages"]) == (202, 1)
         assert wait_for(lambda: points(pos, member["id"]), lambda p: p != 88, seconds=3) == 88
         view = wait_for(lambda: operators.get(campaign_id), lambda v: v["results"]["participations"] == 1)

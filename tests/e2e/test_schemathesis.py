@@ -49,6 +49,8 @@ NOT_IN_THE_DOCUMENT = {
     ("/effects", "an orderPoints campaign has no other effect"),
     ("/trigger", "orderPoints are given for a purchase"),
     ("/multiplier", "one of multiplier, pointsPerYuan, fixedPoints"),
+    # a multiplier is more than 1, which its description says: a JSON string's pattern cannot
+    ("/effects/orderPoints/multiplier", "Input should be greater than 1"),
     ("/productGroupCode", "fixedPoints are for the whole order"),
     ("/endsAt", "the end comes after the start"),
     ("/lines", "line numbers must be distinct"),

@@ -420,10 +420,8 @@ def born(api: Api, phone: str, birthday: str | None) -> str:
     return member["id"]
 
 
-def run_birthdays(api: Api, campaign_id: str, day: str | None = None) -> tuple[int, dict]:
-    return api.call(
-        "POST", f"/v1/admin/campaigns/{campaign_id}/birthday-runs", OPERATOR, body={"date": day} if day else {}
-    )
+def run_day(api: Api, campaign_id: str, day: str | None = None) -> tuple[int, dict]:
+    return api.call("POST", f"/v1/admin/campaigns/{campaign_id}/day-runs", OPERATOR, body={"date": day} if day else {})
 
 
 def test_the_birthday_gift_goes_to_the_days_members_once_a_year(demo, api, pipeline):
@@ -437,15 +435,15 @@ def test_the_birthday_gift_goes_to_the_days_members_once_a_year(demo, api, pipel
     no_birthday = born(api, "13800138003", None)
     pipeline.drain()
 
-    status, accepted = run_birthdays(api, campaign_id)
+    status, accepted = run_day(api, campaign_id)
     assert (status, accepted["pages"], accepted["date"]) == (202, 1, today.isoformat())
     pipeline.drain()
     assert [points(api, m) for m in (today_born, tomorrow_born, no_birthday)] == [50, 0, 0]
 
     # Run again, and by the schedule (twice: it runs hourly): nothing more
-    assert run_birthdays(api, campaign_id)[0] == 202
+    assert run_day(api, campaign_id)[0] == 202
     for _ in range(2):
-        api.functions["CampaignsFunction"].invoke(load_event("campaigns_birthday_schedule.json"))
+        api.functions["CampaignsFunction"].invoke(load_event("campaigns_day_schedule.json"))
     pipeline.drain()
     assert points(api, today_born) == 50
 
@@ -455,7 +453,7 @@ def test_the_birthday_gift_goes_to_the_days_members_once_a_year(demo, api, pipel
     patch = {"birthday": yesterday.replace(year=1990).isoformat()}
     headers = {"If-Match": f'"{member["version"]}"'}
     assert api.call("PATCH", f"/v1/admin/members/{today_born}", OPERATOR, body=patch, headers=headers)[0] == 200
-    assert run_birthdays(api, campaign_id, yesterday.isoformat())[1]["pages"] == 1
+    assert run_day(api, campaign_id, yesterday.isoformat())[1]["pages"] == 1
     pipeline.drain()
     assert points(api, today_born) == 50
     _, records = api.call("GET", f"/v1/members/{today_born}/point-records", POS)
@@ -464,7 +462,7 @@ def test_the_birthday_gift_goes_to_the_days_members_once_a_year(demo, api, pipel
     ]
     assert results(api, campaign_id)["results"]["participations"] == 1
 
-    status, problem = run_birthdays(api, campaign_id, tomorrow.isoformat())
+    status, problem = run_day(api, campaign_id, tomorrow.isoformat())
     assert (status, problem["code"]) == (422, "FUTURE_DATE")
 
 
@@ -476,19 +474,19 @@ def test_a_birthday_month_campaign_runs_on_the_first_for_everyone_born_in_the_mo
     other = born(api, "13800138009", (first - timedelta(days=1)).replace(year=1985).isoformat())
     pipeline.drain()
     if NOW.date() != first:
-        assert run_birthdays(api, campaign_id, (first + timedelta(days=1)).isoformat())[1]["pages"] == 0
-    assert run_birthdays(api, campaign_id, first.isoformat())[1]["pages"] == 1
+        assert run_day(api, campaign_id, (first + timedelta(days=1)).isoformat())[1]["pages"] == 0
+    assert run_day(api, campaign_id, first.isoformat())[1]["pages"] == 1
     pipeline.drain()
     assert [points(api, m) for m in in_month] == [50, 50, 50] and points(api, other) == 0
 
 
 def test_a_birthday_run_is_only_for_a_running_birthday_campaign(demo, api):
     welcome = running(api, WELCOME)
-    status, problem = run_birthdays(api, welcome)
-    assert (status, problem["code"], problem["field"]) == (409, "NOT_A_BIRTHDAY_CAMPAIGN", "/campaignId")
+    status, problem = run_day(api, welcome)
+    assert (status, problem["code"], problem["field"]) == (409, "NOT_A_DAILY_CAMPAIGN", "/campaignId")
     birthday = running(api, birthday_campaign())
     api.call("POST", f"/v1/admin/campaigns/{birthday}/pause", OPERATOR)
-    status, problem = run_birthdays(api, birthday)
+    status, problem = run_day(api, birthday)
     assert (status, problem["code"], problem["campaignStatus"]) == (409, "CAMPAIGN_STATUS", "paused")
 
 
@@ -524,3 +522,37 @@ def test_a_reported_behaviour_triggers_its_campaign_within_the_daily_limit(demo,
         assert api.call("POST", f"/v1/members/{member_id}/behaviours", POS, body=body)[0] in (200, 201)
     pipeline.drain()
     assert points(api, member_id) == 10 + 5
+
+
+def test_days_after_registration_reads_the_programs_local_day_and_gives_once(demo, api, pipeline):
+    from loyalty.clock import FixedClock
+    from loyalty.domain.members import Registration
+    from loyalty.services.members import member_service
+
+    campaign = {
+        **WELCOME,
+        "name": "注册3天后送30积分",
+        "trigger": {"type": "daysAfterRegistration", "days": 3},
+        "effects": [{"type": "grantPoints", "pointGroupCode": "points", "points": 30}],
+        "startsAt": (NOW - timedelta(days=10)).isoformat(),
+    }
+    campaign_id = running(api, campaign)
+    three_days_ago = datetime.combine(NOW.date() - timedelta(days=3), datetime.min.time(), SHANGHAI)
+    moments = {
+        "13800138001": three_days_ago + timedelta(minutes=30),  # 00:30 local: the day before in UTC
+        "13800138002": three_days_ago + timedelta(hours=23, minutes=30),
+        "13800138003": three_days_ago + timedelta(days=1, minutes=10),  # two days ago
+        "13800138004": three_days_ago - timedelta(minutes=10),  # four days ago
+    }
+    members = {}
+    for phone, at in moments.items():
+        service = member_service(clock=FixedClock(at))
+        members[phone] = service.register("demo", "POS", Registration(program_code="DEMO", phone=phone)).id
+    pipeline.drain()
+
+    for _ in range(2):  # a rerun gives nothing more
+        status, accepted = run_day(api, campaign_id)
+        assert status == 202 and accepted["pages"] in (1, 2)  # two when the local day spans two UTC months
+        pipeline.drain()
+    assert [points(api, members[p]) for p in moments] == [30, 30, 0, 0]
+    assert results(api, campaign_id)["results"]["participations"] == 2

@@ -227,7 +227,7 @@ def birthdays(bench: Bench, base: dict, approver: dict) -> None:
     bench.settle_pipeline()
     bench.measure(
         "plan a birthday campaign's day (operator run)",
-        lambda: api.call("POST", f"{path}/birthday-runs", OPERATOR, body={}),
+        lambda: api.call("POST", f"{path}/day-runs", OPERATOR, body={}),
     )
     bench.measure("birthday page: one member gifted 100 points", lambda: bench.poll("CampaignsFunction"))
 

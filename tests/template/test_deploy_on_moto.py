@@ -115,7 +115,7 @@ def test_the_transformed_template_creates_every_resource_on_moto(cloudformation,
     types = {r["Type"] for r in resources.values()}
     assert {"AWS::Lambda::Function", "AWS::DynamoDB::Table", "AWS::Lambda::EventSourceMapping"} <= types
     assert sum(r["Type"] == "AWS::Lambda::Function" for r in resources.values()) == 19
-    assert schedules == {"expiry-sweep-hourly", "tier-sweep-hourly", "reconcile-nightly", "campaign-birthdays-hourly"}
+    assert schedules == {"expiry-sweep-hourly", "tier-sweep-hourly", "reconcile-nightly", "campaign-days-hourly"}
     assert len(alarms) == 19 + 9 + 2  # every function, every dead-letter queue, reconciliation, held orders
     assert [s["Endpoint"] for s in subscribers] == (["oncall@example.com"] if customised else [])
     if customised:  # the queues are under the key (moto's table ignores SSESpecification: test_template.py)

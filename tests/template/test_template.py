@@ -177,7 +177,7 @@ def test_each_function_reaches_only_its_keys():
                 expected = {
                     "AuthorizerFunction": ["APIKEY#*"],
                     "ExpirySweepFunction": ["T#*", "PROGRAMS"],
-                    "CampaignsFunction": ["T#*", "PROGRAMS"],  # the birthday schedule reads every program
+                    "CampaignsFunction": ["T#*", "PROGRAMS"],  # the daily schedule reads every program
                     "TierSweepFunction": ["T#*", "PROGRAMS"],
                 }
                 assert leading == expected.get(name, ["T#*"]), name

@@ -74,6 +74,14 @@ class BirthdayTrigger(CamelModel):
     on: Literal["day", "month"] = "day"
 
 
+class DaysAfterRegistrationTrigger(CamelModel):
+    """注册后 N 天: run daily in the program's time zone; the members who registered `days` days before that
+    day (in the program's calendar) take part, once."""
+
+    type: Literal["daysAfterRegistration"]
+    days: int = Field(ge=1, le=3650)
+
+
 TierChangeKind = Literal["upgrade", "retention", "downgrade"]
 
 
@@ -100,7 +108,13 @@ class BehaviourTrigger(CamelModel):
 
 Trigger = Annotated[
     Union[
-        RegistrationTrigger, FirstPurchaseTrigger, PurchaseTrigger, BirthdayTrigger, TierChangeTrigger, BehaviourTrigger
+        RegistrationTrigger,
+        FirstPurchaseTrigger,
+        PurchaseTrigger,
+        BirthdayTrigger,
+        DaysAfterRegistrationTrigger,
+        TierChangeTrigger,
+        BehaviourTrigger,
     ],
     Field(discriminator="type"),
 ]
@@ -158,8 +172,10 @@ class OrderPoints(CamelModel):
 
     type: Literal["orderPoints"]
     point_group_code: str = Field(pattern=CODE_PATTERN)
-    multiplier: Decimal | None = Field(default=None, gt=1, le=10, max_digits=4, decimal_places=2)
-    points_per_yuan: Decimal | None = Field(default=None, gt=0, le=100, max_digits=6, decimal_places=2)
+    multiplier: Decimal | None = Field(
+        default=None, gt=1, max_digits=3, decimal_places=2, description="more than 1 (2: double points), below 10"
+    )
+    points_per_yuan: Decimal | None = Field(default=None, gt=0, max_digits=4, decimal_places=2)
     fixed_points: int | None = Field(default=None, ge=1, le=MAX_POINTS)
     product_group_code: str | None = Field(default=None, pattern=CODE_PATTERN)
     max_per_order: int | None = Field(default=None, ge=1, le=MAX_POINTS)
@@ -297,7 +313,7 @@ class CampaignInput(CamelModel):
 class Occasion:
     """What happened, as a campaign's conditions read it: a registration or an accrued order."""
 
-    kind: Literal["registration", "order", "birthday", "tierChange", "behaviour"]
+    kind: Literal["registration", "order", "birthday", "daysAfterRegistration", "tierChange", "behaviour"]
     key: str  # the business key of the triggering event: the member (registration) or the order id
     at: datetime  # when it happened (registered, ordered): the campaign's window is about this
     first_purchase: bool = False
@@ -314,8 +330,8 @@ class Occasion:
 def triggered_by(trigger: Any, occasion: Occasion) -> bool:
     if isinstance(trigger, RegistrationTrigger):
         return occasion.kind == "registration"
-    if isinstance(trigger, BirthdayTrigger):
-        return occasion.kind == "birthday"
+    if isinstance(trigger, BirthdayTrigger | DaysAfterRegistrationTrigger):
+        return occasion.kind == trigger.type
     if isinstance(trigger, TierChangeTrigger):
         return (
             occasion.kind == "tierChange"
@@ -380,6 +396,9 @@ def share_by(points: int, weights: dict[int, Decimal]) -> dict[int, int]:
     for line in sorted(exact, key=lambda n: (-(exact[n] - shares[n]), n))[:left]:
         shares[line] += 1
     return shares
+
+
+DAILY = (BirthdayTrigger, DaysAfterRegistrationTrigger)  # triggers run by the day, not by an event
 
 
 def birthday_days(trigger: BirthdayTrigger, day: date) -> list[tuple[int, str]] | None:

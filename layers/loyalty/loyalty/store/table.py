@@ -235,14 +235,19 @@ class Table:
         pk_attribute: str = "GSI1PK",
         sk_prefix: tuple[str, str] | None = None,
         newest_first: bool = False,
+        sk_between: tuple[str, str, str] | None = None,
     ) -> tuple[list[Item], dict[str, Any] | None]:
-        """One page of a GSI partition (optionally of the sort keys in `sk_prefix` = (attribute, prefix));
-        `start` and the returned key are raw keys for continuations."""
+        """One page of a GSI partition (optionally of the sort keys in `sk_prefix` = (attribute, prefix), or
+        in `sk_between` = (attribute, low, high), both included); `start` and the returned key are raw keys
+        for continuations."""
         guard_partition(pk)
         condition, values = f"{pk_attribute} = :pk", {":pk": pk}
         if sk_prefix:
             condition += f" AND begins_with({sk_prefix[0]}, :prefix)"
             values[":prefix"] = sk_prefix[1]
+        if sk_between:
+            condition += f" AND {sk_between[0]} BETWEEN :low AND :high"
+            values[":low"], values[":high"] = sk_between[1], sk_between[2]
         request: dict[str, Any] = {
             "TableName": self.name,
             "IndexName": index,

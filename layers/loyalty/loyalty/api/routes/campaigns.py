@@ -21,7 +21,7 @@ from loyalty.services.campaigns.admin import (
     ParticipationPage,
     campaign_service,
 )
-from loyalty.services.campaigns.birthdays import BirthdayRunAccepted, BirthdayRunRequest
+from loyalty.services.campaigns.daily import DayRunAccepted, DayRunRequest
 
 router = Router()
 CampaignId = Annotated[str, Path(pattern=r"^HD[0-9]{10,}$", description="HD + yyyyMM + 4 digits")]
@@ -131,15 +131,15 @@ def end_campaign(campaignId: CampaignId) -> CampaignView:
 
 
 @_post(
-    "/v1/admin/campaigns/<campaignId>/birthday-runs",
-    "runBirthdayCampaign",
-    "Run a birthday campaign for a day (a missed run); each member still takes part once a year",
+    "/v1/admin/campaigns/<campaignId>/day-runs",
+    "runDailyCampaign",
+    "Run a campaign run by the day (birthday, days after registration) for a day: each member still once",
     202,
 )
-def run_birthday_campaign(campaignId: CampaignId, body: Annotated[BirthdayRunRequest, Body()]) -> BirthdayRunAccepted:
-    from loyalty.services.campaigns.birthdays import birthday_runs
+def run_daily_campaign(campaignId: CampaignId, body: Annotated[DayRunRequest, Body()]) -> DayRunAccepted:
+    from loyalty.services.campaigns.daily import daily_runs
 
-    return birthday_runs().run_for(principal(router).tenant, campaignId, body)
+    return daily_runs().run_for(principal(router).tenant, campaignId, body)
 
 
 @_get("/v1/admin/campaigns/<campaignId>/log", "getCampaignLog", "Every step of the campaign, oldest first")

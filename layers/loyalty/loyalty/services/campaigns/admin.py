@@ -17,9 +17,9 @@ from pydantic import Field
 
 from loyalty.clock import Clock, SystemClock
 from loyalty.domain.campaigns import (
+    DAILY,
     LIVE,
     BehaviourTrigger,
-    BirthdayTrigger,
     CampaignInput,
     CampaignStatus,
     GrantPoints,
@@ -111,7 +111,9 @@ def occasion_of(campaign: CampaignInput) -> str:
     accrual of an order, which applies it in its own transaction (services/campaigns/promotions.py)."""
     if campaign.promotion() is not None:
         return "accrual"
-    if isinstance(campaign.trigger, BirthdayTrigger | TierChangeTrigger | BehaviourTrigger):
+    if isinstance(campaign.trigger, DAILY):
+        return "daily"  # the daily run reads one partition for every time-based campaign of the program
+    if isinstance(campaign.trigger, TierChangeTrigger | BehaviourTrigger):
         return campaign.trigger.type
     return "registration" if isinstance(campaign.trigger, RegistrationTrigger) else "order"
 

@@ -1,0 +1,235 @@
+"""Campaigns run by the day (issue 14, D-090): birthdays (生日) and N days after registration (注册后 N 天),
+run daily in each program's time zone. Who takes part is read from a sparse index, a page per queue message,
+never by scanning members:
+
+- birthdays: the index of birthdays by month and day (keys.birthdays, written when a birthday is set,
+  changed or erased): the day's members, or, for a month campaign on the first of the month, the month's;
+  once a year (the participation's business key is `birthday:<year>`, so a rerun, a redelivered page or a
+  birthday moved to a later day that year gives nothing more). Members without a birthday are not in it.
+- days after registration: the registrations index (keys.registrations, the members' 注册 entries by
+  time), for the local day `days` before; once (`daysAfterRegistration`).
+
+The hourly schedule plans each program's running daily campaigns for the program's today, once per
+campaign and day (a run marker, written once the day's pages are queued); an operator may run a campaign
+for a past day (a missed run), which the participations keep from giving twice. A page delivered twice
+may queue its next page twice: the participations make that cost reads, not gifts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from contextlib import suppress
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from loyalty.domain.campaigns import (
+    DAILY,
+    BirthdayTrigger,
+    CampaignInput,
+    DaysAfterRegistrationTrigger,
+    Occasion,
+    birthday_days,
+)
+from loyalty.domain.errors import Conflict, NotFound
+from loyalty.domain.program import ProgramConfig
+from loyalty.domain.validity import CamelModel
+from loyalty.observability import logger
+from loyalty.services.campaigns.engine import CampaignEngine, Outcome, campaign_engine
+from loyalty.services.sweeps import send_all, sweep_day
+from loyalty.settings import get_settings
+from loyalty.store import keys
+from loyalty.store.config_repo import ConfigRepository
+from loyalty.store.member_repo import tags_of
+from loyalty.store.table import Item, TransactionCancelled, put
+
+PAGE = 50  # members a queue message makes take part
+
+
+@dataclass(frozen=True)
+class DayPage:
+    """One page of one index partition for one campaign's day: a queue message. `index` is GSI1 (birthdays:
+    `low` is the day's sort key prefix, "" for the whole month) or GSI2 (registrations: the sort keys from
+    `low` to `high`)."""
+
+    tenant: str
+    program: str
+    campaign_id: str
+    day: str  # the run's day, ISO, in the program's time zone
+    index: str
+    partition: str
+    low: str
+    high: str = ""
+    start: dict[str, Any] | None = None
+
+    def message(self) -> str:
+        return json.dumps({"dayPage": asdict(self)})
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> DayPage:
+        return cls(**body["dayPage"])
+
+    def next(self, start: dict[str, Any]) -> DayPage:
+        return DayPage(**{**asdict(self), "start": start})
+
+
+class DayRunRequest(CamelModel):
+    """An operator's run of a daily campaign for a day (a missed run): who was gifted stays gifted."""
+
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [{"date": "2026-12-01"}]
+
+    date: dt.date | None = Field(default=None, description="The day to run; default today, never one to come")
+
+
+class DayRunAccepted(CamelModel):
+    campaign_id: str
+    date: dt.date
+    pages: int = Field(description="Index pages queued (one per partition read; more follow as they are read)")
+
+
+@dataclass
+class DailyRuns:
+    engine: CampaignEngine
+    config: ConfigRepository
+
+    def plan_all(self) -> int:
+        """The hourly schedule: every program's running daily campaigns, for its today, once a day."""
+        return sum(self.plan(tenant, program) for tenant, program in self.config.all_programs())
+
+    def run_for(self, tenant: str, campaign_id: str, request: DayRunRequest) -> DayRunAccepted:
+        """An operator's run: a running daily campaign (409 otherwise), for a day not to come."""
+        view = self.engine.campaigns.get(tenant, campaign_id)
+        if not isinstance(view.campaign.trigger, DAILY):
+            raise Conflict(
+                f"campaign {campaign_id} is triggered by {view.campaign.trigger.type}, not by the day",
+                code="NOT_A_DAILY_CAMPAIGN",
+                field="campaignId",
+            )
+        if view.status != "running":
+            raise Conflict(f"the campaign is {view.status}", code="CAMPAIGN_STATUS", campaignStatus=view.status)
+        program = self.engine.programs.load(tenant, view.campaign.program_code)
+        day = sweep_day(request.date, self.engine.clock.now().astimezone(program.zone).date())
+        pages = self.plan(tenant, view.campaign.program_code, day, campaign_id)
+        return DayRunAccepted(campaign_id=campaign_id, date=day, pages=pages)
+
+    def plan(self, tenant: str, program_code: str, day: date | None = None, campaign_id: str | None = None) -> int:
+        """Queue the index pages of `day` (default: today, once per campaign and day; a day given is an
+        operator's rerun) for one campaign or every running daily one of the program; returns how many."""
+        program = self.engine.programs.load(tenant, program_code)
+        scheduled = day is None
+        day = day or self.engine.clock.now().astimezone(program.zone).date()
+        found, _ = self.engine.table.query_index(
+            "GSI2", keys.campaigns_on(tenant, program_code, "daily"), limit=100, pk_attribute="GSI2PK"
+        )
+        pages: list[DayPage] = []
+        runs: list[Item] = []
+        for item in found:
+            if campaign_id is not None and item["campaignId"] != campaign_id:
+                continue
+            campaign = CampaignInput.model_validate(item["campaign"])
+            if item["status"] != "scheduled" or not _open_on(campaign, day, program):
+                continue
+            if scheduled:
+                run = _run_marker(item, day)
+                if self.engine.table.get(run["PK"], run["SK"], consistent=False) is not None:
+                    continue  # an earlier hour ran this day
+                runs.append(run)
+            pages += _pages(tenant, program, item["campaignId"], campaign, day)
+        send_all(get_settings().campaign_queue_url, [page.message() for page in pages])
+        for run in runs:  # marked once its pages are queued: a failure before this is retried by the schedule
+            with suppress(TransactionCancelled):
+                self.engine.table.transact([put(run, "attribute_not_exists(PK)")])
+        logger.info("day pages planned", extra={"program": program_code, "day": str(day), "pages": len(pages)})
+        return len(pages)
+
+    def run_page(self, page: DayPage) -> list[Outcome]:
+        """Make one page of the day's members take part; queue the next page, if there is one."""
+        engine = self.engine
+        program = engine.programs.load(page.tenant, page.program)
+        item = engine.table.get(keys.campaign(page.tenant, page.campaign_id), keys.CAMPAIGN_SK)
+        if item is None:
+            return []
+        campaign = CampaignInput.model_validate(item["campaign"])
+        day = date.fromisoformat(page.day)
+        if page.index == "GSI1":
+            prefix = ("GSI1SK", page.low) if page.low else None
+            entries, more = engine.table.query_index(
+                "GSI1", page.partition, limit=PAGE, start=page.start, sk_prefix=prefix
+            )
+        else:
+            between = ("GSI2SK", page.low, page.high)
+            entries, more = engine.table.query_index(
+                "GSI2", page.partition, limit=PAGE, start=page.start, pk_attribute="GSI2PK", sk_between=between
+            )
+        at = max(datetime.combine(day, time(0), program.zone), campaign.window(program.zone)[0])
+        key = f"birthday:{day.year}" if isinstance(campaign.trigger, BirthdayTrigger) else campaign.trigger.type
+        occasion = Occasion(campaign.trigger.type, key, at)  # type: ignore[arg-type]  # a daily trigger's
+        outcomes = [self._member(page, item, campaign, entry, occasion, program) for entry in entries]
+        if more:
+            send_all(get_settings().campaign_queue_url, [page.next(more).message()])
+        return outcomes
+
+    def _member(
+        self,
+        page: DayPage,
+        item: Item,
+        campaign: CampaignInput,
+        entry: Item,
+        occasion: Occasion,
+        program: ProgramConfig,
+    ) -> Outcome:
+        member_id = entry["memberId"]
+        try:
+            items = self.engine.members.items(page.tenant, member_id)
+        except NotFound:  # the member went (an index entry outlived it)
+            return Outcome(item["campaignId"], "inactive")
+        profile = items[0]
+        if profile.get("programCode") != page.program:  # the registrations index is the tenant's
+            return Outcome(item["campaignId"], "conditions:program")
+        outcome = self.engine.consider(
+            page.tenant, item, campaign, member_id, profile, tags_of(items), occasion, program.zone
+        )
+        logger.info("campaign considered", extra={"campaignId": outcome.campaign_id, "result": outcome.result})
+        return outcome
+
+
+def _pages(tenant: str, program: ProgramConfig, campaign_id: str, campaign: CampaignInput, day: date) -> list[DayPage]:
+    """The index partitions a campaign's day reads, a first page each."""
+    code, trigger, iso = program.program.code, campaign.trigger, day.isoformat()
+    if isinstance(trigger, BirthdayTrigger):
+        return [
+            DayPage(tenant, code, campaign_id, iso, "GSI1", keys.birthdays(tenant, code, month), prefix)
+            for month, prefix in birthday_days(trigger, day) or []
+        ]
+    assert isinstance(trigger, DaysAfterRegistrationTrigger)  # nosec B101: the daily triggers are these two
+    registered = day - timedelta(days=trigger.days)
+    starts = datetime.combine(registered, time(0), program.zone).astimezone(UTC)
+    ends = datetime.combine(registered + timedelta(days=1), time(0), program.zone).astimezone(UTC) - timedelta(
+        microseconds=1
+    )
+    months = sorted({starts.strftime("%Y-%m"), ends.strftime("%Y-%m")})  # a local day may span two UTC months
+    low, high = keys.stamp(starts), keys.stamp(ends) + "~"  # "~" sorts after the member id that follows
+    return [DayPage(tenant, code, campaign_id, iso, "GSI2", keys.registrations(tenant, m), low, high) for m in months]
+
+
+def _run_marker(item: Item, day: date) -> Item:
+    """That the schedule ran a campaign's day (it runs hourly): kept 400 days."""
+    return {
+        "PK": item["PK"],
+        "SK": f"DAY_RUN#{day.isoformat()}",
+        "expiration": int(datetime.combine(day + timedelta(days=400), time(0)).timestamp()),
+    }
+
+
+def _open_on(campaign: CampaignInput, day: date, program: ProgramConfig) -> bool:
+    starts, ends = campaign.window(program.zone)
+    day_start = datetime.combine(day, time(0), program.zone)
+    return starts < day_start + timedelta(days=1) and ends > day_start
+
+
+def daily_runs(engine: CampaignEngine | None = None) -> DailyRuns:
+    engine = engine or campaign_engine()
+    return DailyRuns(engine, ConfigRepository(engine.table))
