@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -371,6 +371,21 @@ def _daily_count(
     )
 
 
+@dataclass(frozen=True)
+class EarnedPoints:
+    """Points an order earns in one group, by a point rule or by a promotion, with what their record says."""
+
+    point_group: str
+    points: int
+    validity: Validity
+    cost_center_code: str
+    counts_toward_upgrade: bool
+    kind: RecordType
+    lines: list[dict[str, int]]  # the points of each line, for returns
+    names: dict[str, str]  # on the record and the lot (the campaign)
+    record_only: dict[str, str] = field(default_factory=dict)  # on the record alone (the rule)
+
+
 def _promotion_items(
     tenant: str,
     bonus: PromotionPoints,
@@ -381,75 +396,85 @@ def _promotion_items(
 ) -> tuple[Item, Item]:
     """A promotion's record (交易促销积分) and lot: its points shared over the order's lines, so that a
     return of some lines reverses their part, as for the order's own points."""
-    promotion, record_id = bonus.promotion, new_ulid()
-    effect = promotion.effect
-    expires = end_of_validity(effect.validity, earned_at, program.zone)
-    assert expires is not None  # an orderPoints validity always ends
-    lot_sk = keys.lot_sk(effect.point_group_code, expires, earned_at, record_id)
-    common = {
-        "recordId": record_id,
-        "pointGroupCode": effect.point_group_code,
-        "costCenterCode": promotion.campaign.cost_center_code,
-        "countsTowardUpgrade": effect.counts_toward_upgrade,
-        "orderId": order["orderId"],
-        "orderNo": order["orderNo"],
-        "channel": order["channel"],
-        "campaignId": promotion.campaign_id,
-        "campaignName": promotion.campaign.name,
-        "effectiveAt": earned_at.isoformat(),
-        "expiresAt": expires.isoformat(),
-    }
-    record = {
-        **common,
-        "type": RecordType.TRANSACTION_PROMOTION.value,
-        "change": bonus.points,
-        "lines": [{"lineNo": no, "points": points} for no, points in sorted(bonus.shares.items()) if points],
-        "lotSk": lot_sk,
-        "createdAt": now.isoformat(),
-    }
-    lot = {
-        **common,
-        "SK": lot_sk,
-        "points": bonus.points,
-        "remaining": bonus.points,
-        **keys.lot_index(tenant, program.program.code, order["memberId"], expires, lot_sk),
-    }
-    return record, lot
+    promotion, effect = bonus.promotion, bonus.promotion.effect
+    return _order_points(
+        tenant,
+        order,
+        earned_at,
+        program,
+        now,
+        EarnedPoints(
+            effect.point_group_code,
+            bonus.points,
+            effect.validity,
+            promotion.campaign.cost_center_code,
+            effect.counts_toward_upgrade,
+            RecordType.TRANSACTION_PROMOTION,
+            [{"lineNo": no, "points": points} for no, points in sorted(bonus.shares.items()) if points],
+            {"campaignId": promotion.campaign_id, "campaignName": promotion.campaign.name},
+        ),
+    )
 
 
 def _earning_items(
     tenant: str, earning: Earning, order: dict[str, Any], earned_at: datetime, program: ProgramConfig, now: datetime
 ) -> tuple[Item, Item]:
-    """The earning record (交易积分) and its open lot; the lot's sort key is its FIFO position."""
+    """The earning record (交易积分) and its open lot."""
+    rule = earning.rule
+    return _order_points(
+        tenant,
+        order,
+        earned_at,
+        program,
+        now,
+        EarnedPoints(
+            earning.point_group,
+            earning.points,
+            rule.validity,
+            rule.cost_center_code,
+            rule.counts_toward_upgrade,
+            RecordType.TRANSACTION,
+            [{"lineNo": line.line_no, "points": line.points} for line in earning.lines],
+            {},
+            {"ruleCode": rule.code},
+        ),
+    )
+
+
+def _order_points(
+    tenant: str, order: dict[str, Any], earned_at: datetime, program: ProgramConfig, now: datetime, earned: EarnedPoints
+) -> tuple[Item, Item]:
+    """The record and its open lot; the lot's sort key is its FIFO position."""
     record_id = new_ulid()
-    expires = end_of_validity(earning.rule.validity, earned_at, program.zone)
-    assert expires is not None  # point rules always expire
-    lot_sk = keys.lot_sk(earning.point_group, expires, earned_at, record_id)
+    expires = end_of_validity(earned.validity, earned_at, program.zone)
+    assert expires is not None  # point rules and promotions always expire
+    lot_sk = keys.lot_sk(earned.point_group, expires, earned_at, record_id)
     common = {
         "recordId": record_id,
-        "pointGroupCode": earning.point_group,
-        "costCenterCode": earning.rule.cost_center_code,
-        "countsTowardUpgrade": earning.rule.counts_toward_upgrade,
+        "pointGroupCode": earned.point_group,
+        "costCenterCode": earned.cost_center_code,
+        "countsTowardUpgrade": earned.counts_toward_upgrade,
         "orderId": order["orderId"],
         "orderNo": order["orderNo"],
         "channel": order["channel"],
+        **earned.names,
         "effectiveAt": earned_at.isoformat(),
         "expiresAt": expires.isoformat(),
     }
     record = {
         **common,
-        "type": RecordType.TRANSACTION.value,
-        "change": earning.points,
-        "ruleCode": earning.rule.code,
-        "lines": [{"lineNo": line.line_no, "points": line.points} for line in earning.lines],
+        "type": earned.kind.value,
+        "change": earned.points,
+        **earned.record_only,
+        "lines": earned.lines,
         "lotSk": lot_sk,
         "createdAt": now.isoformat(),
     }
     lot = {
         **common,
         "SK": lot_sk,
-        "points": earning.points,
-        "remaining": earning.points,
+        "points": earned.points,
+        "remaining": earned.points,
         **keys.lot_index(tenant, program.program.code, order["memberId"], expires, lot_sk),
     }
     return record, lot
