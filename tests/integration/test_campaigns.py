@@ -181,7 +181,7 @@ def test_purchase_conditions_and_a_daily_limit_decide_who_gets_the_bonus(demo, a
         "limits": {"perMember": {"count": 1, "period": "day"}},
         "effects": [{"type": "grantPoints", "pointGroupCode": "points", "points": 50}],
     }
-    running(api, bonus)
+    campaign_id = running(api, bonus)
     member_id = register(api, "13800138000")
     for number, amount in (("o-1", 200), ("o-2", 300), ("o-3", 400)):  # one day: 200 is short, 400 the 2nd
         assert api.call("POST", "/v1/orders", POS, body=order_body(number, amount, days_ago=0))[0] == 202
@@ -190,6 +190,8 @@ def test_purchase_conditions_and_a_daily_limit_decide_who_gets_the_bonus(demo, a
     promotions = [r for r in records["items"] if r["type"] == "TRANSACTION_PROMOTION"]
     assert [r["change"] for r in promotions] == [50]
     assert points(api, member_id) == 200 + 300 + 400 + 50
+    view = results(api, campaign_id)["results"]  # the order that made the member take part, and its sale
+    assert (view["participations"], view["orders"], view["sales"]) == (1, 1, "300.00")
 
 
 def test_a_budget_that_runs_out_ends_the_campaign_and_says_so(demo, api, pipeline):
@@ -302,7 +304,7 @@ def test_double_points_on_a_store_group_for_a_weekend_are_written_with_the_order
     _, order = api.call("GET", "/v1/orders/o-sat", POS)
     assert sorted(e["points"] for e in order["earned"] if e["pointGroupCode"] == "points") == [400, 400]
     view = results(api, campaign_id)["results"]
-    assert (view["participations"], view["pointsGranted"]) == (1, 400)
+    assert (view["participations"], view["pointsGranted"], view["orders"], view["sales"]) == (1, 400, 1, "400.00")
     _, touched = api.call("GET", f"/v1/admin/members/{member_id}/campaigns", OPERATOR)
     assert [(t["campaignId"], t["effects"][0]["points"]) for t in touched["items"]] == [(campaign_id, 400)]
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from loyalty.clock import Clock, SystemClock
 from loyalty.domain.campaigns import (
@@ -58,6 +59,13 @@ class CampaignResults(View):
     participations: int = 0
     points_granted: int = 0
     coupons_issued: int = 0
+    orders: int = Field(default=0, description="orders that made a member take part (purchase triggers)")
+    sales: Decimal = Field(default=Decimal("0.00"), description="what those orders paid (实收), yuan")
+
+    @field_validator("sales")
+    @classmethod
+    def _yuan(cls, value: Decimal) -> Decimal:
+        return value.quantize(Decimal("0.01"))  # DynamoDB keeps 300.00 as 300
     remaining_points: int | None = Field(default=None, description="of the points budget; none = unlimited")
     remaining_count: int | None = Field(default=None, description="of the participations budget")
 

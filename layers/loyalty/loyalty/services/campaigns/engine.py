@@ -194,7 +194,13 @@ class CampaignEngine:
         operations = [
             put(marker, "attribute_not_exists(PK)"),
             guards.count(member_pk, campaign_id, campaign.limits.per_member, occasion.at, zone),
-            guards.take_budget(tenant, campaign_id, campaign.limits.budget, grant.points if grant else 0),
+            guards.take_budget(
+                tenant,
+                campaign_id,
+                campaign.limits.budget,
+                grant.points if grant else 0,
+                occasion.amount if occasion.kind == "order" else None,
+            ),
         ]
         try:
             if grant:

@@ -5,6 +5,7 @@ its condition, and the campaign's budget, active and with enough left as its con
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from loyalty.domain.campaigns import Budget, PerMemberLimit, limit_period
@@ -29,13 +30,17 @@ def count(member_pk: str, campaign_id: str, limit: PerMemberLimit, at: datetime,
     )
 
 
-def take_budget(tenant: str, campaign_id: str, budget: Budget, points: int) -> dict:
-    """One participation and its `points` out of the budget, while the campaign is active (not paused)."""
+def take_budget(tenant: str, campaign_id: str, budget: Budget, points: int, sale: Decimal | None = None) -> dict:
+    """One participation and its `points` out of the budget, while the campaign is active (not paused); a
+    participation an order triggered counts the order and what it paid (`sale`) in the campaign's results."""
     values: dict[str, Any] = {":one": 1, ":active": True}
     sets, adds, conditions = [], ["participations :one"], ["active = :active"]
     if points:
         values[":points"] = points
         adds.append("pointsGranted :points")
+    if sale is not None:
+        values[":sale"] = sale
+        adds += ["orders :one", "sales :sale"]
     if budget.points is not None:
         sets.append("remainingPoints = remainingPoints - :points")
         conditions.append("remainingPoints >= :points")

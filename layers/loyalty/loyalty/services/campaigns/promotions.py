@@ -162,7 +162,7 @@ class Promotions:
                 guards.count(
                     member_pk, promotion.campaign_id, promotion.campaign.limits.per_member, occasion.at, program.zone
                 ),
-                guards.take_budget(tenant, promotion.campaign_id, limits, points),
+                guards.take_budget(tenant, promotion.campaign_id, limits, points, occasion.amount),
             ]
             if promotion.effect.max_per_member is not None:
                 writes.append(_add_to_cap(member_pk, cap_key[1], points, so_far))
