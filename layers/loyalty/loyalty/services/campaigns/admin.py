@@ -61,13 +61,13 @@ class CampaignResults(View):
     coupons_issued: int = 0
     orders: int = Field(default=0, description="orders that made a member take part (purchase triggers)")
     sales: Decimal = Field(default=Decimal("0.00"), description="what those orders paid (实收), yuan")
+    remaining_points: int | None = Field(default=None, description="of the points budget; none = unlimited")
+    remaining_count: int | None = Field(default=None, description="of the participations budget")
 
     @field_validator("sales")
     @classmethod
     def _yuan(cls, value: Decimal) -> Decimal:
         return value.quantize(Decimal("0.01"))  # DynamoDB keeps 300.00 as 300
-    remaining_points: int | None = Field(default=None, description="of the points budget; none = unlimited")
-    remaining_count: int | None = Field(default=None, description="of the participations budget")
 
 
 class CampaignView(View):
