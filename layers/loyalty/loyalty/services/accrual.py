@@ -40,6 +40,7 @@ from loyalty.services.campaigns.promotions import (
     PromotionLoader,
     PromotionPoints,
     Promotions,
+    order_occasion,
     participation,
 )
 from loyalty.services.config import CatalogLoader, ProgramLoader
@@ -104,7 +105,8 @@ class AccrualService:
         counter = len(write.extra)
         if points:
             write.extra.append(_daily_count(tenant, order["memberId"], now, program, points, ceiling))
-        amount = sum((line.paid for line in submission.lines), Decimal(0))  # 实收: spend metrics and measures
+        occasion = order_occasion(order, submission, profile)
+        amount = occasion.amount  # 实收: spend metrics and measures
         member_rules = any(rule.condition != "points" for rule in program.tier_rules.values())
         write.profile, activities = _purchase(tenant, order, submission, profile, amount, dict(points), member_rules)
         write.extra += activities
@@ -113,7 +115,7 @@ class AccrualService:
         earned_at = submission.ordered_at
         given = (
             self.promotions.points_for(
-                tenant, program, promotions, order, submission, profile, tags_of(items), catalog, found
+                tenant, program, promotions, order, submission, occasion, profile, tags_of(items), catalog, found
             )
             if promotions
             else []
@@ -172,8 +174,8 @@ class AccrualService:
                         "storeCode": submission.store_code,
                         "orderedAt": submission.ordered_at.isoformat(),
                         "amount": str(amount),
-                        "paymentMethods": sorted({p.method_code for p in submission.payments}),
-                        "firstPurchase": not (profile.get("firstPurchaseAt") or profile.get("orderCount", 0)),
+                        "paymentMethods": sorted(occasion.payment_methods),
+                        "firstPurchase": occasion.first_purchase,
                     },
                 ),
                 now,

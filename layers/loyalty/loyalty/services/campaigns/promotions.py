@@ -107,8 +107,8 @@ class Promotions:
         in them with the point rules' (one batch read)."""
         stores, products = [], []
         for promotion in promotions:
-            if _conditions(promotion).store_group_code:
-                stores.append(_conditions(promotion).store_group_code or "")
+            if store_group := _conditions(promotion).store_group_code:
+                stores.append(store_group)
             if promotion.effect.product_group_code:
                 products.append(promotion.effect.product_group_code)
         return stores, products
@@ -120,13 +120,14 @@ class Promotions:
         promotions: list[Promotion],
         order: dict[str, Any],
         submission: OrderSubmission,
+        occasion: Occasion,
         profile: Item,
         tags: set[str],
         catalog: Catalog,
         found: list[Earning],
     ) -> list[PromotionPoints]:
-        """What each promotion the order and member meet gives the order, with the writes guarding it."""
-        occasion = _occasion(order, submission, profile)
+        """What each promotion the order (`occasion`, from order_occasion) and member meet gives the order,
+        with the writes guarding it."""
         matched = [
             p
             for p in promotions
@@ -203,7 +204,9 @@ def _within(campaign: CampaignInput, program: ProgramConfig, at: datetime) -> bo
     return starts <= at < ends
 
 
-def _occasion(order: dict[str, Any], submission: OrderSubmission, profile: Item) -> Occasion:
+def order_occasion(order: dict[str, Any], submission: OrderSubmission, profile: Item) -> Occasion:
+    """The order being accrued, as campaigns' conditions read it: the accrual's promotions, and (through
+    OrderAccrued) the purchase campaigns after it. First purchase: the member has no accrued order yet."""
     return Occasion(
         "order",
         f"order:{order['orderId']}",
