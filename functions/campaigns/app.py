@@ -1,7 +1,9 @@
-"""Campaigns: operators' HTTP routes (loyalty.api.routes.campaigns); the campaign queue, where an event from
-the bus (MemberRegistered, OrderAccrued) makes members take part in the trigger campaigns it meets, once per
-campaign and event, and a page of a day's index (birthdays, registrations) makes them take part in a
-campaign run by the day; and the hourly schedule, which plans each program's day pages once a day. A failed
+"""Campaigns: operators' HTTP routes (loyalty.api.routes.campaigns and .audiences); the campaign queue, where
+an event from the bus (MemberRegistered, OrderAccrued) makes members take part in the trigger campaigns it
+meets, once per campaign and event, a page of a day's index (birthdays, registrations) makes them take part
+in a campaign run by the day, a page of an audience's scan is counted (and frozen), a page of a batch run
+makes its members take part and a launch (from a one-time schedule) starts one; and the hourly schedule,
+which plans each program's day pages once a day. A failed
 message is reported alone, retried after the visibility timeout, and parked in the DLQ after maxReceiveCount.
 
 The HTTP part is imported on the first HTTP request only: the queue invokes this function far more often.
@@ -16,6 +18,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty.observability import logger, metrics
+from loyalty.services.campaigns.audiences import ScanPage
+from loyalty.services.campaigns.batch import BatchPage, BatchRuns, batch_runs
 from loyalty.services.campaigns.daily import DailyRuns, DayPage, daily_runs
 from loyalty.services.campaigns.engine import CampaignEngine, campaign_engine
 
@@ -35,15 +39,31 @@ def daily() -> DailyRuns:
 @lru_cache(maxsize=1)
 def http() -> Any:
     from loyalty.api.resolver import build_app, http_handler
-    from loyalty.api.routes.campaigns import router
+    from loyalty.api.routes.audiences import router as audiences
+    from loyalty.api.routes.campaigns import router as campaigns
 
-    return http_handler(build_app(router))
+    return http_handler(build_app(campaigns, audiences))
+
+
+@lru_cache(maxsize=1)
+def batch() -> BatchRuns:
+    return batch_runs(engine())
 
 
 def record_handler(record: SQSRecord) -> None:
     message = json.loads(record.body)
     if "dayPage" in message:
         daily().run_page(DayPage.from_body(message))
+        return
+    if "audienceScan" in message:
+        batch().audiences.scan_page(ScanPage.from_body(message))
+        return
+    if "batchPage" in message:
+        batch().run_page(BatchPage.from_body(message))
+        return
+    if "batchLaunch" in message:
+        launch = message["batchLaunch"]
+        batch().launch(launch["tenant"], launch["campaignId"])
         return
     detail = message["detail"]
     engine().on_event(detail["tenant"], message["detail-type"], detail)

@@ -154,6 +154,9 @@ def provision(template: Template, client: Callable[[str], Any]) -> Resolver:
             events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
         physical[name] = {"Ref": name, "Arn": arn}
 
+    for name in template.of_type("AWS::IAM::Role"):  # named, not created: moto enforces no IAM
+        physical[name] = {"Ref": name, "Arn": f"arn:aws:iam::{ACCOUNT}:role/{name}"}
+
     for name, resource in template.of_type("AWS::DynamoDB::Table").items():
         props = resolver(resource["Properties"])
         table = props.get("TableName", name)

@@ -2,7 +2,9 @@
 
 Supports what SAM schedules use: rate(N minute|minutes|hour|hours|day|days) and the six-field AWS cron
 (minutes hours day-of-month month day-of-week year) with *, ?, lists, ranges, steps, L-less day names,
-evaluated in the schedule's time zone.
+evaluated in the schedule's time zone. One-time schedules that the functions create through the Scheduler
+API (`at(yyyy-mm-ddThh:mm:ss)`, a batch campaign's launch) are fired too, once, to their SQS target, then
+deleted as ActionAfterCompletion DELETE says.
 """
 
 from __future__ import annotations
@@ -109,10 +111,54 @@ def scheduled_event(source: ScheduleSource, at: datetime) -> dict[str, Any]:
     }
 
 
+def at_due(expression: str, zone: str, now: datetime) -> bool:
+    """Is a one-time schedule's moment (`at(...)`, local time of `zone`) reached?"""
+    moment = re.fullmatch(r"at\((.+)\)", expression)
+    if moment is None:
+        return False
+    return datetime.fromisoformat(moment.group(1)).replace(tzinfo=ZoneInfo(zone or "UTC")) <= now
+
+
+class OneTimeSchedules:
+    """The `at(...)` schedules in the emulator's Scheduler, fired when due to their SQS targets."""
+
+    def __init__(self, scheduler: Any, sqs: Any) -> None:
+        self.scheduler, self.sqs = scheduler, sqs
+        self.fired: set[tuple[str, str]] = set()
+
+    def fire_due(self, now: datetime) -> int:
+        fired = 0
+        for summary in self.scheduler.list_schedules().get("Schedules", []):
+            name, group = summary["Name"], summary.get("GroupName", "default")
+            if (group, name) in self.fired:
+                continue
+            schedule = self.scheduler.get_schedule(Name=name, GroupName=group)
+            expression = schedule.get("ScheduleExpression", "")
+            if not expression.startswith("at(") or schedule.get("State") == "DISABLED":
+                continue
+            if not at_due(expression, schedule.get("ScheduleExpressionTimezone", "UTC"), now):
+                continue
+            target = schedule["Target"]
+            if target["Arn"].startswith("arn:aws:sqs:"):
+                url = self.sqs.get_queue_url(QueueName=target["Arn"].rsplit(":", 1)[1])["QueueUrl"]
+                self.sqs.send_message(QueueUrl=url, MessageBody=target.get("Input", "{}"))
+            self.fired.add((group, name))
+            if schedule.get("ActionAfterCompletion") == "DELETE":
+                self.scheduler.delete_schedule(Name=name, GroupName=group)
+            fired += 1
+        return fired
+
+
 class Scheduler:
-    def __init__(self, schedules: dict[str, tuple[ScheduleSource, LocalFunction]], tick_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        schedules: dict[str, tuple[ScheduleSource, LocalFunction]],
+        tick_seconds: float = 5.0,
+        one_time: OneTimeSchedules | None = None,
+    ) -> None:
         self.schedules = schedules
         self.tick_seconds = tick_seconds
+        self.one_time = one_time
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="scheduler", daemon=True)
 
@@ -137,4 +183,9 @@ class Scheduler:
                         self.trigger(name)
                     except Exception:
                         logger.exception("scheduled invocation failed", extra={"schedule": name})
+            if self.one_time:
+                try:
+                    self.one_time.fire_due(now)
+                except Exception:
+                    logger.exception("one-time schedules failed")
             previous = now

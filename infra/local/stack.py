@@ -64,7 +64,7 @@ class LocalStack:
         configure_environment(specs, resolver, self.emulator.endpoint, self.layer_dirs, self.emulator.dynamodb_endpoint)
         # Imported only now: the layer is on sys.path and boto3 sees the emulator from here on.
         from infra.local.pollers import QueuePoller, StreamPoller
-        from infra.local.scheduler import Scheduler
+        from infra.local.scheduler import OneTimeSchedules, Scheduler
 
         functions = {spec.logical_id: LocalFunction(spec) for spec in specs}
         routes = [route for spec in specs for route in spec.routes]
@@ -89,7 +89,11 @@ class LocalStack:
                         on_failure,
                     )
                 )
-        self.scheduler = Scheduler({s.name: (s, functions[spec.logical_id]) for spec in specs for s in spec.schedules})
+        self.scheduler = Scheduler(
+            {s.name: (s, functions[spec.logical_id]) for spec in specs for s in spec.schedules},
+            tick_seconds=1.0,
+            one_time=OneTimeSchedules(self.emulator.client("scheduler"), sqs),
+        )
         gateway = Gateway(routes, functions, authorizers, self._local_routes)
         self._server = serve(gateway, self.host, self.port)
         self.port = self._server.server_address[1]

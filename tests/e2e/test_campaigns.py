@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-stack")]
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
-def campaign(name: str, trigger: dict, effects: list[dict], **more) -> dict:
+def campaign(name: str, trigger: dict | None, effects: list[dict], **more) -> dict:
     return {
         "programCode": "DEMO",
         "name": name,
@@ -216,3 +216,63 @@ def test_the_birthday_gift_is_given_once_a_year(stack):
         assert (view["results"]["participations"], view["results"]["pointsGranted"]) == (1, 88)
     finally:
         operators.end(campaign_id)
+
+
+def test_a_batch_campaign_reaches_an_audience_of_500_once_each_through_a_pause_and_a_resume(stack):
+    """500 members tagged in bulk, an audience of the tag frozen by a parallel scan through the queue, and a
+    batch campaign launched by its one-time schedule a few seconds after approval: paused once some pages are
+    done (nothing moves while it is paused), resumed, and every member granted exactly once."""
+    operators, pos = Operators(stack), KeepAlive(stack.base, stack.info["apiKeys"]["pos"])
+    operator, engine = operators.operator, stack.info["engine"]
+    assert operator.json("POST", "/v1/admin/tags", {"code": "batch500", "name": "群发测试"})[0] == 201
+    phones = [f"135{engine == 'moto':01d}{n:07d}" for n in range(500)]
+    for phone in phones:
+        assert pos.json("POST", "/v1/members", {"programCode": "DEMO", "phone": phone})[0] == 201
+    csv = "phone\n" + "\n".join(phones) + "\n"
+    _, job = operator.json("POST", "/v1/admin/member-jobs", {"action": "attachTag", "tagCode": "batch500", "csv": csv})
+    wait_for(lambda: operator.json("GET", f"/v1/admin/bulk-jobs/{job['jobId']}")[1], lambda r: r["done"] == 500, 120)
+
+    body = {"programCode": "DEMO", "name": "群发测试", "condition": {"attribute": "tags", "values": ["batch500"]}}
+    status, audience = operator.json("POST", "/v1/admin/audiences", body)
+    assert status == 201, audience
+    path = f"/v1/admin/audiences/{audience['audienceId']}"
+    assert operator.json("POST", f"{path}/enable")[0] == 202
+    frozen = wait_for(lambda: operator.json("GET", path)[1], lambda a: a["status"] == "frozen", 120)
+    assert (frozen["count"], frozen["snapshot"]["segmentsDone"]) == (500, 4)
+
+    launch = datetime.now(ZoneInfo("Asia/Shanghai")).replace(tzinfo=None, microsecond=0) + timedelta(seconds=4)
+    gift = campaign(
+        "群发 10 积分",
+        None,
+        [{"type": "grantPoints", "pointGroupCode": "points", "points": 10}],
+        kind="batch",
+        audienceId=audience["audienceId"],
+        launchAt=launch.isoformat(),
+    )
+    del gift["trigger"]
+    campaign_id = operators.run(gift)
+    assert operators.get(campaign_id)["run"]["status"] == "waiting"
+    started = wait_for(lambda: operators.get(campaign_id)["run"], lambda r: r["done"] >= 50, 60)
+    assert started["status"] == "running" and started["total"] == 500
+    status, paused = operator.json("POST", f"/v1/admin/campaigns/{campaign_id}/pause")
+    assert (status, paused["status"]) == (200, "paused")
+    time.sleep(2)  # a page under way finishes its member, then parks
+    still = operators.get(campaign_id)["run"]["done"]
+    time.sleep(2)
+    assert operators.get(campaign_id)["run"]["done"] == still < 500
+
+    status, resumed = operator.json("POST", f"/v1/admin/campaigns/{campaign_id}/resume")
+    assert (status, resumed["status"]) == (200, "running")
+    view = wait_for(lambda: operators.get(campaign_id), lambda v: v["status"] == "ended", 180)
+    assert (view["endedReason"], view["run"]["status"], view["run"]["granted"]) == ("completed", "done", 500)
+    assert (view["results"]["participations"], view["results"]["pointsGranted"]) == (500, 5000)
+    granted, cursor = [], ""
+    while cursor is not None:
+        _, page = operator.json("GET", f"/v1/admin/campaigns/{campaign_id}/results?limit=100{cursor}")
+        granted += [r["memberId"] for r in page["items"] if r["outcome"] == "granted"]
+        cursor = f"&cursor={page['nextCursor']}" if page.get("nextCursor") else None
+    assert len(granted) == len(set(granted)) == 500
+    assert {points(pos, member_id) for member_id in granted[::25]} == {10}
+    status, headers, report = operator.call("GET", f"/v1/admin/campaigns/{campaign_id}/report")
+    assert status == 200 and headers["content-type"].startswith("text/csv")
+    assert len(report.decode().splitlines()) == 501

@@ -264,8 +264,17 @@ class CampaignInput(CamelModel):
     name: str = Field(min_length=1, max_length=100)
     code: str | None = Field(default=None, pattern=CODE_PATTERN, description="编码, the brand's own")
     description: str | None = Field(default=None, max_length=2000)
-    kind: Literal["trigger"] = Field(default="trigger", description="个体营销活动: run by an event")
-    trigger: Trigger
+    kind: Literal["trigger", "batch"] = Field(
+        default="trigger", description="trigger: 个体营销活动, run by an event; batch: 群体营销活动, to an audience"
+    )
+    trigger: Trigger | None = Field(default=None, description="What makes a member take part (trigger campaigns)")
+    audience_id: str | None = Field(
+        default=None, pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$", description="The frozen audience a batch campaign reaches"
+    )
+    launch_at: datetime | None = Field(
+        default=None,
+        description="定时: when a batch campaign runs, within its window; if not given, on approval (or at its start)",
+    )
     conditions: MemberConditions = Field(default_factory=MemberConditions)
     limits: Limits = Field(default_factory=Limits)
     effects: list[Effect] = Field(min_length=1, max_length=10)
@@ -275,6 +284,11 @@ class CampaignInput(CamelModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> CampaignInput:
+        if self.kind == "batch":
+            if self.trigger is not None or self.audience_id is None:
+                raise invalid_field("Campaign", "audienceId", "a batch campaign names an audience, not a trigger", None)
+        elif self.trigger is None or self.audience_id is not None or self.launch_at is not None:
+            raise invalid_field("Campaign", "trigger", "a trigger campaign names a trigger, not an audience", None)
         grants = [e for e in self.effects if isinstance(e, GrantPoints | OrderPoints)]
         if len(grants) > 1:
             raise invalid_field("Campaign", "effects", "at most one grantPoints or orderPoints effect", len(grants))
@@ -283,13 +297,20 @@ class CampaignInput(CamelModel):
         if isinstance(self.trigger, BirthdayTrigger) and "per_member" not in self.limits.model_fields_set:
             self.limits.per_member = PerMemberLimit(count=1, period="year")  # a gift every birthday, not once
         if self.promotion() is not None:
-            if self.trigger.type not in ("purchase", "firstPurchase"):
-                raise invalid_field("Campaign", "trigger", "orderPoints are given for a purchase", self.trigger.type)
+            if self.trigger is None or self.trigger.type not in ("purchase", "firstPurchase"):
+                raise invalid_field("Campaign", "trigger", "orderPoints are given for a purchase", self.kind)
             if len(self.effects) > 1:  # the accrual writes them; other effects of a purchase are another campaign
                 raise invalid_field("Campaign", "effects", "an orderPoints campaign has no other effect", None)
         starts, ends = self.starts_at.replace(tzinfo=None), self.ends_at.replace(tzinfo=None)
         if (self.starts_at.tzinfo is None) == (self.ends_at.tzinfo is None) and ends <= starts:
             raise invalid_field("Campaign", "endsAt", "the end comes after the start", str(self.ends_at))
+        if self.launch_at is not None:
+            zone = ZoneInfo("UTC")  # any zone: only a time without an offset is read in the program's
+            opens, closes = self.window(zone)
+            launch = self.launched(zone)
+            same_kind = {t.tzinfo is None for t in (self.starts_at, self.ends_at, self.launch_at)}
+            if len(same_kind) == 1 and not opens <= launch < closes:
+                raise invalid_field("Campaign", "launchAt", "the launch is within the window", str(self.launch_at))
         return self
 
     def grant(self) -> GrantPoints | None:
@@ -298,6 +319,11 @@ class CampaignInput(CamelModel):
     def promotion(self) -> OrderPoints | None:
         """The points for the order itself, given in its accrual (a 促销 campaign), if it gives them."""
         return next((e for e in self.effects if isinstance(e, OrderPoints)), None)
+
+    def launched(self, zone: ZoneInfo) -> datetime:
+        """When a batch campaign runs: its launch time, or its start."""
+        moment = self.launch_at or self.starts_at
+        return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
     def window(self, zone: ZoneInfo) -> tuple[datetime, datetime]:
         """The active window as instants: a time without an offset is the program's local time."""
@@ -313,7 +339,7 @@ class CampaignInput(CamelModel):
 class Occasion:
     """What happened, as a campaign's conditions read it: a registration or an accrued order."""
 
-    kind: Literal["registration", "order", "birthday", "daysAfterRegistration", "tierChange", "behaviour"]
+    kind: Literal["registration", "order", "birthday", "daysAfterRegistration", "tierChange", "behaviour", "batch"]
     key: str  # the business key of the triggering event: the member (registration) or the order id
     at: datetime  # when it happened (registered, ordered): the campaign's window is about this
     first_purchase: bool = False

@@ -417,3 +417,52 @@ def birthday_entry(tenant: str, program_code: str, member_id: str, birthday: str
         "GSI1PK": birthdays(tenant, program_code, int(month)),
         "GSI1SK": f"{day}#{member_id}",
     }
+
+
+# --- audiences and batch runs -------------------------------------------------------------------------------
+
+AUDIENCES_INDEX = "AUDIENCES"
+AUDIENCE_SK = "AUDIENCE"
+AUDIENCE_SHARDS = 8  # a frozen list spreads over this many partitions: a batch run reads them in parallel
+
+
+def audience(tenant: str, audience_id: str) -> str:
+    """An audience (群组) and its scans (previews, the snapshot): their counts and page markers."""
+    return f"T#{tenant}#AUDIENCE#{audience_id}"
+
+
+def audiences_index(tenant: str) -> str:
+    return f"T#{tenant}#{AUDIENCES_INDEX}"
+
+
+def audience_members(tenant: str, audience_id: str, shard: int) -> str:
+    """One shard of an audience's frozen list: an item per member (SK = the member id), so that a batch run
+    reads the shards in parallel and another audience's condition finds a member with one GetItem."""
+    return f"T#{tenant}#AUDIENCE#{audience_id}#MEMBERS#{shard}"
+
+
+def scan_run_sk(run_id: str) -> str:
+    return f"SCAN#{run_id}"
+
+
+def scan_page_sk(run_id: str, segment: int, page: int) -> str:
+    return f"SCAN#{run_id}#PAGE#{segment:03d}#{page:06d}"
+
+
+def batch_page_sk(shard: int, page: int) -> str:
+    """That a page of a batch campaign's run is done (in the campaign's partition)."""
+    return f"BATCH_PAGE#{shard}#{page:06d}"
+
+
+def parked_page_sk(shard: int) -> str:
+    """A page of a batch run left while the campaign is paused, sent again on resume."""
+    return f"BATCH_PARKED#{shard}"
+
+
+def batch_result_sk(member_id: str) -> str:
+    """A member's outcome in a batch campaign's run (granted, or skipped and why), for the run report."""
+    return f"RESULT#{member_id}"
+
+
+def audience_shard(member_id: str) -> int:
+    return int(hashlib.sha256(member_id.encode()).hexdigest()[8:16], 16) % AUDIENCE_SHARDS

@@ -185,6 +185,7 @@ class Table:
         cursor: str | None = None,
         between: tuple[str, str] | None = None,
         newest_first: bool = False,
+        consistent: bool = False,
     ) -> Page:
         """Items of one partition whose sort key starts with `prefix` (and lies `between` two sort keys,
         both starting with it), in sort-key order (or its reverse: ULID keys newest first), one page."""
@@ -204,6 +205,7 @@ class Table:
             "ExpressionAttributeValues": to_attributes(values),
             "Limit": limit,
             "ScanIndexForward": not newest_first,
+            **({"ConsistentRead": True} if consistent else {}),
         }
         if cursor:
             request["ExclusiveStartKey"] = to_attributes({"PK": pk, "SK": decode_cursor(cursor, prefix)})
@@ -282,6 +284,36 @@ class Table:
             if "LastEvaluatedKey" not in response:
                 return
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def scan_page(
+        self,
+        condition: str,
+        values: Item,
+        *,
+        segment: int,
+        segments: int,
+        limit: int,
+        start: dict[str, Any] | None = None,
+    ) -> tuple[list[Item], dict[str, Any] | None, Decimal]:
+        """One page of one segment of a parallel scan: the items among the next `limit` read that meet
+        `condition`, where the next page starts (None at the segment's end), and the read units it took.
+        An audience's scan reads members this way, a page per queue message (services/campaigns/audiences.py)."""
+        if _scope.get() is not None:
+            raise TenantIsolationError("a scan reads every tenant")
+        request: dict[str, Any] = {
+            "TableName": self.name,
+            "FilterExpression": condition,
+            "ExpressionAttributeValues": to_attributes(values),
+            "Segment": segment,
+            "TotalSegments": segments,
+            "Limit": limit,
+            "ReturnConsumedCapacity": "TOTAL",
+        }
+        if start:
+            request["ExclusiveStartKey"] = start
+        response = self.client.scan(**request)
+        units = Decimal(str((response.get("ConsumedCapacity") or {}).get("CapacityUnits", 0)))
+        return [from_attributes(item) for item in response.get("Items", [])], response.get("LastEvaluatedKey"), units
 
     def transact(self, operations: Iterable[dict[str, Any]]) -> None:
         """Write all or nothing. Operations are TransactWriteItems entries without TableName; values are

@@ -21,6 +21,7 @@ from loyalty.services.campaigns.admin import (
     ParticipationPage,
     campaign_service,
 )
+from loyalty.services.campaigns.batch import BatchResultPage, BatchRuns, batch_runs
 from loyalty.services.campaigns.daily import DayRunAccepted, DayRunRequest
 
 router = Router()
@@ -32,6 +33,11 @@ Cursor = Annotated[str | None, Query(min_length=1, max_length=500)]
 @lru_cache(maxsize=1)
 def service() -> CampaignService:
     return campaign_service()
+
+
+@lru_cache(maxsize=1)
+def batch() -> BatchRuns:
+    return batch_runs()
 
 
 def _post(path: str, operation_id: str, summary: str, status_code: int = 200):  # type: ignore[no-untyped-def]
@@ -103,7 +109,11 @@ def submit_campaign(campaignId: CampaignId, body: Annotated[Submission, Body()])
 @_post("/v1/admin/campaigns/<campaignId>/approve", "approveCampaign", "审批通过, by the named approver: scheduled")
 def approve_campaign(campaignId: CampaignId, body: Annotated[Decision, Body()]) -> CampaignView:
     caller = principal(router)
-    return service().approve(caller.tenant, campaignId, body, caller.key_id)
+    view = service().approve(caller.tenant, campaignId, body, caller.key_id)
+    if view.campaign.kind != "batch":
+        return view
+    batch().on_approved(caller.tenant, view)  # 实时: run now; 定时: a one-time schedule launches it
+    return service().get(caller.tenant, campaignId)
 
 
 @_post("/v1/admin/campaigns/<campaignId>/reject", "rejectCampaign", "Reject, with the reason: back to draft")
@@ -121,7 +131,7 @@ def pause_campaign(campaignId: CampaignId) -> CampaignView:
 @_post("/v1/admin/campaigns/<campaignId>/resume", "resumeCampaign", "Resume a paused campaign")
 def resume_campaign(campaignId: CampaignId) -> CampaignView:
     caller = principal(router)
-    return service().resume(caller.tenant, campaignId, caller.key_id)
+    return batch().resume(caller.tenant, campaignId, caller.key_id)  # a batch run's parked pages go on
 
 
 @_post("/v1/admin/campaigns/<campaignId>/end", "endCampaign", "结束, for good: what it gave stays the members'")
@@ -140,6 +150,51 @@ def run_daily_campaign(campaignId: CampaignId, body: Annotated[DayRunRequest, Bo
     from loyalty.services.campaigns.daily import daily_runs
 
     return daily_runs().run_for(principal(router).tenant, campaignId, body)
+
+
+@_post(
+    "/v1/admin/campaigns/<campaignId>/launch",
+    "launchCampaign",
+    "Run an approved batch campaign now (before its launch time, or again after a failure): each member once",
+    202,
+)
+def launch_campaign(campaignId: CampaignId) -> CampaignView:
+    return batch().launch(principal(router).tenant, campaignId, strict=True)
+
+
+@_get(
+    "/v1/admin/campaigns/<campaignId>/results",
+    "listCampaignResults",
+    "A batch campaign's run, member by member: granted, skipped (and why) or failed",
+)
+def campaign_results(campaignId: CampaignId, limit: Limit = 50, cursor: Cursor = None) -> BatchResultPage:
+    return batch().results(principal(router).tenant, campaignId, limit, cursor)
+
+
+CSV_RESPONSE = {
+    **responses(),
+    200: {
+        "description": "memberId,outcome,reason,at; the next page's cursor in the Next-Cursor header",
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+    },
+}
+
+
+@router.get(
+    "/v1/admin/campaigns/<campaignId>/report",
+    operation_id="getCampaignReport",
+    tags=["campaigns"],
+    responses=CSV_RESPONSE,  # type: ignore[arg-type]
+    summary="A batch campaign's run report as CSV, up to 10,000 rows a call (Next-Cursor for more)",
+)
+def campaign_report(
+    campaignId: CampaignId,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 10_000,
+    cursor: Cursor = None,
+) -> Response[str]:
+    text, next_cursor = batch().report_csv(principal(router).tenant, campaignId, limit, cursor)
+    headers = {"Next-Cursor": next_cursor} if next_cursor else {}
+    return Response(status_code=200, content_type="text/csv; charset=utf-8", body=text, headers=headers)
 
 
 @_get("/v1/admin/campaigns/<campaignId>/log", "getCampaignLog", "Every step of the campaign, oldest first")

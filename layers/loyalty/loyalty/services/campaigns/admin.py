@@ -34,6 +34,7 @@ from loyalty.domain.errors import Conflict, InvalidInput, NotFound
 from loyalty.domain.validity import View
 from loyalty.services import approval
 from loyalty.services.approval import Decision, LogEntryDraft, Submission
+from loyalty.services.campaigns.audiences import named_audience
 from loyalty.services.config import ProgramLoader
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository, count_ref
@@ -50,7 +51,8 @@ from loyalty.store.table import (
     update,
 )
 
-SYSTEM = "system"  # who ends a campaign whose budget ran out
+SYSTEM = "system"  # who ends a campaign whose budget ran out, or a batch run that reached every member
+ENDED_BECAUSE = {"budgetSpent": "the budget is spent", "completed": "every member of the audience was reached"}
 
 
 class CampaignResults(View):
@@ -70,18 +72,64 @@ class CampaignResults(View):
         return value.quantize(Decimal("0.01"))  # DynamoDB keeps 300.00 as 300
 
 
+class BatchProgress(View):
+    """A batch campaign's run (from its budget item): how far it got and how each member ended."""
+
+    status: Literal["waiting", "running", "paused", "done", "ended"] = Field(
+        description="waiting for its launch; done: every member reached; ended: stopped before"
+    )
+    launched_at: datetime | None = None
+    total: int | None = Field(default=None, description="members in the audience's frozen list")
+    granted: int = 0
+    skipped: int = 0
+    failed: int = 0
+    done: int = Field(default=0, description="members with a result")
+    skipped_by: dict[str, int] = Field(default_factory=dict, description="why: limit, optedOut, frozen, budget...")
+    failed_by: dict[str, int] = Field(default_factory=dict)
+
+
+def batch_progress(status: str, budget: Item) -> BatchProgress:
+    counts = {
+        outcome: {k.removeprefix(f"{outcome}_"): int(v) for k, v in budget.items() if k.startswith(f"{outcome}_")}
+        for outcome in ("skipped", "failed")
+    }
+    granted, skipped, failed = (
+        int(budget.get("participations", 0)),
+        int(budget.get("skipped", 0)),
+        int(budget.get("failed", 0)),
+    )
+    if not budget.get("launchedAt"):
+        state = "waiting" if status != "ended" else "ended"
+    elif status == "ended":
+        state = "done" if budget.get("shardsDone", 0) >= keys.AUDIENCE_SHARDS else "ended"
+    else:
+        state = "paused" if status == "paused" else "running"
+    return BatchProgress(
+        status=state,  # type: ignore[arg-type]
+        launched_at=budget.get("launchedAt"),
+        total=budget.get("audienceCount"),
+        granted=granted,
+        skipped=skipped,
+        failed=failed,
+        done=granted + skipped + failed,
+        skipped_by=counts["skipped"],
+        failed_by=counts["failed"],
+    )
+
+
 class CampaignView(View):
     campaign_id: str
     status: CampaignStatus = Field(description="running = approved and within its window; ended also past it")
     approval_status: Literal["none", "pending", "approved", "rejected"]
     approver: str | None = None
     rejection_comment: str | None = None
-    ended_reason: Literal["operator", "budgetSpent", "window"] | None = None
+    ended_reason: Literal["operator", "budgetSpent", "window", "completed"] | None = None
     version: int
     created_at: datetime
     created_by: str
     campaign: CampaignInput
     results: CampaignResults | None = Field(default=None, description="once approved")
+    run: BatchProgress | None = Field(default=None, description="a batch campaign's run, once approved")
 
 
 class CampaignPage(View):
@@ -119,6 +167,8 @@ def occasion_of(campaign: CampaignInput) -> str:
     accrual of an order, which applies it in its own transaction (services/campaigns/promotions.py)."""
     if campaign.promotion() is not None:
         return "accrual"
+    if campaign.trigger is None:
+        return "batch"  # run to its audience by services/campaigns/batch.py, never by an event
     if isinstance(campaign.trigger, DAILY):
         return "daily"  # the daily run reads one partition for every time-based campaign of the program
     if isinstance(campaign.trigger, TierChangeTrigger | BehaviourTrigger):
@@ -251,7 +301,7 @@ class CampaignService:
         current = self._item(tenant, campaign_id)
         approval.check_approver(current, by)
         campaign = CampaignInput.model_validate(current["campaign"])
-        self._check_effects(tenant, campaign)  # a coupon rule delisted since the draft was written
+        self._check_effects(tenant, campaign, approving=True)  # a coupon rule delisted since the draft was written
         budget = campaign.limits.budget
         budget_item = {
             "PK": current["PK"],
@@ -326,7 +376,7 @@ class CampaignService:
             list(LIVE),
             "SET #status = :ended, endedReason = :reason REMOVE GSI2PK, GSI2SK",
             {":ended": "ended", ":reason": reason},
-            LogEntryDraft("ended", by, "the budget is spent" if reason == "budgetSpent" else None),
+            LogEntryDraft("ended", by, ENDED_BECAUSE.get(reason)),
             extra=[self._activate(tenant, campaign_id, False)],
         )
 
@@ -372,11 +422,14 @@ class CampaignService:
     def _view(self, tenant: str, item: Item, with_results: bool = True) -> CampaignView:
         zone = self.programs.load(tenant, item["campaign"]["programCode"]).zone
         status, reason = effective_status(item, self.clock.now(), zone)
-        results = None
+        results = run = None
         if with_results and item["approvalStatus"] == "approved":
             budget = self.table.get(item["PK"], keys.CAMPAIGN_BUDGET_SK, consistent=False) or {}
             results = CampaignResults.model_validate(budget)
-        return CampaignView.model_validate({**item, "status": status, "endedReason": reason, "results": results})
+            if item["campaign"].get("kind") == "batch":
+                run = batch_progress(status, budget)
+        view = {**item, "status": status, "endedReason": reason, "results": results, "run": run}
+        return CampaignView.model_validate(view)
 
     def _step(
         self,
@@ -418,9 +471,14 @@ class CampaignService:
             keys.campaign(tenant, campaign_id), keys.CAMPAIGN_BUDGET_SK, "SET active = :active", {":active": active}
         )
 
-    def _check_effects(self, tenant: str, campaign: CampaignInput) -> None:
-        """Each coupon effect names a listed rule of the program that campaigns may issue (活动发券)."""
+    def _check_effects(self, tenant: str, campaign: CampaignInput, approving: bool = False) -> None:
+        """Each coupon effect names a listed rule of the program that campaigns may issue (活动发券); a batch
+        campaign's audience is of the program (and frozen, to be approved)."""
         program = self.programs.load(tenant, campaign.program_code)
+        if campaign.audience_id is not None:
+            named_audience(
+                self.table, tenant, campaign.audience_id, campaign.program_code, "audienceId", frozen=approving
+            )
         for index, effect in enumerate(campaign.effects):
             field = f"effects/{index}"
             if isinstance(effect, IssueCoupon):

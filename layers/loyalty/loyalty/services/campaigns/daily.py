@@ -104,7 +104,7 @@ class DailyRuns:
         view = self.engine.campaigns.get(tenant, campaign_id)
         if not isinstance(view.campaign.trigger, DAILY):
             raise Conflict(
-                f"campaign {campaign_id} is triggered by {view.campaign.trigger.type}, not by the day",
+                f"campaign {campaign_id} is not run by the day ({view.campaign.kind})",
                 code="NOT_A_DAILY_CAMPAIGN",
                 field="campaignId",
             )
@@ -165,8 +165,10 @@ class DailyRuns:
                 "GSI2", page.partition, limit=PAGE, start=page.start, pk_attribute="GSI2PK", sk_between=between
             )
         at = max(datetime.combine(day, time(0), program.zone), campaign.window(program.zone)[0])
-        key = f"birthday:{day.year}" if isinstance(campaign.trigger, BirthdayTrigger) else campaign.trigger.type
-        occasion = Occasion(campaign.trigger.type, key, at)  # type: ignore[arg-type]  # a daily trigger's
+        trigger = campaign.trigger
+        assert isinstance(trigger, DAILY)  # nosec B101: only daily campaigns plan day pages
+        key = f"birthday:{day.year}" if isinstance(trigger, BirthdayTrigger) else trigger.type
+        occasion = Occasion(trigger.type, key, at)
         outcomes = [self._member(page, item, campaign, entry, occasion, program) for entry in entries]
         if more:
             send_all(get_settings().campaign_queue_url, [page.next(more).message()])

@@ -52,7 +52,7 @@ from loyalty.store.requests import RequestKey
 from loyalty.store.table import Item, Table, TransactionCancelled, put, update
 
 INACTIVE = ("frozen", "cancelled")
-MARKER, LIMIT, BUDGET, ORDER = 0, 1, 2, 3  # positions of a participation's guards in its transaction
+MARKER, LIMIT, BUDGET = 0, 1, 2  # positions of a participation's guards in its transaction
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,10 @@ class CampaignEngine:
         tags: set[str],
         occasion: Occasion,
         zone: Any,
+        extra: tuple[dict, ...] = (),
     ) -> Outcome:
+        """Whether the member takes part, and if so their participation; `extra` is written with it (a batch
+        run's result for the member)."""
         campaign_id = item["campaignId"]
         if profile.get("status") in INACTIVE:
             return Outcome(campaign_id, "inactive")
@@ -162,7 +165,7 @@ class CampaignEngine:
             missed = order_misses(order, occasion, self._store_in(tenant, order.store_group_code, occasion))
         if missed:
             return Outcome(campaign_id, f"conditions:{missed}")
-        return Outcome(campaign_id, self.participate(tenant, item, campaign, member_id, occasion, zone))
+        return Outcome(campaign_id, self.participate(tenant, item, campaign, member_id, occasion, zone, extra))
 
     def _store_in(self, tenant: str, group: str | None, occasion: Occasion) -> bool:
         if not group or not occasion.store_code:
@@ -172,7 +175,14 @@ class CampaignEngine:
         return scoped.store_in(group, occasion.store_code)
 
     def participate(
-        self, tenant: str, item: Item, campaign: CampaignInput, member_id: str, occasion: Occasion, zone: Any
+        self,
+        tenant: str,
+        item: Item,
+        campaign: CampaignInput,
+        member_id: str,
+        occasion: Occasion,
+        zone: Any,
+        extra: tuple[dict, ...] = (),
     ) -> str:
         campaign_id, now = item["campaignId"], self.clock.now()
         member_pk = keys.member(tenant, member_id)
@@ -184,7 +194,7 @@ class CampaignEngine:
             "SK": marker_sk,
             "campaignId": campaign_id,
             "campaignName": campaign.name,
-            "trigger": campaign.trigger.type,
+            "trigger": campaign.trigger.type if campaign.trigger else campaign.kind,
             "businessKey": occasion.key,
             "occurredAt": occasion.at.isoformat(),
             "createdAt": now.isoformat(),
@@ -201,7 +211,9 @@ class CampaignEngine:
                 grant.points if grant else 0,
                 occasion.amount if occasion.kind == "order" else None,
             ),
+            *extra,
         ]
+        order_at = len(operations)  # the order's link, when there is one, follows
         try:
             if grant:
                 linked = self._on_order(tenant, occasion, grant.points) if occasion.kind == "order" else None
@@ -217,7 +229,7 @@ class CampaignEngine:
             else:
                 self.table.transact(operations)
         except (ExtrasRefused, TransactionCancelled) as refused:
-            if isinstance(refused, ExtrasRefused) and refused.failed(ORDER):  # a return of the order went first
+            if isinstance(refused, ExtrasRefused) and refused.failed(order_at):  # a return of the order went first
                 raise Conflict("the order changed meanwhile; retry", code="CONCURRENT_UPDATE") from None
             failed = [i for i in (MARKER, LIMIT, BUDGET) if refused.failed(i)]
             if MARKER in failed:  # this event made the member take part before: finish what is left

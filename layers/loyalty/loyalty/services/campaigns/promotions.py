@@ -189,7 +189,7 @@ def participation(
             "SK": keys.participation_sk(promotion.promotion.campaign_id, business_key),
             "campaignId": promotion.promotion.campaign_id,
             "campaignName": campaign.name,
-            "trigger": campaign.trigger.type,
+            "trigger": campaign.trigger.type if campaign.trigger else campaign.kind,
             "businessKey": business_key,
             "occurredAt": ordered_at.isoformat(),
             "createdAt": now.isoformat(),

@@ -1,0 +1,256 @@
+"""Audiences and batch campaigns (issue 14): a condition tree previewed and frozen by a parallel scan fanned
+through the campaign queue, and a batch campaign run to the frozen list page by page, each member once, with
+a result per member, pause and resume between pages, a CSV report and a one-time launch schedule; over the
+template's handlers on moto, the queues run by the local stack's pollers."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timedelta
+
+import boto3
+import pytest
+
+from infra.local.scheduler import OneTimeSchedules
+from infra.local.template import REGION
+from loyalty.store import keys
+from tests.integration.test_campaigns import points, register
+from tests.integration.test_coupons import APPROVER
+from tests.support import OPERATOR, SHANGHAI, Api, http_event
+
+NOW = datetime.now(SHANGHAI).replace(microsecond=0)
+GOLD_OR_TAGGED = {
+    "programCode": "DEMO",
+    "name": "金卡或高净值",
+    "condition": {
+        "all": [
+            {"any": [{"attribute": "tier", "values": ["gold"]}, {"attribute": "tags", "values": ["high-value"]}]},
+            {"not": {"attribute": "status", "values": ["cancelled"]}},
+        ]
+    },
+}
+
+
+def batch_campaign(audience_id: str, **more) -> dict:
+    return {
+        "programCode": "DEMO",
+        "name": "金卡回馈 100 积分",
+        "kind": "batch",
+        "audienceId": audience_id,
+        "effects": [{"type": "grantPoints", "pointGroupCode": "points", "points": 100}],
+        "startsAt": (NOW - timedelta(days=1)).isoformat(),
+        "endsAt": (NOW + timedelta(days=30)).isoformat(),
+        "costCenterCode": "marketing",
+        **more,
+    }
+
+
+def tag(api: Api, member_id: str, code: str = "high-value") -> None:
+    assert api.call("PUT", f"/v1/admin/members/{member_id}/tags/{code}", OPERATOR)[0] in (200, 201, 204)
+
+
+def frozen_audience(api: Api, pipeline, body: dict) -> dict:
+    status, draft = api.call("POST", "/v1/admin/audiences", OPERATOR, body=body)
+    assert status == 201, draft
+    path = f"/v1/admin/audiences/{draft['audienceId']}"
+    status, enabling = api.call("POST", f"{path}/enable", OPERATOR)
+    assert (status, enabling["status"]) == (202, "freezing"), enabling
+    pipeline.drain()
+    _, audience = api.call("GET", path, OPERATOR)
+    assert audience["status"] == "frozen", audience
+    return audience
+
+
+def approved(api: Api, body: dict) -> str:
+    status, draft = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=body)
+    assert status == 201, draft
+    path = f"/v1/admin/campaigns/{draft['campaignId']}"
+    assert api.call("POST", f"{path}/submit", OPERATOR, body={"approver": APPROVER["keyId"]})[0] == 200
+    status, view = api.call("POST", f"{path}/approve", APPROVER, body={"comment": "同意"})
+    assert status == 200, view
+    return str(draft["campaignId"])
+
+
+def campaign(api: Api, campaign_id: str) -> dict:
+    return api.call("GET", f"/v1/admin/campaigns/{campaign_id}", OPERATOR)[1]
+
+
+def test_a_preview_counts_and_names_who_the_tree_finds_and_enabling_freezes_them(demo, api, pipeline):
+    tagged = [register(api, f"1370000000{i}") for i in range(3)]
+    others = [register(api, f"1370000001{i}") for i in range(4)]
+    for member_id in tagged:
+        tag(api, member_id)
+    status, draft = api.call("POST", "/v1/admin/audiences", OPERATOR, body=GOLD_OR_TAGGED)
+    assert (status, draft["status"]) == (201, "draft")
+    path = f"/v1/admin/audiences/{draft['audienceId']}"
+
+    status, started = api.call("POST", f"{path}/previews", OPERATOR)
+    assert (status, started["preview"]["status"]) == (202, "running")
+    pipeline.drain()
+    _, previewed = api.call("GET", path, OPERATOR)
+    preview = previewed["preview"]
+    assert (preview["status"], preview["matched"], preview["membersScanned"]) == ("done", 3, 7)
+    assert sorted(preview["sample"]) == sorted(tagged) and preview["segmentsDone"] == preview["segments"] == 4
+    assert previewed["status"] == "draft" and previewed["count"] is None  # a preview freezes nothing
+
+    assert api.call("POST", f"{path}/enable", OPERATOR)[0] == 202
+    pipeline.drain()
+    tag(api, others[0])  # after the snapshot: the frozen list does not change
+    _, frozen = api.call("GET", path, OPERATOR)
+    assert (frozen["status"], frozen["count"], frozen["snapshot"]["matched"]) == ("frozen", 3, 3)
+    assert frozen["frozenAt"] is not None
+
+    status, problem = api.call("PUT", path, OPERATOR, body=GOLD_OR_TAGGED)
+    assert (status, problem["code"], problem["audienceStatus"]) == (409, "AUDIENCE_STATUS", "frozen")
+    status, problem = api.call("POST", f"{path}/enable", OPERATOR)
+    assert (status, problem["code"]) == (409, "AUDIENCE_STATUS")
+    status, copy = api.call("POST", f"{path}/copy", OPERATOR)
+    assert (status, copy["status"], copy["audience"]["name"]) == (201, "draft", "金卡或高净值 (副本)")
+    assert copy["audience"]["condition"]["all"][1] == GOLD_OR_TAGGED["condition"]["all"][1]
+
+
+def test_an_audience_excluding_another_and_reading_behaviour(demo, api, pipeline):
+    vip = register(api, "13700000020")
+    tag(api, vip)
+    plain = register(api, "13700000021")
+    first = frozen_audience(api, pipeline, {**GOLD_OR_TAGGED, "name": "高净值"})
+    rest = {
+        "programCode": "DEMO",
+        "name": "除高净值外, 30 天内未购",
+        "condition": {
+            "all": [
+                {"not": {"attribute": "audience", "audienceId": first["audienceId"]}},
+                {"not": {"attribute": "orders", "window": {"lastDays": 30}}},
+            ]
+        },
+    }
+    second = frozen_audience(api, pipeline, rest)
+    assert second["count"] == 1
+    shard = keys.audience_members("demo", second["audienceId"], keys.audience_shard(plain))
+    assert api.call("GET", "/v1/admin/audiences", OPERATOR)[1]["items"][0]["audienceId"] == first["audienceId"]
+    assert shard.endswith(str(keys.audience_shard(plain)))
+    assert vip != plain
+
+
+@pytest.mark.parametrize(
+    ("condition", "field"),
+    [
+        ({"attribute": "tier", "values": ["PLATINUM"]}, "condition/values/0"),
+        ({"all": [{"attribute": "tags", "values": ["no-such-tag"]}]}, "condition/all/0/values/0"),
+        ({"not": {"attribute": "points", "pointGroupCode": "stars", "min": 1}}, "condition/not/pointGroupCode"),
+        ({"attribute": "audience", "audienceId": "01JAAAAAAAAAAAAAAAAAAAAAAA"}, "condition/audienceId"),
+    ],
+)
+def test_an_audience_naming_what_does_not_exist_is_refused_with_a_pointer(demo, api, condition, field):
+    status, problem = api.call(
+        "POST", "/v1/admin/audiences", OPERATOR, body={"programCode": "DEMO", "name": "x", "condition": condition}
+    )
+    assert (status, problem["code"], problem["field"]) == (422, "UNKNOWN_REFERENCE", f"/{field}")
+
+
+def test_a_batch_campaign_reaches_each_member_of_its_audience_once(demo, api, pipeline):
+    members = [register(api, f"1370000003{i}") for i in range(6)]
+    for member_id in members:
+        tag(api, member_id)
+    frozen_member, opted_out = members[4], members[5]
+    audience = frozen_audience(api, pipeline, GOLD_OR_TAGGED)
+    api.call("POST", f"/v1/admin/members/{frozen_member}/freeze", OPERATOR, body={"reason": "风控"})
+    status, _ = api.call(
+        "PATCH", f"/v1/admin/members/{opted_out}", OPERATOR, body={"marketingOptIn": False}, headers={"if-match": '"1"'}
+    )
+    assert status == 200
+
+    campaign_id = approved(api, batch_campaign(audience["audienceId"]))
+    pipeline.drain()
+
+    view = campaign(api, campaign_id)
+    assert (view["status"], view["endedReason"]) == ("ended", "completed")
+    run = view["run"]
+    assert (run["status"], run["total"], run["granted"], run["skipped"], run["done"]) == ("done", 6, 4, 2, 6)
+    assert run["skippedBy"] == {"frozen": 1, "optedOut": 1}
+    assert [points(api, m) for m in members[:4]] == [100] * 4
+    assert view["results"]["pointsGranted"] == 400
+
+    _, page = api.call("GET", f"/v1/admin/campaigns/{campaign_id}/results", OPERATOR, query={"limit": "100"})
+    outcomes = {r["memberId"]: (r["outcome"], r.get("reason")) for r in page["items"]}
+    assert outcomes[frozen_member] == ("skipped", "frozen") and outcomes[opted_out] == ("skipped", "optedOut")
+    assert [outcomes[m] for m in members[:4]] == [("granted", None)] * 4
+    report_path = f"/v1/admin/campaigns/{campaign_id}/report"
+    answer = api.function_for("GET", report_path).invoke(http_event("GET", report_path, principal=OPERATOR))
+    assert answer["statusCode"] == 200 and answer["headers"]["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(answer["body"])))
+    assert len(rows) == 6 and {(r["memberId"], r["outcome"], r["reason"]) for r in rows} >= {
+        (frozen_member, "skipped", "frozen"),
+        (members[0], "granted", ""),
+    }
+
+    # an operator's launch after it completed, and a redelivered page, change nothing
+    status, problem = api.call("POST", f"/v1/admin/campaigns/{campaign_id}/launch", OPERATOR)
+    assert (status, problem["code"]) == (409, "CAMPAIGN_STATUS")
+    from loyalty.services.campaigns.batch import BatchPage, batch_runs
+
+    assert batch_runs().run_page(BatchPage("demo", campaign_id, keys.audience_shard(members[0]))) == 0
+    assert [points(api, m) for m in members[:4]] == [100] * 4
+
+
+def test_a_paused_batch_run_parks_its_pages_and_resumes_where_it_stopped(demo, api, pipeline):
+    members = [register(api, f"137000004{i:02d}") for i in range(30)]
+    for member_id in members:
+        tag(api, member_id)
+    audience = frozen_audience(api, pipeline, GOLD_OR_TAGGED)
+    campaign_id = approved(api, batch_campaign(audience["audienceId"]))
+    path = f"/v1/admin/campaigns/{campaign_id}"
+    assert api.call("POST", f"{path}/pause", OPERATOR)[1]["status"] == "paused"
+    pipeline.drain()
+    view = campaign(api, campaign_id)
+    assert (view["run"]["status"], view["run"]["done"]) == ("paused", 0)
+    assert sum(points(api, m) for m in members) == 0
+
+    _, resumed = api.call("POST", f"{path}/resume", OPERATOR)
+    assert resumed["status"] == "running"
+    pipeline.drain()
+    view = campaign(api, campaign_id)
+    assert (view["run"]["status"], view["run"]["granted"], view["status"]) == ("done", 30, "ended")
+    assert [points(api, m) for m in members] == [100] * 30
+
+
+def test_a_scheduled_launch_is_a_one_time_schedule_that_starts_the_run(demo, api, pipeline):
+    member_id = register(api, "13700000050")
+    tag(api, member_id)
+    audience = frozen_audience(api, pipeline, GOLD_OR_TAGGED)
+    launch = (NOW + timedelta(hours=2)).replace(tzinfo=None)  # the program's local time
+    campaign_id = approved(api, batch_campaign(audience["audienceId"], launchAt=launch.isoformat()))
+    assert campaign(api, campaign_id)["run"]["status"] == "waiting"
+    scheduler = boto3.client("scheduler", region_name=REGION)
+    (summary,) = scheduler.list_schedules(NamePrefix="launch-")["Schedules"]
+    schedule = scheduler.get_schedule(Name=summary["Name"])
+    assert schedule["ScheduleExpression"] == f"at({launch.isoformat()})"
+    assert schedule["ScheduleExpressionTimezone"] == "Asia/Shanghai"
+    assert schedule["ActionAfterCompletion"] == "DELETE" and schedule["Target"]["Arn"].endswith("CampaignEventQueue")
+
+    one_time = OneTimeSchedules(scheduler, boto3.client("sqs", region_name=REGION))
+    assert one_time.fire_due(datetime.now(SHANGHAI)) == 0  # not yet
+    pipeline.drain()
+    assert points(api, member_id) == 0
+    assert one_time.fire_due(datetime.now(SHANGHAI) + timedelta(hours=3)) == 1
+    pipeline.drain()
+    assert points(api, member_id) == 100
+    assert scheduler.list_schedules(NamePrefix="launch-")["Schedules"] == []
+
+
+def test_a_batch_campaign_names_a_frozen_audience_of_its_program(demo, api, pipeline):
+    status, draft = api.call("POST", "/v1/admin/audiences", OPERATOR, body=GOLD_OR_TAGGED)
+    body = batch_campaign(draft["audienceId"])
+    status, created = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=body)
+    assert status == 201, created  # a draft may name an audience still being built
+    path = f"/v1/admin/campaigns/{created['campaignId']}"
+    api.call("POST", f"{path}/submit", OPERATOR, body={"approver": APPROVER["keyId"]})
+    status, problem = api.call("POST", f"{path}/approve", APPROVER, body={"comment": "同意"})
+    assert (status, problem["code"], problem["field"]) == (409, "AUDIENCE_NOT_FROZEN", "/audienceId")
+    unknown = batch_campaign("01JAAAAAAAAAAAAAAAAAAAAAAA")
+    status, problem = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=unknown)
+    assert (status, problem["code"], problem["field"]) == (422, "UNKNOWN_REFERENCE", "/audienceId")
+    both = {**body, "trigger": {"type": "registration"}}
+    status, problem = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=both)
+    assert (status, [e["field"] for e in problem["errors"]]) == (422, ["/audienceId"])
