@@ -254,3 +254,39 @@ def test_a_batch_campaign_names_a_frozen_audience_of_its_program(demo, api, pipe
     both = {**body, "trigger": {"type": "registration"}}
     status, problem = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=both)
     assert (status, [e["field"] for e in problem["errors"]]) == (422, ["/audienceId"])
+
+
+def test_a_pause_between_pages_stops_the_run_and_a_resume_finishes_it_each_member_once(
+    demo, api, pipeline, monkeypatch
+):
+    from loyalty.services.campaigns import batch
+
+    monkeypatch.setattr(batch, "PAGE", 2)  # pages of 2: each shard's run is several pages
+    members = [register(api, f"137000006{i:02d}") for i in range(40)]
+    for member_id in members:
+        tag(api, member_id)
+    audience = frozen_audience(api, pipeline, GOLD_OR_TAGGED)
+    campaign_id = approved(api, batch_campaign(audience["audienceId"]))
+    campaign_queue = next(p for p in pipeline.pollers if getattr(p, "queue_url", "").endswith("CampaignEventQueue"))
+    assert campaign_queue.poll_once() == 8  # the first page of each shard, each sending its next
+    path = f"/v1/admin/campaigns/{campaign_id}"
+    assert api.call("POST", f"{path}/pause", OPERATOR)[1]["status"] == "paused"
+    pipeline.drain()
+    run = campaign(api, campaign_id)["run"]
+    assert run["status"] == "paused" and 8 <= run["done"] < 40
+    parked = [i for i in pipeline_items(campaign_id) if i["SK"].startswith("BATCH_PARKED#")]
+    assert 1 <= len(parked) <= 8
+    assert sum(points(api, m) for m in members) == 100 * run["done"]
+
+    api.call("POST", f"{path}/resume", OPERATOR)
+    pipeline.drain()
+    view = campaign(api, campaign_id)
+    assert (view["status"], view["run"]["status"], view["run"]["granted"]) == ("ended", "done", 40)
+    assert [points(api, m) for m in members] == [100] * 40
+    assert [i for i in pipeline_items(campaign_id) if i["SK"].startswith("BATCH_PARKED#")] == []
+
+
+def pipeline_items(campaign_id: str) -> list[dict]:
+    from loyalty.store.table import Table
+
+    return Table().query_all(keys.campaign("demo", campaign_id))

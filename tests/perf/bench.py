@@ -209,6 +209,34 @@ def campaigns(bench: Bench) -> None:
     bench.measure("campaign: a welcome gift of 100 points (budget)", lambda: bench.poll("CampaignsFunction"))
     promotions(bench, gift, approver)
     birthdays(bench, gift, approver)
+    batch_campaign(bench, gift, approver)
+
+
+def batch_campaign(bench: Bench, base: dict, approver: dict) -> None:
+    """An audience frozen by its scan, and a batch campaign run to it: the scan of the bench table (its cost
+    grows with the table; docs/performance.md §4 has it per 10,000 members) and a run to one member."""
+    api = bench.api
+    bench.settle_pipeline()
+    _, member = bench.quiet(
+        lambda: api.call("POST", "/v1/members", POS, body={"programCode": "DEMO", "phone": "13900139002"})
+    )
+    bench.quiet(lambda: api.call("POST", "/v1/admin/tags", OPERATOR, body={"code": "bench-batch", "name": "群发"}))
+    bench.quiet(lambda: api.call("PUT", f"/v1/admin/members/{member['id']}/tags/bench-batch", OPERATOR))
+    body = {"programCode": "DEMO", "name": "群发", "condition": {"attribute": "tags", "values": ["bench-batch"]}}
+    _, audience = bench.quiet(lambda: api.call("POST", "/v1/admin/audiences", OPERATOR, body=body))
+    path = f"/v1/admin/audiences/{audience['audienceId']}"
+    bench.measure("enable an audience (4 scan segments queued)", lambda: api.call("POST", f"{path}/enable", OPERATOR))
+    bench.measure("audience scan of the bench table (4 segment pages)", lambda: bench.poll("CampaignsFunction"))
+    batch = {**base, "name": "群发 100 积分", "kind": "batch", "audienceId": audience["audienceId"]}
+    del batch["trigger"]
+    _, draft = bench.quiet(lambda: api.call("POST", "/v1/admin/campaigns", OPERATOR, body=batch))
+    campaign = f"/v1/admin/campaigns/{draft['campaignId']}"
+    bench.quiet(lambda: api.call("POST", f"{campaign}/submit", OPERATOR, body={"approver": approver["keyId"]}))
+    bench.measure(
+        "approve a batch campaign (launch: 8 shard pages queued)",
+        lambda: api.call("POST", f"{campaign}/approve", approver, body={}),
+    )
+    bench.measure("batch run to 1 member (8 shard pages, 100 points)", lambda: bench.poll("CampaignsFunction"))
 
 
 def birthdays(bench: Bench, base: dict, approver: dict) -> None:

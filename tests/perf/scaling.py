@@ -2,15 +2,20 @@
 
 - the expiry sweep: items read per expired lot with 1,000 and 20,000 open lots of which 1% expired (flat);
 - a flash claim: 5,000 claims of one rule from 16 threads, and the largest share of the writes that lands on
-  one partition key, as writes per second on that key if the claims came at 5,000 per second.
+  one partition key, as writes per second on that key if the claims came at 5,000 per second;
+- an audience's snapshot: 10,000 members (each with the items a member of some months holds), read by the
+  parallel scan's pages one after another in one worker: members read per second, and read units per
+  10,000 members.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from infra.local import dynamodb_local
@@ -117,6 +122,69 @@ def flash_claim(endpoint: str, claims: int = 5000, members: int = 1000) -> tuple
     return done, int(done / seconds), hook.meter.writes_by_key
 
 
+def _members(client: Any, table: str, count: int) -> int:
+    """`count` members of DEMO as a member of some months is stored: the profile, two accounts, a tag for one
+    in ten, the 注册 entry, two lots and two records (items the scan reads but filters out). Returns how
+    many hold the tag."""
+    from loyalty.ids import new_ulid
+    from loyalty.store import keys
+    from loyalty.store.table import to_attributes
+
+    now = datetime.now(UTC)
+    items: list[dict[str, Any]] = []
+    for n in range(count):
+        member_id, pk = new_ulid(), ""
+        pk = keys.member("demo", member_id)
+        at = (now - timedelta(days=n % 400)).isoformat()
+        items += [
+            {"PK": pk, "SK": keys.MEMBER_SK, "memberId": member_id, "programCode": "DEMO", "status": "active",
+             "phone": f"139{n:08d}", "name": "会员", "registeredAt": at, "version": 1, "cardNo": f"{n:012d}",
+             "channel": "POS", "storeCode": "SH001", "tier": {"code": "base", "name": "普通会员"},
+             "gender": "female" if n % 2 else "male", "grossSpend": 1200, "lastPurchaseAt": at},
+            *[{"PK": pk, "SK": keys.account_sk(group), "pointGroupCode": group, "available": n % 1000,
+               "cumulative": n % 1000} for group in ("points", "growth")],
+            {"PK": pk, "SK": keys.activity_sk(now, new_ulid()), "type": "register", "channel": "POS"},
+            *[{"PK": pk, "SK": f"{keys.LOT_PREFIX}points#{i}", "points": 10, "remaining": 10} for i in range(2)],
+            *[{"PK": pk, "SK": keys.record_sk(new_ulid()), "type": "TRANSACTION", "change": 10} for _ in range(2)],
+        ]  # fmt: skip
+        if n % 10 == 0:
+            items.append({"PK": pk, "SK": keys.member_tag_sk("high-value"), "tagCode": "high-value"})
+    requests = [{"PutRequest": {"Item": to_attributes(item)}} for item in items]
+    for start in range(0, len(requests), 25):
+        request = {table: requests[start : start + 25]}
+        while request:
+            request = client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+    return (count + 9) // 10
+
+
+def audience_scan(endpoint: str, count: int = 10_000) -> tuple[int, int, float, Decimal, int]:
+    """Freeze an audience of the tag over `count` members: (members read, matched, seconds, read units,
+    pages)."""
+    import loyalty.services.campaigns.audiences as audiences_module
+    from infra.local.seed import seed_demo_tenant
+    from loyalty.domain.audiences import AudienceInput
+
+    name, client = fresh_table(endpoint)
+    os.environ["TABLE_NAME"] = name
+    reset_process_state()
+    seed_demo_tenant()
+    tagged = _members(client, name, count)
+    pages: list[Any] = []
+    audiences_module.send_all = lambda url, bodies: pages.extend(bodies)  # type: ignore[assignment]
+    service = audiences_module.audience_service()
+    body = {"programCode": "DEMO", "name": "高净值", "condition": {"attribute": "tags", "values": ["high-value"]}}
+    audience = service.create("demo", AudienceInput.model_validate(body), "bench")
+    service.enable("demo", audience.audience_id, "bench")
+    started, read = datetime.now(UTC), 0
+    while pages:
+        service.scan_page(audiences_module.ScanPage.from_body(json.loads(pages.pop(0))))
+        read += 1
+    seconds = (datetime.now(UTC) - started).total_seconds()
+    frozen = service.get("demo", audience.audience_id)
+    assert frozen.snapshot is not None and frozen.count == tagged, (frozen.count, tagged)
+    return frozen.snapshot.members_scanned, tagged, seconds, frozen.snapshot.read_units, read
+
+
 def run() -> list[str]:
     home = dynamodb_local.home()
     os.environ.update(AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")
@@ -142,6 +210,15 @@ def run() -> list[str]:
             "|---|---|---|---|---|---|---|",
             f"| {done:,} | {rate} | {sum(writes.values()):,} | `{key.split('#', 2)[2]}` | {most:,} | {share:.1%} | "
             f"{most / done * 5000:.0f} |",
+        ]
+        members, matched, seconds, units, pages = audience_scan(endpoint)
+        rows += [
+            "",
+            "| members | matched | scan pages | seconds, one worker | members/s per worker | read units | "
+            "per 10,000 members |",
+            "|---|---|---|---|---|---|---|",
+            f"| {members:,} | {matched:,} | {pages} | {seconds:.1f} | {members / seconds:.0f} | {units} | "
+            f"{units * 10_000 / members:.0f} |",
         ]
         return rows
     finally:
