@@ -558,3 +558,41 @@ def test_days_after_registration_reads_the_programs_local_day_and_gives_once(dem
         pipeline.drain()
     assert [points(api, members[p]) for p in moments] == [30, 30, 0, 0]
     assert results(api, campaign_id)["results"]["participations"] == 2
+
+
+def test_a_coupon_a_campaign_gave_counts_when_redeemed_and_a_redemption_can_trigger_a_campaign(
+    demo, api, pipeline, captured_events
+):
+    from tests.integration.test_coupons import redeem
+
+    rule_id = listed_rule(api)
+    gift = {**WELCOME, "name": "入会送券", "effects": [{"type": "issueCoupon", "ruleId": rule_id}]}
+    gift_id = running(api, gift)
+    thanks = {
+        **WELCOME,
+        "name": "核销送 20 积分",
+        "trigger": {"type": "couponRedeemed", "ruleIds": [rule_id]},
+        "effects": [{"type": "grantPoints", "pointGroupCode": "points", "points": 20}],
+    }
+    thanks_id = running(api, thanks)
+    member_id = register(api, "13800138000")
+    pipeline.drain()
+    _, (coupon,) = api.call("GET", f"/v1/members/{member_id}/coupons", POS)
+    assert redeem(api, [coupon["code"]], "1000")[0] == 201
+    (redeemed,) = [e for e in captured_events.drain() if e["detail-type"] == "CouponRedeemed"]
+    assert (redeemed["detail"]["memberId"], redeemed["detail"]["campaignId"]) == (member_id, gift_id)
+
+    from loyalty.services.campaigns.engine import campaign_engine
+
+    again = campaign_engine().on_event("demo", "CouponRedeemed", redeemed["detail"])  # a redelivery
+    assert [o.result for o in again] == ["already"]
+    assert results(api, gift_id)["results"]["couponsRedeemed"] == 1
+    assert (results(api, thanks_id)["results"]["participations"], points(api, member_id)) == (1, 20)
+
+    _, costs = api.call("GET", "/v1/admin/campaign-costs", OPERATOR, query={"programCode": "DEMO"})
+    assert [(c["costCenterCode"], c["campaigns"], c["pointsGranted"], c["couponsIssued"], c["couponsRedeemed"])
+            for c in costs] == [("marketing", 2, 20, 1, 1)]  # fmt: skip
+
+    body = {**thanks, "trigger": {"type": "couponRedeemed", "ruleIds": ["2099010100001"]}}
+    status, problem = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=body)
+    assert (status, problem["code"], problem["field"]) == (422, "UNKNOWN_REFERENCE", "/trigger/ruleIds/0")

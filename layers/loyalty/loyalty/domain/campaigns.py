@@ -106,8 +106,16 @@ class BehaviourTrigger(CamelModel):
     behaviour_types: Codes = Field(min_length=1)
 
 
+class CouponRedeemedTrigger(CamelModel):
+    """核销: the member redeemed a coupon (of one of these rules; any if none)."""
+
+    type: Literal["couponRedeemed"]
+    rule_ids: list[Annotated[str, Field(pattern=r"^[0-9]{13}$")]] = Field(default_factory=list, max_length=10)
+
+
 Trigger = Annotated[
     Union[
+        CouponRedeemedTrigger,
         RegistrationTrigger,
         FirstPurchaseTrigger,
         PurchaseTrigger,
@@ -258,7 +266,19 @@ class CampaignInput(CamelModel):
             "startsAt": "2026-12-01T00:00:00+08:00",
             "endsAt": "2027-12-31T23:59:59+08:00",
             "costCenterCode": "marketing",
-        }
+        },
+        {
+            "programCode": "DEMO",
+            "name": "90 天未购金卡会员回馈 100 积分",
+            "kind": "batch",
+            "audienceId": "01JQ3Z8K6V4W7X2Y9A5B1C0D3E",
+            "launchAt": "2026-12-12T10:00:00",
+            "effects": [{"type": "grantPoints", "pointGroupCode": "points", "points": 100}],
+            "limits": {"budget": {"points": 500000}},
+            "startsAt": "2026-12-01T00:00:00+08:00",
+            "endsAt": "2026-12-31T23:59:59+08:00",
+            "costCenterCode": "marketing",
+        },
     ]
     program_code: str = Field(pattern=CODE_PATTERN)
     name: str = Field(min_length=1, max_length=100)
@@ -339,7 +359,16 @@ class CampaignInput(CamelModel):
 class Occasion:
     """What happened, as a campaign's conditions read it: a registration or an accrued order."""
 
-    kind: Literal["registration", "order", "birthday", "daysAfterRegistration", "tierChange", "behaviour", "batch"]
+    kind: Literal[
+        "registration",
+        "order",
+        "birthday",
+        "daysAfterRegistration",
+        "tierChange",
+        "behaviour",
+        "couponRedeemed",
+        "batch",
+    ]
     key: str  # the business key of the triggering event: the member (registration) or the order id
     at: datetime  # when it happened (registered, ordered): the campaign's window is about this
     first_purchase: bool = False
@@ -351,6 +380,7 @@ class Occasion:
     tier_code: str | None = None  # a tier change's new tier
     tier_change: str | None = None  # upgrade, retention, downgrade
     behaviour_type: str | None = None
+    coupon_rule_id: str | None = None  # a redeemed coupon's rule
 
 
 def triggered_by(trigger: Any, occasion: Occasion) -> bool:
@@ -366,6 +396,10 @@ def triggered_by(trigger: Any, occasion: Occasion) -> bool:
         )
     if isinstance(trigger, BehaviourTrigger):
         return occasion.kind == "behaviour" and occasion.behaviour_type in trigger.behaviour_types
+    if isinstance(trigger, CouponRedeemedTrigger):
+        return occasion.kind == "couponRedeemed" and (
+            not trigger.rule_ids or occasion.coupon_rule_id in trigger.rule_ids
+        )
     if isinstance(trigger, FirstPurchaseTrigger):
         return occasion.kind == "order" and occasion.first_purchase
     return occasion.kind == "order"

@@ -322,8 +322,10 @@ class CouponVerifier:
         redeemed: list[RedeemedCoupon] = []
         stats: dict[tuple[str, int], dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
         counted: set[tuple[str, str]] = set()
+        sources: dict[str, Item] = {}
         for coupon, verdict in used:
             assert coupon is not None
+            sources[coupon["code"]] = coupon
             program = self.programs.load(tenant, coupon["programCode"])
             day = now.astimezone(program.zone).date().isoformat()
             counters = stats[(coupon["ruleId"], coupon["shard"])]
@@ -410,6 +412,11 @@ class CouponVerifier:
                             "storeCode": request.store_code,
                             "discount": str(r.discount),
                             "redemptionId": redemption_id,
+                            # what campaigns read: whose coupon, of which program, given by which campaign
+                            "memberId": sources[r.code]["ownerId"],
+                            "programCode": sources[r.code]["programCode"],
+                            "redeemedAt": now.isoformat(),
+                            **{k: v for k, v in sources[r.code].items() if k == "campaignId"},
                         },
                     )
                     for r in redeemed

@@ -150,12 +150,15 @@ class CouponService:
             raise Conflict("this coupon is not issued by operators or campaigns", code="NOT_ISSUABLE")
         return self.issue(tenant, self.member_id(tenant, request), rule, "operator", request=key)
 
-    def issue_for_campaign(self, tenant: str, member_id: str, rule_id: str, request: RequestKey) -> CouponView:
-        """活动发券 by a campaign's effect, once per `request` (campaign, member, triggering event)."""
+    def issue_for_campaign(
+        self, tenant: str, member_id: str, rule_id: str, request: RequestKey, campaign_id: str | None = None
+    ) -> CouponView:
+        """活动发券 by a campaign's effect, once per `request` (campaign, member, triggering event); the coupon
+        names the campaign, so that its redemption counts in the campaign's results."""
         rule = self.rules.load(tenant, rule_id)
         if not rule["rule"].get("campaignIssue"):
             raise Conflict("this coupon is not issued by operators or campaigns", code="NOT_ISSUABLE")
-        return self.issue(tenant, member_id, rule, "campaign", request=request)
+        return self.issue(tenant, member_id, rule, "campaign", request=request, campaign_id=campaign_id)
 
     def exchange(self, tenant: str, member_id: str, rule_id: str, request: RequestKey | None = None) -> CouponView:
         """积分兑换优惠券: the points and the coupon in one transaction, both or neither."""
@@ -178,6 +181,7 @@ class CouponService:
         source: Source,
         row: tuple[str, int] | None = None,
         request: RequestKey | None = None,
+        campaign_id: str | None = None,
     ) -> CouponView:
         """Issue one coupon of `rule` to a member; `row` (job id, row number) or `request` (an Idempotency-Key)
         makes it happen once. Refusals are domain errors with stable codes (OUT_OF_STOCK, CLAIM_LIMIT_REACHED, ...)."""
@@ -208,6 +212,8 @@ class CouponService:
             )
             if points_record:  # the coupon and the 积分兑换优惠券 record name each other
                 coupon["pointsRecordId"] = points_record
+            if campaign_id:
+                coupon["campaignId"] = campaign_id
             today = now.astimezone(program.zone).date().isoformat()
             roles: list[str] = ["stock", "coupon", "marker"]
             operations = [
@@ -245,6 +251,7 @@ class CouponService:
                         "memberId": member_id,
                         "source": source,
                         "validUntil": valid_until.isoformat(),
+                        **({"campaignId": campaign_id} if campaign_id else {}),
                     },
                 ),
                 now,

@@ -12,12 +12,14 @@ from loyalty.api.params import MemberId
 from loyalty.api.problems import responses
 from loyalty.api.resolver import principal
 from loyalty.domain.campaigns import CampaignInput
+from loyalty.domain.config import CODE_PATTERN
 from loyalty.services.approval import Decision, Submission
 from loyalty.services.campaigns.admin import (
     CampaignLogEntry,
     CampaignPage,
     CampaignService,
     CampaignView,
+    CostCenterTotals,
     ParticipationPage,
     campaign_service,
 )
@@ -64,6 +66,17 @@ def create_campaign(body: Annotated[CampaignInput, Body()]) -> CampaignView:
 @_get("/v1/admin/campaigns", "listCampaigns", "The tenant's campaigns, oldest first")
 def list_campaigns(limit: Limit = 50, cursor: Cursor = None) -> CampaignPage:
     return service().list_page(principal(router).tenant, limit, cursor)
+
+
+@_get(
+    "/v1/admin/campaign-costs",
+    "getCampaignCosts",
+    "What approved campaigns gave, summed by cost center (成本中心): points, coupons, orders and sales",
+)
+def campaign_costs(
+    programCode: Annotated[str | None, Query(pattern=CODE_PATTERN, description="one program's campaigns")] = None,
+) -> list[CostCenterTotals]:
+    return service().costs(principal(router).tenant, programCode)
 
 
 @_get("/v1/admin/campaigns/<campaignId>", "getCampaign", "A campaign, its status and what it gave")

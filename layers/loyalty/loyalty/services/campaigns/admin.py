@@ -23,6 +23,7 @@ from loyalty.domain.campaigns import (
     BehaviourTrigger,
     CampaignInput,
     CampaignStatus,
+    CouponRedeemedTrigger,
     GrantPoints,
     IssueCoupon,
     OrderPoints,
@@ -61,6 +62,7 @@ class CampaignResults(View):
     participations: int = 0
     points_granted: int = 0
     coupons_issued: int = 0
+    coupons_redeemed: int = Field(default=0, description="of the coupons it gave, redeemed (核销) so far")
     orders: int = Field(default=0, description="orders that made a member take part (purchase triggers)")
     sales: Decimal = Field(default=Decimal("0.00"), description="what those orders paid (实收), yuan")
     remaining_points: int | None = Field(default=None, description="of the points budget; none = unlimited")
@@ -117,6 +119,19 @@ def batch_progress(status: str, budget: Item) -> BatchProgress:
     )
 
 
+class CostCenterTotals(View):
+    """What the approved campaigns of one cost center gave (营销费用 by 成本中心)."""
+
+    cost_center_code: str
+    campaigns: int = 0
+    participations: int = 0
+    points_granted: int = 0
+    coupons_issued: int = 0
+    coupons_redeemed: int = 0
+    orders: int = 0
+    sales: Decimal = Decimal("0.00")
+
+
 class CampaignView(View):
     campaign_id: str
     status: CampaignStatus = Field(description="running = approved and within its window; ended also past it")
@@ -171,7 +186,7 @@ def occasion_of(campaign: CampaignInput) -> str:
         return "batch"  # run to its audience by services/campaigns/batch.py, never by an event
     if isinstance(campaign.trigger, DAILY):
         return "daily"  # the daily run reads one partition for every time-based campaign of the program
-    if isinstance(campaign.trigger, TierChangeTrigger | BehaviourTrigger):
+    if isinstance(campaign.trigger, TierChangeTrigger | BehaviourTrigger | CouponRedeemedTrigger):
         return campaign.trigger.type
     return "registration" if isinstance(campaign.trigger, RegistrationTrigger) else "order"
 
@@ -399,6 +414,33 @@ class CampaignService:
             next_cursor=encode_cursor(more["GSI1SK"]["S"]) if more else None,
         )
 
+    def costs(self, tenant: str, program_code: str | None = None) -> list[CostCenterTotals]:
+        """Every approved campaign's results summed by its cost center (of one program, if named): the
+        campaigns' listing a page at a time, their budget items 100 per read."""
+        totals: dict[str, CostCenterTotals] = {}
+        start = None
+        while True:
+            items, start = self.table.query_index("GSI1", keys.campaigns_index(tenant), limit=100, start=start)
+            approved = [
+                i
+                for i in items
+                if i["approvalStatus"] == "approved" and program_code in (None, i["campaign"]["programCode"])
+            ]
+            budgets = self.table.get_many([(i["PK"], keys.CAMPAIGN_BUDGET_SK) for i in approved], consistent=False)
+            for item in approved:
+                results = CampaignResults.model_validate(budgets.get((item["PK"], keys.CAMPAIGN_BUDGET_SK), {}))
+                code = item["campaign"]["costCenterCode"]
+                total = totals.setdefault(code, CostCenterTotals(cost_center_code=code))
+                total.campaigns += 1
+                total.participations += results.participations
+                total.points_granted += results.points_granted
+                total.coupons_issued += results.coupons_issued
+                total.coupons_redeemed += results.coupons_redeemed
+                total.orders += results.orders
+                total.sales += results.sales
+            if not start:
+                return sorted(totals.values(), key=lambda t: t.cost_center_code)
+
     def participations(self, tenant: str, member_id: str, limit: int, cursor: str | None) -> ParticipationPage:
         """营销活动 that touched a member: one entry per campaign and triggering event, with what it gave."""
         page = self.table.query_prefix(keys.member(tenant, member_id), "CAMPAIGN#", limit=limit, cursor=cursor)
@@ -475,6 +517,14 @@ class CampaignService:
         """Each coupon effect names a listed rule of the program that campaigns may issue (活动发券); a batch
         campaign's audience is of the program (and frozen, to be approved)."""
         program = self.programs.load(tenant, campaign.program_code)
+        for index, rule_id in enumerate(getattr(campaign.trigger, "rule_ids", [])):
+            rule = self.table.get(keys.coupon_rule(tenant, rule_id), keys.RULE_SK, consistent=False)
+            if rule is None or rule["rule"]["programCode"] != campaign.program_code:
+                raise InvalidInput(
+                    f"no coupon rule {rule_id!r} in this program",
+                    code="UNKNOWN_REFERENCE",
+                    field=f"trigger/ruleIds/{index}",
+                )
         if campaign.audience_id is not None:
             named_audience(
                 self.table, tenant, campaign.audience_id, campaign.program_code, "audienceId", frozen=approving

@@ -81,6 +81,14 @@ def occasion_of_event(detail_type: str, detail: dict[str, Any]) -> Occasion | No
             behaviour_type=detail["behaviourType"],
             channel=detail.get("channel"),
         )
+    if detail_type == "CouponRedeemed" and "redeemedAt" in detail:
+        return Occasion(
+            "couponRedeemed",
+            f"coupon:{detail['code']}",
+            datetime.fromisoformat(detail["redeemedAt"]),
+            coupon_rule_id=detail["ruleId"],
+            store_code=detail.get("storeCode"),
+        )
     if detail_type == "OrderAccrued":
         return Occasion(
             "order",
@@ -109,6 +117,8 @@ class CampaignEngine:
     clock: Clock
 
     def on_event(self, tenant: str, detail_type: str, detail: dict[str, Any]) -> list[Outcome]:
+        if detail_type == "CouponRedeemed" and "campaignId" in detail:
+            self._count_redemption(tenant, detail["campaignId"], detail["code"])
         occasion = occasion_of_event(detail_type, detail)
         if occasion is None or "programCode" not in detail:
             return []
@@ -302,6 +312,17 @@ class CampaignEngine:
             announced=link,
         )
 
+    def _count_redemption(self, tenant: str, campaign_id: str, code: str) -> None:
+        """A coupon a campaign gave was redeemed: counted in its results once (a marker per coupon)."""
+        pk = keys.campaign(tenant, campaign_id)
+        with suppress(TransactionCancelled):  # counted by an earlier delivery
+            self.table.transact(
+                [
+                    put({"PK": pk, "SK": f"REDEEMED#{code}"}, "attribute_not_exists(PK)"),
+                    update(pk, keys.CAMPAIGN_BUDGET_SK, "ADD couponsRedeemed :one", {":one": 1}),
+                ]
+            )
+
     def _budget_spent(self, tenant: str, campaign_id: str) -> None:
         """A trigger campaign out of budget ends itself, and says so in its log."""
         with suppress(DomainError):  # another participation ended it first, or an operator did
@@ -321,7 +342,7 @@ class CampaignEngine:
             if isinstance(effect, IssueCoupon):
                 key = RequestKey(tenant, "campaignCoupon", f"{marker['SK']}#{member_id}#{index}")
                 try:
-                    coupon = self.coupons.issue_for_campaign(tenant, member_id, effect.rule_id, key)
+                    coupon = self.coupons.issue_for_campaign(tenant, member_id, effect.rule_id, key, campaign_id)
                     effects.append({"type": "issueCoupon", "ruleId": effect.rule_id, "code": coupon.code})
                     issued += 1
                 except DomainError as refused:  # no stock, a member's limit, a delisted rule: on the record
