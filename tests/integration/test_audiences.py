@@ -290,3 +290,22 @@ def pipeline_items(campaign_id: str) -> list[dict]:
     from loyalty.store.table import Table
 
     return Table().query_all(keys.campaign("demo", campaign_id))
+
+
+@pytest.mark.parametrize(
+    ("sample", "failed"),
+    [("campaigns_audience_scan.json", 0), ("campaigns_batch_page.json", 0), ("campaigns_batch_launch.json", 1)],
+)
+def test_the_sample_messages_of_scans_pages_and_launches_are_handled(demo, api, sample, failed):
+    """events/: what the campaign queue carries besides the bus's events. A page of an audience or run that
+    is gone (a deleted draft audience) is done with; a launch of a campaign that does not exist is reported,
+    so that it ends in the dead-letter queue, not nowhere."""
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+    from tests.support import load_event
+
+    if failed:  # a batch of one that failed whole: the invocation fails, and SQS delivers it again
+        with pytest.raises(BatchProcessingError, match="1 individual errors"):
+            api.functions["CampaignsFunction"].invoke(load_event(sample))
+        return
+    assert api.functions["CampaignsFunction"].invoke(load_event(sample)) == {"batchItemFailures": []}
