@@ -596,3 +596,32 @@ def test_a_coupon_a_campaign_gave_counts_when_redeemed_and_a_redemption_can_trig
     body = {**thanks, "trigger": {"type": "couponRedeemed", "ruleIds": ["2099010100001"]}}
     status, problem = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=body)
     assert (status, problem["code"], problem["field"]) == (422, "UNKNOWN_REFERENCE", "/trigger/ruleIds/0")
+
+
+def test_members_30_days_without_a_purchase_are_won_back_once(demo, api, pipeline):
+    """N 天未购 (D-096): the day's run reads the members whose last purchase was 30 days before, from the
+    last-purchase index an accrual moves; a member who bought since, or who never bought, is not read."""
+    quiet, back, recent, never = (born(api, f"1380013801{n}", None) for n in range(4))
+    orders = [(quiet, 30), (back, 30), (back, 10), (recent, 29), (quiet, 45)]  # quiet's 45: synced late
+    for n, (member_id, days_ago) in enumerate(orders):
+        body = order_body(f"np-{n}", 100, days_ago=days_ago, member={"id": member_id})
+        assert api.call("POST", "/v1/orders", POS, body=body)[0] == 202
+    pipeline.drain()
+    before = {m: points(api, m) for m in (quiet, back, recent, never)}
+    win_back = {
+        **WELCOME,
+        "name": "30 天未购回馈",
+        "trigger": {"type": "noPurchase", "days": 30},
+        "effects": [{"type": "grantPoints", "pointGroupCode": "points", "points": 30}],
+    }
+    campaign_id = running(api, win_back)
+    status, accepted = run_day(api, campaign_id)
+    assert (status, accepted["pages"]) == (202, 8)  # the 8 shards of the day 30 days ago
+    pipeline.drain()
+    assert [points(api, m) - before[m] for m in (quiet, back, recent, never)] == [30, 0, 0, 0]
+    assert run_day(api, campaign_id)[0] == 202
+    pipeline.drain()
+    assert points(api, quiet) - before[quiet] == 30
+    _, touched = api.call("GET", f"/v1/admin/members/{quiet}/campaigns", OPERATOR)
+    expected_day = (NOW.date() - timedelta(days=30)).isoformat()
+    assert [p["businessKey"] for p in touched["items"]] == [f"noPurchase:{expected_day}"]

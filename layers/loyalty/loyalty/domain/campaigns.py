@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, Union
 from zoneinfo import ZoneInfo
@@ -82,6 +82,15 @@ class DaysAfterRegistrationTrigger(CamelModel):
     days: int = Field(ge=1, le=3650)
 
 
+class NoPurchaseTrigger(CamelModel):
+    """N 天未购: run daily in the program's time zone; the members whose last purchase was `days` days before
+    that day (in the program's calendar) take part, once for that last purchase (a member who buys again and
+    goes quiet again is won back again, within the per-member limit)."""
+
+    type: Literal["noPurchase"]
+    days: int = Field(ge=1, le=3650)
+
+
 TierChangeKind = Literal["upgrade", "retention", "downgrade"]
 
 
@@ -121,6 +130,7 @@ Trigger = Annotated[
         PurchaseTrigger,
         BirthdayTrigger,
         DaysAfterRegistrationTrigger,
+        NoPurchaseTrigger,
         TierChangeTrigger,
         BehaviourTrigger,
     ],
@@ -364,6 +374,7 @@ class Occasion:
         "order",
         "birthday",
         "daysAfterRegistration",
+        "noPurchase",
         "tierChange",
         "behaviour",
         "couponRedeemed",
@@ -386,7 +397,7 @@ class Occasion:
 def triggered_by(trigger: Any, occasion: Occasion) -> bool:
     if isinstance(trigger, RegistrationTrigger):
         return occasion.kind == "registration"
-    if isinstance(trigger, BirthdayTrigger | DaysAfterRegistrationTrigger):
+    if isinstance(trigger, BirthdayTrigger | DaysAfterRegistrationTrigger | NoPurchaseTrigger):
         return occasion.kind == trigger.type
     if isinstance(trigger, TierChangeTrigger):
         return (
@@ -458,7 +469,17 @@ def share_by(points: int, weights: dict[int, Decimal]) -> dict[int, int]:
     return shares
 
 
-DAILY = (BirthdayTrigger, DaysAfterRegistrationTrigger)  # triggers run by the day, not by an event
+DAILY = (BirthdayTrigger, DaysAfterRegistrationTrigger, NoPurchaseTrigger)  # run by the day, not by an event
+
+
+def daily_key(trigger: Any, day: date) -> str:
+    """The business key of a participation in a daily campaign's run of `day`: a birthday once a year, a
+    win-back once per last purchase, days after registration once."""
+    if isinstance(trigger, BirthdayTrigger):
+        return f"birthday:{day.year}"
+    if isinstance(trigger, NoPurchaseTrigger):
+        return f"noPurchase:{(day - timedelta(days=trigger.days)).isoformat()}"
+    return str(trigger.type)
 
 
 def birthday_days(trigger: BirthdayTrigger, day: date) -> list[tuple[int, str]] | None:

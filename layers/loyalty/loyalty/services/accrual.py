@@ -56,7 +56,7 @@ from loyalty.store.ledger_repo import (
     TierChange,
 )
 from loyalty.store.member_repo import MemberRepository, accounts_by_group, tags_of
-from loyalty.store.table import Item, Table, TransactionCancelled, update
+from loyalty.store.table import Item, Table, TransactionCancelled, put, update
 
 DAILY_POINTS_CEILING = "DAILY_POINTS_CEILING"  # the held reason
 REVIEWED = ", reviewedAt = :now, reviewedBy = :by, reviewNote = :note, reviewKey = :key REMOVE GSI1PK, GSI1SK"
@@ -108,7 +108,9 @@ class AccrualService:
         occasion = order_occasion(order, submission, profile)
         amount = occasion.amount  # 实收: spend metrics and measures
         member_rules = any(rule.condition != "points" for rule in program.tier_rules.values())
-        write.profile, activities = _purchase(tenant, order, submission, profile, amount, dict(points), member_rules)
+        write.profile, activities = _purchase(
+            tenant, order, submission, profile, amount, dict(points), member_rules, program
+        )
         write.extra += activities
         totals: dict[str, BalanceDelta] = defaultdict(BalanceDelta)
         payoffs: dict[str, int] = defaultdict(int)
@@ -318,10 +320,12 @@ def _purchase(
     amount: Decimal,
     points: dict[str, int],
     uses_member_measures: bool,
+    program: ProgramConfig,
 ) -> tuple[ProfileMetrics, list[dict]]:
     """The order in the member's spend metrics and tier measures (guarded by the first and last purchase
     times read, so two accruals at once cannot both move them, and by the tier measures when a spend or
-    orders rule decided on them), and on the timeline: 购买, and 首购 for the first order."""
+    orders rule decided on them), on the timeline (购买, and 首购 for the first order), and, when it moves
+    the last purchase to a later day, in the last-purchase index ("no purchase for N days", D-096)."""
     at = submission.ordered_at.astimezone(UTC).isoformat()
     first, last = profile.get("firstPurchaseAt"), profile.get("lastPurchaseAt")
     condition = (
@@ -345,6 +349,10 @@ def _purchase(
         timeline.activity(tenant, order["memberId"], kind, order["channel"], submission.ordered_at, **details)
         for kind in kinds
     ]
+    day = max(last or at, at)
+    local = datetime.fromisoformat(day).astimezone(program.zone).date().isoformat()
+    if not last or local != datetime.fromisoformat(last).astimezone(program.zone).date().isoformat():
+        entries.append(put(keys.last_purchase_entry(tenant, program.program.code, order["memberId"], local)))
     return metrics, entries
 
 

@@ -419,6 +419,27 @@ def birthday_entry(tenant: str, program_code: str, member_id: str, birthday: str
     }
 
 
+LAST_PURCHASE_SK = "LAST_PURCHASE"  # a member's entry in the last-purchase index, apart from the profile
+
+
+def last_purchases(tenant: str, program_code: str, day: str, shard: int) -> str:
+    """GSI1 of a program's members whose last purchase fell on a day (the program's calendar), in shards: a
+    "no purchase for N days" campaign reads the day N days ago. Written by an accrual that moves the last
+    purchase to a later day, so a member is in one day's partition at a time."""
+    return f"T#{tenant}#LAST_PURCHASE#{program_code}#{day}#{shard}"
+
+
+def last_purchase_entry(tenant: str, program_code: str, member_id: str, day: str) -> dict:
+    return {
+        "PK": member(tenant, member_id),
+        "SK": LAST_PURCHASE_SK,
+        "memberId": member_id,
+        "day": day,
+        "GSI1PK": last_purchases(tenant, program_code, day, shard_of(member_id)),
+        "GSI1SK": member_id,
+    }
+
+
 # --- audiences and batch runs -------------------------------------------------------------------------------
 
 AUDIENCES_INDEX = "AUDIENCES"

@@ -339,6 +339,7 @@ class MemberRepository:
                 ),
                 _release_phone(tenant, phone, member_id),
                 delete(pk, keys.BIRTHDAY_SK),
+                delete(pk, keys.LAST_PURCHASE_SK),  # an erased member is no campaign's to win back
                 *outbox,
             ]
         )

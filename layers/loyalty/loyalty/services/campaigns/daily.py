@@ -1,6 +1,6 @@
-"""Campaigns run by the day (issue 14, D-090): birthdays (生日) and N days after registration (注册后 N 天),
-run daily in each program's time zone. Who takes part is read from a sparse index, a page per queue message,
-never by scanning members:
+"""Campaigns run by the day (issue 14, D-090, D-096): birthdays (生日), N days after registration (注册后 N
+天) and N days without a purchase (N 天未购), run daily in each program's time zone. Who takes part is read
+from a sparse index, a page per queue message, never by scanning members:
 
 - birthdays: the index of birthdays by month and day (keys.birthdays, written when a birthday is set,
   changed or erased): the day's members, or, for a month campaign on the first of the month, the month's;
@@ -31,8 +31,10 @@ from loyalty.domain.campaigns import (
     BirthdayTrigger,
     CampaignInput,
     DaysAfterRegistrationTrigger,
+    NoPurchaseTrigger,
     Occasion,
     birthday_days,
+    daily_key,
 )
 from loyalty.domain.errors import Conflict, NotFound
 from loyalty.domain.program import ProgramConfig
@@ -167,8 +169,7 @@ class DailyRuns:
         at = max(datetime.combine(day, time(0), program.zone), campaign.window(program.zone)[0])
         trigger = campaign.trigger
         assert isinstance(trigger, DAILY)  # nosec B101: only daily campaigns plan day pages
-        key = f"birthday:{day.year}" if isinstance(trigger, BirthdayTrigger) else trigger.type
-        occasion = Occasion(trigger.type, key, at)
+        occasion = Occasion(trigger.type, daily_key(trigger, day), at)
         outcomes = [self._member(page, item, campaign, entry, occasion, program) for entry in entries]
         if more:
             send_all(get_settings().campaign_queue_url, [page.next(more).message()])
@@ -206,7 +207,13 @@ def _pages(tenant: str, program: ProgramConfig, campaign_id: str, campaign: Camp
             DayPage(tenant, code, campaign_id, iso, "GSI1", keys.birthdays(tenant, code, month), prefix)
             for month, prefix in birthday_days(trigger, day) or []
         ]
-    assert isinstance(trigger, DaysAfterRegistrationTrigger)  # nosec B101: the daily triggers are these two
+    if isinstance(trigger, NoPurchaseTrigger):  # the 8 shards of the day of their last purchase
+        last = (day - timedelta(days=trigger.days)).isoformat()
+        return [
+            DayPage(tenant, code, campaign_id, iso, "GSI1", keys.last_purchases(tenant, code, last, shard), "")
+            for shard in range(keys.EXPIRY_SHARDS)
+        ]
+    assert isinstance(trigger, DaysAfterRegistrationTrigger)  # nosec B101: the daily triggers are these three
     registered = day - timedelta(days=trigger.days)
     starts = datetime.combine(registered, time(0), program.zone).astimezone(UTC)
     ends = datetime.combine(registered + timedelta(days=1), time(0), program.zone).astimezone(UTC) - timedelta(
