@@ -625,3 +625,56 @@ def test_members_30_days_without_a_purchase_are_won_back_once(demo, api, pipelin
     _, touched = api.call("GET", f"/v1/admin/members/{quiet}/campaigns", OPERATOR)
     expected_day = (NOW.date() - timedelta(days=30)).isoformat()
     assert [p["businessKey"] for p in touched["items"]] == [f"noPurchase:{expected_day}"]
+
+
+def test_a_coupon_given_for_an_order_is_taken_back_when_the_order_is_returned_in_full_if_unused(demo, api, pipeline):
+    from tests.integration.test_coupons import redeem
+    from tests.integration.test_returns import post_return
+
+    rule_id = listed_rule(api)
+    back = {
+        **WELCOME,
+        "name": "满300送券 (退货收回)",
+        "trigger": {"type": "purchase", "order": {"minAmount": "300"}},
+        "limits": {"perMember": {"count": 10}},
+        "effects": [{"type": "issueCoupon", "ruleId": rule_id, "takeBackOnFullReturn": True}],
+    }
+    keeps = {**back, "name": "满300送券", "effects": [{"type": "issueCoupon", "ruleId": rule_id}]}
+    running(api, back), running(api, keeps)
+    member_id = register(api, "13800138000")
+    assert api.call("POST", "/v1/orders", POS, body=order_body("tb-1", 300, quantity=2))[0] == 202
+    assert api.call("POST", "/v1/orders", POS, body=order_body("tb-2", 300))[0] == 202
+    pipeline.drain()
+    _, coupons = api.call("GET", f"/v1/members/{member_id}/coupons", POS)
+    assert len(coupons) == 4  # two per order
+    _, touched = api.call("GET", f"/v1/admin/members/{member_id}/campaigns", OPERATOR, query={"limit": "10"})
+    by_order = {
+        (p["businessKey"], p["campaignName"]): p["effects"][0]["code"] for p in touched["items"]
+    }  # fmt: skip
+    order_1, order_2 = (
+        api.call("GET", f"/v1/orders/{n}", POS)[1]["orderId"] for n in ("tb-1", "tb-2")
+    )  # fmt: skip
+    taken = by_order[(f"order:{order_1}", back["name"])]
+    used = by_order[(f"order:{order_2}", back["name"])]
+    assert redeem(api, [used], "1000")[0] == 201
+
+    assert post_return(api, "r-1", "tb-1", lines=[{"lineNo": 1, "quantity": "1"}])[0] == 202  # half of it
+    pipeline.drain()
+    assert coupon_status(api, member_id, taken) == "issued"
+    assert post_return(api, "r-2", "tb-1", lines=[{"lineNo": 1, "quantity": "1"}])[0] == 202  # the rest
+    assert post_return(api, "r-3", "tb-2", lines=[{"lineNo": 1, "quantity": "1"}])[0] == 202
+    pipeline.drain()
+    assert coupon_status(api, member_id, taken) == "revoked"  # unused, and its campaign takes coupons back
+    assert coupon_status(api, member_id, used) == "used"  # redeemed before the return: it stays
+    kept = by_order[(f"order:{order_1}", keeps["name"])]
+    assert coupon_status(api, member_id, kept) == "issued"  # that campaign does not take its coupons back
+    _, revoked = api.call("GET", f"/v1/members/{member_id}/coupons", POS, query={"status": "revoked"})
+    assert [c["code"] for c in revoked] == [taken]
+    _, touched = api.call("GET", f"/v1/admin/members/{member_id}/campaigns", OPERATOR, query={"limit": "10"})
+    flags = {p["effects"][0]["code"]: p["effects"][0].get("takenBack") for p in touched["items"]}
+    assert (flags[taken], flags[used]) == (True, False)
+
+
+def coupon_status(api: Api, member_id: str, code: str) -> str:
+    _, coupons = api.call("GET", f"/v1/members/{member_id}/coupons", POS)
+    return str(next(c["status"] for c in coupons if c["code"] == code))

@@ -239,6 +239,9 @@ class IssueCoupon(CamelModel):
 
     type: Literal["issueCoupon"]
     rule_id: str = Field(pattern=r"^[0-9]{13}$")
+    take_back_on_full_return: bool = Field(
+        default=False, description="收回: an unused coupon goes when the order that earned it is returned in full"
+    )
 
 
 class AddTag(CamelModel):

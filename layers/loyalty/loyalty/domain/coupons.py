@@ -21,7 +21,7 @@ from loyalty.domain.config import CODE_PATTERN
 from loyalty.domain.validity import END_OF_DAY, CamelModel, View, invalid_field, within_window
 
 CouponType = Literal["amountOff", "discount", "exchange"]
-Status = Literal["issued", "used", "expired", "transferring"]
+Status = Literal["issued", "used", "expired", "transferring", "revoked"]
 CENT = Decimal("0.01")
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
 PositiveMoney = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]

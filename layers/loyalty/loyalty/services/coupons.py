@@ -75,7 +75,9 @@ class CouponView(View):
     rule_name: str
     program_code: str
     owner_id: str
-    status: Literal["issued", "used", "expired", "transferring"]
+    status: Literal["issued", "used", "expired", "transferring", "revoked"] = Field(
+        description="revoked: taken back by the campaign that gave it, when its order was returned in full"
+    )
     source: str
     issued_at: datetime
     valid_from: datetime
@@ -159,6 +161,45 @@ class CouponService:
         if not rule["rule"].get("campaignIssue"):
             raise Conflict("this coupon is not issued by operators or campaigns", code="NOT_ISSUABLE")
         return self.issue(tenant, member_id, rule, "campaign", request=request, campaign_id=campaign_id)
+
+    def revoke(self, tenant: str, code: str, reason: str) -> bool:
+        """收回: an unused coupon taken back (a campaign's, when the order that earned it was returned in
+        full). False when it is no longer the member's to use (used, expired, being given away)."""
+        coupon = self.table.get(keys.coupon(tenant, code), keys.COUPON_SK)
+        if coupon is None or coupon["status"] != "issued":
+            return False
+        now = self.clock.now()
+        try:
+            self.table.transact(
+                [
+                    update(
+                        coupon["PK"],
+                        keys.COUPON_SK,
+                        "SET #status = :revoked, revokedAt = :now, revokedReason = :reason, GSI2SK = :osk"
+                        " REMOVE GSI1PK, GSI1SK",
+                        {
+                            ":revoked": "revoked",
+                            ":issued": "issued",
+                            ":now": now.isoformat(),
+                            ":reason": reason,
+                            ":osk": keys.coupon_owner_sk(coupon["GSI2SK"], "revoked"),
+                        },
+                        "#status = :issued",
+                        {"#status": "status"},
+                    ),
+                    events.outbox_entry(
+                        tenant,
+                        events.DomainEvent(
+                            "CouponRevoked",
+                            {"code": code, "ruleId": coupon["ruleId"], "memberId": coupon["ownerId"], "reason": reason},
+                        ),
+                        now,
+                    ),
+                ]
+            )
+        except TransactionCancelled:
+            return False  # used or given away meanwhile: it stays
+        return True
 
     def exchange(self, tenant: str, member_id: str, rule_id: str, request: RequestKey | None = None) -> CouponView:
         """积分兑换优惠券: the points and the coupon in one transaction, both or neither."""

@@ -353,6 +353,9 @@ class ReturnService:
                         "orderNo": ret["originalOrderNo"],
                         "reversed": {g: -t.cumulative for g, t in totals.items() if t.cumulative},
                         "pointsGivenBack": given_back,
+                        # what campaigns read: the order, and whether nothing of it is left (coupons taken back)
+                        "orderId": order["orderId"],
+                        "fullyReturned": all(Decimal(returned_after[str(no)]) >= q for no, q in quantity.items()),
                     },
                 ),
                 now,

@@ -81,7 +81,7 @@ def exchange_points(
 )
 def member_coupons(
     memberId: MemberId,
-    status: Annotated[Literal["issued", "used", "expired", "transferring"] | None, Query()] = None,
+    status: Annotated[Literal["issued", "used", "expired", "transferring", "revoked"] | None, Query()] = None,
 ) -> list[CouponView]:
     return service().of_member(principal(router).tenant, memberId, status)
 

@@ -119,6 +119,8 @@ class CampaignEngine:
     def on_event(self, tenant: str, detail_type: str, detail: dict[str, Any]) -> list[Outcome]:
         if detail_type == "CouponRedeemed" and "campaignId" in detail:
             self._count_redemption(tenant, detail["campaignId"], detail["code"])
+        if detail_type == "ReturnProcessed" and detail.get("fullyReturned") and detail.get("memberId"):
+            self._take_back(tenant, detail["memberId"], detail["orderId"])
         occasion = occasion_of_event(detail_type, detail)
         if occasion is None or "programCode" not in detail:
             return []
@@ -311,6 +313,44 @@ class CampaignEngine:
             campaign.cost_center_code,
             announced=link,
         )
+
+    def _take_back(self, tenant: str, member_id: str, order_id: str) -> None:
+        """An order returned in full: the unused coupons that campaigns saying so gave for it are taken back
+        (收回); the participation's effects say which, so a redelivery takes back nothing more."""
+        suffix = f"#order:{order_id}"
+        participations = [
+            item
+            for item in self.table.query_all(keys.member(tenant, member_id), "CAMPAIGN#")
+            if item["SK"].endswith(suffix)
+        ]
+        for item in participations:
+            campaign_item = self.table.get(keys.campaign(tenant, item["campaignId"]), keys.CAMPAIGN_SK)
+            if campaign_item is None:
+                continue
+            campaign = CampaignInput.model_validate(campaign_item["campaign"])
+            taking_back = {
+                e.rule_id for e in campaign.effects if isinstance(e, IssueCoupon) and e.take_back_on_full_return
+            }
+            effects = [dict(e) for e in item.get("effects", [])]
+            changed = False
+            for effect in effects:
+                due = effect.get("type") == "issueCoupon" and effect.get("ruleId") in taking_back
+                if due and "code" in effect and "takenBack" not in effect:
+                    effect["takenBack"] = self.coupons.revoke(tenant, effect["code"], f"order {order_id} returned")
+                    changed = True
+            if changed:
+                with suppress(TransactionCancelled):  # a concurrent delivery recorded it first
+                    self.table.transact(
+                        [
+                            update(
+                                item["PK"],
+                                item["SK"],
+                                "SET effects = :effects",
+                                {":effects": effects, ":before": item.get("effects", [])},
+                                "effects = :before",
+                            )
+                        ]
+                    )
 
     def _count_redemption(self, tenant: str, campaign_id: str, code: str) -> None:
         """A coupon a campaign gave was redeemed: counted in its results once (a marker per coupon)."""
