@@ -678,3 +678,28 @@ def test_a_coupon_given_for_an_order_is_taken_back_when_the_order_is_returned_in
 def coupon_status(api: Api, member_id: str, code: str) -> str:
     _, coupons = api.call("GET", f"/v1/members/{member_id}/coupons", POS)
     return str(next(c["status"] for c in coupons if c["code"] == code))
+
+
+def test_a_budget_split_over_shards_is_spent_exactly_and_what_it_gave_is_their_sum(demo, api, pipeline):
+    """D-098: 400 points over 4 shards (100 each, two gifts of 50 each); the ninth member finds every shard
+    spent, and the campaign ends itself. Pausing and resuming act on every shard."""
+    split = {
+        **WELCOME,
+        "name": "入会礼 (4 份预算)",
+        "effects": [{"type": "grantPoints", "pointGroupCode": "points", "points": 50}],
+        "limits": {"budget": {"points": 400, "shards": 4}},
+    }
+    campaign_id = running(api, split)
+    path = f"/v1/admin/campaigns/{campaign_id}"
+    api.call("POST", f"{path}/pause", OPERATOR)
+    paused = register(api, "13800138100")
+    pipeline.drain()
+    assert points(api, paused) == 0  # every shard said paused
+    api.call("POST", f"{path}/resume", OPERATOR)
+    members = [register(api, f"138001381{n:02d}") for n in range(1, 10)]
+    pipeline.drain()
+    assert sorted(points(api, m) for m in members) == [0] + [50] * 8
+    view = results(api, campaign_id)
+    assert (view["status"], view["endedReason"]) == ("ended", "budgetSpent")
+    assert (view["results"]["participations"], view["results"]["pointsGranted"]) == (8, 400)
+    assert view["results"]["remainingPoints"] == 0

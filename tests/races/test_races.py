@@ -335,12 +335,15 @@ def registered(member_id: str) -> dict[str, Any]:
     return {"memberId": member_id, "programCode": "DEMO", "registeredAt": datetime.now(UTC).isoformat()}
 
 
-def test_60_parallel_registrations_spend_a_budget_of_20_gifts_exactly_and_end_the_campaign(demo):
+@pytest.mark.parametrize("shards", [1, 4])
+def test_60_parallel_registrations_spend_a_budget_of_20_gifts_exactly_and_end_the_campaign(demo, shards):
+    """Also with the budget split over 4 shards (D-098): 500 points each, 5 gifts each, and the campaign ends
+    when the last shard is spent."""
     from loyalty.services.campaigns.admin import campaign_service
     from loyalty.services.campaigns.engine import campaign_engine
 
     members = register(60)  # before the campaign: the events are delivered below, all at once
-    campaign_id = running_campaign(limits={"budget": {"points": 2000}})
+    campaign_id = running_campaign(limits={"budget": {"points": 2000, "shards": shards}})
     engine = campaign_engine()
     results: list[str] = []
 

@@ -182,3 +182,19 @@ def test_tier_change_and_behaviour_triggers_name_what_they_wait_for():
     assert triggered_by(BehaviourTrigger(type="behaviour", behaviourTypes=["checkIn", "share"]), check_in)
     assert not triggered_by(BehaviourTrigger(type="behaviour", behaviourTypes=["share"]), check_in)
     assert not triggered_by(into_gold, check_in)
+
+
+def test_a_budget_split_over_shards_and_summed_back():
+    from loyalty.domain.campaigns import Budget
+    from loyalty.services.campaigns import guards
+
+    budget = Budget(points=1001, count=10, shards=4)
+    items = guards.budget_items({"PK": "T#demo#CAMPAIGN#HD2026120001", "campaignId": "HD2026120001"}, budget)
+    assert [i["SK"] for i in items] == ["BUDGET", "BUDGET#1", "BUDGET#2", "BUDGET#3"]
+    assert [(i["remainingPoints"], i["remainingCount"]) for i in items] == [(251, 3), (250, 3), (250, 2), (250, 2)]
+    items[0] |= {"launchedAt": "2026-12-06T10:00:00+00:00", "shardsDone": 8, "skipped": 1, "skipped_limit": 1}
+    items[2] |= {"participations": 3, "pointsGranted": 300, "skipped": 2, "skipped_limit": 2}
+    total = guards.merged(items)
+    assert (total["remainingPoints"], total["remainingCount"], total["participations"]) == (1001, 10, 3)
+    assert (total["skipped"], total["skipped_limit"], total["shardsDone"], total["active"]) == (3, 3, 8, True)
+    assert sorted(guards.shard_order(budget)) == [0, 1, 2, 3]

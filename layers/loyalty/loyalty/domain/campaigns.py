@@ -164,6 +164,13 @@ class Budget(CamelModel):
 
     points: int | None = Field(default=None, ge=1, le=10_000_000_000, description="points granted in all")
     count: int | None = Field(default=None, ge=1, le=100_000_000, description="participations in all")
+    shards: int = Field(
+        default=1,
+        ge=1,
+        le=8,
+        description="items the budget (and what the campaign gave) is split over: more for a campaign that "
+        "thousands take part in at once (a flash sale), as coupon stock is (D-098)",
+    )
 
 
 class Limits(CamelModel):

@@ -368,7 +368,12 @@ def job_row_sk(row: int) -> str:
 
 CAMPAIGNS_INDEX = "CAMPAIGNS"
 CAMPAIGN_SK = "CAMPAIGN"
-CAMPAIGN_BUDGET_SK = "BUDGET"
+CAMPAIGN_BUDGET_SK = "BUDGET"  # shard 0 of the budget: also what the campaign's run keeps (launch, progress)
+
+
+def campaign_budget_sk(shard: int) -> str:
+    """One shard of a campaign's budget (D-098): shard 0 is CAMPAIGN_BUDGET_SK."""
+    return CAMPAIGN_BUDGET_SK if shard == 0 else f"{CAMPAIGN_BUDGET_SK}#{shard}"
 
 
 def campaign(tenant: str, campaign_id: str) -> str:

@@ -35,6 +35,7 @@ from loyalty.domain.errors import Conflict, InvalidInput, NotFound
 from loyalty.domain.validity import View
 from loyalty.services import approval
 from loyalty.services.approval import Decision, LogEntryDraft, Submission
+from loyalty.services.campaigns import guards
 from loyalty.services.campaigns.audiences import named_audience
 from loyalty.services.config import ProgramLoader
 from loyalty.store import keys
@@ -317,18 +318,7 @@ class CampaignService:
         approval.check_approver(current, by)
         campaign = CampaignInput.model_validate(current["campaign"])
         self._check_effects(tenant, campaign, approving=True)  # a coupon rule delisted since the draft was written
-        budget = campaign.limits.budget
-        budget_item = {
-            "PK": current["PK"],
-            "SK": keys.CAMPAIGN_BUDGET_SK,
-            "campaignId": campaign_id,
-            "active": True,
-            "participations": 0,
-            "pointsGranted": 0,
-            "couponsIssued": 0,
-            **({"remainingPoints": budget.points} if budget.points is not None else {}),
-            **({"remainingCount": budget.count} if budget.count is not None else {}),
-        }
+        budget = guards.budget_items(current, campaign.limits.budget)
         return self._step(
             tenant,
             campaign_id,
@@ -341,7 +331,7 @@ class CampaignService:
                 ":id": campaign_id,
             },
             LogEntryDraft("approved", by, decision.comment),
-            extra=[put(budget_item, "attribute_not_exists(PK)")],
+            extra=[put(item, "attribute_not_exists(PK)") for item in budget],
             approver=by,
         )
 
@@ -367,7 +357,7 @@ class CampaignService:
             "SET #status = :paused",
             {":paused": "paused"},
             LogEntryDraft("paused", by),
-            extra=[self._activate(tenant, campaign_id, False)],
+            extra=self._activate(tenant, campaign_id, False),
             window_open=True,
         )
 
@@ -379,7 +369,7 @@ class CampaignService:
             "SET #status = :scheduled",
             {":scheduled": "scheduled"},
             LogEntryDraft("resumed", by),
-            extra=[self._activate(tenant, campaign_id, True)],
+            extra=self._activate(tenant, campaign_id, True),
             window_open=True,
         )
 
@@ -392,7 +382,7 @@ class CampaignService:
             "SET #status = :ended, endedReason = :reason REMOVE GSI2PK, GSI2SK",
             {":ended": "ended", ":reason": reason},
             LogEntryDraft("ended", by, ENDED_BECAUSE.get(reason)),
-            extra=[self._activate(tenant, campaign_id, False)],
+            extra=self._activate(tenant, campaign_id, False),
         )
 
     # --- reading --------------------------------------------------------------------------------------
@@ -416,7 +406,7 @@ class CampaignService:
 
     def costs(self, tenant: str, program_code: str | None = None) -> list[CostCenterTotals]:
         """Every approved campaign's results summed by its cost center (of one program, if named): the
-        campaigns' listing a page at a time, their budget items 100 per read."""
+        campaigns' listing a page at a time, and each one's budget (one read; its shards in one batch)."""
         totals: dict[str, CostCenterTotals] = {}
         start = None
         while True:
@@ -426,9 +416,9 @@ class CampaignService:
                 for i in items
                 if i["approvalStatus"] == "approved" and program_code in (None, i["campaign"]["programCode"])
             ]
-            budgets = self.table.get_many([(i["PK"], keys.CAMPAIGN_BUDGET_SK) for i in approved], consistent=False)
+            budgets = self.budgets(approved)
             for item in approved:
-                results = CampaignResults.model_validate(budgets.get((item["PK"], keys.CAMPAIGN_BUDGET_SK), {}))
+                results = CampaignResults.model_validate(budgets[item["campaignId"]])
                 code = item["campaign"]["costCenterCode"]
                 total = totals.setdefault(code, CostCenterTotals(cost_center_code=code))
                 total.campaigns += 1
@@ -466,7 +456,7 @@ class CampaignService:
         status, reason = effective_status(item, self.clock.now(), zone)
         results = run = None
         if with_results and item["approvalStatus"] == "approved":
-            budget = self.table.get(item["PK"], keys.CAMPAIGN_BUDGET_SK, consistent=False) or {}
+            budget = self.budget(item)
             results = CampaignResults.model_validate(budget)
             if item["campaign"].get("kind") == "batch":
                 run = batch_progress(status, budget)
@@ -507,11 +497,37 @@ class CampaignService:
         )
         return self.get(tenant, campaign_id)
 
-    @staticmethod
-    def _activate(tenant: str, campaign_id: str, active: bool) -> dict:
-        return update(
-            keys.campaign(tenant, campaign_id), keys.CAMPAIGN_BUDGET_SK, "SET active = :active", {":active": active}
-        )
+    def _activate(self, tenant: str, campaign_id: str, active: bool) -> list[dict]:
+        """Every shard of the budget active (or not): a participation's guard on any of them sees it."""
+        item = self._item(tenant, campaign_id)
+        shards = CampaignInput.model_validate(item["campaign"]).limits.budget.shards
+        return [
+            update(item["PK"], keys.campaign_budget_sk(shard), "SET active = :active", {":active": active})
+            for shard in range(shards)
+        ]
+
+    def budget(self, item: Item) -> Item:
+        """An approved campaign's budget, its shards summed (guards.merged)."""
+        return self.budgets([item])[item["campaignId"]]
+
+    def budgets(self, items: list[Item]) -> dict[str, Item]:
+        """The budgets of approved campaigns by campaign id, their shards summed; 100 items per read."""
+        wanted = {
+            i["campaignId"]: [
+                (i["PK"], keys.campaign_budget_sk(shard))
+                for shard in range(CampaignInput.model_validate(i["campaign"]).limits.budget.shards)
+            ]
+            for i in items
+        }
+        every = [key for shard_keys in wanted.values() for key in shard_keys]
+        found: dict[tuple[str, str], Item] = {}
+        if len(every) == 1:  # one campaign of one shard: a GetItem
+            item = self.table.get(*every[0], consistent=False)
+            found = {every[0]: item} if item else {}
+            every = []
+        for start in range(0, len(every), 100):
+            found.update(self.table.get_many(every[start : start + 100], consistent=False))
+        return {campaign: guards.merged([found[k] for k in ks if k in found]) for campaign, ks in wanted.items()}
 
     def _check_effects(self, tenant: str, campaign: CampaignInput, approving: bool = False) -> None:
         """Each coupon effect names a listed rule of the program that campaigns may issue (活动发券); a batch

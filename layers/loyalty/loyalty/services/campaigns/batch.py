@@ -216,16 +216,16 @@ class BatchRuns:
     def _member(
         self, tenant: str, item: Item, campaign: CampaignInput, member_id: str, occasion: Occasion, zone: ZoneInfo
     ) -> str:
-        campaign_id = item["campaignId"]
+        campaign_id, shards = item["campaignId"], campaign.limits.budget.shards
         try:
             summary = self.engine.members.items(tenant, member_id)
         except NotFound:
-            return self._record(tenant, campaign_id, member_id, "skipped", "gone")
+            return self._record(tenant, campaign_id, member_id, "skipped", "gone", shards)
         profile = summary[0]
         if profile.get("status") in INACTIVE:
-            return self._record(tenant, campaign_id, member_id, "skipped", str(profile["status"]))
+            return self._record(tenant, campaign_id, member_id, "skipped", str(profile["status"]), shards)
         if profile.get("marketingOptIn") is False:  # said no to marketing (D-094)
-            return self._record(tenant, campaign_id, member_id, "skipped", "optedOut")
+            return self._record(tenant, campaign_id, member_id, "skipped", "optedOut", shards)
         result = put(self._result(tenant, campaign_id, member_id, "granted", None), "attribute_not_exists(PK)")
         try:
             outcome = self.engine.consider(
@@ -234,10 +234,10 @@ class BatchRuns:
         except DomainError as refused:
             if refused.code == "CONCURRENT_UPDATE":
                 raise  # the page is retried; what was done stays done
-            return self._record(tenant, campaign_id, member_id, "failed", refused.code)
+            return self._record(tenant, campaign_id, member_id, "failed", refused.code, shards)
         if outcome in ("granted", "already", "paused"):
             return outcome
-        return self._record(tenant, campaign_id, member_id, "skipped", outcome)
+        return self._record(tenant, campaign_id, member_id, "skipped", outcome, shards)
 
     def _result(self, tenant: str, campaign_id: str, member_id: str, outcome: str, reason: str | None) -> Item:
         return {
@@ -249,15 +249,16 @@ class BatchRuns:
             "at": self.engine.clock.now().isoformat(),
         }
 
-    def _record(self, tenant: str, campaign_id: str, member_id: str, outcome: str, reason: str) -> str:
-        """A skip or failure, once, with its count (on the campaign's budget item, beside what it gave)."""
+    def _record(self, tenant: str, campaign_id: str, member_id: str, outcome: str, reason: str, shards: int = 1) -> str:
+        """A skip or failure, once, with its count (on a shard of the campaign's budget, beside what it gave:
+        the campaign's view sums them)."""
         with suppress(TransactionCancelled):  # recorded by an earlier delivery
             self.engine.table.transact(
                 [
                     put(self._result(tenant, campaign_id, member_id, outcome, reason), "attribute_not_exists(PK)"),
                     update(
                         keys.campaign(tenant, campaign_id),
-                        keys.CAMPAIGN_BUDGET_SK,
+                        keys.campaign_budget_sk(keys.audience_shard(member_id) % shards),
                         "ADD #outcome :one, #reason :one",
                         {":one": 1},
                         names={"#outcome": outcome, "#reason": f"{outcome}_{reason}"},

@@ -213,15 +213,48 @@ class CampaignEngine:
             "pending": follow_ups,
             "effects": [{"type": "grantPoints", "points": grant.points, "recordId": record_id}] if grant else [],
         }
+        for shard in guards.shard_order(campaign.limits.budget):  # a shard that is spent: the next
+            marker["budgetShard"] = shard
+            outcome = self._write(tenant, item, campaign, member_id, occasion, zone, marker, shard, extra)
+            if outcome != "spent":
+                break
+        else:
+            self._budget_spent(tenant, campaign_id)
+            return "budget"
+        if outcome == "already":  # this event made the member take part before: finish what is left
+            done = self.table.get(member_pk, marker_sk) or marker
+            self._follow_up(tenant, campaign_id, campaign, member_id, done)
+            return "already"
+        if outcome != "granted":
+            return outcome
+        self._follow_up(tenant, campaign_id, campaign, member_id, marker)
+        return "granted"
+
+    def _write(
+        self,
+        tenant: str,
+        item: Item,
+        campaign: CampaignInput,
+        member_id: str,
+        occasion: Occasion,
+        zone: Any,
+        marker: Item,
+        shard: int,
+        extra: tuple[dict, ...],
+    ) -> str:
+        """The participation's one transaction, taking from one shard of the budget: granted, or already,
+        limit, paused, or spent (this shard cannot pay)."""
+        grant, campaign_id = campaign.grant(), item["campaignId"]
         operations = [
             put(marker, "attribute_not_exists(PK)"),
-            guards.count(member_pk, campaign_id, campaign.limits.per_member, occasion.at, zone),
+            guards.count(marker["PK"], campaign_id, campaign.limits.per_member, occasion.at, zone),
             guards.take_budget(
                 tenant,
                 campaign_id,
                 campaign.limits.budget,
                 grant.points if grant else 0,
                 occasion.amount if occasion.kind == "order" else None,
+                shard,
             ),
             *extra,
         ]
@@ -234,7 +267,7 @@ class CampaignEngine:
                     member_id,
                     self._grant(item, campaign, occasion),
                     extra=operations,
-                    record_id=record_id,
+                    record_id=marker["effects"][0]["recordId"],
                     linked=linked,
                     program_code=campaign.program_code,
                 )
@@ -243,21 +276,13 @@ class CampaignEngine:
         except (ExtrasRefused, TransactionCancelled) as refused:
             if isinstance(refused, ExtrasRefused) and refused.failed(order_at):  # a return of the order went first
                 raise Conflict("the order changed meanwhile; retry", code="CONCURRENT_UPDATE") from None
-            failed = [i for i in (MARKER, LIMIT, BUDGET) if refused.failed(i)]
-            if MARKER in failed:  # this event made the member take part before: finish what is left
-                done = self.table.get(member_pk, marker_sk) or marker
-                self._follow_up(tenant, campaign_id, campaign, member_id, done)
+            if refused.failed(MARKER):
                 return "already"
-            if LIMIT in failed:
+            if refused.failed(LIMIT):
                 return "limit"
-            if BUDGET in failed:
-                budget = refused.items[BUDGET] or {}
-                if not budget.get("active", False):
-                    return "paused"
-                self._budget_spent(tenant, campaign_id)
-                return "budget"
+            if refused.failed(BUDGET):
+                return "spent" if (refused.items[BUDGET] or {}).get("active", False) else "paused"
             raise
-        self._follow_up(tenant, campaign_id, campaign, member_id, marker)
         return "granted"
 
     def _on_order(self, tenant: str, occasion: Occasion, points: int) -> Callable[[Item], list[dict]]:
@@ -411,7 +436,7 @@ class CampaignEngine:
             operations.append(
                 update(
                     keys.campaign(tenant, campaign_id),
-                    keys.CAMPAIGN_BUDGET_SK,
+                    keys.campaign_budget_sk(int(marker.get("budgetShard", 0))),
                     "ADD couponsIssued :n",
                     {":n": issued},
                 )

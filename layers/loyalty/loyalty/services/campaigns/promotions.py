@@ -14,6 +14,7 @@ a concurrent participation cancels the accrual's transaction, and the accrual is
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -139,12 +140,12 @@ class Promotions:
             return []
         member_pk = keys.member(tenant, order["memberId"])
         wanted = {p.campaign_id: _guard_keys(tenant, member_pk, p, occasion.at, program) for p in matched}
-        got = self.table.get_many([k for ks in wanted.values() for k in ks])
+        got = self.table.get_many([k for ks in wanted.values() for k in (*ks[:2], *ks[2])])
         given = []
         for promotion in matched:
-            limit_key, cap_key, budget_key = wanted[promotion.campaign_id]
-            budget = got.get(budget_key)
-            if budget is None or not budget.get("active", False):
+            limit_key, cap_key, budget_keys = wanted[promotion.campaign_id]
+            shards = [(n, got[key]) for n, key in enumerate(budget_keys) if key in got]
+            if not shards or not shards[0][1].get("active", False):
                 continue  # paused (or ended) since the program's promotions were read
             if int(got.get(limit_key, {}).get("n", 0)) >= promotion.campaign.limits.per_member.count:
                 continue
@@ -154,16 +155,22 @@ class Promotions:
             if points <= 0:
                 continue
             limits = promotion.campaign.limits.budget
-            if (limits.points is not None and int(budget["remainingPoints"]) < points) or (
-                limits.count is not None and int(budget["remainingCount"]) < 1
-            ):
+            able = [
+                n
+                for n, budget in shards
+                if (limits.points is None or int(budget["remainingPoints"]) >= points)
+                and (limits.count is None or int(budget["remainingCount"]) >= 1)
+            ]
+            if not able:  # no shard can pay this order's points
                 self.budget_spent(tenant, promotion.campaign_id)
                 continue
+            # B311: spreading load over the shards, not a secret
+            shard = random.choice(able)  # noqa: S311  # nosec B311
             writes = [
                 guards.count(
                     member_pk, promotion.campaign_id, promotion.campaign.limits.per_member, occasion.at, program.zone
                 ),
-                guards.take_budget(tenant, promotion.campaign_id, limits, points, occasion.amount),
+                guards.take_budget(tenant, promotion.campaign_id, limits, points, occasion.amount, shard),
             ]
             if promotion.effect.max_per_member is not None:
                 writes.append(_add_to_cap(member_pk, cap_key[1], points, so_far))
@@ -246,13 +253,18 @@ def _bonus(
 
 def _guard_keys(
     tenant: str, member_pk: str, promotion: Promotion, at: datetime, program: ProgramConfig
-) -> tuple[tuple[str, str], tuple[str, str], tuple[str, str]]:
+) -> tuple[tuple[str, str], tuple[str, str], list[tuple[str, str]]]:
+    """The member's count and cap for the campaign, and every shard of its budget (read in the same batch:
+    an order takes from one that can pay it)."""
     label, _ = limit_period(promotion.campaign.limits.per_member, at, program.zone)
     campaign_id = promotion.campaign_id
     return (
         (member_pk, keys.participation_limit_sk(campaign_id, label)),
         (member_pk, keys.participation_limit_sk(campaign_id, "points")),
-        (keys.campaign(tenant, campaign_id), keys.CAMPAIGN_BUDGET_SK),
+        [
+            (keys.campaign(tenant, campaign_id), keys.campaign_budget_sk(shard))
+            for shard in range(promotion.campaign.limits.budget.shards)
+        ],
     )
 
 
