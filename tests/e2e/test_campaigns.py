@@ -274,3 +274,37 @@ def test_a_batch_campaign_reaches_an_audience_of_500_once_each_through_a_pause_a
     status, headers, report = operator.call("GET", f"/v1/admin/campaigns/{campaign_id}/report")
     assert status == 200 and headers["content-type"].startswith("text/csv")
     assert len(report.decode().splitlines()) == 501
+
+
+def test_an_upgrade_and_a_check_in_make_members_take_part_over_http(stack):
+    """Tier-change and behaviour triggers end to end: an order that lifts a member into gold gives the
+    upgrade gift; two check-ins on one day give the check-in bonus once (its limit is per day)."""
+    operators, pos = Operators(stack), KeepAlive(stack.base, stack.info["apiKeys"]["pos"])
+    engine = stack.info["engine"]
+    upgrade = campaign(
+        "升级金卡礼",
+        {"type": "tierChange", "toTierCodes": ["gold"]},
+        [{"type": "grantPoints", "pointGroupCode": "points", "points": 200}],
+    )
+    check_in = campaign(
+        "签到加赠",
+        {"type": "behaviour", "behaviourTypes": ["checkIn"]},
+        [{"type": "grantPoints", "pointGroupCode": "points", "points": 5}],
+        limits={"perMember": {"count": 1, "period": "day"}},
+    )
+    ids = [operators.run(upgrade), operators.run(check_in)]
+    try:
+        phone = f"1360{engine == 'moto':01d}136001"
+        _, member = pos.json("POST", "/v1/members", {"programCode": "DEMO", "phone": phone})
+        assert pos.json("POST", "/v1/orders", sale(f"upgrade-{engine}", "1000", {"id": member["id"]}))[0] == 202
+        assert wait_for(lambda: points(pos, member["id"]), lambda p: p == 1000 + 200) == 1200
+        assert pos.json("GET", f"/v1/members/{member['id']}")[1]["tier"]["code"] == "gold"
+        for n in range(2):
+            body = {"behaviourType": "checkIn", "behaviourId": f"ci-{engine}-{n}", "occurredAt": NOW.isoformat()}
+            assert pos.json("POST", f"/v1/members/{member['id']}/behaviours", body)[0] in (200, 201)
+        assert wait_for(lambda: points(pos, member["id"]), lambda p: p == 1200 + 10 + 5) == 1215
+        time.sleep(1)  # the second check-in's campaign event has been handled too: nothing more
+        assert points(pos, member["id"]) == 1215
+    finally:
+        for campaign_id in ids:
+            operators.end(campaign_id)
