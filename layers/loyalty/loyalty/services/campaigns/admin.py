@@ -445,6 +445,10 @@ class CampaignService:
 
     # --- helpers --------------------------------------------------------------------------------------
 
+    def item(self, tenant: str, campaign_id: str) -> Item:
+        """The stored campaign (404 CAMPAIGN_NOT_FOUND), for the batch run and the day runs."""
+        return self._item(tenant, campaign_id)
+
     def _item(self, tenant: str, campaign_id: str) -> Item:
         item = self.table.get(keys.campaign(tenant, campaign_id), keys.CAMPAIGN_SK)
         if item is None:

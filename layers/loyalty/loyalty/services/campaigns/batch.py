@@ -138,10 +138,13 @@ class BatchRuns:
         launch after it) starts nothing new: a page done before is not read again. `strict`: an operator's
         call, answered 409 when the campaign cannot run now."""
         campaigns = self.engine.campaigns
-        item = campaigns._item(tenant, campaign_id)
+        item = campaigns.item(tenant, campaign_id)
         campaign = CampaignInput.model_validate(item["campaign"])
         if campaign.kind != "batch":
-            raise Conflict(f"campaign {campaign_id} is run by {campaign.kind}s", code="NOT_A_BATCH_CAMPAIGN")
+            raise Conflict(
+                f"campaign {campaign_id} is a {campaign.kind} campaign, not one run to an audience",
+                code="NOT_A_BATCH_CAMPAIGN",
+            )
         zone = self.engine.programs.load(tenant, campaign.program_code).zone
         status, _ = effective_status(item, self.engine.clock.now(), zone)
         if status not in ("running", "paused"):
@@ -307,7 +310,7 @@ class BatchRuns:
     # --- reading --------------------------------------------------------------------------------------
 
     def results(self, tenant: str, campaign_id: str, limit: int, cursor: str | None) -> BatchResultPage:
-        self.engine.campaigns._item(tenant, campaign_id)
+        self.engine.campaigns.item(tenant, campaign_id)
         found = self.engine.table.query_prefix(
             keys.campaign(tenant, campaign_id), "RESULT#", limit=limit, cursor=cursor
         )
