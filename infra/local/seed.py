@@ -160,6 +160,7 @@ def seed_demo_tenant() -> tuple[dict[str, str], dict[str, str]]:
         kind = KINDS[kind_name]
         config.create(TENANT, kind, PROGRAM, kind.model.model_validate(data))
     seed_demo_coupon_rule()
+    seed_demo_audience()
     keys = api_key_service()
     issued = {
         "operator": keys.issue(TENANT, "operator", "operator", "demo operator"),
@@ -182,6 +183,24 @@ DEMO_COUPON_RULE = {
     "validity": {"type": "afterReceipt", "days": 30},
     "usageText": "全部门店可用, 订单满100元减20元",
 }
+
+
+def seed_demo_audience() -> str:
+    """A draft audience (群组, §10.3): gold members or those tagged high-value, who have not bought in 90
+    days; an operator previews and enables it, then runs a batch campaign to it."""
+    from loyalty.domain.audiences import AudienceInput
+    from loyalty.services.campaigns.audiences import audience_service
+
+    condition = {
+        "all": [
+            {"any": [{"attribute": "tier", "values": ["gold"]}, {"attribute": "tags", "values": ["high-value"]}]},
+            {"not": {"attribute": "lastPurchase", "window": {"lastDays": 90}}},
+        ]
+    }
+    audience = AudienceInput.model_validate(
+        {"programCode": PROGRAM, "name": "90 天未购的高价值会员", "condition": condition}
+    )
+    return audience_service().create(TENANT, audience, "demo-operator").audience_id
 
 
 def seed_demo_coupon_rule() -> str:
