@@ -703,3 +703,51 @@ def test_a_budget_split_over_shards_is_spent_exactly_and_what_it_gave_is_their_s
     assert (view["status"], view["endedReason"]) == ("ended", "budgetSpent")
     assert (view["results"]["participations"], view["results"]["pointsGranted"]) == (8, 400)
     assert view["results"]["remainingPoints"] == 0
+
+
+def test_a_purchase_of_a_product_group_for_an_amount_and_an_audience_condition_decide_who_takes_part(
+    demo, api, pipeline
+):
+    """购买 of a product group for at least ¥200 (the group's lines, 实收), only for members of a frozen
+    audience; what the follow-ups gave is counted by kind."""
+    from tests.integration.test_audiences import GOLD_OR_TAGGED, frozen_audience, tag
+
+    group = {"code": "snacks", "name": "小食系列", "description": "薯条等"}
+    assert api.call("POST", "/v1/admin/product-groups", OPERATOR, body=group)[0] == 201
+    assert api.call("PUT", "/v1/admin/product-groups/snacks/products/TD0001", OPERATOR)[0] == 200
+    assert api.call("POST", "/v1/admin/product-groups/snacks/enable", OPERATOR)[0] == 200
+    vip, plain, small = (register(api, f"1380013802{n}") for n in range(3))
+    for member_id in (vip, small):
+        tag(api, member_id)
+    audience = frozen_audience(api, pipeline, GOLD_OR_TAGGED)
+    snack_bonus = {
+        **WELCOME,
+        "name": "小食满200加赠",
+        "trigger": {"type": "purchase", "order": {"productGroupCode": "snacks", "minProductAmount": "200"}},
+        "conditions": {"audienceId": audience["audienceId"]},
+        "limits": {"perMember": {"count": 10}},
+        "effects": [
+            {"type": "grantPoints", "pointGroupCode": "points", "points": 30},
+            {"type": "addTag", "tagCode": "newcomer"},
+        ],
+    }
+    campaign_id = running(api, snack_bonus)
+    orders = [("g-1", vip, 250), ("g-2", plain, 250), ("g-3", small, 150)]
+    for number, member_id, amount in orders:
+        body = order_body(number, amount, member={"id": member_id})
+        assert api.call("POST", "/v1/orders", POS, body=body)[0] == 202
+    pipeline.drain()
+    assert [points(api, m) for m in (vip, plain, small)] == [250 + 30, 250, 150]
+    view = results(api, campaign_id)["results"]
+    assert (view["participations"], view["pointsGranted"], view["tagsAdded"]) == (1, 30, 1)
+
+    unknown = {**snack_bonus, "conditions": {"audienceId": "01JAAAAAAAAAAAAAAAAAAAAAAA"}}
+    status, problem = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=unknown)
+    assert (status, problem["code"], problem["field"]) == (422, "UNKNOWN_REFERENCE", "/conditions/audienceId")
+    status, problem = api.call(
+        "POST",
+        "/v1/admin/campaigns",
+        OPERATOR,
+        body={**snack_bonus, "trigger": {"type": "purchase", "order": {"minProductAmount": "1"}}},
+    )
+    assert status == 422

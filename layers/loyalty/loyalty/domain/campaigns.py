@@ -43,6 +43,18 @@ class OrderConditions(CamelModel):
     store_group_code: str | None = Field(default=None, pattern=CODE_PATTERN, description="bought in this group")
     channels: Codes = Field(default_factory=list, description="through one of these channels (any if empty)")
     payment_methods: Codes = Field(default_factory=list, description="paid partly by one of these (any if empty)")
+    product_group_code: str | None = Field(
+        default=None, pattern=CODE_PATTERN, description="bought something of this product group"
+    )
+    min_product_amount: Money | None = Field(
+        default=None, description="and paid (实收) at least this for the group's lines, yuan (needs productGroupCode)"
+    )
+
+    @model_validator(mode="after")
+    def _group_named(self) -> OrderConditions:
+        if self.min_product_amount is not None and not self.product_group_code:
+            raise invalid_field("OrderConditions", "minProductAmount", "an amount of a product group names it", None)
+        return self
 
 
 class RegistrationTrigger(CamelModel):
@@ -150,6 +162,9 @@ class MemberConditions(CamelModel):
         default_factory=list, max_length=20, description="registered in one of these stores"
     )
     registration_channels: Codes = Field(default_factory=list, description="registered through one of these")
+    audience_id: str | None = Field(
+        default=None, pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$", description="in this frozen audience (目标人群)"
+    )
 
 
 class PerMemberLimit(CamelModel):
@@ -426,8 +441,11 @@ def triggered_by(trigger: Any, occasion: Occasion) -> bool:
     return occasion.kind == "order"
 
 
-def order_misses(conditions: OrderConditions, occasion: Occasion, store_in_group: bool) -> str | None:
-    """Why the order does not meet the trigger's conditions, or None when it does."""
+def order_misses(
+    conditions: OrderConditions, occasion: Occasion, store_in_group: bool, group_paid: Decimal | None = None
+) -> str | None:
+    """Why the order does not meet the trigger's conditions, or None when it does. `group_paid`: what the
+    order's lines of the conditions' product group paid (None: it has none of them)."""
     if conditions.min_amount is not None and occasion.amount < conditions.min_amount:
         return "amount"
     if conditions.store_group_code and not store_in_group:
@@ -436,6 +454,10 @@ def order_misses(conditions: OrderConditions, occasion: Occasion, store_in_group
         return "channel"
     if conditions.payment_methods and not occasion.payment_methods & set(conditions.payment_methods):
         return "paymentMethod"
+    if conditions.product_group_code and (
+        group_paid is None or (conditions.min_product_amount is not None and group_paid < conditions.min_product_amount)
+    ):
+        return "productGroup"
     return None
 
 

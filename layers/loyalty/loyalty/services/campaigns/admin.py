@@ -64,6 +64,9 @@ class CampaignResults(View):
     points_granted: int = 0
     coupons_issued: int = 0
     coupons_redeemed: int = Field(default=0, description="of the coupons it gave, redeemed (核销) so far")
+    tags_added: int = 0
+    tags_removed: int = 0
+    messages: int = Field(default=0, description="messages it sent (recorded intents until issue 15's sender)")
     orders: int = Field(default=0, description="orders that made a member take part (purchase triggers)")
     sales: Decimal = Field(default=Decimal("0.00"), description="what those orders paid (实收), yuan")
     remaining_points: int | None = Field(default=None, description="of the points budget; none = unlimited")
@@ -534,8 +537,9 @@ class CampaignService:
         return {campaign: guards.merged([found[k] for k in ks if k in found]) for campaign, ks in wanted.items()}
 
     def _check_effects(self, tenant: str, campaign: CampaignInput, approving: bool = False) -> None:
-        """Each coupon effect names a listed rule of the program that campaigns may issue (活动发券); a batch
-        campaign's audience is of the program (and frozen, to be approved)."""
+        """Each coupon effect names a listed rule of the program that campaigns may issue (活动发券); the
+        audience a campaign names (a batch campaign's, or a condition) is of the program, and frozen to be
+        approved; a redeemed-coupon trigger's rules are the program's."""
         program = self.programs.load(tenant, campaign.program_code)
         for index, rule_id in enumerate(getattr(campaign.trigger, "rule_ids", [])):
             rule = self.table.get(keys.coupon_rule(tenant, rule_id), keys.RULE_SK, consistent=False)
@@ -549,6 +553,9 @@ class CampaignService:
             named_audience(
                 self.table, tenant, campaign.audience_id, campaign.program_code, "audienceId", frozen=approving
             )
+        if campaign.conditions.audience_id is not None:
+            audience, field = campaign.conditions.audience_id, "conditions/audienceId"
+            named_audience(self.table, tenant, audience, campaign.program_code, field, frozen=approving)
         for index, effect in enumerate(campaign.effects):
             field = f"effects/{index}"
             if isinstance(effect, IssueCoupon):
@@ -632,6 +639,9 @@ def _refs(campaign: CampaignInput) -> list[Ref]:
     order = getattr(campaign.trigger, "order", None)
     if order is not None and order.store_group_code:
         refs.append(Ref("storeGroup", order.store_group_code, "trigger/order/storeGroupCode", must_be_enabled=True))
+    if order is not None and order.product_group_code:
+        field = "trigger/order/productGroupCode"
+        refs.append(Ref("productGroup", order.product_group_code, field, must_be_enabled=True))
     refs += [
         Ref("productGroup", effect.product_group_code, f"effects/{i}/productGroupCode", must_be_enabled=True)
         for i, effect in enumerate(campaign.effects)

@@ -381,8 +381,7 @@ class AudienceService:
                 return found
 
     def _in_audience(self, tenant: str, audience_id: str, *, member_id: str) -> bool:
-        shard = keys.audience_members(tenant, audience_id, keys.audience_shard(member_id))
-        return self.table.get(shard, member_id, consistent=False) is not None
+        return in_audience(self.table, tenant, audience_id, member_id)
 
     def _finish(self, page: ScanPage) -> None:
         """Once every segment has been read: the run is done; a snapshot freezes its audience."""
@@ -479,6 +478,12 @@ class AudienceService:
             if other == own_id:
                 raise InvalidInput("an audience cannot name itself", code="UNKNOWN_REFERENCE", field=pointer)
             self.frozen(tenant, other, audience.program_code, pointer)
+
+
+def in_audience(table: Table, tenant: str, audience_id: str, member_id: str) -> bool:
+    """Is the member in the audience's frozen list: one GetItem of their shard."""
+    shard = keys.audience_members(tenant, audience_id, keys.audience_shard(member_id))
+    return table.get(shard, member_id, consistent=False) is not None
 
 
 def named_audience(

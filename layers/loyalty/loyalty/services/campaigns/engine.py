@@ -13,6 +13,7 @@ marker says is still to do.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from loyalty.ids import new_ulid
 from loyalty.observability import logger
 from loyalty.services.campaigns import guards
 from loyalty.services.campaigns.admin import SYSTEM, CampaignService, campaign_service
+from loyalty.services.campaigns.audiences import in_audience
 from loyalty.services.config import CatalogLoader, ProgramLoader
 from loyalty.services.coupons import CouponService, coupon_service
 from loyalty.services.members import MemberService, member_service
@@ -51,8 +53,10 @@ from loyalty.store.member_repo import MemberRepository, tags_of
 from loyalty.store.requests import RequestKey
 from loyalty.store.table import Item, Table, TransactionCancelled, put, update
 
-INACTIVE = ("frozen", "cancelled")
+INACTIVE = ("frozen", "cancelled", "erased")
 MARKER, LIMIT, BUDGET = 0, 1, 2  # positions of a participation's guards in its transaction
+# the campaign's result counter each follow-up effect adds to, when it was not refused
+COUNTED = {"issueCoupon": "couponsIssued", "addTag": "tagsAdded", "removeTag": "tagsRemoved", "sendMessage": "messages"}
 
 
 @dataclass(frozen=True)
@@ -172,12 +176,31 @@ class CampaignEngine:
         if profile.get("status") in INACTIVE:
             return Outcome(campaign_id, "inactive")
         missed = member_misses(campaign.conditions, profile, tags)
+        audience = campaign.conditions.audience_id
+        if missed is None and audience and not in_audience(self.table, tenant, audience, member_id):
+            missed = "audience"
         order = getattr(campaign.trigger, "order", None)
         if missed is None and order is not None:
-            missed = order_misses(order, occasion, self._store_in(tenant, order.store_group_code, occasion))
+            store_in = self._store_in(tenant, order.store_group_code, occasion)
+            missed = order_misses(
+                order, occasion, store_in, self._group_paid(tenant, order.product_group_code, occasion)
+            )
         if missed:
             return Outcome(campaign_id, f"conditions:{missed}")
         return Outcome(campaign_id, self.participate(tenant, item, campaign, member_id, occasion, zone, extra))
+
+    def _group_paid(self, tenant: str, group: str | None, occasion: Occasion) -> Decimal | None:
+        """What the order's lines of a product group paid (实收), None when it has none of them (or no group
+        is asked about): the order's lines and their places in the group, one read each."""
+        if not group or occasion.kind != "order":
+            return None
+        order = self.table.get(keys.order(tenant, occasion.channel or "", occasion.order_no or ""), keys.ORDER_SK)
+        lines = (order or {}).get("submission", {}).get("lines", [])
+        catalog: Catalog = self.catalogs.load(tenant).catalog
+        wanted = [("productGroup", group, line["sku"]) for line in lines]
+        scoped, _ = self.catalogs.scoped(tenant, catalog, wanted)
+        paid = [Decimal(str(line["paid"])) for line in lines if scoped.product_in(group, line["sku"])]
+        return sum(paid, Decimal(0)) if paid else None
 
     def _store_in(self, tenant: str, group: str | None, occasion: Occasion) -> bool:
         if not group or not occasion.store_code:
@@ -401,7 +424,7 @@ class CampaignEngine:
         pending = [int(i) for i in marker.get("pending", [])]
         if not pending:
             return
-        effects, issued = list(marker.get("effects", [])), 0
+        effects = list(marker.get("effects", []))
         for index in pending:
             effect = campaign.effects[index]
             if isinstance(effect, IssueCoupon):
@@ -409,7 +432,6 @@ class CampaignEngine:
                 try:
                     coupon = self.coupons.issue_for_campaign(tenant, member_id, effect.rule_id, key, campaign_id)
                     effects.append({"type": "issueCoupon", "ruleId": effect.rule_id, "code": coupon.code})
-                    issued += 1
                 except DomainError as refused:  # no stock, a member's limit, a delisted rule: on the record
                     effects.append({"type": "issueCoupon", "ruleId": effect.rule_id, "refused": refused.code})
             elif isinstance(effect, AddTag | RemoveTag):
@@ -432,13 +454,18 @@ class CampaignEngine:
                 "pending = :pending",
             )
         ]
-        if issued:
+        counts = Counter(
+            COUNTED[e["type"]]
+            for e in effects[len(marker.get("effects", [])) :]
+            if "refused" not in e and e["type"] in COUNTED
+        )
+        if counts:  # what the follow-ups gave, by kind, in the campaign's results
             operations.append(
                 update(
                     keys.campaign(tenant, campaign_id),
                     keys.campaign_budget_sk(int(marker.get("budgetShard", 0))),
-                    "ADD couponsIssued :n",
-                    {":n": issued},
+                    "ADD " + ", ".join(f"{name} :{name}" for name in sorted(counts)),
+                    {f":{name}": n for name, n in counts.items()},
                 )
             )
         with suppress(TransactionCancelled):  # a concurrent delivery of the same event recorded them first

@@ -140,9 +140,19 @@ class Promotions:
             return []
         member_pk = keys.member(tenant, order["memberId"])
         wanted = {p.campaign_id: _guard_keys(tenant, member_pk, p, occasion.at, program) for p in matched}
-        got = self.table.get_many([k for ks in wanted.values() for k in (*ks[:2], *ks[2])])
+        audiences = {  # a promotion for an audience's members: the member's place in its list, in the same read
+            p.campaign_id: (
+                keys.audience_members(tenant, aid, keys.audience_shard(order["memberId"])),
+                order["memberId"],
+            )
+            for p in matched
+            if (aid := p.campaign.conditions.audience_id)
+        }
+        got = self.table.get_many([k for ks in wanted.values() for k in (*ks[:2], *ks[2])] + list(audiences.values()))
         given = []
         for promotion in matched:
+            if promotion.campaign_id in audiences and audiences[promotion.campaign_id] not in got:
+                continue  # not in the audience
             limit_key, cap_key, budget_keys = wanted[promotion.campaign_id]
             shards = [(n, got[key]) for n, key in enumerate(budget_keys) if key in got]
             if not shards or not shards[0][1].get("active", False):
