@@ -310,3 +310,21 @@ def test_the_sample_messages_of_scans_pages_and_launches_are_handled(demo, api, 
             api.functions["CampaignsFunction"].invoke(load_event(sample))
         return
     assert api.functions["CampaignsFunction"].invoke(load_event(sample)) == {"batchItemFailures": []}
+
+
+def test_audiences_are_listed_a_page_at_a_time_oldest_first(demo, api):
+    created = [
+        api.call("POST", "/v1/admin/audiences", OPERATOR, body={**GOLD_OR_TAGGED, "name": f"群组 {n}"})[1]["audienceId"]
+        for n in range(2)
+    ]
+    seen, cursor = [], None
+    while True:
+        query = {"limit": "1", **({"cursor": cursor} if cursor else {})}
+        status, page = api.call("GET", "/v1/admin/audiences", OPERATOR, query=query)
+        assert status == 200 and len(page["items"]) <= 1
+        seen += [a["audienceId"] for a in page["items"]]
+        if not (cursor := page.get("nextCursor")):
+            break
+    assert seen[-2:] == created and len(seen) == 3  # the demo's draft first
+    status, problem = api.call("GET", "/v1/admin/campaigns", OPERATOR, query={"cursor": cursor or "eyJzayI6IjAxIn0"})
+    assert (status, problem["code"]) == (422, "INVALID_CURSOR")  # an audience's cursor is not a campaign's

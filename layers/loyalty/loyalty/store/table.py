@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -284,6 +284,19 @@ class Table:
             if "LastEvaluatedKey" not in response:
                 return
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def listing(
+        self, index_pk: str, key_of: Callable[[str], tuple[str, str]], limit: int, cursor: str | None, prefix: str = ""
+    ) -> tuple[list[Item], str | None]:
+        """A page of the items a GSI1 partition lists by id (GSI1SK = the id; `key_of(id)` their table key),
+        oldest first, and the cursor of the next page (campaigns, audiences)."""
+        start = None
+        if cursor:
+            after = decode_cursor(cursor, prefix)
+            pk, sk = key_of(after)
+            start = to_attributes({"GSI1PK": index_pk, "GSI1SK": after, "PK": pk, "SK": sk})
+        items, more = self.query_index("GSI1", index_pk, limit=limit, start=start)
+        return items, encode_cursor(more["GSI1SK"]["S"]) if more else None
 
     def scan_page(
         self,

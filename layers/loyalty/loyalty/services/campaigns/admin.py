@@ -45,11 +45,8 @@ from loyalty.store.table import (
     Table,
     TransactionCancelled,
     check,
-    decode_cursor,
     delete,
-    encode_cursor,
     put,
-    to_attributes,
     update,
 )
 
@@ -395,16 +392,15 @@ class CampaignService:
 
     def list_page(self, tenant: str, limit: int, cursor: str | None) -> CampaignPage:
         """The tenant's campaigns, oldest first (by number), without their results."""
-        index, start = keys.campaigns_index(tenant), None
-        if cursor:
-            after = decode_cursor(cursor, "HD")
-            start = to_attributes(
-                {"GSI1PK": index, "GSI1SK": after, "PK": keys.campaign(tenant, after), "SK": keys.CAMPAIGN_SK}
-            )
-        items, more = self.table.query_index("GSI1", index, limit=limit, start=start)
+        items, next_cursor = self.table.listing(
+            keys.campaigns_index(tenant),
+            lambda id_: (keys.campaign(tenant, id_), keys.CAMPAIGN_SK),
+            limit,
+            cursor,
+            "HD",
+        )
         return CampaignPage(
-            items=[self._view(tenant, item, with_results=False) for item in items],
-            next_cursor=encode_cursor(more["GSI1SK"]["S"]) if more else None,
+            items=[self._view(tenant, item, with_results=False) for item in items], next_cursor=next_cursor
         )
 
     def costs(self, tenant: str, program_code: str | None = None) -> list[CostCenterTotals]:

@@ -52,11 +52,8 @@ from loyalty.store.table import (
     Item,
     Table,
     TransactionCancelled,
-    decode_cursor,
     delete,
-    encode_cursor,
     put,
-    to_attributes,
     update,
 )
 
@@ -426,17 +423,10 @@ class AudienceService:
         return self._view(self._item(tenant, audience_id))
 
     def list_page(self, tenant: str, limit: int, cursor: str | None) -> AudiencePage:
-        index, start = keys.audiences_index(tenant), None
-        if cursor:
-            after = decode_cursor(cursor, "")
-            start = to_attributes(
-                {"GSI1PK": index, "GSI1SK": after, "PK": keys.audience(tenant, after), "SK": keys.AUDIENCE_SK}
-            )
-        items, more = self.table.query_index("GSI1", index, limit=limit, start=start)
-        return AudiencePage(
-            items=[self._view(item, with_runs=False) for item in items],
-            next_cursor=encode_cursor(more["GSI1SK"]["S"]) if more else None,
+        items, next_cursor = self.table.listing(
+            keys.audiences_index(tenant), lambda id_: (keys.audience(tenant, id_), keys.AUDIENCE_SK), limit, cursor
         )
+        return AudiencePage(items=[self._view(item, with_runs=False) for item in items], next_cursor=next_cursor)
 
     def frozen(self, tenant: str, audience_id: str, program_code: str, field: str) -> Item:
         return named_audience(self.table, tenant, audience_id, program_code, field)

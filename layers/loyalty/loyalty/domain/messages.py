@@ -1,0 +1,146 @@
+"""Messages (消息中心, social-hub §11; issue 15): templates with named variables, and the rules a message
+must pass before it is sent. Pure: the sender (services/messages/, to come) reads the member and the clock and
+asks these rules; nothing here sends anything.
+
+- A template (短信模板, email, webhook for app push or WeChat) belongs to a program, has a channel and a
+  purpose: business (业务, "120 points credited") or marketing (营销). Its body names variables as
+  `{{points}}`; a template naming a variable that does not exist is refused when it is written, so that
+  rendering never fails when a message is sent (a value missing then renders as nothing).
+- What members are owed: marketing only to members who said yes, never to frozen, cancelled or erased
+  members, nor to test members unless the template is for tests; business messages to everyone but erased
+  members. Marketing waits out the program's quiet hours and counts against a per-member cap per day and
+  per week.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, time, timedelta
+from typing import Any, ClassVar, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, model_validator
+
+from loyalty.domain.config import CODE_PATTERN
+from loyalty.domain.coupons import period_labels
+from loyalty.domain.validity import CamelModel, invalid_field
+
+# The variables a template may name, and what each renders. The sender fills those its occasion knows.
+VARIABLES: dict[str, str] = {
+    "memberName": "the member's name",
+    "points": "the points of the occasion (earned, expiring)",
+    "balance": "available points in the occasion's point group",
+    "pointGroupName": "the point group's name",
+    "couponName": "the coupon's rule name",
+    "couponCode": "the coupon's code",
+    "tierName": "the member's (new) tier",
+    "expiryDate": "when the points or the coupon expire (the program's calendar day)",
+    "storeName": "the store of the order",
+    "programName": "the program's name",
+    "campaignName": "the campaign that sends it",
+}
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z][A-Za-z0-9]*)\s*\}\}")
+Channel = Literal["sms", "email", "webhook"]
+Purpose = Literal["business", "marketing"]
+
+
+def variables_in(text: str) -> list[str]:
+    """The variables a text names, in order, once each."""
+    return list(dict.fromkeys(PLACEHOLDER.findall(text)))
+
+
+def render(text: str, values: dict[str, Any]) -> str:
+    """The text with each variable replaced by its value; a value not known renders as nothing (never an
+    error at send time: the names were checked when the template was written)."""
+    return PLACEHOLDER.sub(lambda m: "" if values.get(m.group(1)) is None else str(values[m.group(1)]), text)
+
+
+class TemplateInput(CamelModel):
+    """A message template as an operator writes it."""
+
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [
+        {
+            "programCode": "DEMO",
+            "code": "points-earned",
+            "name": "购买赠送积分通知",
+            "channel": "sms",
+            "purpose": "business",
+            "body": "{{memberName}}您好, 您本次购买获得{{points}}积分, 当前可用{{balance}}积分。",
+        }
+    ]
+
+    program_code: str = Field(pattern=CODE_PATTERN)
+    code: str = Field(pattern=CODE_PATTERN)
+    name: str = Field(min_length=1, max_length=100)
+    channel: Channel
+    purpose: Purpose = Field(description="business (业务): no consent needed; marketing (营销): opted-in members only")
+    subject: str | None = Field(default=None, max_length=200, description="email only")
+    body: str = Field(min_length=1, max_length=2000, description="text with {{variable}} placeholders")
+    for_tests: bool = Field(default=False, description="may reach test members (and only then)")
+
+    @model_validator(mode="after")
+    def _known_variables(self) -> TemplateInput:
+        for field, text in (("subject", self.subject or ""), ("body", self.body)):
+            unknown = [name for name in variables_in(text) if name not in VARIABLES]
+            if unknown:
+                raise invalid_field("Template", field, f"unknown variable {unknown[0]}", unknown[0])
+        if (self.channel == "email") != (self.subject is not None):
+            raise invalid_field("Template", "subject", "an email has a subject, and only an email", self.subject)
+        return self
+
+
+def refusal(
+    purpose: str, profile: dict[str, Any], *, for_tests: bool = False
+) -> Literal["erased", "frozen", "cancelled", "noConsent", "testMember"] | None:
+    """Why a message may not go to this member, or None when it may. Erased members get nothing; marketing
+    needs a yes (never answered is no) and an active member; test members only get templates for tests."""
+    status = profile.get("status", "active")
+    if status == "erased":
+        return "erased"
+    if purpose == "marketing":
+        if status in ("frozen", "cancelled"):
+            return status  # type: ignore[no-any-return]
+        if profile.get("marketingOptIn") is not True:
+            return "noConsent"
+    if profile.get("testData") and not for_tests:
+        return "testMember"
+    return None
+
+
+class QuietHours(CamelModel):
+    """免打扰: marketing is held from `start` to `end` in the program's time zone (across midnight when `end`
+    comes first), and sent at `end`."""
+
+    start: time = time(21, 0)
+    end: time = time(9, 0)
+
+
+def held_until(now: datetime, zone: ZoneInfo, quiet: QuietHours | None) -> datetime | None:
+    """When a marketing message asked for `now` may go, if quiet hours hold it; None when it may go now."""
+    if quiet is None or quiet.start == quiet.end:
+        return None
+    local = now.astimezone(zone)
+    clock = local.time().replace(tzinfo=None)
+    wraps = quiet.start > quiet.end
+    inside = (clock >= quiet.start or clock < quiet.end) if wraps else (quiet.start <= clock < quiet.end)
+    if not inside:
+        return None
+    day = local.date() if clock < quiet.end else local.date() + timedelta(days=1)
+    return datetime.combine(day, quiet.end, tzinfo=zone)
+
+
+def cap_periods(now: datetime, zone: ZoneInfo) -> dict[str, tuple[str, datetime]]:
+    """The day and the week (program calendar) a marketing message counts in: label and period end."""
+    labels = period_labels(now, zone)
+    return {"day": labels["D"], "week": labels["W"]}
+
+
+def masked_recipient(channel: str, recipient: str) -> str:
+    """What a send record shows of whom it went to: 138****8000, z***@example.com, a webhook's host."""
+    if channel == "sms":
+        digits = recipient.removeprefix("+86")
+        return digits[:3] + "*" * max(len(digits) - 7, 0) + digits[-4:] if len(digits) > 7 else "*" * len(digits)
+    if channel == "email":
+        local, _, domain = recipient.partition("@")
+        return f"{local[:1]}***@{domain}"
+    return re.sub(r"^(https?://[^/]+).*$", r"\1/…", recipient)
