@@ -176,7 +176,7 @@ class AudienceService:
         current = self._item(tenant, audience_id)
         run = self._start(tenant, audience_id, "preview", by)
         item = {**current, "preview": run["runId"]}
-        try:  # the latest preview is the one shown; a draft changed meanwhile keeps its own
+        try:  # the run and the audience naming it as its latest preview, on condition it did not change
             self.table.transact(
                 [
                     update(
@@ -185,7 +185,8 @@ class AudienceService:
                         "SET preview = :run",
                         {":run": run["runId"], ":v": current["version"]},
                         "version = :v",
-                    )
+                    ),
+                    put(run, "attribute_not_exists(PK)"),
                 ]
             )
         except TransactionCancelled:
@@ -197,7 +198,7 @@ class AudienceService:
         """启用: freeze who the condition finds now; the audience no longer changes."""
         current = self._item(tenant, audience_id)
         self._check_references(tenant, AudienceInput.model_validate(current["audience"]), audience_id)
-        run = self._start(tenant, audience_id, "snapshot", by, write=False)
+        run = self._start(tenant, audience_id, "snapshot", by)
         try:
             self.table.transact(
                 [
@@ -217,7 +218,8 @@ class AudienceService:
         self._queue(tenant, audience_id, run)
         return self.get(tenant, audience_id)
 
-    def _start(self, tenant: str, audience_id: str, kind: str, by: str, write: bool = True) -> Item:
+    def _start(self, tenant: str, audience_id: str, kind: str, by: str) -> Item:
+        """A scan's run item (written by the caller with the audience's change): its counts start at 0."""
         now = self.clock.now()
         run = {
             "PK": keys.audience(tenant, audience_id),
@@ -234,8 +236,6 @@ class AudienceService:
             "startedAt": now.isoformat(),
             "startedBy": by,
         }
-        if write:
-            self.table.transact([put(run, "attribute_not_exists(PK)")])
         return run
 
     @staticmethod
