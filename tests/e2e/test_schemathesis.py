@@ -49,6 +49,7 @@ NOT_IN_THE_DOCUMENT = {
     ("/validity", "a non-base tier needs a validity"),
     ("/validity", "the base tier never expires"),
     ("/code", "the code in the body differs from the one in the path"),
+    ("/programCode", "the program in the body differs from the one in the path"),
     ("/lines", "give lines, or wholeOrder true without lines"),
     ("/limits", "a points budget needs a points effect"),
     ("/effects", "at most one grantPoints or orderPoints effect"),

@@ -71,6 +71,7 @@ SAMPLE_EVENTS = {  # the request each function's first invocation handles
     "VerifyCouponFunction": "verify_coupon_redeem.json",
     "IssueCouponsFunction": "issue_coupons.json",
     "RunBulkJobsFunction": "run_bulk_jobs.json",
+    "MessagesFunction": "messages_create_template.json",
 }
 LIBRARIES = [  # (module whose presence after the import shows the function uses it, what loading it costs)
     ("pydantic", "import pydantic"),

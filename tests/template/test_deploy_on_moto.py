@@ -114,13 +114,13 @@ def test_the_transformed_template_creates_every_resource_on_moto(cloudformation,
     assert set(resources) - set(created) == unsupported | skipped
     types = {r["Type"] for r in resources.values()}
     assert {"AWS::Lambda::Function", "AWS::DynamoDB::Table", "AWS::Lambda::EventSourceMapping"} <= types
-    assert sum(r["Type"] == "AWS::Lambda::Function" for r in resources.values()) == 19
+    assert sum(r["Type"] == "AWS::Lambda::Function" for r in resources.values()) == 20
     assert schedules == {"expiry-sweep-hourly", "tier-sweep-hourly", "reconcile-nightly", "campaign-days-hourly"}
-    assert len(alarms) == 19 + 9 + 2  # every function, every dead-letter queue, reconciliation, held orders
+    assert len(alarms) == 20 + 9 + 2  # every function, every dead-letter queue, reconciliation, held orders
     assert [s["Endpoint"] for s in subscribers] == (["oncall@example.com"] if customised else [])
     if customised:  # the queues are under the key (moto's table ignores SSESpecification: test_template.py)
         assert queue_key == key
-        assert len(key_users) == 19
+        assert len(key_users) == 20
 
 
 def _resolve(node: object, created: dict[str, str]) -> object:

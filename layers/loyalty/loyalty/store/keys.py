@@ -492,3 +492,18 @@ def batch_result_sk(member_id: str) -> str:
 
 def audience_shard(member_id: str) -> int:
     return int(hashlib.sha256(member_id.encode()).hexdigest()[8:16], 16) % AUDIENCE_SHARDS
+
+
+# --- messages ---------------------------------------------------------------------------------------------
+
+TEMPLATE_SK = "TEMPLATE"
+
+
+def message_template(tenant: str, program_code: str, code: str) -> str:
+    """A message template (消息模板) of a program, with its approval log."""
+    return f"T#{tenant}#TEMPLATE#{program_code}#{code}"
+
+
+def message_templates(tenant: str, program_code: str) -> str:
+    """GSI1 of a program's message templates, by code."""
+    return f"T#{tenant}#TEMPLATES#{program_code}"

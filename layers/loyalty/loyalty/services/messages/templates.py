@@ -1,0 +1,219 @@
+"""Message templates (短信模板 and the others, social-hub §11.1-11.2), as operators write them: one per code in
+a program. A business template (业务) can be used once written; a marketing one (营销) goes through a named
+approver as a coupon rule does, and a change sends it back to draft (D-101)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from loyalty.clock import Clock, SystemClock
+from loyalty.domain.errors import Conflict, InvalidInput, NotFound
+from loyalty.domain.messages import TemplateInput, variables_in
+from loyalty.domain.validity import View
+from loyalty.services import approval
+from loyalty.services.approval import Decision, LogEntryDraft, Submission
+from loyalty.services.config import ProgramLoader
+from loyalty.store import keys
+from loyalty.store.config_repo import ConfigRepository
+from loyalty.store.table import Item, Table, TransactionCancelled, delete, put
+
+TemplateStatus = Literal["active", "draft", "pending", "approved"]
+USABLE = ("active", "approved")  # what a message may be sent with
+
+
+class TemplateView(View):
+    status: TemplateStatus = Field(description="active (business), or draft, pending, approved (marketing)")
+    approval_status: Literal["none", "pending", "approved", "rejected"]
+    approver: str | None = None
+    rejection_comment: str | None = None
+    version: int
+    created_at: datetime
+    created_by: str
+    variables: list[str] = Field(description="the variables its subject and body name")
+    template: TemplateInput
+
+
+class TemplateLogEntry(View):
+    at: datetime
+    by: str
+    action: Literal["submitted", "approved", "rejected"]
+    comment: str | None = None
+
+
+@dataclass
+class TemplateService:
+    table: Table
+    programs: ProgramLoader
+    clock: Clock
+
+    def create(self, tenant: str, template: TemplateInput, by: str) -> TemplateView:
+        self.programs.load(tenant, template.program_code)  # 404 PROGRAM_NOT_FOUND
+        marketing = template.purpose == "marketing"
+        item = {
+            "PK": keys.message_template(tenant, template.program_code, template.code),
+            "SK": keys.TEMPLATE_SK,
+            "status": "draft" if marketing else "active",
+            "approvalStatus": "none",
+            "version": 1,
+            "createdAt": self.clock.now().isoformat(),
+            "createdBy": by,
+            "template": _data(template),
+            "GSI1PK": keys.message_templates(tenant, template.program_code),
+            "GSI1SK": template.code,
+        }
+        try:
+            self.table.transact([put(item, "attribute_not_exists(PK)")])
+        except TransactionCancelled:
+            raise Conflict(f"a template {template.code!r} exists", code="ALREADY_EXISTS", field="code") from None
+        return _view(item)
+
+    def replace(self, tenant: str, program_code: str, code: str, template: TemplateInput) -> TemplateView:
+        """A new version; a marketing template goes back to draft (approved again before it is used), and
+        one awaiting its approver cannot change (409 TEMPLATE_STATUS)."""
+        if template.program_code != program_code:
+            raise InvalidInput("the program in the body differs from the one in the path", field="programCode")
+        if template.code != code:
+            raise InvalidInput("the code in the body differs from the one in the path", field="code")
+        current = self._item(tenant, program_code, code)
+        marketing = template.purpose == "marketing"
+        item = {
+            **current,
+            "template": _data(template),
+            "version": current["version"] + 1,
+            "status": "draft" if marketing else "active",
+            "approvalStatus": "none",
+        }
+        for stale in ("approver", "submittedBy", "rejectionComment"):
+            item.pop(stale, None)
+        condition = "#status <> :pending AND version = :v"
+        values = {":pending": "pending", ":v": current["version"]}
+        try:
+            self.table.transact([put(item, condition, values, {"#status": "status"})])
+        except TransactionCancelled as cancelled:
+            found = cancelled.items[0]
+            if found is not None and found["status"] != "pending":
+                raise Conflict("the template changed meanwhile; retry", code="CONCURRENT_UPDATE") from None
+            raise _refused(found) from None
+        return _view(item)
+
+    def delete(self, tenant: str, program_code: str, code: str) -> None:
+        current = self._item(tenant, program_code, code)
+        try:
+            self.table.transact([delete(current["PK"], keys.TEMPLATE_SK, "version = :v", {":v": current["version"]})])
+        except TransactionCancelled:
+            raise Conflict("the template changed meanwhile; retry", code="CONCURRENT_UPDATE") from None
+
+    def submit(self, tenant: str, program_code: str, code: str, submission: Submission, by: str) -> TemplateView:
+        approval.check_submission(submission, by)
+        return self._step(
+            tenant,
+            program_code,
+            code,
+            "draft",
+            "SET #status = :pending, approvalStatus = :pending, approver = :approver, submittedBy = :by"
+            " REMOVE rejectionComment",
+            {":pending": "pending", ":approver": submission.approver, ":by": by},
+            LogEntryDraft("submitted", by, submission.approver),
+        )
+
+    def approve(self, tenant: str, program_code: str, code: str, decision: Decision, by: str) -> TemplateView:
+        approval.check_approver(self._item(tenant, program_code, code), by)
+        return self._step(
+            tenant,
+            program_code,
+            code,
+            "pending",
+            "SET #status = :approved, approvalStatus = :approved",
+            {":approved": "approved"},
+            LogEntryDraft("approved", by, decision.comment),
+            approver=by,
+        )
+
+    def reject(self, tenant: str, program_code: str, code: str, decision: Decision, by: str) -> TemplateView:
+        approval.check_rejection(decision, "template")
+        approval.check_approver(self._item(tenant, program_code, code), by)
+        return self._step(
+            tenant,
+            program_code,
+            code,
+            "pending",
+            "SET #status = :draft, approvalStatus = :rejected, rejectionComment = :comment",
+            {":draft": "draft", ":rejected": "rejected", ":comment": decision.comment},
+            LogEntryDraft("rejected", by, decision.comment),
+            approver=by,
+        )
+
+    def get(self, tenant: str, program_code: str, code: str) -> TemplateView:
+        return _view(self._item(tenant, program_code, code))
+
+    def of_program(self, tenant: str, program_code: str) -> list[TemplateView]:
+        """A program's templates by code (a program has tens, not thousands)."""
+        self.programs.load(tenant, program_code)
+        found, start = [], None
+        while True:
+            index = keys.message_templates(tenant, program_code)
+            items, start = self.table.query_index("GSI1", index, limit=100, start=start)
+            found += [_view(item) for item in items]
+            if not start:
+                return found
+
+    def log(self, tenant: str, program_code: str, code: str) -> list[TemplateLogEntry]:
+        self._item(tenant, program_code, code)
+        entries = approval.log_items(self.table, keys.message_template(tenant, program_code, code))
+        return [TemplateLogEntry.model_validate(item) for item in entries]
+
+    def _item(self, tenant: str, program_code: str, code: str) -> Item:
+        item = self.table.get(keys.message_template(tenant, program_code, code), keys.TEMPLATE_SK)
+        if item is None:
+            raise NotFound(f"no template {code!r} in program {program_code}", code="TEMPLATE_NOT_FOUND")
+        return item
+
+    def _step(
+        self,
+        tenant: str,
+        program_code: str,
+        code: str,
+        expected: str,
+        expression: str,
+        values: dict[str, Any],
+        entry: LogEntryDraft,
+        approver: str | None = None,
+    ) -> TemplateView:
+        approval.step(
+            self.table,
+            self.clock.now(),
+            (keys.message_template(tenant, program_code, code), keys.TEMPLATE_SK),
+            expected,
+            expression,
+            values,
+            entry,
+            _refused,
+            lambda: NotFound(f"no template {code!r} in program {program_code}", code="TEMPLATE_NOT_FOUND"),
+            approver=approver,
+        )
+        return self.get(tenant, program_code, code)
+
+
+def _refused(found: Item | None) -> Exception:
+    if found is None:
+        return NotFound("no such template", code="TEMPLATE_NOT_FOUND")
+    return Conflict(f"the template is {found['status']}", code="TEMPLATE_STATUS", templateStatus=found["status"])
+
+
+def _view(item: Item) -> TemplateView:
+    template = TemplateInput.model_validate(item["template"])
+    named = variables_in(f"{template.subject or ''} {template.body}")
+    return TemplateView.model_validate({**item, "variables": named})
+
+
+def _data(template: TemplateInput) -> dict[str, Any]:
+    return template.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def template_service(table: Table | None = None, clock: Clock | None = None) -> TemplateService:
+    table = table or Table()
+    return TemplateService(table, ProgramLoader(ConfigRepository(table)), clock or SystemClock())
