@@ -79,6 +79,10 @@ NOT_IN_THE_DOCUMENT = {
     ("/behaviourType", "named for behaviour, and only for it"),
     ("/condition", "at most 30 conditions"),
     ("/condition", "nested at most 5 deep"),
+    # message templates (D-100): an email has a subject, and only an email; {{names}} from a fixed list
+    ("/subject", "an email has a subject, and only an email"),
+    ("/subject", "unknown variable"),
+    ("/body", "unknown variable"),
 }
 
 

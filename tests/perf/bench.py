@@ -210,6 +210,27 @@ def campaigns(bench: Bench) -> None:
     promotions(bench, gift, approver)
     birthdays(bench, gift, approver)
     batch_campaign(bench, gift, approver)
+    message_templates(bench, approver)
+
+
+def message_templates(bench: Bench, approver: dict) -> None:
+    """A message template written (business: usable at once) and a marketing one approved."""
+    api, base = bench.api, "/v1/admin/programs/DEMO/message-templates"
+    earned = {
+        "programCode": "DEMO",
+        "code": "points-earned",
+        "name": "购买赠送积分通知",
+        "channel": "sms",
+        "purpose": "business",
+        "body": "您本次购买获得{{points}}积分, 当前可用{{balance}}积分。",
+    }
+    bench.measure("create a message template", lambda: api.call("POST", base, OPERATOR, body=earned))
+    marketing = {**earned, "code": "win-back", "purpose": "marketing", "body": "送您一张{{couponName}}"}
+    bench.quiet(lambda: api.call("POST", base, OPERATOR, body=marketing))
+    bench.quiet(lambda: api.call("POST", f"{base}/win-back/submit", OPERATOR, body={"approver": approver["keyId"]}))
+    bench.measure(
+        "approve a marketing template", lambda: api.call("POST", f"{base}/win-back/approve", approver, body={})
+    )
 
 
 def batch_campaign(bench: Bench, base: dict, approver: dict) -> None:
