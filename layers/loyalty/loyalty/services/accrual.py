@@ -349,8 +349,8 @@ def _purchase(
         timeline.activity(tenant, order["memberId"], kind, order["channel"], submission.ordered_at, **details)
         for kind in kinds
     ]
-    day = max(last or at, at)
-    local = datetime.fromisoformat(day).astimezone(program.zone).date().isoformat()
+    latest = max(last or at, at)
+    local = datetime.fromisoformat(latest).astimezone(program.zone).date().isoformat()
     if not last or local != datetime.fromisoformat(last).astimezone(program.zone).date().isoformat():
         entries.append(put(keys.last_purchase_entry(tenant, program.program.code, order["memberId"], local)))
     return metrics, entries
