@@ -318,3 +318,13 @@ def test_the_accrual_may_read_in_batches_and_find_the_promotions():
     ]
     assert {"dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:UpdateItem"} <= set(statement["Action"])
     assert {"Fn::Sub": "${LoyaltyTable.Arn}/index/GSI2"} in statement["Resource"]
+
+
+def test_the_campaign_function_may_write_a_frozen_list_in_batches_scan_and_schedule_a_launch():
+    """An audience's snapshot writes its members with BatchWriteItem and reads members with a Scan; a batch
+    campaign's launch is a one-time schedule sent as CampaignLaunchRole (D-093, D-094): moto enforces no IAM."""
+    statements = _statements(TEMPLATE.resources["CampaignsFunction"])
+    actions = {action for statement in statements for action in statement["Action"]}
+    assert {"dynamodb:BatchWriteItem", "dynamodb:Scan", "scheduler:CreateSchedule", "iam:PassRole"} <= actions
+    launch = TEMPLATE.resources["CampaignLaunchRole"]["Properties"]
+    assert launch["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "scheduler.amazonaws.com"}
