@@ -267,23 +267,16 @@ class Table:
         self, condition: str, values: Item, projection: str, *, segment: int = 0, segments: int = 1
     ) -> Iterator[Item]:
         """Every item of one segment of the whole table that meets `condition`, page by page. Only the
-        nightly reconciliation reads the table this way; everything else reads by key."""
-        if _scope.get() is not None:
-            raise TenantIsolationError("a scan reads every tenant")
-        request: dict[str, Any] = {
-            "TableName": self.name,
-            "FilterExpression": condition,
-            "ExpressionAttributeValues": to_attributes(values),
-            "ProjectionExpression": projection,
-            "Segment": segment,
-            "TotalSegments": segments,
-        }
+        nightly reconciliation reads the table this way; everything else reads by key (or, an audience's
+        scan, a page per queue message: scan_page)."""
+        start: dict[str, Any] | None = None
         while True:
-            response = self.client.scan(**request)
-            yield from (from_attributes(item) for item in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
+            items, start, _ = self.scan_page(
+                condition, values, segment=segment, segments=segments, start=start, projection=projection
+            )
+            yield from items
+            if start is None:
                 return
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def listing(
         self, index_pk: str, key_of: Callable[[str], tuple[str, str]], limit: int, cursor: str | None, prefix: str = ""
@@ -305,8 +298,9 @@ class Table:
         *,
         segment: int,
         segments: int,
-        limit: int,
+        limit: int | None = None,
         start: dict[str, Any] | None = None,
+        projection: str | None = None,
     ) -> tuple[list[Item], dict[str, Any] | None, Decimal]:
         """One page of one segment of a parallel scan: the items among the next `limit` read that meet
         `condition`, where the next page starts (None at the segment's end), and the read units it took.
@@ -319,8 +313,9 @@ class Table:
             "ExpressionAttributeValues": to_attributes(values),
             "Segment": segment,
             "TotalSegments": segments,
-            "Limit": limit,
             "ReturnConsumedCapacity": "TOTAL",
+            **({"Limit": limit} if limit else {}),
+            **({"ProjectionExpression": projection} if projection else {}),
         }
         if start:
             request["ExclusiveStartKey"] = start

@@ -357,7 +357,7 @@ class CampaignService:
             "SET #status = :paused",
             {":paused": "paused"},
             LogEntryDraft("paused", by),
-            extra=self._activate(tenant, campaign_id, False),
+            active=False,
             window_open=True,
         )
 
@@ -369,7 +369,7 @@ class CampaignService:
             "SET #status = :scheduled",
             {":scheduled": "scheduled"},
             LogEntryDraft("resumed", by),
-            extra=self._activate(tenant, campaign_id, True),
+            active=True,
             window_open=True,
         )
 
@@ -382,7 +382,7 @@ class CampaignService:
             "SET #status = :ended, endedReason = :reason REMOVE GSI2PK, GSI2SK",
             {":ended": "ended", ":reason": reason},
             LogEntryDraft("ended", by, ENDED_BECAUSE.get(reason)),
-            extra=self._activate(tenant, campaign_id, False),
+            active=False,
         )
 
     # --- reading --------------------------------------------------------------------------------------
@@ -454,9 +454,12 @@ class CampaignService:
             raise NotFound(f"no campaign {campaign_id!r}", code="CAMPAIGN_NOT_FOUND")
         return item
 
-    def _view(self, tenant: str, item: Item, with_results: bool = True) -> CampaignView:
+    def _effective(self, tenant: str, item: Item) -> tuple[CampaignStatus, str | None]:
         zone = self.programs.load(tenant, item["campaign"]["programCode"]).zone
-        status, reason = effective_status(item, self.clock.now(), zone)
+        return effective_status(item, self.clock.now(), zone)
+
+    def _view(self, tenant: str, item: Item, with_results: bool = True) -> CampaignView:
+        status, reason = self._effective(tenant, item)
         results = run = None
         if with_results and item["approvalStatus"] == "approved":
             budget = self.budget(item)
@@ -477,12 +480,17 @@ class CampaignService:
         extra: list[dict] | None = None,
         approver: str | None = None,
         window_open: bool = False,
+        active: bool | None = None,
     ) -> CampaignView:
-        if window_open:  # pausing or resuming what has ended by its window changes nothing: say so
+        """`active`: every shard of the budget set so with the step (pause, resume, end), read with the
+        campaign once."""
+        if window_open or active is not None:
             current = self._item(tenant, campaign_id)
-            zone = self.programs.load(tenant, current["campaign"]["programCode"]).zone
-            if effective_status(current, self.clock.now(), zone)[0] == "ended":
+            # pausing or resuming what has ended by its window changes nothing: say so
+            if window_open and self._effective(tenant, current)[0] == "ended":
                 raise Conflict("the campaign has ended", code="CAMPAIGN_STATUS", campaignStatus="ended")
+            if active is not None:
+                extra = [*(extra or []), *self._activate(current, active)]
         approval.step(
             self.table,
             self.clock.now(),
@@ -500,9 +508,9 @@ class CampaignService:
         )
         return self.get(tenant, campaign_id)
 
-    def _activate(self, tenant: str, campaign_id: str, active: bool) -> list[dict]:
+    @staticmethod
+    def _activate(item: Item, active: bool) -> list[dict]:
         """Every shard of the budget active (or not): a participation's guard on any of them sees it."""
-        item = self._item(tenant, campaign_id)
         shards = CampaignInput.model_validate(item["campaign"]).limits.budget.shards
         return [
             update(item["PK"], keys.campaign_budget_sk(shard), "SET active = :active", {":active": active})
