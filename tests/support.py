@@ -29,10 +29,17 @@ def reset_process_state() -> None:
     import loyalty.api.sweep_function as sweep_function
     import loyalty.services.events as events
     import loyalty.services.idempotency as idempotency
+    import loyalty.services.messages.senders as senders
     import loyalty.settings as settings
     import loyalty.store.table as table
 
-    cached = [table.dynamodb_client, events._events_client, settings.get_settings, *sweep_function.CACHED]
+    cached = [
+        table.dynamodb_client,
+        events._events_client,
+        settings.get_settings,
+        senders.senders,
+        *sweep_function.CACHED,
+    ]
     for info in pkgutil.iter_modules(routes.__path__):
         module = importlib.import_module(f"{routes.__name__}.{info.name}")
         cached += [value for value in vars(module).values() if hasattr(value, "cache_clear")]

@@ -1,8 +1,98 @@
-"""HTTP function: the routes of loyalty.api.routes.messages (message templates, issue 15). Built by the shared
-resolver factory."""
+"""Messages: operators' HTTP routes (loyalty.api.routes.messages: templates, settings, send records); the
+message queue, where a request (a campaign's message) is delivered once by its business key, an event from the
+bus (OrderAccrued, CouponIssued, TierChanged) becomes the notification its program switched on, and a
+member's erasure takes their bodies and recipients away; and the schedule, which sends held marketing back to
+the queue once quiet hours end. A provider's "try later" puts the request back with a backoff (30 s, doubling,
+at most 15 minutes); after the queue's maxReceiveCount it waits in the DLQ.
 
-from loyalty.api.resolver import build_app, http_handler
-from loyalty.api.routes.messages import router
+The HTTP part is imported on the first HTTP request only: the queue invokes this function far more often.
+"""
 
-app = build_app(router)
-lambda_handler = http_handler(app)
+import json
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from loyalty.observability import logger, metrics
+from loyalty.services.messages.notifications import Notifier
+from loyalty.services.messages.records import MessageRecords, message_records
+from loyalty.services.messages.senders import TryLater
+from loyalty.services.messages.sending import MessageRequest, MessageService, message_service
+from loyalty.settings import get_settings
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@lru_cache(maxsize=1)
+def messages() -> MessageService:
+    return message_service()
+
+
+@lru_cache(maxsize=1)
+def notifier() -> Notifier:
+    return Notifier(messages())
+
+
+@lru_cache(maxsize=1)
+def records() -> MessageRecords:
+    return message_records()
+
+
+@lru_cache(maxsize=1)
+def http() -> Any:
+    from loyalty.api.resolver import build_app, http_handler
+    from loyalty.api.routes.messages import router
+
+    return http_handler(build_app(router))
+
+
+def backoff(record: SQSRecord) -> int:
+    """Seconds before the next try: 30, 60, 120, ... at most 900."""
+    receives = int(record.attributes.approximate_receive_count or 1)
+    return min(30 * 2 ** (receives - 1), 900)
+
+
+def record_handler(record: SQSRecord) -> None:
+    message = json.loads(record.body)
+    try:
+        if "messageRequest" in message:
+            messages().deliver(MessageRequest.from_body(message))
+            return
+        detail, detail_type = message["detail"], message["detail-type"]
+        if detail_type == "MemberPersonalDataErased":
+            records().erase(detail["tenant"], detail["memberId"])
+            return
+        for request in notifier().requests(detail["tenant"], detail_type, detail):
+            messages().deliver(request)
+    except TryLater as later:
+        boto3.client("sqs").change_message_visibility(
+            QueueUrl=get_settings().message_queue_url,
+            ReceiptHandle=record.receipt_handle,
+            VisibilityTimeout=backoff(record),
+        )
+        logger.warning("message to try later", extra={"reason": later.reason})
+        raise
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def on_queue(event: dict, context: LambdaContext) -> dict:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def on_schedule(event: dict, context: LambdaContext) -> dict:
+    released = messages().release_all()
+    logger.info("held messages released", extra={"released": released})
+    return {"released": released}
+
+
+def lambda_handler(event: dict, context: LambdaContext) -> Any:
+    """HTTP requests go to the resolver, which sets up logging itself; then the queue; then the schedule."""
+    if "requestContext" in event:
+        return http()(event, context)
+    return on_queue(event, context) if "Records" in event else on_schedule(event, context)

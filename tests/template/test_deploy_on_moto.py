@@ -115,8 +115,14 @@ def test_the_transformed_template_creates_every_resource_on_moto(cloudformation,
     types = {r["Type"] for r in resources.values()}
     assert {"AWS::Lambda::Function", "AWS::DynamoDB::Table", "AWS::Lambda::EventSourceMapping"} <= types
     assert sum(r["Type"] == "AWS::Lambda::Function" for r in resources.values()) == 20
-    assert schedules == {"expiry-sweep-hourly", "tier-sweep-hourly", "reconcile-nightly", "campaign-days-hourly"}
-    assert len(alarms) == 20 + 9 + 2  # every function, every dead-letter queue, reconciliation, held orders
+    assert schedules == {
+        "expiry-sweep-hourly",
+        "tier-sweep-hourly",
+        "reconcile-nightly",
+        "campaign-days-hourly",
+        "messages-release-held",
+    }
+    assert len(alarms) == 20 + 10 + 2  # every function, every dead-letter queue, reconciliation, held orders
     assert [s["Endpoint"] for s in subscribers] == (["oncall@example.com"] if customised else [])
     if customised:  # the queues are under the key (moto's table ignores SSESpecification: test_template.py)
         assert queue_key == key

@@ -16,6 +16,7 @@ class Settings:
     coupon_issue_queue_url: str
     bulk_job_queue_url: str
     campaign_queue_url: str
+    message_queue_url: str  # message requests (notifications, campaign messages) to the sender
     campaign_queue_arn: str  # the target of a batch campaign's one-time launch schedule
     launch_role_arn: str  # the role EventBridge Scheduler takes to send that launch
     idempotency_ttl_seconds: int
@@ -32,6 +33,7 @@ def get_settings() -> Settings:
         coupon_issue_queue_url=os.environ.get("COUPON_ISSUE_QUEUE_URL", ""),
         bulk_job_queue_url=os.environ.get("BULK_JOB_QUEUE_URL", ""),
         campaign_queue_url=os.environ.get("CAMPAIGN_QUEUE_URL", ""),
+        message_queue_url=os.environ.get("MESSAGE_QUEUE_URL", ""),
         campaign_queue_arn=os.environ.get("CAMPAIGN_QUEUE_ARN", ""),
         launch_role_arn=os.environ.get("LAUNCH_ROLE_ARN", ""),
         idempotency_ttl_seconds=int(os.environ.get("IDEMPOTENCY_TTL_SECONDS", "86400")),

@@ -277,7 +277,7 @@ class RemoveTag(CamelModel):
 
 
 class SendMessage(CamelModel):
-    """A message of a template: recorded as an intent until the message sender exists (issue 15)."""
+    """A message of a program's template to the member, sent once by the message sender (issue 15)."""
 
     type: Literal["sendMessage"]
     template_code: str = Field(pattern=CODE_PATTERN)

@@ -144,3 +144,99 @@ def masked_recipient(channel: str, recipient: str) -> str:
         local, _, domain = recipient.partition("@")
         return f"{local[:1]}***@{domain}"
     return re.sub(r"^(https?://[^/]+).*$", r"\1/…", recipient)
+
+
+# --- a program's message settings (D-102) -------------------------------------------------------------------
+
+NOTIFICATIONS = ("pointsEarned", "pointsExpiring", "couponIssued", "couponExpiring", "tierChanged", "birthday")
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+
+
+class Notification(CamelModel):
+    """A notification (业务通知) an operator switched on: which template says it."""
+
+    enabled: bool = True
+    template_code: str = Field(pattern=CODE_PATTERN)
+
+
+class PointsNotification(Notification):
+    point_group_code: str = Field(pattern=CODE_PATTERN, description="the point group whose points it tells")
+
+
+class PointsExpiringNotification(PointsNotification):
+    days_ahead: int = Field(default=7, ge=1, le=90, description="tell this many days before the points expire")
+
+
+class CouponExpiringNotification(Notification):
+    days_ahead: int = Field(default=3, ge=1, le=90, description="tell this many days before the coupon expires")
+
+
+class Notifications(CamelModel):
+    points_earned: PointsNotification | None = Field(default=None, description="after an order accrued points")
+    points_expiring: PointsExpiringNotification | None = Field(
+        default=None, description="a daily job: one message per member with the points that expire that day"
+    )
+    coupon_issued: Notification | None = None
+    coupon_expiring: CouponExpiringNotification | None = None
+    tier_changed: Notification | None = Field(default=None, description="an upgrade, downgrade or manual change")
+    birthday: Notification | None = Field(default=None, description="on the member's birthday, in the morning")
+
+
+class MarketingCap(CamelModel):
+    """频次: at most this many marketing messages per member per calendar day and week (null: no cap)."""
+
+    per_day: int | None = Field(default=2, ge=0, le=100)
+    per_week: int | None = Field(default=5, ge=0, le=700)
+
+
+class WebhookSettings(CamelModel):
+    url: str = Field(
+        pattern=r"^https://[^\s/]+(/\S*)?$|^http://(127\.0\.0\.1|localhost)(:[0-9]+)?(/\S*)?$",
+        max_length=500,
+        description="where messages of webhook templates are POSTed (https; http only to this machine)",
+    )
+    secret: str | None = Field(
+        default=None,
+        min_length=16,
+        max_length=200,
+        description="the HMAC-SHA256 key of the signature header; write-only, kept when left out",
+    )
+
+
+class MessageSettingsInput(CamelModel):
+    """消息设置 of a program: when marketing may go, how often, from where, and which notifications are on."""
+
+    EXAMPLES: ClassVar[list[dict[str, Any]]] = [
+        {
+            "quietHours": {"start": "21:00:00", "end": "09:00:00"},
+            "marketingCap": {"perDay": 2, "perWeek": 5},
+            "smsCountryCode": "+86",
+            "emailFrom": "loyalty@example.com",
+            "webhook": {"url": "https://hooks.example.com/loyalty", "secret": "a-long-shared-secret"},
+            "bodyRetentionDays": 30,
+            "notifications": {
+                "pointsEarned": {"templateCode": "points-earned", "pointGroupCode": "points"},
+                "pointsExpiring": {"templateCode": "points-expiring", "pointGroupCode": "points", "daysAhead": 7},
+                "tierChanged": {"templateCode": "tier-changed"},
+            },
+        }
+    ]
+
+    quiet_hours: QuietHours | None = Field(
+        default_factory=QuietHours, description="免打扰 for marketing, in the program's zone; null for none"
+    )
+    marketing_cap: MarketingCap = Field(default_factory=MarketingCap)
+    sms_country_code: str = Field(
+        default="+86", pattern=r"^\+[1-9][0-9]{0,3}$", description="put before a phone stored without one"
+    )
+    email_from: str | None = Field(
+        default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254, description="an SES-verified sender"
+    )
+    webhook: WebhookSettings | None = None
+    body_retention_days: int = Field(default=30, ge=1, le=365, description="how long a sent body is kept")
+    notifications: Notifications = Field(default_factory=Notifications)
+
+
+def e164(phone: str, country_code: str) -> str:
+    """A phone as SNS wants it: +<country><number>; a stored phone without a + is of the program's country."""
+    return phone if phone.startswith("+") else f"{country_code}{phone}"

@@ -507,3 +507,51 @@ def message_template(tenant: str, program_code: str, code: str) -> str:
 def message_templates(tenant: str, program_code: str) -> str:
     """GSI1 of a program's message templates, by code."""
     return f"T#{tenant}#TEMPLATES#{program_code}"
+
+
+MESSAGE_SETTINGS_SK = "MESSAGE_SETTINGS"
+MESSAGE_SK = "MESSAGE"  # a send record (消息记录)
+MESSAGE_BODY_SK = "BODY"  # what was sent, and to whom: kept the program's retention (TTL), erased with the member
+MESSAGE_HOLD_SK = "HELD"  # a marketing message waiting out quiet hours, in its program's release index
+
+
+def message_settings(tenant: str, program_code: str) -> str:
+    """A program's message settings (消息设置): quiet hours, caps, senders, notifications."""
+    return f"T#{tenant}#MSGSETTINGS#{program_code}"
+
+
+def message(tenant: str, key: str) -> str:
+    """A send record, by its business key (a notification and its occasion, a campaign and its member)."""
+    return f"T#{tenant}#MESSAGE#{key}"
+
+
+def member_messages(tenant: str, member_id: str) -> str:
+    """GSI1 of a member's send records, by time (the member's message timeline)."""
+    return f"T#{tenant}#M#{member_id}#MESSAGES"
+
+
+def messages_of_day(tenant: str, day: str) -> str:
+    """GSI2 of a tenant's send records of one UTC day, by time."""
+    return f"T#{tenant}#MESSAGES#{day}"
+
+
+def held_messages(tenant: str, program_code: str, day: str) -> str:
+    """GSI1 of a program's held messages by the UTC day they may go (GSI1SK = that time, then the key)."""
+    return f"T#{tenant}#HELD#{program_code}#{day}"
+
+
+def message_caps(tenant: str, member_id: str) -> str:
+    """A member's marketing counters, one item per calendar day and week (they expire after it)."""
+    return f"T#{tenant}#M#{member_id}#MSGCAP"
+
+
+def message_stats(tenant: str, day: str) -> str:
+    """Counts of a UTC day's send records per program, template, status, in shards (SK = program#template#n)."""
+    return f"T#{tenant}#MSGSTATS#{day}"
+
+
+MESSAGE_STATS_SHARDS = 4
+
+
+def message_stats_shard(key: str) -> int:
+    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % MESSAGE_STATS_SHARDS

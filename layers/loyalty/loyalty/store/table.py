@@ -238,10 +238,12 @@ class Table:
         sk_prefix: tuple[str, str] | None = None,
         newest_first: bool = False,
         sk_between: tuple[str, str, str] | None = None,
+        filter_by: tuple[str, Item, dict[str, str]] | None = None,
     ) -> tuple[list[Item], dict[str, Any] | None]:
         """One page of a GSI partition (optionally of the sort keys in `sk_prefix` = (attribute, prefix), or
-        in `sk_between` = (attribute, low, high), both included); `start` and the returned key are raw keys
-        for continuations."""
+        in `sk_between` = (attribute, low, high), both included; and of the items meeting `filter_by` =
+        (expression, values, names), which DynamoDB applies after reading `limit` items); `start` and the
+        returned key are raw keys for continuations."""
         guard_partition(pk)
         condition, values = f"{pk_attribute} = :pk", {":pk": pk}
         if sk_prefix:
@@ -258,6 +260,11 @@ class Table:
             "Limit": limit,
             "ScanIndexForward": not newest_first,
         }
+        if filter_by:
+            request["FilterExpression"] = filter_by[0]
+            request["ExpressionAttributeValues"] |= to_attributes(filter_by[1])
+            if filter_by[2]:
+                request["ExpressionAttributeNames"] = filter_by[2]
         if start:
             request["ExclusiveStartKey"] = start
         response = self.client.query(**request)

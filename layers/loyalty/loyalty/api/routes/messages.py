@@ -1,29 +1,53 @@
-"""Message templates (消息模板), for operators (services/messages/templates.py): business templates are usable
-once written; marketing ones are approved by a named approver first."""
+"""Messages for operators: templates (消息模板; business ones are usable once written, marketing ones are
+approved by a named approver first), a program's message settings and notifications, and the send records
+(短信消息, 微信消息) with their counts per template and day."""
 
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
+from loyalty.api.params import MemberId
 from loyalty.api.problems import responses
 from loyalty.api.resolver import principal
 from loyalty.domain.config import CODE_PATTERN
 from loyalty.domain.errors import InvalidInput
-from loyalty.domain.messages import TemplateInput
+from loyalty.domain.messages import NOTIFICATIONS, MessageSettingsInput, TemplateInput
 from loyalty.services.approval import Decision, Submission
+from loyalty.services.messages.records import (
+    MessageFilters,
+    MessageRecordPage,
+    MessageRecords,
+    Status,
+    TemplateDayCount,
+    message_records,
+)
+from loyalty.services.messages.settings import MessageSettingsService, MessageSettingsView, message_settings_service
 from loyalty.services.messages.templates import TemplateLogEntry, TemplateService, TemplateView, template_service
 
 router = Router()
 Code = Annotated[str, Path(pattern=CODE_PATTERN)]
 BASE = "/v1/admin/programs/<programCode>/message-templates"
+Limit = Annotated[int, Query(ge=1, le=100)]
+Cursor = Annotated[str | None, Query(min_length=1, max_length=500)]
 
 
 @lru_cache(maxsize=1)
 def service() -> TemplateService:
     return template_service()
+
+
+@lru_cache(maxsize=1)
+def settings() -> MessageSettingsService:
+    return message_settings_service()
+
+
+@lru_cache(maxsize=1)
+def records() -> MessageRecords:
+    return message_records()
 
 
 def _route(method: str, path: str, operation_id: str, summary: str, status_code: int = 200):  # type: ignore[no-untyped-def]
@@ -88,3 +112,82 @@ def reject_template(programCode: Code, code: Code, body: Annotated[Decision, Bod
 @_route("get", f"{BASE}/<code>/log", "getMessageTemplateLog", "Every approval step, oldest first")
 def template_log(programCode: Code, code: Code) -> list[TemplateLogEntry]:
     return service().log(principal(router).tenant, programCode, code)
+
+
+@_route(
+    "get", "/v1/admin/programs/<programCode>/message-settings", "getMessageSettings", "消息设置 (version 0: defaults)"
+)
+def get_settings(programCode: Code) -> MessageSettingsView:
+    return settings().get(principal(router).tenant, programCode)
+
+
+@_route(
+    "put",
+    "/v1/admin/programs/<programCode>/message-settings",
+    "replaceMessageSettings",
+    "Quiet hours, the marketing cap, senders and the notifications switched on, each with its template",
+)
+def replace_settings(programCode: Code, body: Annotated[MessageSettingsInput, Body()]) -> MessageSettingsView:
+    caller = principal(router)
+    return settings().replace(caller.tenant, programCode, body, caller.key_id)
+
+
+def _filters(
+    status: Status | None,
+    template_code: str | None,
+    campaign_id: str | None,
+    program_code: str | None,
+    notification: str | None,
+) -> MessageFilters:
+    return MessageFilters(
+        status=status,
+        template_code=template_code,
+        campaign_id=campaign_id,
+        program_code=program_code,
+        notification=notification,
+    )
+
+
+From = Annotated[datetime | None, Query(alias="from", description="ISO 8601 with offset (default: 7 days ago)")]
+To = Annotated[datetime | None, Query(alias="to", description="ISO 8601 with offset (default: now)")]
+Notification = Annotated[str | None, Query(enum=list(NOTIFICATIONS), description="one notification's messages")]
+CampaignFilter = Annotated[str | None, Query(alias="campaignId", pattern=r"^HD[0-9]{10,}$")]
+
+
+@_route("get", "/v1/admin/messages", "listMessages", "Send records (消息记录), newest first, filtered, cursor paged")
+def list_messages(
+    status: Annotated[Status | None, Query()] = None,
+    template_code: Annotated[str | None, Query(alias="templateCode", pattern=CODE_PATTERN)] = None,
+    campaign_id: CampaignFilter = None,
+    program_code: Annotated[str | None, Query(alias="programCode", pattern=CODE_PATTERN)] = None,
+    notification: Notification = None,
+    since: From = None,
+    until: To = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> MessageRecordPage:
+    filters = _filters(status, template_code, campaign_id, program_code, notification)
+    return records().listing(principal(router).tenant, filters, since, until, limit, cursor)
+
+
+@_route("get", "/v1/admin/members/<memberId>/messages", "listMemberMessages", "A member's send records, newest first")
+def member_messages(
+    memberId: MemberId,
+    status: Annotated[Status | None, Query()] = None,
+    template_code: Annotated[str | None, Query(alias="templateCode", pattern=CODE_PATTERN)] = None,
+    campaign_id: CampaignFilter = None,
+    notification: Notification = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> MessageRecordPage:
+    filters = _filters(status, template_code, campaign_id, None, notification)
+    return records().of_member(principal(router).tenant, memberId, filters, limit, cursor)
+
+
+@_route("get", "/v1/admin/message-counts", "getMessageCounts", "Sent, failed and refused per template and program day")
+def message_counts(
+    program_code: Annotated[str, Query(alias="programCode", pattern=CODE_PATTERN)],
+    since: Annotated[date, Query(alias="from", description="the program's calendar day")],
+    until: Annotated[date, Query(alias="to", description="the program's calendar day, included")],
+) -> list[TemplateDayCount]:
+    return records().counts(principal(router).tenant, program_code, since, until)

@@ -28,6 +28,7 @@ from loyalty.domain.campaigns import (
     IssueCoupon,
     OrderPoints,
     RegistrationTrigger,
+    SendMessage,
     TierChangeTrigger,
 )
 from loyalty.domain.config import KINDS, Ref, changed_refs, distinct_refs
@@ -543,7 +544,8 @@ class CampaignService:
     def _check_effects(self, tenant: str, campaign: CampaignInput, approving: bool = False) -> None:
         """Each coupon effect names a listed rule of the program that campaigns may issue (活动发券); the
         audience a campaign names (a batch campaign's, or a condition) is of the program, and frozen to be
-        approved; a redeemed-coupon trigger's rules are the program's."""
+        approved; a redeemed-coupon trigger's rules are the program's; a message's template is the program's,
+        and usable (business, or an approved marketing one) to be approved."""
         program = self.programs.load(tenant, campaign.program_code)
         for index, rule_id in enumerate(getattr(campaign.trigger, "rule_ids", [])):
             rule = self.table.get(keys.coupon_rule(tenant, rule_id), keys.RULE_SK, consistent=False)
@@ -581,6 +583,25 @@ class CampaignService:
                         f"coupon rule {effect.rule_id} is not issued by campaigns (活动发券 is off)",
                         code="NOT_ISSUABLE",
                         field=f"{field}/ruleId",
+                    )
+            elif isinstance(effect, SendMessage):
+                template = self.table.get(
+                    keys.message_template(tenant, campaign.program_code, effect.template_code),
+                    keys.TEMPLATE_SK,
+                    consistent=False,
+                )
+                if template is None:
+                    raise InvalidInput(
+                        f"no message template {effect.template_code!r} in this program",
+                        code="UNKNOWN_REFERENCE",
+                        field=f"{field}/templateCode",
+                    )
+                if approving and template["status"] not in ("active", "approved"):
+                    raise Conflict(
+                        f"message template {effect.template_code} is {template['status']}, not approved",
+                        code="TEMPLATE_STATUS",
+                        field=f"{field}/templateCode",
+                        templateStatus=template["status"],
                     )
             elif isinstance(effect, GrantPoints | OrderPoints) and effect.point_group_code not in program.point_groups:
                 raise InvalidInput(

@@ -46,6 +46,8 @@ from loyalty.services.campaigns.audiences import in_audience
 from loyalty.services.config import CatalogLoader, ProgramLoader
 from loyalty.services.coupons import CouponService, coupon_service
 from loyalty.services.members import MemberService, member_service
+from loyalty.services.messages import sending
+from loyalty.services.messages.sending import MessageRequest
 from loyalty.services.redemption import ExtrasRefused, Grant, RedemptionService, redemption_service
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
@@ -443,8 +445,18 @@ class CampaignEngine:
                     effects.append({"type": effect.type, "tagCode": effect.tag_code})
                 except DomainError as refused:  # the tag was deleted since the approval
                     effects.append({"type": effect.type, "tagCode": effect.tag_code, "refused": refused.code})
-            elif isinstance(effect, SendMessage):  # the sender comes with issue 15: an intent until then
-                effects.append({"type": "sendMessage", "templateCode": effect.template_code, "status": "intended"})
+            elif isinstance(effect, SendMessage):  # sent once by the message sender, by this key
+                request = MessageRequest(
+                    tenant,
+                    campaign.program_code,
+                    effect.template_code,
+                    member_id,
+                    f"{marker['SK']}#{member_id}#{index}",  # CAMPAIGN#<id>#<trigger>#<member>#<effect>
+                    {"campaignName": campaign.name},
+                    {"campaignId": campaign_id},
+                )
+                sending.enqueue([request])
+                effects.append({"type": "sendMessage", "templateCode": effect.template_code, "status": "requested"})
         operations = [
             update(
                 marker["PK"],

@@ -1,0 +1,106 @@
+"""Notifications (业务通知, D-105): the domain events already on the bus become the messages members expect,
+when the program switched them on. One request per event, keyed by what the event is about (the order, the
+coupon, the tier record), so a redelivered event asks for the same message and gets it once.
+
+- OrderAccrued -> pointsEarned, with the points of the notification's point group (none when it gave none);
+- CouponIssued -> couponIssued, with the coupon's name, code and last day;
+- TierChanged -> tierChanged, with the new tier's name.
+
+The daily ones (points and coupons expiring, birthdays) read day indexes: services/messages/daily.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from loyalty.domain.config import KINDS
+from loyalty.domain.errors import NotFound
+from loyalty.services.messages.sending import MessageRequest, MessageService
+from loyalty.store import keys
+from loyalty.store.config_repo import ConfigRepository
+
+EVENTS = ("OrderAccrued", "CouponIssued", "TierChanged")
+
+
+@dataclass
+class Notifier:
+    messages: MessageService
+
+    def requests(self, tenant: str, detail_type: str, detail: dict[str, Any]) -> list[MessageRequest]:
+        """The message an event asks for, if its program switched the notification on."""
+        if detail_type == "CouponIssued":
+            return self._coupon_issued(tenant, detail)
+        program_code = detail.get("programCode")
+        if not program_code:
+            return []
+        notifications = self.messages.settings.load(tenant, program_code).notifications
+        member_id = detail["memberId"]
+        if detail_type == "OrderAccrued" and notifications.points_earned and notifications.points_earned.enabled:
+            earned = notifications.points_earned
+            points = int(detail.get("points", {}).get(earned.point_group_code, 0))
+            if points <= 0:
+                return []
+            values = {"points": points, "storeName": self._store_name(tenant, detail.get("storeCode"))}
+            return [
+                MessageRequest(
+                    tenant,
+                    program_code,
+                    earned.template_code,
+                    member_id,
+                    f"pointsEarned#{detail['orderId']}",
+                    values,
+                    {"notification": "pointsEarned"},
+                    earned.point_group_code,
+                )
+            ]
+        if detail_type == "TierChanged" and notifications.tier_changed and notifications.tier_changed.enabled:
+            program = self.messages.programs.load(tenant, program_code)
+            tier = program.tiers.get(detail["to"])
+            return [
+                MessageRequest(
+                    tenant,
+                    program_code,
+                    notifications.tier_changed.template_code,
+                    member_id,
+                    f"tierChanged#{detail['recordId']}",
+                    {"tierName": tier.name if tier else detail["to"]},
+                    {"notification": "tierChanged"},
+                )
+            ]
+        return []
+
+    def _coupon_issued(self, tenant: str, detail: dict[str, Any]) -> list[MessageRequest]:
+        if not detail.get("memberId"):
+            return []
+        rule = self.messages.table.get(keys.coupon_rule(tenant, detail["ruleId"]), keys.RULE_SK, consistent=False)
+        if rule is None:
+            return []
+        program_code = rule["rule"]["programCode"]
+        issued = self.messages.settings.load(tenant, program_code).notifications.coupon_issued
+        if issued is None or not issued.enabled:
+            return []
+        zone = self.messages.programs.load(tenant, program_code).zone
+        last_day = datetime.fromisoformat(detail["validUntil"]).astimezone(zone).date().isoformat()
+        cause = {"notification": "couponIssued", "campaignId": detail.get("campaignId", "")}
+        return [
+            MessageRequest(
+                tenant,
+                program_code,
+                issued.template_code,
+                detail["memberId"],
+                f"couponIssued#{detail['code']}",
+                {"couponName": rule["rule"]["name"], "couponCode": detail["code"], "expiryDate": last_day},
+                cause,
+            )
+        ]
+
+    def _store_name(self, tenant: str, store_code: str | None) -> str | None:
+        if not store_code:
+            return None
+        try:
+            stored = ConfigRepository(self.messages.table).get(tenant, KINDS["store"], None, store_code)
+        except NotFound:
+            return store_code
+        return str(getattr(stored.item, "name", store_code))

@@ -1,0 +1,203 @@
+"""Send records (短信消息, 微信消息: social-hub §11.3-11.4), as operators read them: a member's, newest first;
+the tenant's over a time range with filters, newest first, cursor paged; counts per template and day; and a
+member's erasure, which takes their bodies and recipients away (D-106)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import Field
+
+from loyalty.clock import Clock, SystemClock
+from loyalty.domain.errors import InvalidInput
+from loyalty.domain.validity import CamelModel, View
+from loyalty.services.config import ProgramLoader
+from loyalty.store import keys
+from loyalty.store.config_repo import ConfigRepository
+from loyalty.store.table import Item, Table, decode_cursor, delete, encode_cursor, to_attributes, update
+
+MAX_DAYS = 92
+READS_PER_PAGE = 10  # a filtered page reads at most this many index pages, then answers with a cursor
+Status = Literal["queued", "held", "sent", "failed", "refused"]
+
+
+class MessageRecordView(View):
+    message_id: str
+    program_code: str
+    template_code: str
+    template_name: str | None = None
+    channel: Literal["sms", "email", "webhook"] | None = None
+    purpose: Literal["business", "marketing"] | None = None
+    member_id: str
+    recipient: str | None = Field(default=None, description="masked: 138****8000, z***@example.com, a host")
+    length: int | None = Field(default=None, description="characters of the rendered body")
+    status: Status
+    reason: str | None = Field(default=None, description="why refused or failed (noConsent, capReached, ...)")
+    provider_message_id: str | None = None
+    notification: str | None = None
+    campaign_id: str | None = None
+    attempts: int = 0
+    created_at: datetime
+    held_until: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class MessageRecordPage(View):
+    items: list[MessageRecordView]
+    next_cursor: str | None = None
+
+
+class MessageFilters(CamelModel):
+    status: Status | None = None
+    template_code: str | None = None
+    campaign_id: str | None = None
+    program_code: str | None = None
+    notification: str | None = None
+
+
+class TemplateDayCount(View):
+    date: date
+    program_code: str
+    template_code: str
+    sent: int = 0
+    failed: int = 0
+    refused: int = 0
+
+
+@dataclass
+class MessageRecords:
+    table: Table
+    programs: ProgramLoader
+    clock: Clock
+
+    def of_member(
+        self, tenant: str, member_id: str, filters: MessageFilters, limit: int, cursor: str | None
+    ) -> MessageRecordPage:
+        index = keys.member_messages(tenant, member_id)
+        start = None
+        if cursor:
+            sort, pk = json.loads(decode_cursor(cursor, "["))
+            start = to_attributes({"GSI1PK": index, "GSI1SK": sort, "PK": pk, "SK": keys.MESSAGE_SK})
+        found: list[Item] = []
+        for _ in range(READS_PER_PAGE):
+            items, start = self.table.query_index(
+                "GSI1", index, limit=limit - len(found), start=start, newest_first=True, filter_by=_filter(filters)
+            )
+            found += items
+            if not start or len(found) >= limit:
+                break
+        next_cursor = encode_cursor(json.dumps([start["GSI1SK"]["S"], start["PK"]["S"]])) if start else None
+        return MessageRecordPage(items=[MessageRecordView.model_validate(i) for i in found], next_cursor=next_cursor)
+
+    def listing(
+        self,
+        tenant: str,
+        filters: MessageFilters,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+        cursor: str | None,
+    ) -> MessageRecordPage:
+        """Newest first over [since, until] (default: the last 7 days), one UTC day's partition after another."""
+        until = (until or self.clock.now()).astimezone(UTC)
+        since = (since or until - timedelta(days=7)).astimezone(UTC)
+        if since > until or until - since > timedelta(days=MAX_DAYS):
+            raise InvalidInput(f"from comes before to, at most {MAX_DAYS} days apart", field="from")
+        day, start = until.date(), None
+        if cursor:
+            saved_day, sort, pk = json.loads(decode_cursor(cursor, "["))
+            day = date.fromisoformat(saved_day)
+            if sort:
+                index = keys.messages_of_day(tenant, day.isoformat())
+                start = to_attributes({"GSI2PK": index, "GSI2SK": sort, "PK": pk, "SK": keys.MESSAGE_SK})
+        low, high = since.isoformat(), until.isoformat() + "#~"
+        found: list[Item] = []
+        finished = False
+        for _ in range(READS_PER_PAGE):
+            items, start = self.table.query_index(
+                "GSI2",
+                keys.messages_of_day(tenant, day.isoformat()),
+                limit=limit - len(found),
+                start=start,
+                pk_attribute="GSI2PK",
+                newest_first=True,
+                sk_between=("GSI2SK", low, high),
+                filter_by=_filter(filters),
+            )
+            found += items
+            if start is None:
+                if day <= since.date():
+                    finished = True
+                    break
+                day -= timedelta(days=1)
+            if len(found) >= limit:
+                break
+        next_cursor = None
+        if not finished:
+            after = [start["GSI2SK"]["S"], start["PK"]["S"]] if start else [None, None]
+            resume = [day.isoformat(), *after]
+            next_cursor = encode_cursor(json.dumps(resume))
+        return MessageRecordPage(items=[MessageRecordView.model_validate(i) for i in found], next_cursor=next_cursor)
+
+    def counts(self, tenant: str, program_code: str, since: date, until: date) -> list[TemplateDayCount]:
+        """Per template and program day (sent, failed, refused), oldest day first: one query per day."""
+        self.programs.load(tenant, program_code)
+        if since > until or (until - since).days >= MAX_DAYS:
+            raise InvalidInput(f"from comes before to, at most {MAX_DAYS} days apart", field="from")
+        counted: list[TemplateDayCount] = []
+        day = since
+        while day <= until:
+            shards = self.table.query_all(keys.message_stats(tenant, day.isoformat()), f"{program_code}#")
+            merged: dict[str, dict[str, int]] = {}
+            for shard in shards:
+                totals = merged.setdefault(shard["templateCode"], {"sent": 0, "failed": 0, "refused": 0})
+                for status in totals:
+                    totals[status] += int(shard.get(status, 0))
+            counted += [
+                TemplateDayCount(date=day, program_code=program_code, template_code=code, **totals)
+                for code, totals in sorted(merged.items())
+            ]
+            day += timedelta(days=1)
+        return counted
+
+    def erase(self, tenant: str, member_id: str) -> int:
+        """一键删除隐私 reaches messages too: every body (with the recipient it went to) is deleted and the
+        masked recipient taken off the record; the records themselves stay, as the ledger does."""
+        index, start, erased = keys.member_messages(tenant, member_id), None, 0
+        while True:
+            items, start = self.table.query_index("GSI1", index, limit=100, start=start)
+            for item in items:
+                self.table.transact(
+                    [
+                        delete(item["PK"], keys.MESSAGE_BODY_SK),
+                        update(item["PK"], keys.MESSAGE_SK, "REMOVE recipient SET erased = :yes", {":yes": True}),
+                    ]
+                )
+                erased += 1
+            if not start:
+                return erased
+
+
+def _filter(filters: MessageFilters) -> tuple[str, Item, dict[str, str]] | None:
+    wanted: dict[str, Any] = {
+        "#status": filters.status,
+        "templateCode": filters.template_code,
+        "campaignId": filters.campaign_id,
+        "programCode": filters.program_code,
+        "notification": filters.notification,
+    }
+    given = {name: value for name, value in wanted.items() if value is not None}
+    if not given:
+        return None
+    clauses = [f"{name} = :f{i}" for i, name in enumerate(given)]
+    values = {f":f{i}": value for i, value in enumerate(given.values())}
+    names = {"#status": "status"} if "#status" in given else {}
+    return " AND ".join(clauses), values, names
+
+
+def message_records(table: Table | None = None, clock: Clock | None = None) -> MessageRecords:
+    table = table or Table()
+    return MessageRecords(table, ProgramLoader(ConfigRepository(table)), clock or SystemClock())

@@ -1,0 +1,401 @@
+"""Sending messages (issue 15): notifications from the bus, campaign messages, the rules members are owed, and
+the send records; over the template's handlers on moto, with the bus and queues run by the local stack's
+pollers. What the providers were asked is read from the calls themselves (SNS Publish, SES SendEmail) and
+from a webhook receiver on this machine."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import boto3
+import pytest
+
+from infra.local.template import REGION
+from tests.integration.test_campaigns import WELCOME, running
+from tests.integration.test_coupons import APPROVER
+from tests.support import OPERATOR, POS, SHANGHAI, Api, order_body
+
+TEMPLATES = "/v1/admin/programs/DEMO/message-templates"
+SETTINGS = "/v1/admin/programs/DEMO/message-settings"
+EARNED = {
+    "programCode": "DEMO",
+    "code": "points-earned",
+    "name": "购买赠送积分通知",
+    "channel": "sms",
+    "purpose": "business",
+    "body": "{{memberName}}您好, 您在{{storeName}}获得{{points}}{{pointGroupName}}, 当前可用{{balance}}。",
+}
+PROMO = {
+    "programCode": "DEMO",
+    "code": "promo",
+    "name": "会员日",
+    "channel": "sms",
+    "purpose": "marketing",
+    "body": "{{memberName}}, {{campaignName}}: 会员日全场双倍积分",
+}
+
+
+class Outbox:
+    """Every SNS Publish and SES SendEmail the senders made, with their parameters."""
+
+    def __init__(self) -> None:
+        from loyalty.services.messages.senders import senders
+
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        channels = senders()
+        for channel, event in (("sms", "sns.Publish"), ("email", "ses.SendEmail")):
+            channels[channel].client.meta.events.register(  # type: ignore[attr-defined]
+                f"provide-client-params.{event}",
+                lambda params, channel=channel, **_: self.calls.append((channel, params)),
+            )
+
+    def of(self, channel: str) -> list[dict[str, Any]]:
+        return [params for kind, params in self.calls if kind == channel]
+
+
+@pytest.fixture
+def outbox(aws) -> Outbox:
+    return Outbox()
+
+
+def member(api: Api, phone: str, *, opted_in: bool = False, **profile: Any) -> str:
+    body = {"programCode": "DEMO", "phone": phone, "name": "张三", **profile}
+    status, created = api.call("POST", "/v1/members", POS, body=body)
+    assert status == 201, created
+    if opted_in:
+        change = {"marketingOptIn": True}
+        path = f"/v1/admin/members/{created['id']}"
+        assert api.call("PATCH", path, OPERATOR, body=change, headers={"if-match": '"1"'})[0] == 200
+    return str(created["id"])
+
+
+def records(api: Api, member_id: str, **query: str) -> list[dict[str, Any]]:
+    status, page = api.call("GET", f"/v1/admin/members/{member_id}/messages", OPERATOR, query=query or None)
+    assert status == 200, page
+    return list(page["items"])
+
+
+def switch_on(api: Api, **settings: Any) -> dict[str, Any]:
+    status, written = api.call("PUT", SETTINGS, OPERATOR, body=settings)
+    assert status == 200, written
+    return dict(written)
+
+
+def approved(api: Api, template: dict[str, Any]) -> None:
+    assert api.call("POST", TEMPLATES, OPERATOR, body=template)[0] == 201
+    path = f"{TEMPLATES}/{template['code']}"
+    if template["purpose"] == "marketing":
+        api.call("POST", f"{path}/submit", OPERATOR, body={"approver": APPROVER["keyId"]})
+        assert api.call("POST", f"{path}/approve", APPROVER, body={"comment": "同意"})[1]["status"] == "approved"
+
+
+def test_an_accrual_sends_one_points_earned_sms_and_a_redelivered_event_sends_nothing_more(demo, api, pipeline, outbox):
+    approved(api, EARNED)
+    notifications = {"pointsEarned": {"templateCode": "points-earned", "pointGroupCode": "points"}}
+    switch_on(api, notifications=notifications)
+    member_id = member(api, "13900139000")
+    status, accrued = api.call(
+        "POST", "/v1/orders", POS, body=order_body("SMS-0001", 120, member={"phone": "13900139000"})
+    )
+    assert status in (200, 202), accrued
+    pipeline.drain()
+
+    sms = outbox.of("sms")
+    assert len(sms) == 1
+    _, view = api.call("GET", f"/v1/members/{member_id}", POS)
+    balance = next(a["available"] for a in view["accounts"] if a["pointGroupCode"] == "points")
+    assert sms[0]["PhoneNumber"] == "+8613900139000"
+    assert sms[0]["MessageAttributes"]["AWS.SNS.SMS.SMSType"]["StringValue"] == "Transactional"
+    assert sms[0]["Message"] == f"张三您好, 您在上海南京路店获得{balance}积分, 当前可用{balance}。"
+    [record] = records(api, member_id)
+    assert record["status"] == "sent" and record["notification"] == "pointsEarned"
+    assert record["recipient"] == "139****9000" and record["length"] == len(sms[0]["Message"])
+    assert record["providerMessageId"] and record["channel"] == "sms" and record["purpose"] == "business"
+
+    # The same OrderAccrued delivered again (EventBridge delivers at least once): nothing more is sent.
+    from loyalty.services.messages.notifications import Notifier
+    from loyalty.services.messages.sending import message_service
+
+    messages = message_service()
+    again = Notifier(messages).requests(
+        "demo",
+        "OrderAccrued",
+        {"memberId": member_id, "orderId": "x", "programCode": "DEMO", "points": {"points": balance}},
+    )
+    assert messages.deliver(again[0]) == "sent"  # another order id: a message of its own
+    assert len(outbox.of("sms")) == 2
+    assert messages.deliver(again[0]) == "sent" and len(outbox.of("sms")) == 2
+
+
+def test_a_business_message_ignores_consent_but_erasure_stops_it_and_takes_bodies_away(demo, api, pipeline, outbox):
+    approved(api, EARNED)
+    switch_on(api, notifications={"pointsEarned": {"templateCode": "points-earned", "pointGroupCode": "points"}})
+    member_id = member(api, "13900139001")
+    api.call("POST", "/v1/orders", POS, body=order_body("SMS-0002", 80, member={"phone": "13900139001"}))
+    pipeline.drain()
+    assert [r["status"] for r in records(api, member_id)] == ["sent"]
+    table = boto3.client("dynamodb", region_name=REGION)
+    from loyalty.settings import get_settings
+    from loyalty.store import keys
+
+    body_key = {"PK": {"S": keys.message("demo", f"pointsEarned#{_order_id(api, 'SMS-0002')}")}, "SK": {"S": "BODY"}}
+    kept = table.get_item(TableName=get_settings().table_name, Key=body_key)["Item"]
+    assert kept["recipient"]["S"] == "+8613900139001" and int(kept["expiration"]["N"]) > datetime.now(UTC).timestamp()
+
+    assert api.call("DELETE", f"/v1/members/{member_id}/personal-data", POS)[0] == 200
+    pipeline.drain()
+    assert "Item" not in table.get_item(TableName=get_settings().table_name, Key=body_key)
+    [record] = records(api, member_id)
+    assert record["recipient"] is None and record["status"] == "sent"
+
+    from loyalty.services.messages.sending import MessageRequest, message_service
+
+    request = MessageRequest("demo", "DEMO", "points-earned", member_id, "test#after-erasure", {"points": 5})
+    assert message_service().deliver(request) == "refused"
+    assert (records(api, member_id)[0]["reason"], len(outbox.of("sms"))) == ("erased", 1)
+
+
+def _order_id(api: Api, number: str) -> str:
+    status, found = api.call("GET", f"/v1/orders/{number}", POS)
+    assert status == 200, found
+    return str(found["orderId"])
+
+
+def test_marketing_goes_only_to_members_who_said_yes_and_counts_against_the_daily_cap(demo, api, pipeline, outbox):
+    approved(api, PROMO)
+    switch_on(api, quietHours=None, marketingCap={"perDay": 1, "perWeek": 5})
+    welcome = {**WELCOME, "effects": [{"type": "sendMessage", "templateCode": "promo"}]}
+    first, second = running(api, welcome), running(api, {**welcome, "name": "入会第二条"})
+    willing = member(api, "13900139003", opted_in=True)
+    never_asked = member(api, "13900139005")
+    pipeline.drain()
+
+    [sms] = outbox.of("sms")  # two campaigns, one message: the cap is one marketing message a day
+    assert sms["PhoneNumber"] == "+8613900139003"
+    assert sms["MessageAttributes"]["AWS.SNS.SMS.SMSType"]["StringValue"] == "Promotional"
+    assert sms["Message"] in ("张三, 新会员入会礼: 会员日全场双倍积分", "张三, 入会第二条: 会员日全场双倍积分")
+    assert sorted((r["status"], r["reason"]) for r in records(api, willing)) == [
+        ("refused", "capReached"),
+        ("sent", None),
+    ]
+    assert {r["campaignId"] for r in records(api, willing)} == {first, second}
+    assert [(r["status"], r["reason"]) for r in records(api, never_asked)] == [("refused", "noConsent")] * 2
+    _, listed = api.call("GET", "/v1/admin/messages", OPERATOR, query={"status": "refused", "campaignId": first})
+    assert never_asked in {r["memberId"] for r in listed["items"]}
+    assert {(r["status"], r["campaignId"]) for r in listed["items"]} == {("refused", first)}
+    today = datetime.now(SHANGHAI).date().isoformat()
+    query = {"programCode": "DEMO", "from": today, "to": today}
+    _, counts = api.call("GET", "/v1/admin/message-counts", OPERATOR, query=query)
+    assert [(c["templateCode"], c["sent"], c["refused"], c["failed"]) for c in counts] == [("promo", 1, 3, 0)]
+
+
+def test_an_email_goes_through_ses_from_the_verified_sender(demo, api, pipeline, outbox):
+    boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress="loyalty@example.com")
+    tier = {
+        "programCode": "DEMO",
+        "code": "tier-mail",
+        "name": "等级变更",
+        "channel": "email",
+        "purpose": "business",
+        "subject": "{{memberName}}, 您的等级已变更",
+        "body": "恭喜您成为{{tierName}}会员。",
+    }
+    approved(api, tier)
+    status, problem = api.call(
+        "PUT", SETTINGS, OPERATOR, body={"notifications": {"tierChanged": {"templateCode": "tier-mail"}}}
+    )
+    assert (status, problem["code"], problem["field"]) == (
+        422,
+        "CHANNEL_NOT_CONFIGURED",
+        "/notifications/tierChanged/templateCode",
+    )
+    switch_on(api, emailFrom="loyalty@example.com", notifications={"tierChanged": {"templateCode": "tier-mail"}})
+    member_id = member(api, "13900139006", email="zhang.san@example.com")
+    _, view = api.call("GET", f"/v1/members/{member_id}", POS)
+    target = "gold" if view["tier"]["code"] != "gold" else "silver"
+    status, changed = api.call(
+        "POST", f"/v1/admin/members/{member_id}/tier-changes", OPERATOR, body={"tierCode": target, "reason": "补录"}
+    )
+    assert status in (200, 201), changed
+    pipeline.drain()
+    [mail] = outbox.of("email")
+    assert mail["Source"] == "loyalty@example.com"
+    assert mail["Destination"] == {"ToAddresses": ["zhang.san@example.com"]}
+    assert mail["Message"]["Subject"]["Data"] == "张三, 您的等级已变更"
+    assert (
+        mail["Message"]["Body"]["Text"]["Data"] == f"恭喜您成为{'金卡会员' if target == 'gold' else '银卡会员'}会员。"
+    )
+    [record] = records(api, member_id)
+    assert (record["status"], record["recipient"], record["notification"]) == (
+        "sent",
+        "z***@example.com",
+        "tierChanged",
+    )
+
+
+class Receiver(BaseHTTPRequestHandler):
+    answers: list[int] = []
+    seen: list[tuple[dict[str, str], bytes]] = []
+
+    def do_POST(self) -> None:  # the name http.server calls
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Receiver.seen.append((dict(self.headers), body))
+        self.send_response(Receiver.answers.pop(0) if Receiver.answers else 200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver():
+    Receiver.answers, Receiver.seen = [], []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook"
+    server.shutdown()
+
+
+def test_a_webhook_is_signed_retried_on_a_5xx_and_failed_for_good_on_a_4xx(demo, api, pipeline, receiver):
+    from loyalty.services.messages.senders import signature
+
+    hook = {**EARNED, "code": "points-push", "channel": "webhook"}
+    approved(api, hook)
+    secret = "a-long-shared-secret"
+    switch_on(
+        api,
+        webhook={"url": receiver, "secret": secret},
+        notifications={"pointsEarned": {"templateCode": "points-push", "pointGroupCode": "points"}},
+    )
+    assert "secret" not in (api.call("GET", SETTINGS, OPERATOR)[1]["settings"]["webhook"] or {}) or (
+        api.call("GET", SETTINGS, OPERATOR)[1]["settings"]["webhook"].get("secret") is None
+    )
+    member_id = member(api, "13900139007")
+    Receiver.answers = [503]
+    api.call("POST", "/v1/orders", POS, body=order_body("HOOK-0001", 50, member={"phone": "13900139007"}))
+    pipeline.drain()
+    assert len(Receiver.seen) == 2  # a 503, then the retry inside the same attempt
+    headers, body = Receiver.seen[-1]
+    stamp = headers["X-Loyalty-Timestamp"]
+    assert headers["X-Loyalty-Signature"] == "sha256=" + signature(secret, stamp, body)
+    sent = json.loads(body)
+    assert sent["memberId"] == member_id and headers["Idempotency-Key"] == sent["messageId"]
+    assert [r["status"] for r in records(api, member_id)] == ["sent"]
+
+    Receiver.answers = [410]
+    api.call("POST", "/v1/orders", POS, body=order_body("HOOK-0002", 50, member={"phone": "13900139007"}))
+    pipeline.drain()
+    newest = records(api, member_id)[0]
+    assert (newest["status"], newest["reason"]) == ("failed", "webhookRefused410")
+    # a secret kept when the settings are written again without it
+    switch_on(api, webhook={"url": receiver}, notifications={})
+
+
+def test_quiet_hours_hold_marketing_until_the_morning_and_the_release_sends_it_once(demo, api, outbox):
+    from loyalty.clock import FixedClock
+    from loyalty.services.messages.sending import MessageRequest, message_service
+
+    approved(api, PROMO)
+    switch_on(api, quietHours={"start": "21:00:00", "end": "09:00:00"})
+    member_id = member(api, "13900139008", opted_in=True)
+    late_evening = datetime(2026, 12, 7, 22, 30, tzinfo=SHANGHAI)
+    clock = FixedClock(late_evening)
+    service = message_service(clock=clock)
+    enqueued: list[MessageRequest] = []
+    service.enqueue = enqueued.extend  # type: ignore[method-assign]
+    request = MessageRequest("demo", "DEMO", "promo", member_id, "test#quiet", {"campaignName": "会员日"})
+    assert service.deliver(request) == "held"
+    [record] = records(api, member_id)
+    assert record["heldUntil"] == datetime(2026, 12, 8, 9, 0, tzinfo=SHANGHAI).astimezone(UTC).isoformat().replace(
+        "+00:00", "Z"
+    ) or datetime.fromisoformat(record["heldUntil"]) == datetime(2026, 12, 8, 9, 0, tzinfo=SHANGHAI)
+    assert service.deliver(request) == "held" and outbox.of("sms") == []
+    clock.at = datetime(2026, 12, 8, 8, 59, tzinfo=SHANGHAI)
+    assert service.release("demo", "DEMO") == 0
+    clock.at = datetime(2026, 12, 8, 9, 5, tzinfo=SHANGHAI)
+    assert service.release("demo", "DEMO") == 1
+    assert service.deliver(enqueued[0]) == "sent" and service.deliver(enqueued[0]) == "sent"
+    assert len(outbox.of("sms")) == 1
+    assert service.release("demo", "DEMO") == 0  # released once: the hold is gone with the claim
+    [record] = records(api, member_id)
+    assert record["status"] == "sent" and record["attempts"] == 1
+
+
+def test_a_throttled_provider_is_tried_later_and_a_dead_claim_is_not_sent_again(demo, api, outbox):
+    from botocore.exceptions import ClientError
+
+    from loyalty.clock import FixedClock
+    from loyalty.services.messages.senders import TryLater
+    from loyalty.services.messages.sending import LEASE, MessageRequest, message_service
+
+    approved(api, EARNED)
+    member_id = member(api, "13900139009")
+    clock = FixedClock(datetime.now(UTC))
+    service = message_service(clock=clock)
+    sms = service.channels()["sms"]
+    real_publish = sms.client.publish  # type: ignore[attr-defined]
+
+    def throttled(**_: Any) -> Any:
+        raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "Publish")
+
+    sms.client.publish = throttled  # type: ignore[attr-defined]
+    request = MessageRequest("demo", "DEMO", "points-earned", member_id, "test#throttled", {"points": 5})
+    with pytest.raises(TryLater):
+        service.deliver(request)
+    [record] = records(api, member_id)
+    assert (record["status"], record["reason"], record["attempts"]) == ("queued", "Throttling", 1)
+    sms.client.publish = real_publish  # type: ignore[attr-defined]
+    assert service.deliver(request) == "sent"
+    assert records(api, member_id)[0]["attempts"] == 2
+
+    def dies(**_: Any) -> Any:
+        raise SystemExit("the sandbox died mid-call")
+
+    sms.client.publish = dies  # type: ignore[attr-defined]
+    crashed = MessageRequest("demo", "DEMO", "points-earned", member_id, "test#crashed", {"points": 5})
+    with pytest.raises(SystemExit):
+        service.deliver(crashed)
+    sms.client.publish = real_publish  # type: ignore[attr-defined]
+    with pytest.raises(TryLater):  # redelivered while the lease lives: not now
+        service.deliver(crashed)
+    clock.at += LEASE + timedelta(seconds=1)
+    assert service.deliver(crashed) == "failed"
+    newest = records(api, member_id)[0]
+    assert (newest["status"], newest["reason"]) == ("failed", "outcomeUnknown")
+    assert len(outbox.of("sms")) == 1
+
+
+def test_settings_refuse_unknown_templates_and_point_groups_and_keep_the_defaults(demo, api):
+    status, defaults = api.call("GET", SETTINGS, OPERATOR)
+    assert status == 200 and defaults["version"] == 0
+    assert defaults["settings"]["quietHours"] == {"start": "21:00:00", "end": "09:00:00"}
+    assert defaults["settings"]["marketingCap"] == {"perDay": 2, "perWeek": 5}
+    bad = {"notifications": {"couponIssued": {"templateCode": "nope"}}}
+    status, problem = api.call("PUT", SETTINGS, OPERATOR, body=bad)
+    assert (status, problem["code"], problem["field"]) == (
+        422,
+        "UNKNOWN_REFERENCE",
+        "/notifications/couponIssued/templateCode",
+    )
+    approved(api, EARNED)
+    bad = {"notifications": {"pointsEarned": {"templateCode": "points-earned", "pointGroupCode": "stars"}}}
+    status, problem = api.call("PUT", SETTINGS, OPERATOR, body=bad)
+    assert (status, problem["code"], problem["field"]) == (
+        422,
+        "UNKNOWN_REFERENCE",
+        "/notifications/pointsEarned/pointGroupCode",
+    )
+    status, problem = api.call("PUT", SETTINGS, OPERATOR, body={"webhook": {"url": "https://hooks.example.com/x"}})
+    assert (status, problem["field"]) == (422, "/webhook/secret")
+    status, problem = api.call(
+        "PUT", SETTINGS, OPERATOR, body={"webhook": {"url": "http://hooks.example.com/x", "secret": "s" * 16}}
+    )
+    assert status == 422
+    written = switch_on(api, marketingCap={"perDay": 1, "perWeek": None})
+    assert written["version"] == 1 and written["updatedBy"] == OPERATOR["keyId"]
+    status, problem = api.call("GET", "/v1/admin/programs/NOPE/message-settings", OPERATOR)
+    assert (status, problem["code"]) == (404, "PROGRAM_NOT_FOUND")
