@@ -1,9 +1,11 @@
 """Messages: operators' HTTP routes (loyalty.api.routes.messages: templates, settings, send records); the
 message queue, where a request (a campaign's message) is delivered once by its business key, an event from the
 bus (OrderAccrued, CouponIssued, TierChanged) becomes the notification its program switched on, and a
-member's erasure takes their bodies and recipients away; and the schedule, which sends held marketing back to
-the queue once quiet hours end. A provider's "try later" puts the request back with a backoff (30 s, doubling,
-at most 15 minutes); after the queue's maxReceiveCount it waits in the DLQ.
+member's erasure takes their bodies and recipients away, and a page of a day index (points or coupons that
+expire soon, birthdays) becomes its members' requests; and the schedule, every 5 minutes, which sends held
+marketing back to the queue once quiet hours end and plans each program's daily notifications once a day.
+A provider's "try later" puts the request back with a backoff (30 s, doubling, at most 15 minutes); after the
+queue's maxReceiveCount it waits in the DLQ.
 
 The HTTP part is imported on the first HTTP request only: the queue invokes this function far more often.
 """
@@ -18,6 +20,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty.observability import logger, metrics
+from loyalty.services.messages.daily import DailyNotifications, NotificationPage
 from loyalty.services.messages.notifications import Notifier
 from loyalty.services.messages.records import MessageRecords, message_records
 from loyalty.services.messages.senders import TryLater
@@ -35,6 +38,11 @@ def messages() -> MessageService:
 @lru_cache(maxsize=1)
 def notifier() -> Notifier:
     return Notifier(messages())
+
+
+@lru_cache(maxsize=1)
+def daily() -> DailyNotifications:
+    return DailyNotifications(messages())
 
 
 @lru_cache(maxsize=1)
@@ -62,6 +70,9 @@ def record_handler(record: SQSRecord) -> None:
         if "messageRequest" in message:
             messages().deliver(MessageRequest.from_body(message))
             return
+        if "notificationPage" in message:
+            daily().run_page(NotificationPage.from_body(message))
+            return
         detail, detail_type = message["detail"], message["detail-type"]
         if detail_type == "MemberPersonalDataErased":
             records().erase(detail["tenant"], detail["memberId"])
@@ -86,9 +97,9 @@ def on_queue(event: dict, context: LambdaContext) -> dict:
 
 @logger.inject_lambda_context(clear_state=True)
 def on_schedule(event: dict, context: LambdaContext) -> dict:
-    released = messages().release_all()
-    logger.info("held messages released", extra={"released": released})
-    return {"released": released}
+    released, planned = messages().release_all(), daily().plan_all()
+    logger.info("held messages released, days planned", extra={"released": released, "pages": planned})
+    return {"released": released, "pages": planned}
 
 
 def lambda_handler(event: dict, context: LambdaContext) -> Any:

@@ -399,3 +399,105 @@ def test_settings_refuse_unknown_templates_and_point_groups_and_keep_the_default
     assert written["version"] == 1 and written["updatedBy"] == OPERATOR["keyId"]
     status, problem = api.call("GET", "/v1/admin/programs/NOPE/message-settings", OPERATOR)
     assert (status, problem["code"]) == (404, "PROGRAM_NOT_FOUND")
+
+
+EXPIRING = {
+    **EARNED,
+    "code": "points-expiring",
+    "name": "积分到期提醒",
+    "body": "{{memberName}}您好, 您有{{points}}{{pointGroupName}}将于{{expiryDate}}到期, 当前可用{{balance}}。",
+}
+
+
+def test_points_expiring_in_n_days_are_told_once_per_member_with_the_total_across_pages(
+    demo, api, pipeline, outbox, monkeypatch
+):
+    from loyalty.services.messages import daily
+    from loyalty.services.messages.sending import message_service
+
+    approved(api, EXPIRING)
+    notifications = {"pointsExpiring": {"templateCode": "points-expiring", "pointGroupCode": "points", "daysAhead": 7}}
+    switch_on(api, notifications=notifications)
+    members = {phone: member(api, phone) for phone in ("13900139010", "13900139011")}
+    for number, (phone, amount) in enumerate([("13900139010", 100), ("13900139010", 50), ("13900139011", 30)]):
+        api.call("POST", "/v1/orders", POS, body=order_body(f"EXP-{number}", amount, member={"phone": phone}))
+    pipeline.drain()
+    outbox.calls.clear()
+    _, lots = api.call("GET", f"/v1/members/{members['13900139010']}/lots", POS, query={"pointGroup": "points"})
+    expiry_day = datetime.fromisoformat(lots[0]["expiresAt"]).astimezone(SHANGHAI).date()
+    assert {datetime.fromisoformat(lot["expiresAt"]).astimezone(SHANGHAI).date() for lot in lots} == {expiry_day}
+    totals = {}
+    for phone, member_id in members.items():
+        _, open_lots = api.call("GET", f"/v1/members/{member_id}/lots", POS, query={"pointGroup": "points"})
+        totals[phone] = sum(lot["remaining"] for lot in open_lots)
+
+    monkeypatch.setattr(daily, "PAGE", 1)  # every lot a page: a member's lots straddle pages
+    planner = daily.DailyNotifications(message_service())
+    assert planner.plan("demo", "DEMO", expiry_day - timedelta(days=7)) == 8  # a page per shard
+    pipeline.drain()
+    assert planner.plan("demo", "DEMO", expiry_day - timedelta(days=7)) == 8  # an operator's rerun: nothing new
+    pipeline.drain()
+    sms = {p["PhoneNumber"]: p["Message"] for p in outbox.of("sms")}
+    assert len(outbox.of("sms")) == 2
+    for phone, total in totals.items():
+        text = f"张三您好, 您有{total}积分将于{expiry_day.isoformat()}到期, 当前可用{total}。"
+        assert sms[f"+86{phone}"] == text
+    [record] = records(api, members["13900139010"], notification="pointsExpiring")
+    assert record["status"] == "sent"
+
+
+def test_the_schedule_plans_a_program_day_once_from_its_morning(demo, api, outbox):
+    from loyalty.clock import FixedClock
+    from loyalty.services.messages.daily import DailyNotifications
+    from loyalty.services.messages.sending import message_service
+
+    approved(api, {**EARNED, "code": "birthday", "name": "生日祝福", "body": "{{memberName}}, 生日快乐!"})
+    switch_on(api, notifications={"birthday": {"templateCode": "birthday"}})
+    clock = FixedClock(datetime(2026, 12, 7, 8, 30, tzinfo=SHANGHAI))
+    planner = DailyNotifications(message_service(clock=clock))
+    assert planner.plan("demo", "DEMO") == 0  # quiet hours end at 09:00: not yet
+    clock.at = datetime(2026, 12, 7, 9, 0, tzinfo=SHANGHAI)
+    assert planner.plan("demo", "DEMO") == 1 and planner.plan("demo", "DEMO") == 0
+    clock.at = datetime(2026, 12, 8, 9, 0, tzinfo=SHANGHAI)
+    assert planner.plan("demo", "DEMO") == 1
+
+
+def test_birthdays_and_coupons_expiring_are_told_on_their_day(demo, api, pipeline, outbox):
+    from loyalty.services.messages.daily import DailyNotifications
+    from loyalty.services.messages.sending import message_service
+    from tests.integration.test_coupons import claim, listed_rule
+
+    approved(api, {**EARNED, "code": "birthday", "name": "生日祝福", "body": "{{memberName}}, 生日快乐!"})
+    expiring = {
+        **EARNED,
+        "code": "coupon-expiring",
+        "name": "券到期",
+        "body": "您的{{couponName}}({{couponCode}})将于{{expiryDate}}到期",
+    }
+    approved(api, expiring)
+    notifications = {
+        "birthday": {"templateCode": "birthday"},
+        "couponExpiring": {"templateCode": "coupon-expiring", "daysAhead": 3},
+    }
+    switch_on(api, notifications=notifications)
+    today = datetime.now(SHANGHAI).date()
+    born = member(api, "13900139012", birthday=today.replace(year=1992).isoformat())  # 1992: a leap year
+    member(api, "13900139013", birthday=(today + timedelta(days=1)).replace(year=1992).isoformat())
+    holder = member(api, "13900139014")
+    rule_id = listed_rule(api)
+    status, coupon = claim(api, holder, rule_id)
+    assert status == 201, coupon
+    pipeline.drain()
+    outbox.calls.clear()
+
+    planner = DailyNotifications(message_service())
+    planner.plan("demo", "DEMO", today)
+    pipeline.drain()
+    assert [(p["PhoneNumber"], p["Message"]) for p in outbox.of("sms")] == [("+8613900139012", "张三, 生日快乐!")]
+    assert records(api, born)[0]["notification"] == "birthday"
+    last_day = datetime.fromisoformat(coupon["validUntil"]).astimezone(SHANGHAI).date()
+    outbox.calls.clear()
+    planner.plan("demo", "DEMO", last_day - timedelta(days=3))
+    pipeline.drain()
+    told = [p for p in outbox.of("sms") if p["PhoneNumber"] == "+8613900139014"]
+    assert [p["Message"] for p in told] == [f"您的{coupon['ruleName']}({coupon['code']})将于{last_day.isoformat()}到期"]

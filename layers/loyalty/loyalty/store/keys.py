@@ -555,3 +555,8 @@ MESSAGE_STATS_SHARDS = 4
 
 def message_stats_shard(key: str) -> int:
     return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % MESSAGE_STATS_SHARDS
+
+
+def message_days(tenant: str, program_code: str) -> str:
+    """The days whose daily notifications were planned (SK = the day), so the schedule plans each once."""
+    return f"T#{tenant}#MSGDAYS#{program_code}"
