@@ -43,6 +43,7 @@ def main() -> None:
             print(f"  {name:<12} {key}  (key id {info['apiKeyIds'][name]})")
     schedules = ", ".join(info["schedules"]) or "none"
     print(f"Schedules (POST {info['baseUrl']}/_local/schedules/<name> runs one now): {schedules}")
+    print(f"What messages sent (SMS, email, webhooks): GET {info['outboxUrl']}")
     print(f"Written to {args.state_file}. Ctrl-C stops.", flush=True)
 
     stopped = threading.Event()

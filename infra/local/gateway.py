@@ -18,7 +18,7 @@ from infra.local.template import ACCOUNT, Route
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's own limit
 NO_CONTENT = (204, 304)  # answers that carry no body (RFC 9110 §6.4.1)
-Extra = Callable[[str, str, bytes], tuple[int, str, bytes] | None]  # local-only routes (docs, schedules)
+Extra = Callable[[str, str, bytes, dict[str, str]], tuple[int, str, bytes] | None]  # local-only routes (docs, ...)
 
 
 class Gateway:
@@ -40,7 +40,7 @@ class Gateway:
         url = urlsplit(target)
         path = unquote(url.path)
         if self.extra:
-            answer = self.extra(method, path, body)
+            answer = self.extra(method, path, body, headers)
             if answer:
                 status, content_type, payload = answer
                 return status, {"content-type": content_type}, payload

@@ -213,3 +213,84 @@ def seed_demo_coupon_rule() -> str:
     rules.submit(TENANT, rule_id, Submission(approver="demo-approver"), "demo-operator")
     rules.approve(TENANT, rule_id, Decision(comment="demo"), "demo-approver")
     return rule_id
+
+
+# The local receiver checks signatures with it; the demo's only, on this machine.
+DEMO_WEBHOOK_SECRET = "local-demo-webhook-secret"  # noqa: S105  # nosec B105
+DEMO_EMAIL_FROM = "loyalty@example.com"
+DEMO_TEMPLATES = [
+    {
+        "code": "points-earned",
+        "name": "购买赠送积分通知",
+        "channel": "sms",
+        "purpose": "business",
+        "body": "{{memberName}}您好, 您本次购买获得{{points}}{{pointGroupName}}, 当前可用{{balance}}。",
+    },
+    {
+        "code": "coupon-issued",
+        "name": "购买赠送优惠券通知",
+        "channel": "sms",
+        "purpose": "business",
+        "body": "您的{{couponName}}已经到账, 券码{{couponCode}}, {{expiryDate}}前有效, 请至卡券包查看。",
+    },
+    {
+        "code": "points-expiring",
+        "name": "积分到期提醒",
+        "channel": "sms",
+        "purpose": "business",
+        "body": "您有{{points}}{{pointGroupName}}将于{{expiryDate}}到期, 当前可用{{balance}}。",
+    },
+    {
+        "code": "tier-changed",
+        "name": "等级变更通知",
+        "channel": "email",
+        "purpose": "business",
+        "subject": "{{memberName}}, 您的会员等级已变更",
+        "body": "恭喜您成为{{tierName}}, 感谢您对{{programName}}的支持。",
+    },
+    {
+        "code": "tier-push",
+        "name": "等级变更推送",
+        "channel": "webhook",
+        "purpose": "business",
+        "body": "您已成为{{tierName}}",
+    },
+    {
+        "code": "member-day",
+        "name": "会员日营销短信",
+        "channel": "sms",
+        "purpose": "marketing",
+        "body": "{{memberName}}, {{campaignName}}: 本周六会员日全场双倍积分, 回T退订",
+    },
+]
+
+
+def seed_demo_messages(webhook_url: str) -> None:
+    """消息中心 of the demo program (§11): SMS, email and webhook templates (the marketing one approved), the
+    emulator's verified email sender, and the notifications switched on: points earned and expiring in 7
+    days, coupon issued, tier changed (email). The webhook goes to the local stack's receiver."""
+    import boto3
+
+    from loyalty.domain.messages import MessageSettingsInput, TemplateInput
+    from loyalty.services.approval import Decision, Submission
+    from loyalty.services.messages.settings import message_settings_service
+    from loyalty.services.messages.templates import template_service
+
+    boto3.client("ses").verify_email_identity(EmailAddress=DEMO_EMAIL_FROM)
+    templates = template_service()
+    for template in DEMO_TEMPLATES:
+        created = templates.create(TENANT, TemplateInput.model_validate({"programCode": PROGRAM, **template}), "demo")
+        if created.status == "draft":
+            templates.submit(TENANT, PROGRAM, template["code"], Submission(approver="demo-approver"), "demo-operator")
+            templates.approve(TENANT, PROGRAM, template["code"], Decision(comment="demo"), "demo-approver")
+    settings = {
+        "emailFrom": DEMO_EMAIL_FROM,
+        "webhook": {"url": webhook_url, "secret": DEMO_WEBHOOK_SECRET},
+        "notifications": {
+            "pointsEarned": {"templateCode": "points-earned", "pointGroupCode": "points"},
+            "pointsExpiring": {"templateCode": "points-expiring", "pointGroupCode": "points", "daysAhead": 7},
+            "couponIssued": {"templateCode": "coupon-issued"},
+            "tierChanged": {"templateCode": "tier-changed"},
+        },
+    }
+    message_settings_service().replace(TENANT, PROGRAM, MessageSettingsInput.model_validate(settings), "demo-operator")

@@ -32,6 +32,22 @@ DOCS_MISSING = """<!doctype html><html><head><meta charset="utf-8"><title>Loyalt
 <a href="/openapi.json">/openapi.json</a>.</p></body></html>"""
 
 
+def received_webhook(body: bytes, headers: dict[str, str]) -> dict[str, Any]:
+    """A webhook POST as the local receiver keeps it: its body, and whether its signature is the demo
+    program's (what a receiver checks: HMAC-SHA256 of `<timestamp>.<body>` with the shared secret)."""
+    from infra.local.seed import DEMO_WEBHOOK_SECRET
+    from loyalty.services.messages.senders import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
+
+    named = {name.lower(): value for name, value in headers.items()}
+    stamp = named.get(TIMESTAMP_HEADER.lower(), "")
+    verified = named.get(SIGNATURE_HEADER.lower()) == "sha256=" + signature(DEMO_WEBHOOK_SECRET, stamp, body)
+    try:
+        payload = dict(json.loads(body))
+    except ValueError:
+        payload = {"unreadable": body.decode(errors="replace")}
+    return {"signatureVerified": verified, "idempotencyKey": named.get("idempotency-key"), "payload": payload}
+
+
 class LocalStack:
     def __init__(
         self,
@@ -57,6 +73,7 @@ class LocalStack:
         self.pollers: list[Any] = []
         self.scheduler: Any = None
         self._server: Any = None
+        self.webhooks: list[dict[str, Any]] = []  # what the demo program's webhook sent here (/_local/webhook)
 
     def start(self, seed: bool = True) -> dict[str, Any]:
         resolver = provision(self.template, self.emulator.client)
@@ -104,15 +121,17 @@ class LocalStack:
         keys: dict[str, str] = {}
         key_ids: dict[str, str] = {}
         tenant = program = None
+        base = f"http://{self.host}:{self.port}"
         if seed:
-            from infra.local.seed import PROGRAM, TENANT, seed_demo_tenant
+            from infra.local.seed import PROGRAM, TENANT, seed_demo_messages, seed_demo_tenant
 
             (keys, key_ids), tenant, program = seed_demo_tenant(), TENANT, PROGRAM
-        base = f"http://{self.host}:{self.port}"
+            seed_demo_messages(f"{base}/_local/webhook")
         return {
             "baseUrl": base,
             "openapiUrl": f"{base}/openapi.json",
             "docsUrl": f"{base}/docs",
+            "outboxUrl": f"{base}/_local/outbox",
             "engine": self.engine,
             "emulatorEndpoint": self.emulator.endpoint,
             "dynamodbEndpoint": self.emulator.endpoint_for("dynamodb"),
@@ -139,7 +158,9 @@ class LocalStack:
             self._dynamodb_local.terminate()
             self._dynamodb_local.wait(timeout=10)
 
-    def _local_routes(self, method: str, path: str, body: bytes) -> tuple[int, str, bytes] | None:
+    def _local_routes(
+        self, method: str, path: str, body: bytes, headers: dict[str, str] | None = None
+    ) -> tuple[int, str, bytes] | None:
         """Routes of the local stack itself: the API description, and running a schedule now."""
         if method == "GET" and path == "/openapi.json" and self.openapi_path.exists():
             return 200, "application/json", self.openapi_path.read_bytes()
@@ -159,4 +180,33 @@ class LocalStack:
             return 200, "application/json", json.dumps({"schedule": name, "result": result}, default=str).encode()
         if path == "/_local/health":
             return 200, "application/json", b'{"status":"ok"}'
+        if path == "/_local/webhook" and method == "POST":
+            self.webhooks.append(received_webhook(body, headers or {}))
+            return 200, "application/json", b'{"received":true}'
+        if path == "/_local/outbox" and method == "GET":
+            return 200, "application/json", json.dumps(self.outbox(), ensure_ascii=False).encode()
         return None
+
+    def outbox(self) -> dict[str, list[dict[str, Any]]]:
+        """What the messages "sent": SMS and email as the emulator recorded them (SNS, SES), and what the
+        demo's webhook POSTed to this stack."""
+        from moto.ses.models import ses_backends
+        from moto.sns.models import sns_backends
+
+        from infra.local.template import ACCOUNT, REGION
+
+        sms = [
+            {"messageId": message_id, "phoneNumber": phone, "message": text}
+            for message_id, (phone, text) in sns_backends[ACCOUNT][REGION].sms_messages.items()
+        ]
+        email = [
+            {
+                "messageId": m.id,
+                "source": m.source,
+                "destinations": m.destinations,
+                "subject": m.subject,
+                "body": m.body,
+            }
+            for m in ses_backends[ACCOUNT][REGION].sent_messages
+        ]
+        return {"sms": sms, "email": email, "webhook": self.webhooks}
