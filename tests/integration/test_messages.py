@@ -501,3 +501,57 @@ def test_birthdays_and_coupons_expiring_are_told_on_their_day(demo, api, pipelin
     pipeline.drain()
     told = [p for p in outbox.of("sms") if p["PhoneNumber"] == "+8613900139014"]
     assert [p["Message"] for p in told] == [f"您的{coupon['ruleName']}({coupon['code']})将于{last_day.isoformat()}到期"]
+
+
+def test_send_records_page_newest_first_and_a_forged_cursor_is_refused(demo, api, outbox):
+    from loyalty.services.messages.sending import MessageRequest, message_service
+
+    approved(api, EARNED)
+    member_id = member(api, "13900139015")
+    service = message_service()
+    for n in range(3):
+        assert (
+            service.deliver(MessageRequest("demo", "DEMO", "points-earned", member_id, f"test#page{n}", {"points": n}))
+            == "sent"
+        )
+    seen, cursor = [], None
+    while True:
+        query = {"limit": "1", **({"cursor": cursor} if cursor else {})}
+        status, page = api.call("GET", "/v1/admin/messages", OPERATOR, query=query)
+        assert status == 200, page
+        seen += [r["messageId"] for r in page["items"]]
+        cursor = page["nextCursor"]
+        if not cursor:
+            break
+    mine = [r["messageId"] for r in records(api, member_id)]
+    assert seen == mine and len(mine) == 3 and mine == sorted(mine, reverse=True)
+    for forged in ("bm90LWpzb24", "WyJ4Il0", "e30"):  # not JSON, a list of one, an object
+        status, problem = api.call("GET", "/v1/admin/messages", OPERATOR, query={"cursor": forged})
+        assert (status, problem["code"]) == (422, "INVALID_CURSOR"), forged
+        status, problem = api.call("GET", f"/v1/admin/members/{member_id}/messages", OPERATOR, query={"cursor": forged})
+        assert (status, problem["code"]) == (422, "INVALID_CURSOR"), forged
+    status, problem = api.call(
+        "GET", "/v1/admin/messages", OPERATOR, query={"from": "2026-01-01T00:00:00Z", "to": "2026-12-01T00:00:00Z"}
+    )
+    assert (status, problem["field"]) == (422, "/from")
+
+
+def test_an_email_from_a_sender_ses_has_not_verified_fails_with_the_reason(demo, api, outbox):
+    from loyalty.services.messages.sending import MessageRequest, message_service
+
+    mail = {**EARNED, "code": "mail", "channel": "email", "subject": "积分到账"}
+    approved(api, mail)
+    switch_on(api, emailFrom="nobody@example.com")
+    member_id = member(api, "13900139016", email="li.si@example.com")
+    request = MessageRequest("demo", "DEMO", "mail", member_id, "test#unverified", {"points": 5})
+    assert message_service().deliver(request) == "failed"
+    [record] = records(api, member_id)
+    assert (record["status"], record["reason"], record["recipient"]) == (
+        "failed",
+        "unverifiedSender",
+        "l***@example.com",
+    )
+    no_email = member(api, "13900139017")
+    request = MessageRequest("demo", "DEMO", "mail", no_email, "test#no-email", {"points": 5})
+    assert message_service().deliver(request) == "refused"
+    assert records(api, no_email)[0]["reason"] == "noEmail"

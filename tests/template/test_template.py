@@ -330,3 +330,17 @@ def test_the_campaign_function_may_write_a_frozen_list_in_batches_scan_and_sched
     assert {"dynamodb:BatchWriteItem", "dynamodb:Scan", "scheduler:CreateSchedule", "iam:PassRole"} <= actions
     launch = TEMPLATE.resources["CampaignLaunchRole"]["Properties"]
     assert launch["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "scheduler.amazonaws.com"}
+
+
+def test_the_message_sender_may_publish_sms_send_email_and_back_off_on_its_own_queue():
+    """moto enforces no IAM: what MessagesFunction calls must be in its role (issue 15)."""
+    statements = _statements(TEMPLATE.resources["MessagesFunction"])
+    actions = {action for s in statements for action in s["Action"]}
+    assert {"sns:Publish", "ses:SendEmail", "sqs:ChangeMessageVisibility", "sqs:SendMessage"} <= actions
+    assert {"dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"} <= actions
+    tables = next(s for s in statements if "dynamodb:Query" in s["Action"])["Resource"]
+    assert {"Fn::Sub": "${LoyaltyTable.Arn}/index/GSI2"} in tables  # the tenant's records by day
+    campaigns = _statements(TEMPLATE.resources["CampaignsFunction"])
+    assert any(
+        s["Resource"] == {"Fn::GetAtt": ["MessageQueue", "Arn"]} and "sqs:SendMessage" in s["Action"] for s in campaigns
+    )

@@ -19,7 +19,7 @@ from datetime import datetime, time, timedelta
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from loyalty.domain.config import CODE_PATTERN
 from loyalty.domain.coupons import period_labels
@@ -113,6 +113,13 @@ class QuietHours(CamelModel):
 
     start: time = time(21, 0)
     end: time = time(9, 0)
+
+    @field_validator("start", "end")
+    @classmethod
+    def _local(cls, value: time) -> time:
+        if value.tzinfo is not None:
+            raise ValueError("a time of day in the program's zone, without an offset")
+        return value
 
 
 def held_until(now: datetime, zone: ZoneInfo, quiet: QuietHours | None) -> datetime | None:

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
+from pydantic.config import JsonDict
 
 from loyalty.clock import Clock, SystemClock
 from loyalty.domain.errors import InvalidInput
@@ -24,7 +25,30 @@ READS_PER_PAGE = 10  # a filtered page reads at most this many index pages, then
 Status = Literal["queued", "held", "sent", "failed", "refused"]
 
 
+RECORD_EXAMPLE: JsonDict = {
+    "messageId": "01JDQ5W8C4M7Q3V2X9Z6K1B0TA",
+    "programCode": "DEMO",
+    "templateCode": "points-earned",
+    "templateName": "购买赠送积分通知",
+    "channel": "sms",
+    "purpose": "business",
+    "memberId": "01JDQ5T2M3N4P5Q6R7S8T9V0WX",
+    "recipient": "138****8000",
+    "length": 28,
+    "status": "sent",
+    "providerMessageId": "5649559b-bc03-4b00-af11-745bc9aca719",
+    "notification": "pointsEarned",
+    "attempts": 1,
+    "createdAt": "2026-12-06T11:20:44.271Z",
+    "finishedAt": "2026-12-06T11:20:44.323Z",
+}
+
+
 class MessageRecordView(View):
+    """A send record (消息记录): what was sent to whom (masked), why, and how it went."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [RECORD_EXAMPLE]})  # merged with View's
+
     message_id: str
     program_code: str
     template_code: str
@@ -59,6 +83,21 @@ class MessageFilters(CamelModel):
 
 
 class TemplateDayCount(View):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "date": "2026-12-06",
+                    "programCode": "DEMO",
+                    "templateCode": "points-earned",
+                    "sent": 1280,
+                    "failed": 3,
+                    "refused": 12,
+                }
+            ]
+        },
+    )
+
     date: date
     program_code: str
     template_code: str
@@ -79,7 +118,7 @@ class MessageRecords:
         index = keys.member_messages(tenant, member_id)
         start = None
         if cursor:
-            sort, pk = json.loads(decode_cursor(cursor, "["))
+            sort, pk = _resume(cursor, 2)
             start = to_attributes({"GSI1PK": index, "GSI1SK": sort, "PK": pk, "SK": keys.MESSAGE_SK})
         found: list[Item] = []
         for _ in range(READS_PER_PAGE):
@@ -108,7 +147,7 @@ class MessageRecords:
             raise InvalidInput(f"from comes before to, at most {MAX_DAYS} days apart", field="from")
         day, start = until.date(), None
         if cursor:
-            saved_day, sort, pk = json.loads(decode_cursor(cursor, "["))
+            saved_day, sort, pk = _resume(cursor, 3)
             day = date.fromisoformat(saved_day)
             if sort:
                 index = keys.messages_of_day(tenant, day.isoformat())
@@ -179,6 +218,26 @@ class MessageRecords:
                 erased += 1
             if not start:
                 return erased
+
+
+def _resume(cursor: str, parts: int) -> list[Any]:
+    """What a cursor of these listings holds: a JSON list of `parts` strings (or nulls), the first a day or a
+    sort key; anything else is 422 INVALID_CURSOR."""
+    try:
+        saved = json.loads(decode_cursor(cursor, "["))
+        if parts == 3:
+            date.fromisoformat(saved[0])
+    except (ValueError, TypeError, IndexError, KeyError):
+        saved = None
+    valid = (
+        isinstance(saved, list)
+        and len(saved) == parts
+        and isinstance(saved[0], str)
+        and (all(isinstance(v, str) for v in saved[1:]) or (parts == 3 and saved[1:] == [None, None]))
+    )
+    if not valid:
+        raise InvalidInput("the cursor is not one this API issued", code="INVALID_CURSOR", field="cursor")
+    return saved
 
 
 def _filter(filters: MessageFilters) -> tuple[str, Item, dict[str, str]] | None:
