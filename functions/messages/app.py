@@ -77,8 +77,7 @@ def record_handler(record: SQSRecord) -> None:
         if detail_type == "MemberPersonalDataErased":
             records().erase(detail["tenant"], detail["memberId"])
             return
-        for request in notifier().requests(detail["tenant"], detail_type, detail):
-            messages().deliver(request)
+        notifier().send(detail["tenant"], detail_type, detail)
     except TryLater as later:
         boto3.client("sqs").change_message_visibility(
             QueueUrl=get_settings().message_queue_url,

@@ -121,7 +121,7 @@ def test_an_accrual_sends_one_points_earned_sms_and_a_redelivered_event_sends_no
     from loyalty.services.messages.sending import message_service
 
     messages = message_service()
-    again = Notifier(messages).requests(
+    again, _ = Notifier(messages).requests(
         "demo",
         "OrderAccrued",
         {"memberId": member_id, "orderId": "x", "programCode": "DEMO", "points": {"points": balance}},
@@ -397,6 +397,11 @@ def test_settings_refuse_unknown_templates_and_point_groups_and_keep_the_default
     assert status == 422
     written = switch_on(api, marketingCap={"perDay": 1, "perWeek": None})
     assert written["version"] == 1 and written["updatedBy"] == OPERATOR["keyId"]
+    switch_on(api, notifications={"pointsEarned": {"templateCode": "points-earned", "pointGroupCode": "points"}})
+    status, problem = api.call("DELETE", f"{TEMPLATES}/points-earned", OPERATOR)
+    assert (status, problem["code"]) == (409, "STILL_REFERENCED")
+    switch_on(api, notifications={})
+    assert api.call("DELETE", f"{TEMPLATES}/points-earned", OPERATOR)[0] == 204
     status, problem = api.call("GET", "/v1/admin/programs/NOPE/message-settings", OPERATOR)
     assert (status, problem["code"]) == (404, "PROGRAM_NOT_FOUND")
 

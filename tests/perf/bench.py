@@ -51,6 +51,7 @@ class Bench:
             self.hook.attach(client)
         self.raw = boto3.client("dynamodb", region_name=REGION)
         self.rows: dict[str, Meter] = {}
+        self.rate = 0.0  # messages per second through one sender worker (messages())
 
     def measure(self, name: str, action: Callable[[], Any]) -> Any:
         self.hook.meter = Meter()
@@ -79,7 +80,7 @@ class Bench:
             pass
 
 
-def run(resolver: Resolver) -> tuple[dict[str, Meter], list[str]]:
+def run(resolver: Resolver) -> tuple[dict[str, Meter], list[str], float]:
     bench = Bench(resolver)
     api = bench.api
     _, member = bench.measure(
@@ -180,7 +181,7 @@ def run(resolver: Resolver) -> tuple[dict[str, Meter], list[str]]:
     held_orders(bench)
     customer_center(bench, mid)
     campaigns(bench)
-    return bench.rows, own_overhead(bench, mid, presented)
+    return bench.rows, own_overhead(bench, mid, presented), bench.rate
 
 
 def campaigns(bench: Bench) -> None:
@@ -211,6 +212,67 @@ def campaigns(bench: Bench) -> None:
     birthdays(bench, gift, approver)
     batch_campaign(bench, gift, approver)
     message_templates(bench, approver)
+    messages(bench)
+
+
+MESSAGES_RUN = 200
+
+
+def messages(bench: Bench) -> None:
+    """A points-earned SMS from the OrderAccrued event it follows (settings, template, member, claim, SNS,
+    record), a campaign's marketing SMS from its request, a refusal (no consent) and a request delivered
+    again; then messages per second through one sender worker on the emulator."""
+    from loyalty.services.messages.senders import senders
+    from loyalty.services.messages.sending import MessageRequest, message_service
+
+    api = bench.api
+    for client in (senders()["sms"].client, senders()["email"].client):  # type: ignore[attr-defined]
+        bench.hook.attach(client)
+    settings = {"notifications": {"pointsEarned": {"templateCode": "points-earned", "pointGroupCode": "points"}}}
+    bench.quiet(lambda: api.call("PUT", "/v1/admin/programs/DEMO/message-settings", OPERATOR, body=settings))
+    bench.settle_pipeline()
+    _, member = bench.quiet(
+        lambda: api.call("POST", "/v1/members", POS, body={"programCode": "DEMO", "phone": "13500135000"})
+    )
+    bench.quiet(
+        lambda: api.call("POST", "/v1/orders", POS, body=order_body("msg-1", 120, member={"phone": "13500135000"}))
+    )
+    bench.quiet(lambda: bench.poll("AccruePointsFunction"))
+    bench.quiet(lambda: [p.poll_once() for p in bench.pipeline.pollers if p.function.name == "PublishEventsFunction"])
+    bench.measure(
+        "send a points-earned SMS (OrderAccrued; first: program read)", lambda: bench.poll("MessagesFunction")
+    )
+    second = order_body("msg-2", 80, member={"phone": "13500135000"})
+    bench.quiet(lambda: api.call("POST", "/v1/orders", POS, body=second))
+    bench.quiet(lambda: bench.poll("AccruePointsFunction"))
+    bench.quiet(lambda: [p.poll_once() for p in bench.pipeline.pollers if p.function.name == "PublishEventsFunction"])
+    bench.measure("send a points-earned SMS (OrderAccrued; warm)", lambda: bench.poll("MessagesFunction"))
+    path = f"/v1/admin/members/{member['id']}"
+    bench.quiet(lambda: api.call("PATCH", path, OPERATOR, body={"marketingOptIn": True}, headers={"if-match": '"1"'}))
+    service = message_service()
+    request = MessageRequest("demo", "DEMO", "win-back", member["id"], "bench#marketing", {"couponName": "满100减20"})
+    quiet_off = {"quietHours": None}
+    bench.quiet(lambda: api.call("PUT", "/v1/admin/programs/DEMO/message-settings", OPERATOR, body=quiet_off))
+    bench.quiet(lambda: service.enqueue([request]))
+    bench.measure("send a campaign's marketing SMS (request, cap counted)", lambda: bench.poll("MessagesFunction"))
+    bench.measure("the same request delivered again (nothing sent)", lambda: service.deliver(request))
+    refused = MessageRequest(
+        "demo", "DEMO", "win-back", bench.quiet(lambda: _member(api, "13500135001")), "bench#no", {}
+    )
+    bench.measure("refuse a marketing SMS (no consent: a record)", lambda: service.deliver(refused))
+
+    def rate() -> float:
+        started = time.perf_counter()
+        for n in range(MESSAGES_RUN):
+            request = MessageRequest("demo", "DEMO", "points-earned", member["id"], f"bench#rate{n}", {"points": n})
+            service.deliver(request)
+        return MESSAGES_RUN / (time.perf_counter() - started)
+
+    bench.rate = bench.quiet(rate)
+
+
+def _member(api: Api, phone: str) -> str:
+    return str(api.call("POST", "/v1/members", POS, body={"programCode": "DEMO", "phone": phone})[1]["id"])
 
 
 def message_templates(bench: Bench, approver: dict) -> None:
@@ -495,13 +557,14 @@ def own_overhead(bench: Bench, member_id: str, presented: dict[str, Any]) -> lis
 
 def main() -> None:
     with emulated_account() as resolver:
-        bench_rows, overhead = run(resolver)
+        bench_rows, overhead, rate = run(resolver)
     print("1. Cost per operation (DynamoDB rules applied to the real item sizes; on-demand prices in cost.py)\n")
     print(HEADER)
     for name, meter in bench_rows.items():
         print(meter.row(name))
     print(f"\n3. Our own overhead per operation (median of {RUNS} runs, time in client calls excluded)\n")
     print("\n".join(overhead))
+    print(f"\n4. Messages per second through one sender worker on the emulator: {rate:.0f} ({MESSAGES_RUN} SMS)")
     rows = bench_rows
     if len(sys.argv) > 1:
         Path(sys.argv[1]).write_text("\n".join([HEADER, *(m.row(n) for n, m in rows.items())]) + "\n")

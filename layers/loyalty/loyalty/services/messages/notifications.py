@@ -17,9 +17,11 @@ from typing import Any
 
 from loyalty.domain.config import KINDS
 from loyalty.domain.errors import NotFound
+from loyalty.domain.messages import MessageSettingsInput, Notification
 from loyalty.services.messages.sending import MessageRequest, MessageService
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
+from loyalty.store.table import Item
 
 EVENTS = ("OrderAccrued", "CouponIssued", "TierChanged")
 
@@ -28,23 +30,35 @@ EVENTS = ("OrderAccrued", "CouponIssued", "TierChanged")
 class Notifier:
     messages: MessageService
 
-    def requests(self, tenant: str, detail_type: str, detail: dict[str, Any]) -> list[MessageRequest]:
-        """The message an event asks for, if its program switched the notification on."""
+    def send(self, tenant: str, detail_type: str, detail: dict[str, Any]) -> list[str]:
+        """Deliver the message an event asks for, if any; the statuses of their records."""
+        requests, settings = self.requests(tenant, detail_type, detail)
+        return [self.messages.deliver(request, settings) for request in requests]
+
+    def requests(
+        self, tenant: str, detail_type: str, detail: dict[str, Any]
+    ) -> tuple[list[MessageRequest], MessageSettingsInput | None]:
+        """The message an event asks for, if its program switched the notification on, and the program's
+        settings (read once, for the sender too)."""
+        rule = None
         if detail_type == "CouponIssued":
-            return self._coupon_issued(tenant, detail)
-        program_code = detail.get("programCode")
+            rule = self.messages.table.get(keys.coupon_rule(tenant, detail["ruleId"]), keys.RULE_SK, consistent=False)
+            program_code = rule["rule"]["programCode"] if rule and detail.get("memberId") else None
+        else:
+            program_code = detail.get("programCode")
         if not program_code:
-            return []
-        notifications = self.messages.settings.load(tenant, program_code).notifications
-        member_id = detail["memberId"]
-        if detail_type == "OrderAccrued" and notifications.points_earned and notifications.points_earned.enabled:
+            return [], None
+        settings = self.messages.settings.load(tenant, program_code)
+        notifications, member_id = settings.notifications, detail["memberId"]
+        request = None
+        if rule is not None and notifications.coupon_issued and notifications.coupon_issued.enabled:
+            request = self._coupon_issued(tenant, program_code, notifications.coupon_issued, detail, rule)
+        elif detail_type == "OrderAccrued" and notifications.points_earned and notifications.points_earned.enabled:
             earned = notifications.points_earned
             points = int(detail.get("points", {}).get(earned.point_group_code, 0))
-            if points <= 0:
-                return []
-            values = {"points": points, "storeName": self._store_name(tenant, detail.get("storeCode"))}
-            return [
-                MessageRequest(
+            if points > 0:
+                values = {"points": points, "storeName": self._store_name(tenant, detail.get("storeCode"))}
+                request = MessageRequest(
                     tenant,
                     program_code,
                     earned.template_code,
@@ -54,47 +68,33 @@ class Notifier:
                     {"notification": "pointsEarned"},
                     earned.point_group_code,
                 )
-            ]
-        if detail_type == "TierChanged" and notifications.tier_changed and notifications.tier_changed.enabled:
-            program = self.messages.programs.load(tenant, program_code)
-            tier = program.tiers.get(detail["to"])
-            return [
-                MessageRequest(
-                    tenant,
-                    program_code,
-                    notifications.tier_changed.template_code,
-                    member_id,
-                    f"tierChanged#{detail['recordId']}",
-                    {"tierName": tier.name if tier else detail["to"]},
-                    {"notification": "tierChanged"},
-                )
-            ]
-        return []
-
-    def _coupon_issued(self, tenant: str, detail: dict[str, Any]) -> list[MessageRequest]:
-        if not detail.get("memberId"):
-            return []
-        rule = self.messages.table.get(keys.coupon_rule(tenant, detail["ruleId"]), keys.RULE_SK, consistent=False)
-        if rule is None:
-            return []
-        program_code = rule["rule"]["programCode"]
-        issued = self.messages.settings.load(tenant, program_code).notifications.coupon_issued
-        if issued is None or not issued.enabled:
-            return []
-        zone = self.messages.programs.load(tenant, program_code).zone
-        last_day = datetime.fromisoformat(detail["validUntil"]).astimezone(zone).date().isoformat()
-        cause = {"notification": "couponIssued", "campaignId": detail.get("campaignId", "")}
-        return [
-            MessageRequest(
+        elif detail_type == "TierChanged" and notifications.tier_changed and notifications.tier_changed.enabled:
+            tier = self.messages.programs.load(tenant, program_code).tiers.get(detail["to"])
+            request = MessageRequest(
                 tenant,
                 program_code,
-                issued.template_code,
-                detail["memberId"],
-                f"couponIssued#{detail['code']}",
-                {"couponName": rule["rule"]["name"], "couponCode": detail["code"], "expiryDate": last_day},
-                cause,
+                notifications.tier_changed.template_code,
+                member_id,
+                f"tierChanged#{detail['recordId']}",
+                {"tierName": tier.name if tier else detail["to"]},
+                {"notification": "tierChanged"},
             )
-        ]
+        return ([request] if request else []), settings
+
+    def _coupon_issued(
+        self, tenant: str, program_code: str, issued: Notification, detail: dict[str, Any], rule: Item
+    ) -> MessageRequest:
+        zone = self.messages.programs.load(tenant, program_code).zone
+        last_day = datetime.fromisoformat(detail["validUntil"]).astimezone(zone).date().isoformat()
+        return MessageRequest(
+            tenant,
+            program_code,
+            issued.template_code,
+            detail["memberId"],
+            f"couponIssued#{detail['code']}",
+            {"couponName": rule["rule"]["name"], "couponCode": detail["code"], "expiryDate": last_day},
+            {"notification": "couponIssued", "campaignId": detail.get("campaignId", "")},
+        )
 
     def _store_name(self, tenant: str, store_code: str | None) -> str | None:
         if not store_code:

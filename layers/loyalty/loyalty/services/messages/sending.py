@@ -103,8 +103,9 @@ class MessageService:
     def enqueue(self, requests: list[MessageRequest]) -> None:
         enqueue(requests, self.queue_url)
 
-    def deliver(self, request: MessageRequest) -> str:
-        """Send the request's message unless its record says it was dealt with; answers the record's status."""
+    def deliver(self, request: MessageRequest, settings: MessageSettingsInput | None = None) -> str:
+        """Send the request's message unless its record says it was dealt with; answers the record's status.
+        `settings`: the program's, when the caller has read them already."""
         pk = keys.message(request.tenant, request.key)
         found = self.table.get(pk, keys.MESSAGE_SK)
         now = self.clock.now()
@@ -118,7 +119,7 @@ class MessageService:
                 if now.isoformat() < found["leaseUntil"]:
                     raise TryLater("inFlight")
                 return self._unknown_outcome(found)
-        decision = self._decide(request, found, now)
+        decision = self._decide(request, found, now, settings)
         record = decision.record
         if record["status"] in ("refused", "held"):
             return self._settle(request, found, decision, now)
@@ -126,7 +127,9 @@ class MessageService:
 
     # --- deciding ---------------------------------------------------------------------------------------
 
-    def _decide(self, request: MessageRequest, found: Item | None, now: datetime) -> Decision:
+    def _decide(
+        self, request: MessageRequest, found: Item | None, now: datetime, settings: MessageSettingsInput | None
+    ) -> Decision:
         program = self.programs.load(request.tenant, request.program_code)
         template_item = self.table.get(
             keys.message_template(request.tenant, request.program_code, request.template_code),
@@ -159,7 +162,7 @@ class MessageService:
         refused = refusal(template.purpose, profile, for_tests=template.for_tests)
         if refused:
             return Decision(_refused(record, refused))
-        settings = self.settings.load(request.tenant, request.program_code)
+        settings = settings or self.settings.load(request.tenant, request.program_code)
         recipient, reason = _recipient(template.channel, profile, settings)
         if recipient is None:
             return Decision(_refused(record, reason))

@@ -101,7 +101,20 @@ class TemplateService:
         return _view(item)
 
     def delete(self, tenant: str, program_code: str, code: str) -> None:
+        """Gone for good, unless a notification of the program's settings names it (409 STILL_REFERENCED)."""
         current = self._item(tenant, program_code, code)
+        settings = self.table.get(keys.message_settings(tenant, program_code), keys.MESSAGE_SETTINGS_SK)
+        named = [
+            name
+            for name, notification in ((settings or {}).get("settings", {}).get("notifications") or {}).items()
+            if notification and notification.get("templateCode") == code
+        ]
+        if named:
+            raise Conflict(
+                f"the {named[0]} notification sends it; switch it to another template first",
+                code="STILL_REFERENCED",
+                field="code",
+            )
         try:
             self.table.transact([delete(current["PK"], keys.TEMPLATE_SK, "version = :v", {":v": current["version"]})])
         except TransactionCancelled:
