@@ -23,7 +23,7 @@ from loyalty.observability import logger, metrics
 from loyalty.services.messages.daily import DailyNotifications, NotificationPage
 from loyalty.services.messages.notifications import Notifier
 from loyalty.services.messages.records import MessageRecords, message_records
-from loyalty.services.messages.senders import TryLater
+from loyalty.services.messages.senders import TryLater, retry_delay
 from loyalty.services.messages.sending import MessageRequest, MessageService, message_service
 from loyalty.settings import get_settings
 
@@ -58,12 +58,6 @@ def http() -> Any:
     return http_handler(build_app(router))
 
 
-def backoff(record: SQSRecord) -> int:
-    """Seconds before the next try: 30, 60, 120, ... at most 900."""
-    receives = int(record.attributes.approximate_receive_count or 1)
-    return min(30 * 2 ** (receives - 1), 900)
-
-
 def record_handler(record: SQSRecord) -> None:
     message = json.loads(record.body)
     try:
@@ -82,7 +76,7 @@ def record_handler(record: SQSRecord) -> None:
         boto3.client("sqs").change_message_visibility(
             QueueUrl=get_settings().message_queue_url,
             ReceiptHandle=record.receipt_handle,
-            VisibilityTimeout=backoff(record),
+            VisibilityTimeout=retry_delay(int(record.attributes.approximate_receive_count or 1)),
         )
         logger.warning("message to try later", extra={"reason": later.reason})
         raise

@@ -560,3 +560,57 @@ def test_an_email_from_a_sender_ses_has_not_verified_fails_with_the_reason(demo,
     request = MessageRequest("demo", "DEMO", "mail", no_email, "test#no-email", {"points": 5})
     assert message_service().deliver(request) == "refused"
     assert records(api, no_email)[0]["reason"] == "noEmail"
+
+
+def test_no_phone_email_or_body_reaches_the_logs(demo, api, outbox, log_output):
+    from loyalty.services.messages.sending import MessageRequest, message_service
+
+    boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress="loyalty@example.com")
+    approved(api, EARNED)
+    approved(api, {**EARNED, "code": "mail", "channel": "email", "subject": "积分到账 {{points}}"})
+    switch_on(api, emailFrom="loyalty@example.com")
+    member_id = member(api, "13900139018", email="wang.wu@example.com")
+    log_output.seek(0)
+    log_output.truncate()
+    service = message_service()
+    for template in ("points-earned", "mail"):
+        request = MessageRequest("demo", "DEMO", template, member_id, f"test#logs-{template}", {"points": 777})
+        assert service.deliver(request) == "sent"
+    logged = log_output.getvalue()
+    assert logged.count("message sent") == 2  # the logs say what happened...
+    for secret in ("13900139018", "wang.wu@example.com", "获得777", "积分到账"):
+        assert secret not in logged  # ...and not to whom or what
+
+
+def test_a_throttled_request_goes_back_to_the_queue_with_a_backoff(demo, api, pipeline, outbox):
+    from botocore.exceptions import ClientError
+
+    from loyalty.services.messages.senders import senders
+    from loyalty.services.messages.sending import MessageRequest, enqueue
+
+    approved(api, EARNED)
+    member_id = member(api, "13900139019")
+    sms = senders()["sms"]
+
+    def throttled(**_: Any) -> Any:
+        raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "Publish")
+
+    sms.client.publish = throttled  # type: ignore[attr-defined]
+    visibility: list[dict[str, Any]] = []
+    session, event = boto3._get_default_session(), "provide-client-params.sqs.ChangeMessageVisibility"
+    session.events.register(event, lambda params, **_: visibility.append(params), unique_id="test-backoff")
+    enqueue([MessageRequest("demo", "DEMO", "points-earned", member_id, "test#backoff", {"points": 5})])
+    pipeline.drain()  # one receive: the message is then invisible for its backoff, not redelivered at once
+    [record] = records(api, member_id)
+    assert (record["status"], record["reason"], record["attempts"]) == ("queued", "Throttling", 1)
+    sqs = boto3.client("sqs", region_name=REGION)
+    from loyalty.settings import get_settings
+
+    counts = sqs.get_queue_attributes(
+        QueueUrl=get_settings().message_queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    assert (counts["ApproximateNumberOfMessages"], counts["ApproximateNumberOfMessagesNotVisible"]) == ("0", "1")
+    assert outbox.of("sms") == []
+    session.events.unregister(event, unique_id="test-backoff")
+    assert [v["VisibilityTimeout"] for v in visibility] == [30]  # the first try later: 30 s

@@ -18,6 +18,7 @@ from loyalty.services.messages.senders import (
     TryLater,
     Undeliverable,
     Webhook,
+    retry_delay,
     signature,
 )
 
@@ -85,6 +86,10 @@ def test_a_webhook_nobody_answers_is_tried_later_after_its_attempts():
     with pytest.raises(TryLater) as raised:
         Webhook(timeout=0.5, attempts=2, backoff=0.01).send(hook)
     assert raised.value.reason == "webhookUnreachable"
+
+
+def test_a_request_to_try_later_waits_30_s_then_doubling_up_to_15_minutes():
+    assert [retry_delay(n) for n in range(1, 8)] == [30, 60, 120, 240, 480, 900, 900]
 
 
 def test_phones_go_to_sns_in_e164_and_quiet_hours_are_times_of_the_program_zone():
