@@ -219,7 +219,7 @@ class MessageSettingsInput(CamelModel):
             "marketingCap": {"perDay": 2, "perWeek": 5},
             "smsCountryCode": "+86",
             "emailFrom": "loyalty@example.com",
-            "webhook": {"url": "https://hooks.example.com/loyalty", "secret": "a-long-shared-secret"},
+            "webhook": {"url": "https://hooks.example.com/loyalty", "secret": "a-long-shared-secret"},  # nosec B105: an example
             "bodyRetentionDays": 30,
             "notifications": {
                 "pointsEarned": {"templateCode": "points-earned", "pointGroupCode": "points"},
