@@ -539,6 +539,10 @@ def test_send_records_page_newest_first_and_a_forged_cursor_is_refused(demo, api
         "GET", "/v1/admin/messages", OPERATOR, query={"from": "2026-01-01T00:00:00Z", "to": "2026-12-01T00:00:00Z"}
     )
     assert (status, problem["field"]) == (422, "/from")
+    far = {"programCode": "DEMO", "from": "9999-12-30", "to": "9999-12-31"}
+    assert api.call("GET", "/v1/admin/message-counts", OPERATOR, query=far)[1]["field"] == "/from"
+    early = {"to": "0001-01-02T00:00:00Z"}
+    assert api.call("GET", "/v1/admin/messages", OPERATOR, query=early)[1]["field"] == "/to"
 
 
 def test_an_email_from_a_sender_ses_has_not_verified_fails_with_the_reason(demo, api, outbox):

@@ -141,7 +141,9 @@ class MessageRecords:
         cursor: str | None,
     ) -> MessageRecordPage:
         """Newest first over [since, until] (default: the last 7 days), one UTC day's partition after another."""
-        until = (until or self.clock.now()).astimezone(UTC)
+        _plausible(since, "from")
+        until = _plausible(until, "to") or self.clock.now()
+        until = until.astimezone(UTC)
         since = (since or until - timedelta(days=7)).astimezone(UTC)
         if since > until or until - since > timedelta(days=MAX_DAYS):
             raise InvalidInput(f"from comes before to, at most {MAX_DAYS} days apart", field="from")
@@ -184,11 +186,13 @@ class MessageRecords:
     def counts(self, tenant: str, program_code: str, since: date, until: date) -> list[TemplateDayCount]:
         """Per template and program day (sent, failed, refused), oldest day first: one query per day."""
         self.programs.load(tenant, program_code)
+        _plausible(since, "from")
+        _plausible(until, "to")
         if since > until or (until - since).days >= MAX_DAYS:
             raise InvalidInput(f"from comes before to, at most {MAX_DAYS} days apart", field="from")
         counted: list[TemplateDayCount] = []
-        day = since
-        while day <= until:
+        for offset in range((until - since).days + 1):
+            day = since + timedelta(days=offset)
             shards = self.table.query_all(keys.message_stats(tenant, day.isoformat()), f"{program_code}#")
             merged: dict[str, dict[str, int]] = {}
             for shard in shards:
@@ -199,7 +203,6 @@ class MessageRecords:
                 TemplateDayCount(date=day, program_code=program_code, template_code=code, **totals)
                 for code, totals in sorted(merged.items())
             ]
-            day += timedelta(days=1)
         return counted
 
     def erase(self, tenant: str, member_id: str) -> int:
@@ -218,6 +221,16 @@ class MessageRecords:
                 erased += 1
             if not start:
                 return erased
+
+
+def _plausible(moment: Any, field: str) -> Any:
+    """A day or a time of this century, or None; anything else is 422 (and no date arithmetic overflows)."""
+    if moment is None:
+        return None
+    day = moment.date() if isinstance(moment, datetime) else moment
+    if not date(2000, 1, 1) <= day < date(2100, 1, 1):
+        raise InvalidInput("a date between 2000 and 2099", field=field)
+    return moment
 
 
 def _resume(cursor: str, parts: int) -> list[Any]:
