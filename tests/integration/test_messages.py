@@ -274,7 +274,7 @@ def test_a_webhook_is_signed_retried_on_a_5xx_and_failed_for_good_on_a_4xx(demo,
     assert "secret" not in (api.call("GET", SETTINGS, OPERATOR)[1]["settings"]["webhook"] or {}) or (
         api.call("GET", SETTINGS, OPERATOR)[1]["settings"]["webhook"].get("secret") is None
     )
-    member_id = member(api, "13900139007")
+    member_id = member(api, "13900139007", identity={"type": "wechatOpenId", "value": "oX1a2b3c4d5e"})
     Receiver.answers = [503]
     api.call("POST", "/v1/orders", POS, body=order_body("HOOK-0001", 50, member={"phone": "13900139007"}))
     pipeline.drain()
@@ -284,6 +284,8 @@ def test_a_webhook_is_signed_retried_on_a_5xx_and_failed_for_good_on_a_4xx(demo,
     assert headers["X-Loyalty-Signature"] == "sha256=" + signature(secret, stamp, body)
     sent = json.loads(body)
     assert sent["memberId"] == member_id and headers["Idempotency-Key"] == sent["messageId"]
+    assert sent["identities"] == [{"channel": "POS", "type": "wechatOpenId", "value": "oX1a2b3c4d5e"}]
+    assert sent["body"].startswith("张三您好, 您在上海南京路店获得")
     assert [r["status"] for r in records(api, member_id)] == ["sent"]
 
     Receiver.answers = [410]
@@ -530,6 +532,10 @@ def test_send_records_page_newest_first_and_a_forged_cursor_is_refused(demo, api
             break
     mine = [r["messageId"] for r in records(api, member_id)]
     assert seen == mine and len(mine) == 3 and mine == sorted(mine, reverse=True)
+    _, by_phone = api.call("GET", "/v1/admin/messages", OPERATOR, query={"phone": "139-0013-9015"})
+    assert [r["messageId"] for r in by_phone["items"]] == mine
+    _, nobody = api.call("GET", "/v1/admin/messages", OPERATOR, query={"phone": "13999999999"})
+    assert nobody == {"items": [], "nextCursor": None}
     for forged in ("bm90LWpzb24", "WyJ4Il0", "e30"):  # not JSON, a list of one, an object
         status, problem = api.call("GET", "/v1/admin/messages", OPERATOR, query={"cursor": forged})
         assert (status, problem["code"]) == (422, "INVALID_CURSOR"), forged

@@ -15,6 +15,7 @@ from loyalty.api.problems import responses
 from loyalty.api.resolver import principal
 from loyalty.domain.config import CODE_PATTERN
 from loyalty.domain.errors import InvalidInput
+from loyalty.domain.members import PHONE_PATTERN
 from loyalty.domain.messages import NOTIFICATIONS, MessageSettingsInput, TemplateInput
 from loyalty.services.approval import Decision, Submission
 from loyalty.services.messages.records import (
@@ -161,12 +162,17 @@ def list_messages(
     campaign_id: CampaignFilter = None,
     program_code: Annotated[str | None, Query(alias="programCode", pattern=CODE_PATTERN)] = None,
     notification: Notification = None,
+    phone: Annotated[
+        str | None, Query(max_length=30, pattern=PHONE_PATTERN, description="按手机号: the member's records, any time")
+    ] = None,
     since: From = None,
     until: To = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> MessageRecordPage:
     filters = _filters(status, template_code, campaign_id, program_code, notification)
+    if phone is not None:
+        return records().of_phone(principal(router).tenant, phone, filters, limit, cursor)
     return records().listing(principal(router).tenant, filters, since, until, limit, cursor)
 
 

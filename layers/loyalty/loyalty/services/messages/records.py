@@ -13,11 +13,13 @@ from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
 
 from loyalty.clock import Clock, SystemClock
-from loyalty.domain.errors import InvalidInput
+from loyalty.domain.errors import InvalidInput, NotFound
+from loyalty.domain.members import normalize_phone
 from loyalty.domain.validity import CamelModel, View
 from loyalty.services.config import ProgramLoader
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
+from loyalty.store.member_repo import MemberRepository
 from loyalty.store.table import Item, Table, decode_cursor, delete, encode_cursor, to_attributes, update
 
 MAX_DAYS = 92
@@ -182,6 +184,16 @@ class MessageRecords:
             resume = [day.isoformat(), *after]
             next_cursor = encode_cursor(json.dumps(resume))
         return MessageRecordPage(items=[MessageRecordView.model_validate(i) for i in found], next_cursor=next_cursor)
+
+    def of_phone(
+        self, tenant: str, phone: str, filters: MessageFilters, limit: int, cursor: str | None
+    ) -> MessageRecordPage:
+        """按手机号搜索 (§11.3): the records of the member with this phone (none when no member has it)."""
+        try:
+            member_id = MemberRepository(self.table).id_by_phone(tenant, normalize_phone(phone))
+        except (NotFound, ValueError):
+            return MessageRecordPage(items=[])
+        return self.of_member(tenant, member_id, filters, limit, cursor)
 
     def counts(self, tenant: str, program_code: str, since: date, until: date) -> list[TemplateDayCount]:
         """Per template and program day (sent, failed, refused), oldest day first: one query per day."""

@@ -184,7 +184,17 @@ class MessageService:
             subject=subject,
             sender=settings.email_from,
             secret=settings.webhook.secret if settings.webhook else None,
-            payload={"memberId": request.member_id, "templateCode": request.template_code, "values": values},
+            payload={
+                "memberId": request.member_id,
+                "templateCode": request.template_code,
+                "values": values,
+                # what an app push or a WeChat template message is addressed by (openid, device): the receiver's
+                "identities": [
+                    {"channel": i["channel"], "type": i["type"], "value": i["value"]}
+                    for i in member
+                    if i["SK"].startswith(keys.IDENTITY_PREFIX)
+                ],
+            },
         )
         caps: list[tuple[str, int | None, datetime]] = []
         if template.purpose == "marketing":
