@@ -83,6 +83,12 @@ NOT_IN_THE_DOCUMENT = {
     ("/subject", "an email has a subject, and only an email"),
     ("/subject", "unknown variable"),
     ("/body", "unknown variable"),
+    # a coupon's usable hours: the end comes after the start
+    ("/usableTime/end", "the window ends before it starts"),
+    # send records (D-106): a range of at most 92 days, of this century
+    ("/from", "from comes before to, at most 92 days apart"),
+    ("/from", "a date between 2000 and 2099"),
+    ("/to", "a date between 2000 and 2099"),
 }
 
 

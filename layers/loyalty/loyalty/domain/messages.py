@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, time, timedelta
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, WithJsonSchema, field_validator, model_validator
 
 from loyalty.domain.config import CODE_PATTERN
 from loyalty.domain.coupons import period_labels
@@ -107,12 +107,19 @@ def refusal(
     return None
 
 
+# A time of day on the program's clock: hours and minutes, seconds if wanted, no offset.
+ClockTime = Annotated[
+    time,
+    WithJsonSchema({"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"}),
+]
+
+
 class QuietHours(CamelModel):
     """免打扰: marketing is held from `start` to `end` in the program's time zone (across midnight when `end`
     comes first), and sent at `end`."""
 
-    start: time = time(21, 0)
-    end: time = time(9, 0)
+    start: ClockTime = time(21, 0)
+    end: ClockTime = time(9, 0)
 
     @field_validator("start", "end")
     @classmethod
