@@ -115,6 +115,7 @@ def test_an_accrual_sends_one_points_earned_sms_and_a_redelivered_event_sends_no
     assert record["status"] == "sent" and record["notification"] == "pointsEarned"
     assert record["recipient"] == "139****9000" and record["length"] == len(sms[0]["Message"])
     assert record["providerMessageId"] and record["channel"] == "sms" and record["purpose"] == "business"
+    assert record["body"] == sms[0]["Message"]  # 发送内容, while the program keeps it
 
     # The same OrderAccrued delivered again (EventBridge delivers at least once): nothing more is sent.
     from loyalty.services.messages.notifications import Notifier
@@ -150,7 +151,7 @@ def test_a_business_message_ignores_consent_but_erasure_stops_it_and_takes_bodie
     pipeline.drain()
     assert "Item" not in table.get_item(TableName=get_settings().table_name, Key=body_key)
     [record] = records(api, member_id)
-    assert record["recipient"] is None and record["status"] == "sent"
+    assert record["recipient"] is None and record["body"] is None and record["status"] == "sent"
 
     from loyalty.services.messages.sending import MessageRequest, message_service
 
@@ -226,6 +227,7 @@ def test_an_email_goes_through_ses_from_the_verified_sender(demo, api, pipeline,
     assert mail["Source"] == "loyalty@example.com"
     assert mail["Destination"] == {"ToAddresses": ["zhang.san@example.com"]}
     assert mail["Message"]["Subject"]["Data"] == "张三, 您的等级已变更"
+    assert records(api, member_id)[0]["subject"] == "张三, 您的等级已变更"
     assert (
         mail["Message"]["Body"]["Text"]["Data"] == f"恭喜您成为{'金卡会员' if target == 'gold' else '银卡会员'}会员。"
     )

@@ -269,6 +269,14 @@ def messages(bench: Bench) -> None:
         return MESSAGES_RUN / (time.perf_counter() - started)
 
     bench.rate = bench.quiet(rate)
+    bench.measure(
+        "list a member's send records (page of 50, with bodies)",
+        lambda: api.call("GET", f"/v1/admin/members/{member['id']}/messages", OPERATOR),
+    )
+    bench.measure(
+        "list the tenant's send records (page of 50, with bodies)",
+        lambda: api.call("GET", "/v1/admin/messages", OPERATOR),
+    )
 
 
 def _member(api: Api, phone: str) -> str:

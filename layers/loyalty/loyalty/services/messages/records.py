@@ -38,6 +38,7 @@ RECORD_EXAMPLE: JsonDict = {
     "recipient": "138****8000",
     "length": 28,
     "status": "sent",
+    "body": "张三您好, 您本次购买获得300积分, 当前可用300。",
     "providerMessageId": "5649559b-bc03-4b00-af11-745bc9aca719",
     "notification": "pointsEarned",
     "attempts": 1,
@@ -62,6 +63,10 @@ class MessageRecordView(View):
     length: int | None = Field(default=None, description="characters of the rendered body")
     status: Status
     reason: str | None = Field(default=None, description="why refused or failed (noConsent, capReached, ...)")
+    subject: str | None = Field(default=None, description="an email's, as sent")
+    body: str | None = Field(
+        default=None, description="发送内容: what was sent, while the program keeps it (bodyRetentionDays); then null"
+    )
     provider_message_id: str | None = None
     notification: str | None = None
     campaign_id: str | None = None
@@ -131,7 +136,7 @@ class MessageRecords:
             if not start or len(found) >= limit:
                 break
         next_cursor = encode_cursor(json.dumps([start["GSI1SK"]["S"], start["PK"]["S"]])) if start else None
-        return MessageRecordPage(items=[MessageRecordView.model_validate(i) for i in found], next_cursor=next_cursor)
+        return MessageRecordPage(items=self._with_bodies(found), next_cursor=next_cursor)
 
     def listing(
         self,
@@ -183,7 +188,7 @@ class MessageRecords:
             after = [start["GSI2SK"]["S"], start["PK"]["S"]] if start else [None, None]
             resume = [day.isoformat(), *after]
             next_cursor = encode_cursor(json.dumps(resume))
-        return MessageRecordPage(items=[MessageRecordView.model_validate(i) for i in found], next_cursor=next_cursor)
+        return MessageRecordPage(items=self._with_bodies(found), next_cursor=next_cursor)
 
     def of_phone(
         self, tenant: str, phone: str, filters: MessageFilters, limit: int, cursor: str | None
@@ -194,6 +199,16 @@ class MessageRecords:
         except (NotFound, ValueError):
             return MessageRecordPage(items=[])
         return self.of_member(tenant, member_id, filters, limit, cursor)
+
+    def _with_bodies(self, records: list[Item]) -> list[MessageRecordView]:
+        """The records with what was sent (发送内容), while their program keeps it: one BatchGetItem a page."""
+        kept = self.table.get_many([(r["PK"], keys.MESSAGE_BODY_SK) for r in records], consistent=False)
+        views = []
+        for record in records:
+            body = kept.get((record["PK"], keys.MESSAGE_BODY_SK)) or {}
+            shown = {k: body[k] for k in ("body", "subject") if k in body}
+            views.append(MessageRecordView.model_validate({**record, **shown}))
+        return views
 
     def counts(self, tenant: str, program_code: str, since: date, until: date) -> list[TemplateDayCount]:
         """Per template and program day (sent, failed, refused), oldest day first: one query per day."""
