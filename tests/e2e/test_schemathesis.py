@@ -83,8 +83,13 @@ NOT_IN_THE_DOCUMENT = {
     ("/subject", "an email has a subject, and only an email"),
     ("/subject", "unknown variable"),
     ("/body", "unknown variable"),
-    # a coupon's usable hours: the end comes after the start
+    # a coupon rule's rules between fields: usable hours end after they start; a points price names its group
+    # (and only then); at least one way to issue; a limit is -1 or at least 1; no code presented twice
     ("/usableTime/end", "the window ends before it starts"),
+    ("/pointsGroupCode", "a points price needs its point group, and only then"),
+    ("/publicClaim", "choose at least one way to issue it"),
+    ("/claimLimits", "a limit is -1 (none) or at least 1"),
+    ("/codes", "a code is presented twice"),
     # send records (D-106): a range of at most 92 days, of this century
     ("/from", "from comes before to, at most 92 days apart"),
     ("/from", "a date between 2000 and 2099"),
