@@ -1,4 +1,5 @@
-"""审批: what operators submit to a named approver (coupon rules, campaigns) moves through its states one
+"""审批: what operators submit to a named approver (coupon rules, campaigns, marketing message templates)
+moves through its states one
 conditional transaction at a time, each with its log entry, so two operators acting at once cannot both win.
 
 The rules are the same for everything approved: the approver is named on submission and is not the
@@ -62,6 +63,67 @@ def check_approver(subject: Item, by: str) -> None:
 def check_rejection(decision: Decision, noun: str) -> None:
     if not decision.comment:
         raise InvalidInput(f"say why the {noun} is rejected", code="COMMENT_REQUIRED", field="comment")
+
+
+@dataclass(frozen=True)
+class Move:
+    """Submit, approve or reject as the arguments of a subject's `step` (`**move.as_step()`): the same three
+    moves for every subject; what approving also does (listing a rule, scheduling a campaign) is the
+    subject's."""
+
+    expected: str
+    expression: str
+    values: dict[str, Any]
+    entry: LogEntryDraft
+    approver: str | None = None
+
+    def as_step(self) -> dict[str, Any]:
+        return {
+            "expected": self.expected,
+            "expression": self.expression,
+            "values": self.values,
+            "entry": self.entry,
+            "approver": self.approver,
+        }
+
+
+def submitting(submission: Submission, by: str) -> Move:
+    """提交审批: a draft to the approver it names, who is not the submitter."""
+    check_submission(submission, by)
+    return Move(
+        "draft",
+        "SET #status = :pending, approvalStatus = :pending, approver = :approver, submittedBy = :by"
+        " REMOVE rejectionComment",
+        {":pending": "pending", ":approver": submission.approver, ":by": by},
+        LogEntryDraft("submitted", by, submission.approver),
+    )
+
+
+def approving(
+    subject: Item, decision: Decision, by: str, status: str, sets: str = "", values: dict[str, Any] | None = None
+) -> Move:
+    """审批通过, by the approver named: pending becomes `status`, with the subject's own `sets`."""
+    check_approver(subject, by)
+    return Move(
+        "pending",
+        f"SET #status = :approvedStatus, approvalStatus = :approved{sets}",
+        {":approvedStatus": status, ":approved": "approved", **(values or {})},
+        LogEntryDraft("approved", by, decision.comment),
+        approver=by,
+    )
+
+
+def rejecting(subject: Item, decision: Decision, by: str, noun: str) -> Move:
+    """驳回, by the approver named and saying why: back to draft."""
+    check_rejection(decision, noun)
+    check_approver(subject, by)
+    return Move(
+        "pending",
+        "SET #status = :draft, approvalStatus = :rejected, rejectionComment = :comment",
+        {":draft": "draft", ":rejected": "rejected", ":comment": decision.comment},
+        LogEntryDraft("rejected", by, decision.comment),
+        approver=by,
+    )
 
 
 def step(

@@ -175,22 +175,13 @@ class CouponRuleService:
     # --- approval -------------------------------------------------------------------------------------
 
     def submit(self, tenant: str, rule_id: str, submission: Submission, by: str) -> RuleView:
-        approval.check_submission(submission, by)
-        return self._step(
-            tenant,
-            rule_id,
-            "draft",
-            "SET #status = :pending, approvalStatus = :pending, approver = :approver, submittedBy = :by"
-            " REMOVE rejectionComment",
-            {":pending": "pending", ":approver": submission.approver, ":by": by},
-            LogEntryDraft("submitted", by, submission.approver),
-        )
+        return self._step(tenant, rule_id, **approval.submitting(submission, by).as_step())
 
     def approve(self, tenant: str, rule_id: str, decision: Decision, by: str) -> RuleView:
         """审批通过: the rule is listed and its stock shards are created, in the same transaction."""
         current = self._item(tenant, rule_id)
-        approval.check_approver(current, by)
         shards = min(keys.STOCK_SHARDS, current["totalStock"])
+        move = approval.approving(current, decision, by, "listed", ", shards = :shards", {":shards": shards})
         stock = [
             put(
                 {
@@ -207,28 +198,11 @@ class CouponRuleService:
             )
             for shard, share in enumerate(split(current["totalStock"], shards))
         ]
-        return self._step(
-            tenant,
-            rule_id,
-            "pending",
-            "SET #status = :listed, approvalStatus = :approved, shards = :shards",
-            {":listed": "listed", ":approved": "approved", ":shards": shards},
-            LogEntryDraft("approved", by, decision.comment),
-            extra=stock,
-            approver=by,
-        )
+        return self._step(tenant, rule_id, **move.as_step(), extra=stock)
 
     def reject(self, tenant: str, rule_id: str, decision: Decision, by: str) -> RuleView:
-        approval.check_rejection(decision, "rule")
-        approval.check_approver(self._item(tenant, rule_id), by)
         return self._step(
-            tenant,
-            rule_id,
-            "pending",
-            "SET #status = :draft, approvalStatus = :rejected, rejectionComment = :comment",
-            {":draft": "draft", ":rejected": "rejected", ":comment": decision.comment},
-            LogEntryDraft("rejected", by, decision.comment),
-            approver=by,
+            tenant, rule_id, **approval.rejecting(self._item(tenant, rule_id), decision, by, "rule").as_step()
         )
 
     def set_listed(self, tenant: str, rule_id: str, listed: bool, by: str) -> RuleView:

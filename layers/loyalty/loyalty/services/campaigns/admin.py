@@ -302,52 +302,24 @@ class CampaignService:
     # --- approval and running ---------------------------------------------------------------------------
 
     def submit(self, tenant: str, campaign_id: str, submission: Submission, by: str) -> CampaignView:
-        approval.check_submission(submission, by)
-        return self._step(
-            tenant,
-            campaign_id,
-            "draft",
-            "SET #status = :pending, approvalStatus = :pending, approver = :approver, submittedBy = :by"
-            " REMOVE rejectionComment",
-            {":pending": "pending", ":approver": submission.approver, ":by": by},
-            LogEntryDraft("submitted", by, submission.approver),
-        )
+        return self._step(tenant, campaign_id, **approval.submitting(submission, by).as_step())
 
     def approve(self, tenant: str, campaign_id: str, decision: Decision, by: str) -> CampaignView:
         """审批通过: scheduled (running from its start), findable by its events, with its budget item."""
         current = self._item(tenant, campaign_id)
-        approval.check_approver(current, by)
         campaign = CampaignInput.model_validate(current["campaign"])
+        on = keys.campaigns_on(tenant, campaign.program_code, occasion_of(campaign))
+        move = approval.approving(
+            current, decision, by, "scheduled", ", GSI2PK = :on, GSI2SK = :id", {":on": on, ":id": campaign_id}
+        )
         self._check_effects(tenant, campaign, approving=True)  # a coupon rule delisted since the draft was written
         budget = guards.budget_items(current, campaign.limits.budget)
-        return self._step(
-            tenant,
-            campaign_id,
-            "pending",
-            "SET #status = :scheduled, approvalStatus = :approved, GSI2PK = :on, GSI2SK = :id",
-            {
-                ":scheduled": "scheduled",
-                ":approved": "approved",
-                ":on": keys.campaigns_on(tenant, campaign.program_code, occasion_of(campaign)),
-                ":id": campaign_id,
-            },
-            LogEntryDraft("approved", by, decision.comment),
-            extra=[put(item, "attribute_not_exists(PK)") for item in budget],
-            approver=by,
-        )
+        extra = [put(item, "attribute_not_exists(PK)") for item in budget]
+        return self._step(tenant, campaign_id, **move.as_step(), extra=extra)
 
     def reject(self, tenant: str, campaign_id: str, decision: Decision, by: str) -> CampaignView:
-        approval.check_rejection(decision, "campaign")
-        approval.check_approver(self._item(tenant, campaign_id), by)
-        return self._step(
-            tenant,
-            campaign_id,
-            "pending",
-            "SET #status = :draft, approvalStatus = :rejected, rejectionComment = :comment",
-            {":draft": "draft", ":rejected": "rejected", ":comment": decision.comment},
-            LogEntryDraft("rejected", by, decision.comment),
-            approver=by,
-        )
+        current = self._item(tenant, campaign_id)
+        return self._step(tenant, campaign_id, **approval.rejecting(current, decision, by, "campaign").as_step())
 
     def pause(self, tenant: str, campaign_id: str, by: str) -> CampaignView:
         """紧急暂停: no member takes part until it is resumed."""

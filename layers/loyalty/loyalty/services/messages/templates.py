@@ -121,44 +121,15 @@ class TemplateService:
             raise Conflict("the template changed meanwhile; retry", code="CONCURRENT_UPDATE") from None
 
     def submit(self, tenant: str, program_code: str, code: str, submission: Submission, by: str) -> TemplateView:
-        approval.check_submission(submission, by)
-        return self._step(
-            tenant,
-            program_code,
-            code,
-            "draft",
-            "SET #status = :pending, approvalStatus = :pending, approver = :approver, submittedBy = :by"
-            " REMOVE rejectionComment",
-            {":pending": "pending", ":approver": submission.approver, ":by": by},
-            LogEntryDraft("submitted", by, submission.approver),
-        )
+        return self._step(tenant, program_code, code, **approval.submitting(submission, by).as_step())
 
     def approve(self, tenant: str, program_code: str, code: str, decision: Decision, by: str) -> TemplateView:
-        approval.check_approver(self._item(tenant, program_code, code), by)
-        return self._step(
-            tenant,
-            program_code,
-            code,
-            "pending",
-            "SET #status = :approved, approvalStatus = :approved",
-            {":approved": "approved"},
-            LogEntryDraft("approved", by, decision.comment),
-            approver=by,
-        )
+        move = approval.approving(self._item(tenant, program_code, code), decision, by, "approved")
+        return self._step(tenant, program_code, code, **move.as_step())
 
     def reject(self, tenant: str, program_code: str, code: str, decision: Decision, by: str) -> TemplateView:
-        approval.check_rejection(decision, "template")
-        approval.check_approver(self._item(tenant, program_code, code), by)
-        return self._step(
-            tenant,
-            program_code,
-            code,
-            "pending",
-            "SET #status = :draft, approvalStatus = :rejected, rejectionComment = :comment",
-            {":draft": "draft", ":rejected": "rejected", ":comment": decision.comment},
-            LogEntryDraft("rejected", by, decision.comment),
-            approver=by,
-        )
+        move = approval.rejecting(self._item(tenant, program_code, code), decision, by, "template")
+        return self._step(tenant, program_code, code, **move.as_step())
 
     def get(self, tenant: str, program_code: str, code: str) -> TemplateView:
         return _view(self._item(tenant, program_code, code))
