@@ -108,15 +108,15 @@ class MessageService:
         `settings`: the program's, when the caller has read them already."""
         pk = keys.message(request.tenant, request.key)
         found = self.table.get(pk, keys.MESSAGE_SK)
-        now = self.clock.now()
+        now = self.clock.now().astimezone(UTC)  # records keep UTC times: their index sorts by them
         if found is not None:
             status = found["status"]
             if status in FINAL:
                 return str(status)
-            if status == "held" and now.isoformat() < found["heldUntil"]:
+            if status == "held" and now < datetime.fromisoformat(found["heldUntil"]):
                 return "held"
             if status == "queued" and "leaseUntil" in found:
-                if now.isoformat() < found["leaseUntil"]:
+                if now < datetime.fromisoformat(found["leaseUntil"]):
                     raise TryLater("inFlight")
                 return self._unknown_outcome(found)
         decision = self._decide(request, found, now, settings)
@@ -300,7 +300,7 @@ class MessageService:
         provider_id: str | None = None,
     ) -> str:
         """The claim becomes sent or failed, with its stats and the body kept for the retention."""
-        done = self.clock.now()
+        done = self.clock.now().astimezone(UTC)
         sets = {":status": status, ":at": done.isoformat(), ":lease": claim["leaseUntil"]}
         expression = "SET #status = :status, finishedAt = :at"
         if reason:
@@ -334,7 +334,7 @@ class MessageService:
     def _unknown_outcome(self, found: Item) -> str:
         """A claim whose sender died between the provider's call and the record: sending again might send
         twice, so the record says the outcome is unknown instead."""
-        now = self.clock.now().isoformat()
+        now = self.clock.now().astimezone(UTC).isoformat()
         with suppress(TransactionCancelled):  # it was settled meanwhile: what the record says stands
             self.table.transact(
                 [
