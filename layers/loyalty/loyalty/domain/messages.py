@@ -1,6 +1,6 @@
 """Messages (消息中心, social-hub §11; issue 15): templates with named variables, and the rules a message
-must pass before it is sent. Pure: the sender (services/messages/, to come) reads the member and the clock and
-asks these rules; nothing here sends anything.
+must pass before it is sent, and a program's message settings. Pure: the sender (services/messages/) reads
+the member and the clock and asks these rules; nothing here sends anything.
 
 - A template (短信模板, email, webhook for app push or WeChat) belongs to a program, has a channel and a
   purpose: business (业务, "120 points credited") or marketing (营销). Its body names variables as

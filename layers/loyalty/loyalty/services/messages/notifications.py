@@ -23,8 +23,6 @@ from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
 from loyalty.store.table import Item
 
-EVENTS = ("OrderAccrued", "CouponIssued", "TierChanged")
-
 
 @dataclass
 class Notifier:
