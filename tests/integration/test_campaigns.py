@@ -597,6 +597,19 @@ def test_a_coupon_a_campaign_gave_counts_when_redeemed_and_a_redemption_can_trig
     status, problem = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=body)
     assert (status, problem["code"], problem["field"]) == (422, "UNKNOWN_REFERENCE", "/trigger/ruleIds/0")
 
+    # The sale is voided: the redemption is rolled back, and the campaign counts the coupon redeemed no more,
+    # whatever order its two events come in, however often; redeemed again on another order, it counts again.
+    assert api.call("POST", f"/v1/coupons/{coupon['code']}/rollback", POS, body={"orderNo": "POS-1"})[0] == 200
+    (undone,) = [e for e in captured_events.drain() if e["detail-type"] == "CouponRedemptionUndone"]
+    assert undone["detail"]["campaignId"] == gift_id
+    assert results(api, gift_id)["results"]["couponsRedeemed"] == 0
+    campaign_engine().on_event("demo", "CouponRedemptionUndone", undone["detail"])
+    campaign_engine().on_event("demo", "CouponRedeemed", redeemed["detail"])  # late, after its undoing
+    assert results(api, gift_id)["results"]["couponsRedeemed"] == 0
+    assert redeem(api, [coupon["code"]], "1000", order_no="POS-2")[0] == 201
+    pipeline.drain()
+    assert results(api, gift_id)["results"]["couponsRedeemed"] == 1
+
 
 def test_members_30_days_without_a_purchase_are_won_back_once(demo, api, pipeline):
     """N 天未购 (D-096): the day's run reads the members whose last purchase was 30 days before, from the

@@ -489,7 +489,14 @@ class CouponVerifier:
                     tenant,
                     events.DomainEvent(
                         "CouponRedemptionUndone",
-                        {"code": coupon["code"], "orderNo": redemption["orderNo"], "reason": why, "status": status},
+                        {
+                            "code": coupon["code"],
+                            "orderNo": redemption["orderNo"],
+                            "reason": why,
+                            "status": status,
+                            # what campaigns read: a coupon a campaign gave is no longer counted as redeemed
+                            **{k: v for k, v in coupon.items() if k == "campaignId"},
+                        },
                     ),
                     now,
                 ),

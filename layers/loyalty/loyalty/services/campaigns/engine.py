@@ -53,7 +53,7 @@ from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
 from loyalty.store.member_repo import MemberRepository, tags_of
 from loyalty.store.requests import RequestKey
-from loyalty.store.table import Item, Table, TransactionCancelled, put, update
+from loyalty.store.table import Item, Table, TransactionCancelled, check, delete, put, update
 
 INACTIVE = ("frozen", "cancelled", "erased")
 MARKER, LIMIT, BUDGET = 0, 1, 2  # positions of a participation's guards in its transaction
@@ -124,7 +124,9 @@ class CampaignEngine:
 
     def on_event(self, tenant: str, detail_type: str, detail: dict[str, Any]) -> list[Outcome]:
         if detail_type == "CouponRedeemed" and "campaignId" in detail:
-            self._count_redemption(tenant, detail["campaignId"], detail["code"])
+            self._count_redemption(tenant, detail["campaignId"], detail["code"], detail["orderNo"])
+        if detail_type == "CouponRedemptionUndone" and "campaignId" in detail:
+            self._uncount_redemption(tenant, detail["campaignId"], detail["code"], detail["orderNo"])
         if detail_type == "ReturnProcessed" and detail.get("fullyReturned") and detail.get("memberId"):
             self._take_back(tenant, detail["memberId"], detail["orderId"])
         occasion = occasion_of_event(detail_type, detail)
@@ -402,16 +404,34 @@ class CampaignEngine:
                         ]
                     )
 
-    def _count_redemption(self, tenant: str, campaign_id: str, code: str) -> None:
-        """A coupon a campaign gave was redeemed: counted in its results once (a marker per coupon)."""
-        pk = keys.campaign(tenant, campaign_id)
-        with suppress(TransactionCancelled):  # counted by an earlier delivery
+    def _count_redemption(self, tenant: str, campaign_id: str, code: str, order_no: str) -> None:
+        """A coupon a campaign gave was redeemed on an order: counted in its results once (a marker per
+        coupon and order), unless that redemption was undone already (its events can arrive out of order)."""
+        pk, sk = keys.campaign(tenant, campaign_id), f"REDEEMED#{code}#{order_no}"
+        with suppress(TransactionCancelled):  # counted by an earlier delivery, or undone
             self.table.transact(
                 [
-                    put({"PK": pk, "SK": f"REDEEMED#{code}"}, "attribute_not_exists(PK)"),
+                    put({"PK": pk, "SK": sk}, "attribute_not_exists(PK)"),
+                    check(pk, f"UNDONE#{code}#{order_no}", "attribute_not_exists(PK)"),
                     update(pk, keys.CAMPAIGN_BUDGET_SK, "ADD couponsRedeemed :one", {":one": 1}),
                 ]
             )
+
+    def _uncount_redemption(self, tenant: str, campaign_id: str, code: str, order_no: str) -> None:
+        """That redemption was rolled back or its order returned: no longer counted. The UNDONE marker stays,
+        so a late or repeated CouponRedeemed of the same coupon and order counts nothing."""
+        pk, sk = keys.campaign(tenant, campaign_id), f"REDEEMED#{code}#{order_no}"
+        undone = put({"PK": pk, "SK": f"UNDONE#{code}#{order_no}"})
+        try:
+            self.table.transact(
+                [
+                    delete(pk, sk, "attribute_exists(PK)"),
+                    update(pk, keys.CAMPAIGN_BUDGET_SK, "ADD couponsRedeemed :minus", {":minus": -1}),
+                    undone,
+                ]
+            )
+        except TransactionCancelled:  # never counted (or uncounted by an earlier delivery): only the marker
+            self.table.transact([undone])
 
     def _budget_spent(self, tenant: str, campaign_id: str) -> None:
         """A trigger campaign out of budget ends itself, and says so in its log."""
