@@ -394,7 +394,7 @@ def test_settings_refuse_unknown_templates_and_point_groups_and_keep_the_default
         "/notifications/pointsEarned/pointGroupCode",
     )
     status, problem = api.call("PUT", SETTINGS, OPERATOR, body={"webhook": {"url": "https://hooks.example.com/x"}})
-    assert (status, problem["field"]) == (422, "/webhook/secret")
+    assert (status, problem["code"], problem["field"]) == (422, "SECRET_REQUIRED", "/webhook/secret")
     status, problem = api.call(
         "PUT", SETTINGS, OPERATOR, body={"webhook": {"url": "http://hooks.example.com/x", "secret": "s" * 16}}
     )

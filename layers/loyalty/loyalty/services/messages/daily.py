@@ -75,7 +75,11 @@ class DailyNotifications:
             if now.time().replace(tzinfo=None) < morning:
                 return 0
             today = now.date()
-            marker = {"PK": keys.message_days(tenant, program_code), "SK": today.isoformat()}
+            marker = {
+                "PK": keys.message_days(tenant, program_code),
+                "SK": today.isoformat(),
+                "expiration": int((now + timedelta(days=7)).timestamp()),  # needed for the day only
+            }
             if self.messages.table.get(marker["PK"], marker["SK"], consistent=False) is not None:
                 return 0  # an earlier run planned this day
         pages: list[NotificationPage] = []

@@ -50,7 +50,11 @@ class MessageSettingsService:
         if settings.webhook and settings.webhook.secret is None:
             kept = ((current or {}).get("settings") or {}).get("webhook", {}).get("secret")
             if kept is None:
-                raise InvalidInput("a webhook needs a secret to sign with", field="webhook/secret")
+                raise InvalidInput(
+                    "a webhook needs a secret to sign with, and none is stored",
+                    code="SECRET_REQUIRED",
+                    field="webhook/secret",
+                )
             settings = settings.model_copy(update={"webhook": settings.webhook.model_copy(update={"secret": kept})})
         for name in settings.notifications.model_fields_set:
             notification: Notification | None = getattr(settings.notifications, name)
