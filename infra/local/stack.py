@@ -161,7 +161,8 @@ class LocalStack:
     def _local_routes(
         self, method: str, path: str, body: bytes, headers: dict[str, str] | None = None
     ) -> tuple[int, str, bytes] | None:
-        """Routes of the local stack itself: the API description, and running a schedule now."""
+        """Routes of the local stack itself: the API description, running a schedule now, the demo webhook's
+        receiver and what messages went out."""
         if method == "GET" and path == "/openapi.json" and self.openapi_path.exists():
             return 200, "application/json", self.openapi_path.read_bytes()
         if method == "GET" and path == "/docs":

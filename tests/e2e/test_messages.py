@@ -102,3 +102,24 @@ def test_marketing_refuses_a_member_without_consent_and_quiet_hours_hold_one_unt
     assert sms_to(stack, "13200132003", "会员日") == ["同意, 会员日短信: 本周六会员日全场双倍积分, 回T退订"]
     assert sms_to(stack, "13200132002", "会员日") == []
     settings_with(operator, quietHours={"start": "21:00:00", "end": "09:00:00"})
+
+
+def test_a_webhook_reaches_the_local_receiver_signed_with_the_demo_secret(stack):
+    pos, operator = clients(stack)
+    _, current = operator.json("GET", SETTINGS)
+    notifications = {**current["settings"]["notifications"], "tierChanged": {"templateCode": "tier-push"}}
+    settings_with(operator, notifications=notifications)
+    _, member = pos.json("POST", "/v1/members", {"programCode": "DEMO", "phone": "13200132004", "name": "赵六"})
+    change = {"tierCode": "gold", "reason": "门店补录"}
+    assert operator.json("POST", f"/v1/admin/members/{member['id']}/tier-changes", change)[0] in (200, 201)
+
+    def received() -> list[dict]:
+        hooks = KeepAlive(stack.base).json("GET", "/_local/outbox")[1]["webhook"]
+        return [h for h in hooks if h["payload"].get("memberId") == member["id"]]
+
+    [hook] = wait_for(received, bool)
+    assert hook["signatureVerified"] is True and hook["idempotencyKey"] == hook["payload"]["messageId"]
+    assert hook["payload"]["body"] == "您已成为金卡会员"
+    [record] = records(operator, member["id"], "tier-push")
+    assert (record["status"], record["channel"], record["recipient"]) == ("sent", "webhook", f"{stack.base}/…")
+    settings_with(operator, notifications={**notifications, "tierChanged": {"templateCode": "tier-changed"}})
