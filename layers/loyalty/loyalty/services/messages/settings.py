@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import Field
+from pydantic.alias_generators import to_camel
 
 from loyalty.clock import Clock, SystemClock
 from loyalty.domain.errors import InvalidInput
@@ -60,7 +61,7 @@ class MessageSettingsService:
             notification: Notification | None = getattr(settings.notifications, name)
             if notification is None:
                 continue
-            field = f"notifications/{_camel(name)}"
+            field = f"notifications/{to_camel(name)}"
             template = self.table.get(
                 keys.message_template(tenant, program_code, notification.template_code), keys.TEMPLATE_SK
             )
@@ -97,11 +98,6 @@ class MessageSettingsService:
 
     def _item(self, tenant: str, program_code: str) -> Item | None:
         return self.table.get(keys.message_settings(tenant, program_code), keys.MESSAGE_SETTINGS_SK, consistent=False)
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 def _view(program_code: str, item: Item | None) -> MessageSettingsView:
