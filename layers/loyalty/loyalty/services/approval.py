@@ -12,12 +12,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from loyalty.domain.errors import Forbidden, InvalidInput, NotFound
-from loyalty.domain.validity import CamelModel
+from loyalty.domain.validity import CamelModel, View
 from loyalty.ids import new_ulid
 from loyalty.store import keys
 from loyalty.store.table import Item, Table, TransactionCancelled, put, update
@@ -31,6 +31,14 @@ class Submission(CamelModel):
 class Decision(CamelModel):
     EXAMPLES: ClassVar[list[dict[str, Any]]] = [{"comment": "同意上架"}]
     comment: str = Field(default="", max_length=500, description="审核意见; required when rejecting")
+
+
+class Approvable(View):
+    """What a view of an approved subject shows of its approval (its own status is the subject's)."""
+
+    approval_status: Literal["none", "pending", "approved", "rejected"]
+    approver: str | None = None
+    rejection_comment: str | None = None
 
 
 @dataclass(frozen=True)

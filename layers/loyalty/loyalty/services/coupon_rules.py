@@ -23,7 +23,7 @@ from loyalty.domain.coupons import CouponRuleInput, Totals, roi, split
 from loyalty.domain.errors import Conflict, NotFound
 from loyalty.domain.validity import CamelModel, View
 from loyalty.services import approval
-from loyalty.services.approval import Decision, LogEntryDraft, Submission
+from loyalty.services.approval import Approvable, Decision, LogEntryDraft, Submission
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository, count_ref
 from loyalty.store.requests import RequestKey
@@ -42,12 +42,9 @@ class Restock(CamelModel):
     reason: str = Field(min_length=1, max_length=500, description="增发理由")
 
 
-class RuleView(View):
+class RuleView(Approvable):
     rule_id: str
     status: RuleStatus
-    approval_status: Literal["none", "pending", "approved", "rejected"]
-    approver: str | None = None
-    rejection_comment: str | None = None
     total_stock: int
     version: int
     created_at: datetime

@@ -35,7 +35,7 @@ from loyalty.domain.config import KINDS, Ref, changed_refs, distinct_refs
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
 from loyalty.domain.validity import View
 from loyalty.services import approval
-from loyalty.services.approval import Decision, LogEntryDraft, Submission
+from loyalty.services.approval import Approvable, Decision, LogEntryDraft, Submission
 from loyalty.services.campaigns import guards
 from loyalty.services.campaigns.audiences import named_audience
 from loyalty.services.config import ProgramLoader
@@ -134,12 +134,9 @@ class CostCenterTotals(View):
     sales: Decimal = Decimal("0.00")
 
 
-class CampaignView(View):
+class CampaignView(Approvable):
     campaign_id: str
     status: CampaignStatus = Field(description="running = approved and within its window; ended also past it")
-    approval_status: Literal["none", "pending", "approved", "rejected"]
-    approver: str | None = None
-    rejection_comment: str | None = None
     ended_reason: Literal["operator", "budgetSpent", "window", "completed"] | None = None
     version: int
     created_at: datetime

@@ -15,7 +15,7 @@ from loyalty.domain.errors import Conflict, InvalidInput, NotFound
 from loyalty.domain.messages import TemplateInput, variables_in
 from loyalty.domain.validity import View
 from loyalty.services import approval
-from loyalty.services.approval import Decision, LogEntryDraft, Submission
+from loyalty.services.approval import Approvable, Decision, LogEntryDraft, Submission
 from loyalty.services.config import ProgramLoader
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
@@ -25,11 +25,8 @@ TemplateStatus = Literal["active", "draft", "pending", "approved"]
 USABLE = ("active", "approved")  # what a message may be sent with
 
 
-class TemplateView(View):
+class TemplateView(Approvable):
     status: TemplateStatus = Field(description="active (business), or draft, pending, approved (marketing)")
-    approval_status: Literal["none", "pending", "approved", "rejected"]
-    approver: str | None = None
-    rejection_comment: str | None = None
     version: int
     created_at: datetime
     created_by: str
