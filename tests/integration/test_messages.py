@@ -373,7 +373,7 @@ def test_a_throttled_provider_is_tried_later_and_a_dead_claim_is_not_sent_again(
     assert len(outbox.of("sms")) == 1
 
 
-def test_settings_refuse_unknown_templates_and_point_groups_and_keep_the_defaults(demo, api):
+def test_settings_refuse_unknown_templates_and_point_groups_and_keep_the_defaults(demo, api, monkeypatch):
     status, defaults = api.call("GET", SETTINGS, OPERATOR)
     assert status == 200 and defaults["version"] == 0
     assert defaults["settings"]["quietHours"] == {"start": "21:00:00", "end": "09:00:00"}
@@ -408,6 +408,20 @@ def test_settings_refuse_unknown_templates_and_point_groups_and_keep_the_default
     assert api.call("DELETE", f"{TEMPLATES}/points-earned", OPERATOR)[0] == 204
     status, problem = api.call("GET", "/v1/admin/programs/NOPE/message-settings", OPERATOR)
     assert (status, problem["code"]) == (404, "PROGRAM_NOT_FOUND")
+
+    # Two operators at once: the one who read an older version gets 409, not a silent overwrite.
+    from loyalty.domain.errors import Conflict
+    from loyalty.domain.messages import MessageSettingsInput
+    from loyalty.services.messages.settings import message_settings_service
+
+    service = message_settings_service()
+    stale = service._item("demo", "DEMO", consistent=True)
+    switch_on(api, marketingCap={"perDay": 3, "perWeek": 6})
+    monkeypatch.setattr(service, "_item", lambda *_, **__: stale)
+    with pytest.raises(Conflict) as raised:
+        service.replace("demo", "DEMO", MessageSettingsInput(), OPERATOR["keyId"])
+    assert raised.value.code == "CONCURRENT_UPDATE"
+    assert api.call("GET", SETTINGS, OPERATOR)[1]["settings"]["marketingCap"] == {"perDay": 3, "perWeek": 6}
 
 
 EXPIRING = {

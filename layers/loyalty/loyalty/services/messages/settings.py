@@ -11,13 +11,13 @@ from pydantic import Field
 from pydantic.alias_generators import to_camel
 
 from loyalty.clock import Clock, SystemClock
-from loyalty.domain.errors import InvalidInput
+from loyalty.domain.errors import Conflict, InvalidInput
 from loyalty.domain.messages import MessageSettingsInput, Notification, PointsNotification
 from loyalty.domain.validity import View
 from loyalty.services.config import ProgramLoader
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
-from loyalty.store.table import Item, Table, put
+from loyalty.store.table import Item, Table, TransactionCancelled, put
 
 
 class MessageSettingsView(View):
@@ -47,7 +47,7 @@ class MessageSettingsService:
         """Every template a notification names is the program's, its channel has a sender, its point group is
         the program's; a webhook left without a secret keeps the one it had (422 when it had none)."""
         program = self.programs.load(tenant, program_code)
-        current = self._item(tenant, program_code)
+        current = self._item(tenant, program_code, consistent=True)
         if settings.webhook and settings.webhook.secret is None:
             kept = ((current or {}).get("settings") or {}).get("webhook", {}).get("secret")
             if kept is None:
@@ -93,11 +93,18 @@ class MessageSettingsService:
             "updatedAt": self.clock.now().isoformat(),
             "updatedBy": by,
         }
-        self.table.transact([put(item)])
+        # written over the version read (the secret kept was that version's): two operators at once, one 409
+        seen = (current or {}).get("version")
+        condition = "attribute_not_exists(PK)" if seen is None else "version = :seen"
+        try:
+            self.table.transact([put(item, condition, {":seen": seen} if seen is not None else None)])
+        except TransactionCancelled:
+            raise Conflict("the settings changed meanwhile; retry", code="CONCURRENT_UPDATE") from None
         return _view(program_code, item)
 
-    def _item(self, tenant: str, program_code: str) -> Item | None:
-        return self.table.get(keys.message_settings(tenant, program_code), keys.MESSAGE_SETTINGS_SK, consistent=False)
+    def _item(self, tenant: str, program_code: str, *, consistent: bool = False) -> Item | None:
+        pk = keys.message_settings(tenant, program_code)
+        return self.table.get(pk, keys.MESSAGE_SETTINGS_SK, consistent=consistent)
 
 
 def _view(program_code: str, item: Item | None) -> MessageSettingsView:
