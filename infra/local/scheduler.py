@@ -13,12 +13,13 @@ import json
 import re
 import threading
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from infra.local.runtime import LocalFunction
 from infra.local.template import ACCOUNT, REGION, ScheduleSource
+from loyalty.clock import SystemClock
 from loyalty.observability import logger
 
 _DAYS = {name: i for i, name in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"], start=1)}
@@ -67,32 +68,45 @@ class Cron:
         self.years = _field(fields[5], 1970, 2199)
 
     def matches(self, moment: datetime) -> bool:
-        weekday = (moment.isoweekday() % 7) + 1
-        checks = [
-            (self.minutes, moment.minute),
-            (self.hours, moment.hour),
-            (self.days, moment.day),
-            (self.months, moment.month),
-            (self.weekdays, weekday),
-            (self.years, moment.year),
-        ]
+        times = [(self.minutes, moment.minute), (self.hours, moment.hour)]
+        return self._day_matches(moment.date()) and all(allowed is None or value in allowed for allowed, value in times)
+
+    def fires_between(self, previous: datetime, now: datetime, zone: ZoneInfo) -> bool:
+        """Is a minute of (previous, now] one of this cron's, in `zone`? Days that cannot match are skipped."""
+        day, last = previous.astimezone(zone).date(), now.astimezone(zone).date()
+        hours, minutes = sorted(self.hours or range(24)), sorted(self.minutes or range(60))
+        while day <= last:
+            if self._day_matches(day):
+                for hour in hours:
+                    for minute in minutes:
+                        moment = datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
+                        if previous < moment <= now:
+                            return True
+            day += timedelta(days=1)
+        return False
+
+    def _day_matches(self, day: date) -> bool:
+        weekday = (day.isoweekday() % 7) + 1
+        checks = [(self.days, day.day), (self.months, day.month), (self.weekdays, weekday), (self.years, day.year)]
         return all(allowed is None or value in allowed for allowed, value in checks)
 
 
 def due(expression: str, zone: str, previous: datetime, now: datetime) -> bool:
-    """Did the schedule fire in the minutes (previous, now]? Times are aware."""
+    """Did the schedule fire in (previous, now]? Times are aware. A gap of a year (the clock moved, D-108)
+    costs a walk over its days, not its minutes, and a schedule due many times in it fires once."""
     rate = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression)
     cron = re.fullmatch(r"cron\((.+)\)", expression)
-    minute = previous.replace(second=0, microsecond=0) + timedelta(minutes=1)
-    while minute <= now:
-        if rate:
-            unit = {"minute": 1, "hour": 60, "day": 1440}[rate.group(2).rstrip("s")]
-            if int(minute.timestamp() // 60) % (int(rate.group(1)) * unit) == 0:
-                return True
-        elif cron and Cron(cron.group(1)).matches(minute.astimezone(ZoneInfo(zone))):
+    if rate:
+        period = int(rate.group(1)) * {"minute": 1, "hour": 60, "day": 1440}[rate.group(2).rstrip("s")]
+        if now - previous >= timedelta(minutes=period):
             return True
-        minute += timedelta(minutes=1)
-    return False
+        minute = previous.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        while minute <= now:
+            if int(minute.timestamp() // 60) % period == 0:
+                return True
+            minute += timedelta(minutes=1)
+        return False
+    return cron is not None and Cron(cron.group(1)).fires_between(previous, now, ZoneInfo(zone))
 
 
 def scheduled_event(source: ScheduleSource, at: datetime) -> dict[str, Any]:
@@ -171,12 +185,13 @@ class Scheduler:
     def trigger(self, name: str) -> Any:
         """Fire one schedule now (the operator's `run now`)."""
         source, function = self.schedules[name]
-        return function.invoke(scheduled_event(source, datetime.now(UTC)))
+        return function.invoke(scheduled_event(source, SystemClock().now()))
 
     def _run(self) -> None:
-        previous = datetime.now(UTC)
+        clock = SystemClock()  # the stack's, which POST /_local/clock moves: what fell due in the jump fires
+        previous = clock.now()
         while not self._stop.wait(self.tick_seconds):
-            now = datetime.now(UTC)
+            now = clock.now()
             for name, (source, _) in self.schedules.items():
                 if source.enabled and due(source.expression, source.timezone, previous, now):
                     try:

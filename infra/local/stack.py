@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import os
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+from pydantic import AwareDatetime
 
 from infra.local import dynamodb_local
 from infra.local.emulator import Emulator, provision
@@ -46,6 +49,33 @@ def received_webhook(body: bytes, headers: dict[str, str]) -> dict[str, Any]:
     except ValueError:
         payload = {"unreadable": body.decode(errors="replace")}
     return {"signatureVerified": verified, "idempotencyKey": named.get("idempotency-key"), "payload": payload}
+
+
+def local_clock(body: bytes | None) -> tuple[int, str, bytes]:
+    """`GET /_local/clock` tells the stack's time; `POST` moves it forward (D-108): `{"advance": "P1DT2H"}`
+    (an ISO 8601 duration, or seconds) or `{"to": "2027-01-01T00:30:00+08:00"}`. Every function and schedule
+    of the stack reads this clock; schedules that fell due in the jump fire once, on the scheduler's next tick."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from loyalty import clock
+
+    def answer(status: int, payload: dict[str, Any]) -> tuple[int, str, bytes]:
+        return status, "application/json", json.dumps(payload).encode()
+
+    if body is not None:
+        try:
+            asked = json.loads(body or b"{}")
+            if not isinstance(asked, dict) or len(asked.keys() & {"advance", "to"}) != 1:
+                raise ValueError('send {"advance": <ISO 8601 duration or seconds>} or {"to": <time with offset>}')
+            if "advance" in asked:
+                clock.advance(TypeAdapter(timedelta).validate_python(asked["advance"]))
+            else:
+                clock.move_to(TypeAdapter(AwareDatetime).validate_python(asked["to"]))
+        except (ValueError, ValidationError) as error:
+            message = error.errors()[0]["msg"] if isinstance(error, ValidationError) else str(error)
+            return answer(422, {"message": message})
+    now = clock.SystemClock().now()
+    return answer(200, {"now": now.isoformat(), "offsetSeconds": int(clock.offset().total_seconds())})
 
 
 class LocalStack:
@@ -161,8 +191,8 @@ class LocalStack:
     def _local_routes(
         self, method: str, path: str, body: bytes, headers: dict[str, str] | None = None
     ) -> tuple[int, str, bytes] | None:
-        """Routes of the local stack itself: the API description, running a schedule now, the demo webhook's
-        receiver and what messages went out."""
+        """Routes of the local stack itself: the API description, running a schedule now, its clock, the
+        demo webhook's receiver and what messages went out."""
         if method == "GET" and path == "/openapi.json" and self.openapi_path.exists():
             return 200, "application/json", self.openapi_path.read_bytes()
         if method == "GET" and path == "/docs":
@@ -179,6 +209,8 @@ class LocalStack:
                 return 404, "application/json", json.dumps({"message": f"no schedule {name}"}).encode()
             result = self.scheduler.trigger(name)
             return 200, "application/json", json.dumps({"schedule": name, "result": result}, default=str).encode()
+        if path == "/_local/clock" and method in ("GET", "POST"):
+            return local_clock(body if method == "POST" else None)
         if path == "/_local/health":
             return 200, "application/json", b'{"status":"ok"}'
         if path == "/_local/webhook" and method == "POST":

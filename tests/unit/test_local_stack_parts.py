@@ -61,6 +61,43 @@ def test_a_daily_schedule_fires_once_at_its_minute_in_its_zone():
     assert due("rate(5 minutes)", "UTC", datetime(2026, 1, 1, 0, 1, tzinfo=UTC), datetime(2026, 1, 1, 0, 5, tzinfo=UTC))
 
 
+def test_a_jump_of_the_clock_fires_a_schedule_due_in_it_once_and_costs_its_days_not_its_minutes():
+    """The local clock moved a year ahead (D-108): the hourly sweep is due, a yearly one on a day not in the
+    jump is not, and the answer takes a walk over 365 days (the minute-by-minute walk took seconds)."""
+    import time
+
+    before, after = datetime(2026, 12, 7, 8, 0, tzinfo=UTC), datetime(2027, 12, 7, 8, 0, tzinfo=UTC)
+    started = time.perf_counter()
+    assert due("cron(5 * * * ? *)", "Asia/Shanghai", before, after)
+    assert due("cron(30 19 * * ? *)", "UTC", before, after)
+    assert due("rate(5 minutes)", "UTC", before, after)
+    assert not due("cron(0 0 1 1 ? 2030)", "UTC", before, after)  # New Year 2030: not in the jump
+    assert due("cron(0 0 1 1 ? 2027)", "UTC", before, after)
+    assert not due("cron(0 0 29 2 ? *)", "UTC", before, after)  # no 29 February from Dec 2026 to Dec 2027
+    assert time.perf_counter() - started < 1  # 365 days of a never-matching cron: day checks, no minutes
+
+
+def test_the_clock_moves_forward_only_and_ids_follow_it():
+    from datetime import timedelta
+
+    from loyalty import clock
+    from loyalty.ids import new_ulid
+
+    try:
+        before = clock.SystemClock().now()
+        moved = clock.advance(timedelta(days=400))
+        assert moved - before >= timedelta(days=400)
+        assert new_ulid() > new_ulid(int((moved - timedelta(minutes=1)).timestamp() * 1000))  # ids in moved time
+        with pytest.raises(ValueError):
+            clock.move_to(before)  # back in time: refused
+        with pytest.raises(ValueError):
+            clock.advance(timedelta(seconds=-1))
+        with pytest.raises(ValueError):
+            clock.move_to(datetime(2030, 1, 1))  # no offset
+    finally:
+        clock.reset()
+
+
 def test_the_stream_poller_delivers_what_follows_a_cancelled_transaction():
     """moto swaps a table's stream for a copy when it rolls back a cancelled transaction; a poller keeping its
     iterator saw a phantom record of the cancelled write and nothing after it."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import threading
-import time
+
+from loyalty.clock import SystemClock
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -26,7 +27,7 @@ def new_ulid(now_ms: int | None = None) -> str:
     if now_ms is not None:
         return _encode((now_ms << 80) | int.from_bytes(os.urandom(10), "big"))
     with _lock:
-        timestamp = int(time.time() * 1000)
+        timestamp = int(SystemClock().now().timestamp() * 1000)  # the moved clock's, on the local stack
         if timestamp <= _last[0] and _last[1] + 1 < 1 << 80:
             timestamp, random = _last[0], _last[1] + 1
         else:
