@@ -7,7 +7,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,11 @@ def reset_process_state() -> None:
 
     import loyalty.api.routes as routes
     import loyalty.api.sweep_function as sweep_function
+    import loyalty.clock as clock
     import loyalty.services.events as events
     import loyalty.services.idempotency as idempotency
     import loyalty.services.messages.senders as senders
+    import loyalty.services.queues as queues
     import loyalty.settings as settings
     import loyalty.store.table as table
 
@@ -38,6 +40,7 @@ def reset_process_state() -> None:
         events._events_client,
         settings.get_settings,
         senders.senders,
+        queues.sqs,
         *sweep_function.CACHED,
     ]
     for info in pkgutil.iter_modules(routes.__path__):
@@ -46,6 +49,7 @@ def reset_process_state() -> None:
     for function in cached:
         function.cache_clear()
     idempotency._layers.clear()
+    clock.reset()  # a test that moved the system clock moved it for itself only
 
 
 @contextmanager
@@ -159,8 +163,11 @@ SHANGHAI = timezone(timedelta(hours=8))  # the demo program's time zone
 def order_body(
     number: str, amount: int, *, days_ago: int = 1, quantity: int = 1, member: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    """A one-line order at the demo's offline store SH001, `days_ago` days before now (Shanghai time)."""
-    when = (datetime.now(SHANGHAI) - timedelta(days=days_ago)).replace(microsecond=0).isoformat()
+    """A one-line order at the demo's offline store SH001, `days_ago` days before now (Shanghai time, on the
+    system clock, which a test may have moved)."""
+    from loyalty.clock import SystemClock
+
+    when = (SystemClock().now().astimezone(SHANGHAI) - timedelta(days=days_ago)).replace(microsecond=0).isoformat()
     line = {
         "lineNo": 1,
         "sku": "TD0001",

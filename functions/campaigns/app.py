@@ -2,8 +2,9 @@
 an event from the bus (MemberRegistered, OrderAccrued) makes members take part in the trigger campaigns it
 meets, once per campaign and event, a page of a day's index (birthdays, registrations) makes them take part
 in a campaign run by the day, a page of an audience's scan is counted (and frozen), a page of a batch run
-makes its members take part and a launch (from a one-time schedule) starts one; and the hourly schedule,
-which plans each program's day pages once a day. A failed
+makes its members take part, a launch (from a one-time schedule) starts one, and a page of programs or one
+program of the campaign-days job is worked; and the hourly schedule, which starts that job: each program's
+day pages are planned once a day. A failed
 message is reported alone, retried after the visibility timeout, and parked in the DLQ after maxReceiveCount.
 
 The HTTP part is imported on the first HTTP request only: the queue invokes this function far more often.
@@ -22,6 +23,7 @@ from loyalty.services.campaigns.audiences import ScanPage
 from loyalty.services.campaigns.batch import BatchPage, BatchRuns, batch_runs
 from loyalty.services.campaigns.daily import DailyRuns, DayPage, daily_runs
 from loyalty.services.campaigns.engine import CampaignEngine, campaign_engine
+from loyalty.services.program_jobs import ProgramJobs, program_jobs
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -34,6 +36,11 @@ def engine() -> CampaignEngine:
 @lru_cache(maxsize=1)
 def daily() -> DailyRuns:
     return daily_runs(engine())
+
+
+@lru_cache(maxsize=1)
+def jobs() -> ProgramJobs:
+    return program_jobs(engine().table, engine().clock)
 
 
 @lru_cache(maxsize=1)
@@ -61,6 +68,8 @@ def record_handler(record: SQSRecord) -> None:
     if "batchPage" in message:
         batch().run_page(BatchPage.from_body(message))
         return
+    if jobs().handles(daily(), message):
+        return
     if "batchLaunch" in message:
         launch = message["batchLaunch"]
         batch().launch(launch["tenant"], launch["campaignId"])
@@ -77,8 +86,8 @@ def on_events(event: dict, context: LambdaContext) -> dict:
 
 @logger.inject_lambda_context(clear_state=True)
 def on_schedule(event: dict, context: LambdaContext) -> dict:
-    planned = daily().plan_all()
-    logger.info("day pages planned", extra={"pages": planned})
+    planned = jobs().start(daily())
+    logger.info("campaign days started", extra={"messages": planned})
     return {"planned": planned}
 
 

@@ -2,8 +2,10 @@
 message queue, where a request (a campaign's message) is delivered once by its business key, an event from the
 bus (OrderAccrued, CouponIssued, TierChanged) becomes the notification its program switched on, and a
 member's erasure takes their bodies and recipients away, and a page of a day index (points or coupons that
-expire soon, birthdays) becomes its members' requests; and the schedule, every 5 minutes, which sends held
-marketing back to the queue once quiet hours end and plans each program's daily notifications once a day.
+expire soon, birthdays) becomes its members' requests, and a page of programs or one program of the release
+and daily-notification jobs is worked; and the schedule, every 5 minutes, which starts those two jobs: held
+marketing goes back to the queue once quiet hours end, and each program's daily notifications are planned
+once a day.
 A provider's "try later" puts the request back with a backoff (30 s, doubling, at most 15 minutes); after the
 queue's maxReceiveCount it waits in the DLQ.
 
@@ -24,7 +26,8 @@ from loyalty.services.messages.daily import DailyNotifications, NotificationPage
 from loyalty.services.messages.notifications import Notifier
 from loyalty.services.messages.records import MessageRecords, message_records
 from loyalty.services.messages.senders import TryLater, retry_delay
-from loyalty.services.messages.sending import MessageRequest, MessageService, message_service
+from loyalty.services.messages.sending import HeldRelease, MessageRequest, MessageService, message_service
+from loyalty.services.program_jobs import ProgramJobs, program_jobs
 from loyalty.settings import get_settings
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -43,6 +46,16 @@ def notifier() -> Notifier:
 @lru_cache(maxsize=1)
 def daily() -> DailyNotifications:
     return DailyNotifications(messages())
+
+
+@lru_cache(maxsize=1)
+def release() -> HeldRelease:
+    return HeldRelease(messages())
+
+
+@lru_cache(maxsize=1)
+def jobs() -> ProgramJobs:
+    return program_jobs(messages().table, messages().clock)
 
 
 @lru_cache(maxsize=1)
@@ -67,6 +80,8 @@ def record_handler(record: SQSRecord) -> None:
         if "notificationPage" in message:
             daily().run_page(NotificationPage.from_body(message))
             return
+        if jobs().handles(release(), message) or jobs().handles(daily(), message):
+            return
         detail, detail_type = message["detail"], message["detail-type"]
         if detail_type == "MemberPersonalDataErased":
             records().erase(detail["tenant"], detail["memberId"])
@@ -90,9 +105,10 @@ def on_queue(event: dict, context: LambdaContext) -> dict:
 
 @logger.inject_lambda_context(clear_state=True)
 def on_schedule(event: dict, context: LambdaContext) -> dict:
-    released, planned = messages().release_all(), daily().plan_all()
-    logger.info("held messages released, days planned", extra={"released": released, "pages": planned})
-    return {"released": released, "pages": planned}
+    """Both jobs walk the programs through the queue (services/program_jobs.py): a message each, here."""
+    planned = jobs().start(release()) + jobs().start(daily())
+    logger.info("release and daily notifications started", extra={"messages": planned})
+    return {"planned": planned}
 
 
 def lambda_handler(event: dict, context: LambdaContext) -> Any:

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from tests.integration.test_coupons import APPROVER, listed_rule
-from tests.support import OPERATOR, POS, SHANGHAI, Api, order_body
+from tests.support import OPERATOR, POS, SHANGHAI, Api, load_event, order_body
 
 NOW = datetime.now(SHANGHAI).replace(microsecond=0)
 WELCOME = {
@@ -427,7 +427,6 @@ def run_day(api: Api, campaign_id: str, day: str | None = None) -> tuple[int, di
 
 
 def test_the_birthday_gift_goes_to_the_days_members_once_a_year(demo, api, pipeline):
-    from tests.support import load_event
 
     today = NOW.date()
     campaign_id = running(api, birthday_campaign())
@@ -764,3 +763,51 @@ def test_a_purchase_of_a_product_group_for_an_amount_and_an_audience_condition_d
         body={**snack_bonus, "trigger": {"type": "purchase", "order": {"minProductAmount": "1"}}},
     )
     assert status == 422
+
+
+def test_the_150th_campaign_of_a_kind_fires_once_and_campaigns_past_their_window_leave_the_index(demo, api, pipeline):
+    """Issue 24: readers followed one page of 100 campaigns and the index kept campaigns whose window had
+    ended, so after two years of campaigns a new one never ran. 120 registration campaigns end, 30 run."""
+    from loyalty import clock
+    from loyalty.store import keys
+    from loyalty.store.table import Table
+
+    def gift(n: int, days: int) -> dict:
+        now = clock.SystemClock().now().astimezone(SHANGHAI)
+        effects = [{"type": "grantPoints", "pointGroupCode": "points", "points": 10}]
+        window = {
+            "startsAt": (now - timedelta(hours=1)).isoformat(),
+            "endsAt": (now + timedelta(days=days)).isoformat(),
+        }
+        return {**WELCOME, "name": f"入会礼 {n}", "effects": effects, **window}
+
+    ended = [running(api, gift(n, days=1)) for n in range(120)]
+    clock.advance(timedelta(days=2))
+    live = [running(api, gift(120 + n, days=30)) for n in range(30)]
+    index = keys.campaigns_on("demo", "DEMO", "registration")
+
+    def indexed() -> int:
+        start, count = None, 0
+        while True:
+            items, start = Table().query_index("GSI2", index, limit=100, start=start, pk_attribute="GSI2PK")
+            count += len(items)
+            if not start:
+                return count
+
+    assert indexed() == 150
+    first = register(api, "13800000001")
+    pipeline.drain()
+    assert points(api, first) == 30 * 10  # every running one, the 150th among them, past the first page
+    assert results(api, live[-1])["results"]["participations"] == 1
+    assert results(api, ended[0])["status"] == "ended"
+    api.functions["CampaignsFunction"].invoke(load_event("campaigns_day_schedule.json"))
+    pipeline.drain()
+    assert indexed() == 30  # the daily run took the ended ones out
+    second = register(api, "13800000002")
+    pipeline.drain()
+    assert points(api, second) == 300 and results(api, live[-1])["results"]["participations"] == 2
+    paused = live[0]
+    assert api.call("POST", f"/v1/admin/campaigns/{paused}/pause", OPERATOR, body={})[0] == 200
+    assert indexed() == 29
+    assert api.call("POST", f"/v1/admin/campaigns/{paused}/resume", OPERATOR, body={})[0] == 200
+    assert indexed() == 30

@@ -54,7 +54,7 @@ def test_the_balance_shown_is_the_balance_that_can_be_spent_before_the_sweep(mem
 
 def test_the_sweep_expires_what_remains_of_expired_lots_once(member, api, pipeline, captured_events):
     status, accepted = sweep(api)
-    assert status == 202 and accepted["buckets"] == 3 * 3 * 8  # lots, coupons and transfers; three days; eight shards
+    assert status == 202 and accepted["buckets"] == 3 * 8  # lots, coupons and transfers; eight shards each
     pipeline.drain()
     assert account(api, member["id"]) == (800, 500, 300)  # cumulative unchanged, available down, expired up
     _, records = api.call("GET", f"/v1/members/{member['id']}/point-records", POS, query={"type": "EXPIRY"})
@@ -89,7 +89,7 @@ def test_a_lot_spent_in_part_expires_only_what_it_still_has(member, api, pipelin
     assert [r["change"] for r in records["items"]] == [-180]
 
 
-def test_a_sweep_for_an_earlier_day_reaches_older_buckets_and_a_future_day_is_refused(member, api, pipeline):
+def test_a_sweep_for_an_earlier_day_sweeps_what_ended_before_it_and_a_future_day_is_refused(member, api, pipeline):
     three_weeks_ago = (datetime.now(SHANGHAI) - timedelta(days=21)).date()
     assert sweep(api, date=three_weeks_ago.isoformat())[0] == 202
     pipeline.drain()

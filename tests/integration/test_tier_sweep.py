@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import boto3
 
 from loyalty.clock import FixedClock
+from loyalty.services.program_jobs import program_jobs
 from loyalty.services.sweeps import Bucket
 from loyalty.services.tier_sweep import tier_sweep_service
 from tests.support import POS, Api, load_event
@@ -18,11 +19,13 @@ SHANGHAI = timezone(timedelta(hours=8))
 def run_sweep(aws, at: datetime) -> int:
     """Plan and work off the tier queue as of `at` (the handlers run on the real clock)."""
     service = tier_sweep_service(clock=FixedClock(at))
-    service.plan_all()
+    jobs = program_jobs(service.table, service.clock)
+    jobs.start(service)  # the schedule: pages of programs, then each due program, through the queue
     sqs, url, changed = boto3.client("sqs", region_name="us-east-1"), aws.ref("TierQueue"), 0
     while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
         for message in messages:
-            changed += service.sweep(Bucket.from_message(message["Body"]))
+            if not jobs.handles(service, json.loads(message["Body"])):
+                changed += service.sweep(Bucket.from_message(message["Body"]))
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     return changed
 
@@ -88,13 +91,14 @@ def test_a_gold_member_keeps_gold_then_drops_to_base_a_year_without_points(demo,
     ]
 
 
-def test_the_scheduled_event_plans_through_the_function(demo, api, aws):
+def test_the_scheduled_event_starts_a_walk_over_the_programs_through_the_queue(demo, api, aws):
+    """The schedule's invocation queues the first page of programs and nothing else (D-109)."""
     response = api.functions["TierSweepFunction"].invoke(load_event("tier_sweep.json"))
-    assert response == {"planned": 3 * 8}  # one program, three days, eight shards
-    body = boto3.client("sqs", region_name="us-east-1").receive_message(QueueUrl=aws.ref("TierQueue"))["Messages"][0][
-        "Body"
-    ]
-    assert json.loads(body)["program"] == "DEMO"
+    assert response == {"planned": 1}
+    (message,) = boto3.client("sqs", region_name="us-east-1").receive_message(
+        QueueUrl=aws.ref("TierQueue"), MaxNumberOfMessages=10
+    )["Messages"]
+    assert json.loads(message["Body"]) == {"programsPage": {"job": "tiers", "start": None}}
 
 
 def test_an_operator_runs_the_tier_sweep_for_a_day(demo, api, aws, pipeline, monkeypatch):
@@ -119,7 +123,7 @@ def test_an_operator_runs_the_tier_sweep_for_a_day(demo, api, aws, pipeline, mon
     assert api.call("POST", path, POS, body={})[0] == 403
     day = (until.astimezone(SHANGHAI) + timedelta(days=1)).date().isoformat()  # the schedule's run that day
     status, accepted = api.call("POST", path, OPERATOR, body={"date": day})
-    assert (status, accepted) == (202, {"programCode": "DEMO", "buckets": 3 * 8})
+    assert (status, accepted) == (202, {"programCode": "DEMO", "buckets": 8})  # a bucket per shard
     sqs, url, changed = boto3.client("sqs", region_name="us-east-1"), aws.ref("TierQueue"), 0
     while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
         for message in messages:

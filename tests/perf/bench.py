@@ -44,10 +44,10 @@ class Bench:
         self.pipeline = Pipeline(resolver, self.api)
         self.hook = CostHook()
         import loyalty.services.events as events
-        import loyalty.services.sweeps as sweeps
+        import loyalty.services.queues as queues
         import loyalty.store.table as table
 
-        for client in (table.dynamodb_client(), events._events_client(), sweeps._sqs()):
+        for client in (table.dynamodb_client(), events._events_client(), queues.sqs()):
             self.hook.attach(client)
         self.raw = boto3.client("dynamodb", region_name=REGION)
         self.rows: dict[str, Meter] = {}

@@ -63,7 +63,7 @@ def sweep_reads(endpoint: str, total: int) -> tuple[int, Meter]:
     """Expire yesterday's lots among `total`; returns how many expired and what the sweep read and wrote."""
     import loyalty.services.expiry as expiry_module
     from infra.local.seed import seed_demo_tenant
-    from loyalty.services.sweeps import due_buckets
+    from loyalty.services.sweeps import buckets_through
     from loyalty.store.table import dynamodb_client
     from tests.races.test_races import register
 
@@ -78,7 +78,7 @@ def sweep_reads(endpoint: str, total: int) -> tuple[int, Meter]:
     hook = CostHook()
     hook.attach(dynamodb_client())
     service = expiry_module.expiry_service()
-    pages.extend(due_buckets("demo", "DEMO", datetime.now(SHANGHAI).date()))
+    pages.extend(buckets_through("demo", "DEMO", datetime.now(SHANGHAI).date() - timedelta(days=1), ("LOT",)))
     expired = 0
     while pages:
         expired += service.sweep(pages.pop())

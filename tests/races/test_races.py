@@ -188,11 +188,11 @@ def test_an_order_its_return_an_expiry_sweep_and_spends_interleaved_keep_every_i
     from loyalty.domain.orders import OrderSubmission
     from loyalty.domain.returns import ReturnSubmission
     from loyalty.services.accrual import accrual_service
-    from loyalty.services.expiry import expiry_service
+    from loyalty.services.expiry import KINDS, expiry_service
     from loyalty.services.orders import order_service
     from loyalty.services.reconciliation import reconciler
     from loyalty.services.returns import return_service
-    from loyalty.services.sweeps import due_buckets
+    from loyalty.services.sweeps import buckets_through
     from loyalty.store import keys
     from loyalty.store.table import Table
     from tests.support import SHANGHAI, order_body
@@ -215,7 +215,7 @@ def test_an_order_its_return_an_expiry_sweep_and_spends_interleaved_keep_every_i
     returns.ingest("demo", "POS", ReturnSubmission.model_validate(submission))
     ret = table.get(keys.return_("demo", "POS", "R1"), keys.RETURN_SK) or {}
     sweeper = expiry_service()
-    buckets = due_buckets("demo", "DEMO", datetime.now(SHANGHAI).date())
+    buckets = buckets_through("demo", "DEMO", datetime.now(SHANGHAI).date() - timedelta(days=1), KINDS)
     points = redemption_service()
     spend = RedemptionRequest.model_validate({"pointGroupCode": "points", "points": 100, "purpose": "gift"})
 

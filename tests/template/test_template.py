@@ -189,6 +189,14 @@ def test_each_function_reaches_only_its_keys():
     assert policies["AuthorizerFunction"][0]["Action"] == ["dynamodb:GetItem"]
 
 
+def test_functions_that_walk_the_programs_read_a_page_of_job_marks_in_one_call():
+    """A page of programs reads its programs' job marks with BatchGetItem (D-109)."""
+    for name in ("ExpirySweepFunction", "TierSweepFunction", "CampaignsFunction", "MessagesFunction"):
+        statements = _statements(TEMPLATE.resources[name])
+        (table,) = [s for s in statements if "dynamodb:Query" in s["Action"]]
+        assert {"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"} <= set(table["Action"]), name
+
+
 def test_queue_pollers_and_the_stream_reader_are_held_to_their_own_queue_and_stream():
     """SAM gives a function with a queue or stream source AWS's managed policy for it (Resource "*"); these
     functions name a role of their own whose statements name their queue or stream (issue 12)."""

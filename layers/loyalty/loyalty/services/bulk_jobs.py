@@ -31,7 +31,7 @@ from loyalty.domain.validity import CamelModel, View
 from loyalty.ids import new_ulid
 from loyalty.services.config import ConfigService, config_service
 from loyalty.services.members import Editor, MemberService, member_service
-from loyalty.services.sweeps import send_all
+from loyalty.services.queues import send_all
 from loyalty.settings import get_settings
 from loyalty.store import keys
 from loyalty.store.config_repo import Stored

@@ -22,7 +22,7 @@ from loyalty.domain.errors import Conflict, InvalidInput, NotFound
 from loyalty.domain.validity import CamelModel, View
 from loyalty.ids import new_ulid
 from loyalty.services.coupons import CouponService, coupon_service
-from loyalty.services.sweeps import send_all
+from loyalty.services.queues import send_all
 from loyalty.settings import get_settings
 from loyalty.store import keys
 from loyalty.store.requests import RequestKey

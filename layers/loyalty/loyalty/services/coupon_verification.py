@@ -173,9 +173,11 @@ class CouponVerifier:
     # --- the sweep --------------------------------------------------------------------------------------
 
     def sweep(self, bucket: Bucket, kind: str) -> int:
-        """One page of coupons whose validity (kind COUPON) or transfer (TRANSFER) ended on the bucket's day."""
-        pk = keys.coupon_bucket(bucket.tenant, bucket.program, bucket.day, bucket.shard, kind)
-        found, more = self.table.query_index("GSI1", pk, limit=PAGE, start=bucket.start)
+        """One page of coupons whose validity (kind COUPON) or transfer (TRANSFER) ended by the bucket's day."""
+        pk = keys.ends_index(bucket.tenant, bucket.program, kind, bucket.shard)
+        found, more = self.table.query_index(
+            "GSI1", pk, limit=PAGE, start=bucket.start, sk_between=keys.through_day(bucket.day)
+        )
         done = sum(self._end(bucket.tenant, coupon, kind) for coupon in found)
         if more:
             enqueue(get_settings().expiry_queue_url, [bucket.next(more)])
@@ -235,10 +237,11 @@ class CouponVerifier:
             ":osk": keys.coupon_owner_sk(coupon["GSI2SK"], status),
         }
         if status == "issued":
-            expression = "SET #status = :new, GSI2SK = :osk, GSI1PK = :gpk REMOVE transfer"
-            values[":gpk"] = keys.coupon_expiry_index(
+            expression = "SET #status = :new, GSI2SK = :osk, GSI1PK = :gpk, GSI1SK = :gsk REMOVE transfer"
+            index = keys.coupon_expiry_index(
                 tenant, coupon["programCode"], coupon["code"], until.astimezone(program.zone)
-            )["GSI1PK"]
+            )
+            values.update({":gpk": index["GSI1PK"], ":gsk": index["GSI1SK"]})
         else:
             expression = "SET #status = :new, GSI2SK = :osk, expiredAt = :now REMOVE transfer, GSI1PK, GSI1SK"
         line = {"at": now.isoformat(), "scene": "转赠超时退回", "status": f"transferring=>{status}"}

@@ -410,10 +410,11 @@ class CouponService:
                             ":owner": member_id,
                             ":now": now.isoformat(),
                             ":transfer": {"transferId": transfer_id, "giverId": member_id, "endsAt": ends.isoformat()},
-                            ":gpk": keys.coupon_expiry_index(
-                                tenant, coupon["programCode"], code, ends.astimezone(program.zone), "TRANSFER"
-                            )["GSI1PK"],
-                            ":gsk": code,
+                            **_ends_values(
+                                keys.coupon_expiry_index(
+                                    tenant, coupon["programCode"], code, ends.astimezone(program.zone), "TRANSFER"
+                                )
+                            ),
                             ":osk": keys.coupon_owner_sk(coupon["GSI2SK"], "transferring"),
                         },
                         "#status = :issued AND ownerId = :owner AND validUntil >= :now",
@@ -470,7 +471,7 @@ class CouponService:
                         coupon["PK"],
                         keys.COUPON_SK,
                         "SET #status = :issued, ownerId = :receiver, lastTransferId = :id,"
-                        " GSI1PK = :gpk, GSI2PK = :opk, GSI2SK = :osk"
+                        " GSI1PK = :gpk, GSI1SK = :gsk, GSI2PK = :opk, GSI2SK = :osk"
                         " REMOVE transfer",
                         {
                             ":issued": "issued",
@@ -478,7 +479,7 @@ class CouponService:
                             ":receiver": receiver_id,
                             ":id": transfer_id,
                             ":now": now.isoformat(),
-                            ":gpk": keys.coupon_expiry_index(tenant, coupon["programCode"], code, until)["GSI1PK"],
+                            **_ends_values(keys.coupon_expiry_index(tenant, coupon["programCode"], code, until)),
                             **_owner_index_values(tenant, receiver_id, coupon, "issued"),
                         },
                         "#status = :transferring AND transfer.transferId = :id AND transfer.endsAt >= :now",
@@ -658,3 +659,8 @@ def coupon_service(table: Table | None = None, clock: Clock | None = None) -> Co
         redemption_service(table, clock),
         clock,
     )
+
+
+def _ends_values(index: dict[str, str]) -> dict[str, str]:
+    """A coupon's place in an index of what ends (keys.coupon_expiry_index) as expression values."""
+    return {":gpk": index["GSI1PK"], ":gsk": index["GSI1SK"]}

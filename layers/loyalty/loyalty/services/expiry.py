@@ -1,7 +1,8 @@
 """The point expiry sweep (积分过期服务): close every lot whose expiry day has passed.
 
-Planning (hourly, and on an operator's request) sends one message per expiry bucket: a program, a day
-and a shard of its sparse index. Each message expires one page of its bucket, one lot per transaction,
+Planning (hourly, a program at a time through services/program_jobs.py, and on an operator's request)
+sends one message per expiry bucket: a program, a day and a shard of its sparse index (the schedule sends
+only those that hold something). Each message expires one page of its bucket, one lot per transaction,
 and sends a continuation when there is more. So the sweep reads only what expires, its cost grows with
 the number of expiring lots and nothing else, and running it twice changes nothing (a closed lot has
 left the index). A lot spent meanwhile is expired for what it still has: the lot is guarded by the
@@ -11,7 +12,7 @@ remaining points read, so a point is either spent or expired, never both.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from loyalty.clock import Clock, SystemClock
 from loyalty.domain.ledger import RecordType, delta
@@ -21,7 +22,8 @@ from loyalty.observability import logger
 from loyalty.services import events
 from loyalty.services.config import ProgramLoader
 from loyalty.services.coupon_verification import CouponVerifier, coupon_verifier
-from loyalty.services.sweeps import PAGE, Bucket, due_buckets, enqueue, sweep_day
+from loyalty.services.program_jobs import JobMark, Progress
+from loyalty.services.sweeps import PAGE, Bucket, buckets_through, enqueue, scheduled_sweep, sweep_day
 from loyalty.settings import get_settings
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
@@ -29,6 +31,12 @@ from loyalty.store.ledger_repo import AccountChange, Conflict, LedgerRepository,
 from loyalty.store.table import Item, Table
 
 ATTEMPTS = 3
+KINDS = ("LOT", "COUPON", "TRANSFER")  # point lots, coupons and coupon transfers that end by the day
+
+
+def partition(bucket: Bucket) -> str:
+    """The index partition of a bucket of the expiry queue."""
+    return keys.ends_index(bucket.tenant, bucket.program, bucket.kind, bucket.shard)
 
 
 @dataclass
@@ -40,15 +48,23 @@ class ExpiryService:
     clock: Clock
     coupons: CouponVerifier
 
-    def plan_all(self) -> int:
-        """Every program's buckets that may hold expired lots, as of now in its time zone."""
-        return sum(self.plan(tenant, program) for tenant, program in self.config.all_programs())
+    name = "expiry"
+
+    def queue_url(self) -> str:
+        return get_settings().expiry_queue_url
+
+    def run(self, tenant: str, program_code: str, mark: JobMark) -> Progress:
+        """The schedule's run for one program (services/program_jobs.py): the buckets of lots, coupons and
+        transfers that ended by yesterday and hold something."""
+        program = self.programs.load(tenant, program_code)
+        plan = (tenant, program_code, KINDS)
+        return scheduled_sweep(self.table, self.queue_url(), plan, partition, self.clock.now(), program.zone)
 
     def plan(self, tenant: str, program_code: str, as_of: date | None = None) -> int:
-        """Enqueue the buckets of the days before `as_of` (default: today in the program's zone)."""
+        """Enqueue the buckets of what ended before `as_of` (default: today in the program's zone)."""
         program = self.programs.load(tenant, program_code)
         day = sweep_day(as_of, self.clock.now().astimezone(program.zone).date())
-        buckets = due_buckets(tenant, program_code, day, ("LOT", "COUPON", "TRANSFER"))
+        buckets = buckets_through(tenant, program_code, day - timedelta(days=1), KINDS)
         enqueue(get_settings().expiry_queue_url, buckets)
         return len(buckets)
 
@@ -57,8 +73,9 @@ class ExpiryService:
         if bucket.kind != "LOT":
             return self.coupons.sweep(bucket, bucket.kind)
         program = self.programs.load(bucket.tenant, bucket.program)
-        pk = keys.expiry_bucket(bucket.tenant, bucket.program, bucket.day, bucket.shard)
-        lots, more = self.table.query_index("GSI1", pk, limit=PAGE, start=bucket.start)
+        lots, more = self.table.query_index(
+            "GSI1", partition(bucket), limit=PAGE, start=bucket.start, sk_between=keys.through_day(bucket.day)
+        )
         closed = sum(self._expire(bucket.tenant, program, lot) for lot in lots)
         if more:
             enqueue(get_settings().expiry_queue_url, [bucket.next(more)])

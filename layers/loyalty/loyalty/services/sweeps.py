@@ -1,23 +1,31 @@
-"""What the daily sweeps share: buckets of a sparse, day-bucketed index, planned per program and worked
-off a queue a page per message (see services/expiry.py and services/tier_sweep.py)."""
+"""What the daily sweeps share: buckets, each one shard of a program's sparse index of what ends by the day
+(keys.ends_index, sorted by the last day), swept through a day; planned per program and worked off a queue
+a page per message (see services/expiry.py and services/tier_sweep.py).
+
+A bucket is "everything of one kind and shard that ended on its day or before": the index holds only what is
+still open, so a sweep that missed days (a failed run, a clock moved a year on) reads what they left in the
+same one range, and what arrives with an end already past (an order dated back) is swept by the next run.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
-from functools import lru_cache
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
-import boto3
 from pydantic import Field
 
 from loyalty.domain.errors import InvalidInput
 from loyalty.domain.validity import CamelModel
+from loyalty.services.program_jobs import Progress, next_local
+from loyalty.services.queues import send_all
 from loyalty.store import keys
+from loyalty.store.table import Table
 
-LOOKBACK_DAYS = 3  # each run also covers the two days before yesterday, in case a run was missed
 PAGE = 50
 
 
@@ -38,7 +46,7 @@ class SweepAccepted(CamelModel):
 class Bucket:
     tenant: str
     program: str
-    day: str  # ISO date in the program's time zone
+    day: str  # ISO date in the program's time zone: the bucket holds what ended on it or before
     shard: int
     start: dict[str, Any] | None = None
     kind: str = "LOT"  # what the bucket holds: LOT (point lots), COUPON (coupons), TRANSFER (open transfers)
@@ -70,28 +78,38 @@ def sweep_day(as_of: date | None, today: date) -> date:
     return as_of or today
 
 
-def due_buckets(tenant: str, program: str, as_of: date, kinds: tuple[str, ...] = ("LOT",)) -> list[Bucket]:
-    """Every shard of the days before `as_of`, back LOOKBACK_DAYS days, for each kind."""
+def buckets_through(tenant: str, program: str, day: date, kinds: tuple[str, ...]) -> list[Bucket]:
+    """Every shard of each kind, through `day`."""
     return [
-        Bucket(tenant, program, (as_of - timedelta(days=back)).isoformat(), shard, None, kind)
-        for kind in kinds
-        for back in range(1, LOOKBACK_DAYS + 1)
-        for shard in range(keys.EXPIRY_SHARDS)
+        Bucket(tenant, program, day.isoformat(), s, None, kind) for kind in kinds for s in range(keys.EXPIRY_SHARDS)
     ]
 
 
-@lru_cache(maxsize=1)
-def _sqs() -> Any:
-    return boto3.client("sqs")
+def probed(table: Table, buckets: list[Bucket], partition: Callable[[Bucket], str]) -> list[Bucket]:
+    """The buckets that hold something (a Query of one item each): a scheduled run queues work for what is
+    due, not a message per shard that may be empty."""
+    found = []
+    for bucket in buckets:
+        items, _ = table.query_index("GSI1", partition(bucket), limit=1, sk_between=keys.through_day(bucket.day))
+        if items:
+            found.append(bucket)
+    return found
 
 
-def send_all(queue_url: str, bodies: list[str]) -> None:
-    """Send every body, ten per call; raises if SQS refused any, so the caller's work is retried."""
-    for start in range(0, len(bodies), 10):
-        entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies[start : start + 10])]
-        response = _sqs().send_message_batch(QueueUrl=queue_url, Entries=entries)
-        if response.get("Failed"):
-            raise RuntimeError(f"SQS refused {len(response['Failed'])} messages")
+def scheduled_sweep(
+    table: Table,
+    queue_url: str,
+    plan: tuple[str, str, tuple[str, ...]],
+    partition: Callable[[Bucket], str],
+    now: datetime,
+    zone: ZoneInfo,
+) -> Progress:
+    """A program's scheduled run of a sweep (services/program_jobs.py), `plan` = (tenant, program, kinds):
+    the buckets through yesterday that hold something; due again at the program's next midnight."""
+    tenant, program, kinds = plan
+    yesterday = now.astimezone(zone).date() - timedelta(days=1)
+    enqueue(queue_url, probed(table, buckets_through(tenant, program, yesterday, kinds), partition))
+    return Progress(yesterday, next_local(now, zone))
 
 
 def enqueue(queue_url: str, buckets: list[Bucket]) -> None:

@@ -1,16 +1,17 @@
 """The tier sweep (会员降级服务): members whose tier ended keep it (保级) or drop (降级).
 
 Profiles carry a sparse GSI1 key for the day their tier ends (keys.tier_index), so a sweep reads only
-the members concerned. Each member is decided and written in one transaction: the new tier record (a new
-period), the old one invalid, and every accumulator the decision read reset to 0 under the condition that
-it still holds what was read, so an accrual landing meanwhile is never wiped: the member is re-read and
-decided again. The base tier never ends, so its members are never in the index.
+the members concerned: those whose tier ended by the day it sweeps through. Each member is decided and
+written in one transaction: the new tier record (a new period), the old one invalid, and every accumulator
+the decision read reset to 0 under the condition that it still holds what was read, so an accrual landing
+meanwhile is never wiped: the member is re-read and decided again. The base tier never ends, so its
+members are never in the index.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from loyalty.clock import Clock, SystemClock
@@ -22,7 +23,8 @@ from loyalty.observability import logger
 from loyalty.services import events
 from loyalty.services.accrual import measures_guard, tier_change, tier_measures
 from loyalty.services.config import ProgramLoader
-from loyalty.services.sweeps import PAGE, Bucket, due_buckets, enqueue, sweep_day
+from loyalty.services.program_jobs import JobMark, Progress
+from loyalty.services.sweeps import PAGE, Bucket, buckets_through, enqueue, scheduled_sweep, sweep_day
 from loyalty.settings import get_settings
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
@@ -31,6 +33,11 @@ from loyalty.store.member_repo import MemberRepository, accounts_by_group
 from loyalty.store.table import Table
 
 ATTEMPTS = 3
+
+
+def partition(bucket: Bucket) -> str:
+    """The index partition of a bucket of the tier queue: members whose tier ends, one shard."""
+    return keys.ends_index(bucket.tenant, bucket.program, "TIER", bucket.shard)
 
 
 @dataclass
@@ -42,29 +49,33 @@ class TierSweepService:
     programs: ProgramLoader
     clock: Clock
 
-    def plan_all(self) -> int:
-        planned = 0
-        for tenant, program_code in self.config.all_programs():
-            program = self.programs.load(tenant, program_code)
-            buckets = due_buckets(tenant, program_code, self.clock.now().astimezone(program.zone).date())
-            enqueue(get_settings().tier_queue_url, buckets)
-            planned += len(buckets)
-        return planned
+    name = "tiers"
+
+    def queue_url(self) -> str:
+        return get_settings().tier_queue_url
+
+    def run(self, tenant: str, program_code: str, mark: JobMark) -> Progress:
+        """The schedule's run for one program (services/program_jobs.py): the buckets of members whose tier
+        ended by yesterday that hold someone."""
+        program = self.programs.load(tenant, program_code)
+        plan = (tenant, program_code, ("TIER",))
+        return scheduled_sweep(self.table, self.queue_url(), plan, partition, self.clock.now(), program.zone)
 
     def plan(self, tenant: str, program_code: str, as_of: date | None = None) -> int:
-        """An operator's run for one program: the members whose tier ended in the days before `as_of`
-        (default: today in the program's zone), as the schedule would have planned them that day."""
+        """An operator's run for one program: the members whose tier ended before `as_of` (default: today in
+        the program's zone), as the schedule would have planned them that day."""
         program = self.programs.load(tenant, program_code)
         day = sweep_day(as_of, self.clock.now().astimezone(program.zone).date())
-        buckets = due_buckets(tenant, program_code, day)
+        buckets = buckets_through(tenant, program_code, day - timedelta(days=1), ("TIER",))
         enqueue(get_settings().tier_queue_url, buckets)
         return len(buckets)
 
     def sweep(self, bucket: Bucket) -> int:
         """Review one page of members whose tier ended on the bucket's day; returns how many changed."""
         program = self.programs.load(bucket.tenant, bucket.program)
-        pk = keys.tier_bucket(bucket.tenant, bucket.program, bucket.day, bucket.shard)
-        profiles, more = self.table.query_index("GSI1", pk, limit=PAGE, start=bucket.start)
+        profiles, more = self.table.query_index(
+            "GSI1", partition(bucket), limit=PAGE, start=bucket.start, sk_between=keys.through_day(bucket.day)
+        )
         changed = sum(self._review(bucket.tenant, program, profile["memberId"]) for profile in profiles)
         if more:
             enqueue(get_settings().tier_queue_url, [bucket.next(more)])

@@ -95,38 +95,60 @@ def lot_sk(point_group: str, expires_at: datetime, earned_at: datetime, record_i
     return f"{LOT_PREFIX}{point_group}#{stamp(expires_at)}#{stamp(earned_at)}#{record_id}"
 
 
-EXPIRY_SHARDS = 8  # a day's expiring lots of one program spread over this many index partitions
+EXPIRY_SHARDS = 8  # what ends by the day in one program spreads over this many index partitions
 PROGRAMS_INDEX = "PROGRAMS"  # GSI1 partition listing every program of every tenant, for the sweeps
+
+
+def program_jobs(tenant: str, program_code: str) -> str:
+    """A program's scheduled jobs, an item each (SK = the job): the day each has done work through and when it
+    is due next, so an hourly run plans no day twice and reads one item per program (D-109)."""
+    return f"T#{tenant}#JOBS#{program_code}"
 
 
 def shard_of(member_id: str) -> int:
     return int(hashlib.sha256(member_id.encode()).hexdigest()[:8], 16) % EXPIRY_SHARDS
 
 
-def expiry_bucket(tenant: str, program_code: str, day: str, shard: int) -> str:
-    """GSI1 partition of the lots of one program that expire on `day` (program time zone). Sparse: a lot
-    is in it only while open, so a sweep reads what expires and nothing else."""
-    return f"T#{tenant}#EXPIRES#{program_code}#{day}#{shard}"
+ENDS = {"LOT": "EXPIRES", "COUPON": "COUPON_ENDS", "TRANSFER": "TRANSFER_ENDS", "TIER": "TIER_ENDS"}
+
+
+def ends_index(tenant: str, program_code: str, kind: str, shard: int) -> str:
+    """GSI1 partition of what ends by the day in one program and shard, sorted by its last day (program time
+    zone; GSI1SK = `<day>#...`): open point lots (LOT), open coupons (COUPON), coupons being transferred
+    (TRANSFER), members whose tier ends (TIER). Sparse: a thing is in it only while open, so a sweep reads
+    "everything up to yesterday" in one range of each shard, whatever days were missed (D-109)."""
+    return f"T#{tenant}#{ENDS[kind]}#{program_code}#{shard}"
+
+
+def through_day(day: str) -> tuple[str, str, str]:
+    """The GSI1SK range of an ends_index partition that ended on `day` or before (query_index's sk_between)."""
+    return ("GSI1SK", "0", f"{day}#~")
+
+
+def on_day(day: str) -> str:
+    """The GSI1SK prefix of what ends on `day` exactly (a notification about it)."""
+    return f"{day}#"
 
 
 def lot_index(
     tenant: str, program_code: str, member_id: str, expires_at: datetime, lot_sort_key: str
 ) -> dict[str, str]:
-    """The GSI1 attributes that put an open lot in its expiry bucket (`expires_at` in the program's zone)."""
-    bucket = expiry_bucket(tenant, program_code, expires_at.date().isoformat(), shard_of(member_id))
-    return {"GSI1PK": bucket, "GSI1SK": f"{member_id}#{lot_sort_key}", "memberId": member_id}
+    """The GSI1 attributes that put an open lot in its program's expiry index (`expires_at` in the program's
+    zone)."""
+    day = expires_at.date().isoformat()
+    return {
+        "GSI1PK": ends_index(tenant, program_code, "LOT", shard_of(member_id)),
+        "GSI1SK": f"{day}#{member_id}#{lot_sort_key}",
+        "memberId": member_id,
+    }
 
 
 def tier_index(tenant: str, program_code: str, member_id: str, valid_until: datetime | None) -> dict[str, str]:
-    """GSI1 attributes that put a member's profile in the bucket of the day their tier ends (none: never)."""
+    """GSI1 attributes that put a member's profile in the index of tiers ending (none: never ends)."""
     if valid_until is None:
         return {}
     day = valid_until.date().isoformat()
-    return {"GSI1PK": f"T#{tenant}#TIER_ENDS#{program_code}#{day}#{shard_of(member_id)}", "GSI1SK": member_id}
-
-
-def tier_bucket(tenant: str, program_code: str, day: str, shard: int) -> str:
-    return f"T#{tenant}#TIER_ENDS#{program_code}#{day}#{shard}"
+    return {"GSI1PK": ends_index(tenant, program_code, "TIER", shard_of(member_id)), "GSI1SK": f"{day}#{member_id}"}
 
 
 def order(tenant: str, channel: str, order_no: str) -> str:
@@ -317,14 +339,12 @@ def coupon_owner_sk(owner_sk: str, status: str) -> str:
 
 
 def coupon_expiry_index(tenant: str, program_code: str, code: str, until: datetime, kind: str = "COUPON") -> dict:
-    """GSI1 attributes putting an open coupon in the bucket of the day it ends (program zone); a coupon being
-    transferred is in the bucket of the day its transfer lapses instead (kind TRANSFER)."""
-    bucket = f"T#{tenant}#{kind}_ENDS#{program_code}#{until.date().isoformat()}#{shard_of(code)}"
-    return {"GSI1PK": bucket, "GSI1SK": code}
-
-
-def coupon_bucket(tenant: str, program_code: str, day: str, shard: int, kind: str = "COUPON") -> str:
-    return f"T#{tenant}#{kind}_ENDS#{program_code}#{day}#{shard}"
+    """GSI1 attributes putting an open coupon in the index of coupons ending (on the day it ends, program
+    zone); a coupon being transferred is in the index of transfers lapsing instead (kind TRANSFER)."""
+    return {
+        "GSI1PK": ends_index(tenant, program_code, kind, shard_of(code)),
+        "GSI1SK": f"{until.date().isoformat()}#{code}",
+    }
 
 
 def claims_sk(rule_id: str, period: str = "", label: str = "") -> str:

@@ -9,6 +9,7 @@ active and enough is left, so a pause or an end stops it at once and a budget is
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -176,6 +177,9 @@ class CampaignLogEntry(View):
     comment: str | None = None
 
 
+OCCASIONS = ("registration", "order", "accrual", "daily", "batch", "tierChange", "behaviour", "couponRedeemed")
+
+
 def occasion_of(campaign: CampaignInput) -> str:
     """What a campaign waits for: a registration, an accrued order, or (points for the order itself) the
     accrual of an order, which applies it in its own transaction (services/campaigns/promotions.py)."""
@@ -188,6 +192,20 @@ def occasion_of(campaign: CampaignInput) -> str:
     if isinstance(campaign.trigger, TierChangeTrigger | BehaviourTrigger | CouponRedeemedTrigger):
         return campaign.trigger.type
     return "registration" if isinstance(campaign.trigger, RegistrationTrigger) else "order"
+
+
+def running_campaigns(table: Table, tenant: str, program_code: str, occasion: str) -> list[Item]:
+    """The campaigns of a program that an occasion (occasion_of) may trigger: the index holds the approved
+    campaigns not paused, ended or past their window (the daily run takes those out, D-110), read to its end."""
+    found: list[Item] = []
+    start = None
+    while True:
+        items, start = table.query_index(
+            "GSI2", keys.campaigns_on(tenant, program_code, occasion), limit=100, start=start, pk_attribute="GSI2PK"
+        )
+        found += items
+        if not start:
+            return found
 
 
 def effective_status(item: Item, now: datetime, zone: Any) -> tuple[CampaignStatus, str | None]:
@@ -319,12 +337,12 @@ class CampaignService:
         return self._step(tenant, campaign_id, **approval.rejecting(current, decision, by, "campaign").as_step())
 
     def pause(self, tenant: str, campaign_id: str, by: str) -> CampaignView:
-        """紧急暂停: no member takes part until it is resumed."""
+        """紧急暂停: no member takes part until it is resumed; it leaves the index of running campaigns."""
         return self._step(
             tenant,
             campaign_id,
             "scheduled",
-            "SET #status = :paused",
+            "SET #status = :paused REMOVE GSI2PK, GSI2SK",
             {":paused": "paused"},
             LogEntryDraft("paused", by),
             active=False,
@@ -332,6 +350,7 @@ class CampaignService:
         )
 
     def resume(self, tenant: str, campaign_id: str, by: str) -> CampaignView:
+        """Running again, and findable by its events again."""
         return self._step(
             tenant,
             campaign_id,
@@ -341,6 +360,7 @@ class CampaignService:
             LogEntryDraft("resumed", by),
             active=True,
             window_open=True,
+            relist=True,
         )
 
     def end(self, tenant: str, campaign_id: str, by: str, reason: str = "operator") -> CampaignView:
@@ -354,6 +374,33 @@ class CampaignService:
             LogEntryDraft("ended", by, ENDED_BECAUSE.get(reason)),
             active=False,
         )
+
+    def running(self, tenant: str, program_code: str, occasion: str) -> list[Item]:
+        return running_campaigns(self.table, tenant, program_code, occasion)
+
+    def retire_ended(self, tenant: str, program_code: str) -> int:
+        """Campaigns whose window has ended leave the index of running campaigns (the daily run, D-110): an
+        event's query stays the size of what runs, however many campaigns a program had over the years.
+        Each leaves on condition that it is still as read, so a pause or an end meanwhile is kept."""
+        zone, now, retired = self.programs.load(tenant, program_code).zone, self.clock.now(), 0
+        for occasion in OCCASIONS:
+            for item in self.running(tenant, program_code, occasion):
+                if now < CampaignInput.model_validate(item["campaign"]).window(zone)[1]:
+                    continue
+                with suppress(TransactionCancelled):
+                    self.table.transact(
+                        [
+                            update(
+                                item["PK"],
+                                keys.CAMPAIGN_SK,
+                                "REMOVE GSI2PK, GSI2SK",
+                                {":v": item["version"]},
+                                "version = :v",
+                            )
+                        ]
+                    )
+                    retired += 1
+        return retired
 
     # --- reading --------------------------------------------------------------------------------------
 
@@ -451,11 +498,17 @@ class CampaignService:
         approver: str | None = None,
         window_open: bool = False,
         active: bool | None = None,
+        relist: bool = False,
     ) -> CampaignView:
         """`active`: every shard of the budget set so with the step (pause, resume, end), read with the
-        campaign once."""
+        campaign once; `relist`: the campaign goes back in the index of running campaigns (resume)."""
         if window_open or active is not None:
             current = self._item(tenant, campaign_id)
+            if relist:
+                campaign = CampaignInput.model_validate(current["campaign"])
+                expression += ", GSI2PK = :on, GSI2SK = :id"
+                values = {**values, ":on": keys.campaigns_on(tenant, campaign.program_code, occasion_of(campaign))}
+                values[":id"] = campaign_id
             # pausing or resuming what has ended by its window changes nothing: say so
             if window_open and self._effective(tenant, current)[0] == "ended":
                 raise Conflict("the campaign has ended", code="CAMPAIGN_STATUS", campaignStatus="ended")

@@ -43,7 +43,7 @@ from loyalty.domain.validity import View
 from loyalty.ids import new_ulid
 from loyalty.observability import logger
 from loyalty.services.config import ProgramLoader
-from loyalty.services.sweeps import send_all
+from loyalty.services.queues import send_all
 from loyalty.settings import get_settings
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository

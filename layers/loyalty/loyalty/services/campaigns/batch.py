@@ -37,7 +37,7 @@ from loyalty.observability import logger
 from loyalty.services.campaigns.admin import SYSTEM, CampaignView, effective_status
 from loyalty.services.campaigns.audiences import AudienceService, audience_service
 from loyalty.services.campaigns.engine import CampaignEngine, campaign_engine
-from loyalty.services.sweeps import send_all
+from loyalty.services.queues import send_all
 from loyalty.settings import get_settings
 from loyalty.store import keys
 from loyalty.store.member_repo import tags_of

@@ -9,9 +9,10 @@ from a sparse index, a page per queue message, never by scanning members:
 - days after registration: the registrations index (keys.registrations, the members' 注册 entries by
   time), for the local day `days` before; once (`daysAfterRegistration`).
 
-The hourly schedule plans each program's running daily campaigns for the program's today, once per
-campaign and day (a run marker, written once the day's pages are queued); an operator may run a campaign
-for a past day (a missed run), which the participations keep from giving twice. A page delivered twice
+The hourly schedule plans each program's running daily campaigns for the program's today, a program at a
+time (services/program_jobs.py), once per campaign and day (a run marker, written once the day's pages are
+queued); an operator may run a campaign for a past day (a missed run), which the participations keep from
+giving twice. A page delivered twice
 may queue its next page twice: the participations make that cost reads, not gifts.
 """
 
@@ -41,10 +42,11 @@ from loyalty.domain.program import ProgramConfig
 from loyalty.domain.validity import CamelModel
 from loyalty.observability import logger
 from loyalty.services.campaigns.engine import CampaignEngine, Outcome, campaign_engine
-from loyalty.services.sweeps import send_all, sweep_day
+from loyalty.services.program_jobs import JobMark, Progress, days_to_do, next_local
+from loyalty.services.queues import send_all
+from loyalty.services.sweeps import sweep_day
 from loyalty.settings import get_settings
 from loyalty.store import keys
-from loyalty.store.config_repo import ConfigRepository
 from loyalty.store.member_repo import tags_of
 from loyalty.store.table import Item, TransactionCancelled, put
 
@@ -95,11 +97,24 @@ class DayRunAccepted(CamelModel):
 @dataclass
 class DailyRuns:
     engine: CampaignEngine
-    config: ConfigRepository
 
-    def plan_all(self) -> int:
-        """The hourly schedule: every program's running daily campaigns, for its today, once a day."""
-        return sum(self.plan(tenant, program) for tenant, program in self.config.all_programs())
+    name = "campaignDays"
+
+    def queue_url(self) -> str:
+        return get_settings().campaign_queue_url
+
+    def run(self, tenant: str, program_code: str, mark: JobMark) -> Progress:
+        """The schedule's run for one program (services/program_jobs.py): the days after its mark through
+        today, each once per campaign (a clock moved ahead catches up the days between); then the campaigns
+        whose window has ended leave the index of running ones."""
+        program, now = self.engine.programs.load(tenant, program_code), self.engine.clock.now()
+        today = now.astimezone(program.zone).date()
+        days, more = days_to_do(mark, today, today)
+        for day in days:
+            self.plan(tenant, program_code, day, marked=True)
+        if days and not more:
+            self.engine.campaigns.retire_ended(tenant, program_code)
+        return Progress(days[-1] if days else mark.through, now if more else next_local(now, program.zone), more)
 
     def run_for(self, tenant: str, campaign_id: str, request: DayRunRequest) -> DayRunAccepted:
         """An operator's run: a running daily campaign (409 otherwise), for a day not to come."""
@@ -117,24 +132,21 @@ class DailyRuns:
         pages = self.plan(tenant, view.campaign.program_code, day, campaign_id)
         return DayRunAccepted(campaign_id=campaign_id, date=day, pages=pages)
 
-    def plan(self, tenant: str, program_code: str, day: date | None = None, campaign_id: str | None = None) -> int:
-        """Queue the index pages of `day` (default: today, once per campaign and day; a day given is an
-        operator's rerun) for one campaign or every running daily one of the program; returns how many."""
+    def plan(
+        self, tenant: str, program_code: str, day: date, campaign_id: str | None = None, marked: bool = False
+    ) -> int:
+        """Queue the index pages of `day` for one campaign or every running daily one of the program; returns
+        how many. `marked`: the schedule's run, once per campaign and day (an operator's rerun is not)."""
         program = self.engine.programs.load(tenant, program_code)
-        scheduled = day is None
-        day = day or self.engine.clock.now().astimezone(program.zone).date()
-        found, _ = self.engine.table.query_index(
-            "GSI2", keys.campaigns_on(tenant, program_code, "daily"), limit=100, pk_attribute="GSI2PK"
-        )
         pages: list[DayPage] = []
         runs: list[Item] = []
-        for item in found:
+        for item in self.engine.campaigns.running(tenant, program_code, "daily"):
             if campaign_id is not None and item["campaignId"] != campaign_id:
                 continue
             campaign = CampaignInput.model_validate(item["campaign"])
             if item["status"] != "scheduled" or not _open_on(campaign, day, program):
                 continue
-            if scheduled:
+            if marked:
                 run = _run_marker(item, day)
                 if self.engine.table.get(run["PK"], run["SK"], consistent=False) is not None:
                     continue  # an earlier hour ran this day
@@ -241,4 +253,4 @@ def _open_on(campaign: CampaignInput, day: date, program: ProgramConfig) -> bool
 
 def daily_runs(engine: CampaignEngine | None = None) -> DailyRuns:
     engine = engine or campaign_engine()
-    return DailyRuns(engine, ConfigRepository(engine.table))
+    return DailyRuns(engine)

@@ -133,14 +133,8 @@ class CampaignEngine:
         if occasion is None or "programCode" not in detail:
             return []
         program = self.programs.load(tenant, detail["programCode"])
-        found, _ = self.table.query_index(
-            "GSI2",
-            keys.campaigns_on(tenant, program.program.code, occasion.kind),
-            limit=100,
-            pk_attribute="GSI2PK",
-        )
         candidates = []
-        for item in found:
+        for item in self.campaigns.running(tenant, program.program.code, occasion.kind):
             campaign = CampaignInput.model_validate(item["campaign"])
             starts, ends = campaign.window(program.zone)
             if (

@@ -38,6 +38,7 @@ from loyalty.domain.campaigns import (
 from loyalty.domain.orders import OrderSubmission
 from loyalty.domain.program import ProgramConfig
 from loyalty.services.campaigns import guards
+from loyalty.services.campaigns.admin import running_campaigns
 from loyalty.store import keys
 from loyalty.store.table import Item, Table, put, update
 
@@ -76,11 +77,8 @@ class PromotionLoader:
         cached = self._cache.get(key)
         if cached and time.monotonic() - cached[0] < self.ttl:
             return cached[1]
-        found, _ = self.table.query_index(
-            "GSI2", keys.campaigns_on(tenant, program_code, "accrual"), limit=100, pk_attribute="GSI2PK"
-        )
         promotions = []
-        for item in found:
+        for item in running_campaigns(self.table, tenant, program_code, "accrual"):
             if item["status"] != "scheduled":  # paused: its budget item says so at once, this in a while
                 continue
             campaign = CampaignInput.model_validate(item["campaign"])

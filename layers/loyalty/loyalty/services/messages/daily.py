@@ -1,11 +1,13 @@
 """Daily notifications (D-107): points that expire in N days, coupons that expire in N days, birthdays. Each
-reads a day index the core already keeps (a program's expiring lots and open coupons by day and shard, its
-members by birthday), a page per queue message, so a day costs what falls due, never the member count.
+reads an index the core already keeps (a program's open lots and coupons by shard, sorted by the day they
+end: the day's range of each shard; its members by birthday), a page per queue message, so a day costs what
+falls due, never the member count.
 
 Once a program's day reaches the morning (the end of its quiet hours, 09:00 without them), the schedule
-queues that day's pages once. A page turns its entries into message requests, keyed by what they are about
-(the member and the expiry day, the coupon, the member and the year), queues them, and queues the page after
-it: a page read twice asks for the same messages, which are sent once.
+queues that day's pages once (a program at a time, services/program_jobs.py). A page turns its entries into
+message requests, keyed by what they are about (the member and the expiry day, the coupon, the member and
+the year), queues them, and queues the page after it: a page read twice asks for the same messages, which
+are sent once.
 
 Points: one message per member and day with the total of their open lots of the point group, although a
 member's lots may straddle two pages (the page carries the member it ended on to the next).
@@ -17,19 +19,30 @@ import calendar
 import json
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from loyalty.domain.messages import MessageSettingsInput
 from loyalty.observability import logger
 from loyalty.services.messages.sending import MessageRequest, MessageService
-from loyalty.services.sweeps import send_all
+from loyalty.services.program_jobs import JobMark, Progress, next_local
+from loyalty.services.queues import send_all
 from loyalty.settings import get_settings
 from loyalty.store import keys
-from loyalty.store.config_repo import ConfigRepository
 from loyalty.store.table import Item, TransactionCancelled, put
 
 PAGE = 500
 MORNING = time(9, 0)  # when a program without quiet hours is told about its day
+
+
+def _shards(tenant: str, program_code: str, kind: str) -> list[str]:
+    """The partitions of a program's index of what ends by the day (keys.ends_index), one per shard."""
+    return [keys.ends_index(tenant, program_code, kind, shard) for shard in range(keys.EXPIRY_SHARDS)]
+
+
+def _morning(settings: MessageSettingsInput) -> time:
+    """When a program's day is told: the end of its quiet hours, 09:00 without them."""
+    return settings.quiet_hours.end if settings.quiet_hours else MORNING
 
 
 @dataclass(frozen=True)
@@ -39,7 +52,7 @@ class NotificationPage:
     kind: str  # pointsExpiring, couponExpiring, birthday
     day: str  # the day the index is read for: the expiry day, or the birthday
     partition: str
-    low: str | None = None  # a sort-key prefix (birthdays: the day of the month)
+    low: str | None = None  # a sort-key prefix (the day the lots or coupons end; birthdays: the day of the month)
     start: dict[str, Any] | None = None
     carry: dict[str, Any] | None = field(default=None)  # {memberId, points}: a member the last page ended on
 
@@ -55,26 +68,44 @@ class NotificationPage:
 class DailyNotifications:
     messages: MessageService
 
-    def plan_all(self) -> int:
-        """The schedule: each program's day, once, in its morning."""
-        programs = ConfigRepository(self.messages.table).all_programs()
-        return sum(self.plan(tenant, program) for tenant, program in programs)
+    name = "notifications"
+
+    def queue_url(self) -> str:
+        return get_settings().message_queue_url
+
+    def run(self, tenant: str, program_code: str, mark: JobMark) -> Progress:
+        """The schedule's run for one program (services/program_jobs.py): its day's pages, once, from its
+        morning; due again at the next morning (or this one, when it has not come yet)."""
+        program = self.messages.programs.load(tenant, program_code)
+        settings = self.messages.settings.load(tenant, program_code)
+        morning = _morning(settings)
+        now = self.messages.clock.now().astimezone(program.zone)
+        if now.time().replace(tzinfo=None) < morning:
+            return Progress(mark.through, datetime.combine(now.date(), morning, program.zone))
+        if mark.through is None or mark.through < now.date():
+            self._plan(tenant, program_code, settings, now)
+        return Progress(now.date(), next_local(now, program.zone, morning))
 
     def plan(self, tenant: str, program_code: str, today: date | None = None) -> int:
         """Queue the pages of `today` (default: the program's today, once, from its morning); returns how many."""
         program = self.messages.programs.load(tenant, program_code)
         settings = self.messages.settings.load(tenant, program_code)
+        now = self.messages.clock.now().astimezone(program.zone)
+        if today is None and now.time().replace(tzinfo=None) < _morning(settings):
+            return 0
+        return self._plan(tenant, program_code, settings, now, today)
+
+    def _plan(
+        self, tenant: str, program_code: str, settings: MessageSettingsInput, now: datetime, day: date | None = None
+    ) -> int:
+        """The pages of `day`, or of today once (a marker, so a second run of the day plans nothing)."""
         notifications = settings.notifications
         on = [n for n in (notifications.points_expiring, notifications.coupon_expiring, notifications.birthday) if n]
         if not any(n.enabled for n in on):
             return 0
-        now = self.messages.clock.now().astimezone(program.zone)
         marker: Item | None = None
-        if today is None:
-            morning = settings.quiet_hours.end if settings.quiet_hours else MORNING
-            if now.time().replace(tzinfo=None) < morning:
-                return 0
-            today = now.date()
+        today = day or now.date()
+        if day is None:
             marker = {
                 "PK": keys.message_days(tenant, program_code),
                 "SK": today.isoformat(),
@@ -86,13 +117,17 @@ class DailyNotifications:
         expiring = notifications.points_expiring
         if expiring and expiring.enabled:
             due = (today + timedelta(days=expiring.days_ahead)).isoformat()
-            buckets = [keys.expiry_bucket(tenant, program_code, due, s) for s in range(keys.EXPIRY_SHARDS)]
-            pages += [NotificationPage(tenant, program_code, "pointsExpiring", due, b) for b in buckets]
+            pages += [
+                NotificationPage(tenant, program_code, "pointsExpiring", due, index, keys.on_day(due))
+                for index in _shards(tenant, program_code, "LOT")
+            ]
         coupons = notifications.coupon_expiring
         if coupons and coupons.enabled:
             due = (today + timedelta(days=coupons.days_ahead)).isoformat()
-            buckets = [keys.coupon_bucket(tenant, program_code, due, s) for s in range(keys.EXPIRY_SHARDS)]
-            pages += [NotificationPage(tenant, program_code, "couponExpiring", due, b) for b in buckets]
+            pages += [
+                NotificationPage(tenant, program_code, "couponExpiring", due, index, keys.on_day(due))
+                for index in _shards(tenant, program_code, "COUPON")
+            ]
         if notifications.birthday and notifications.birthday.enabled:
             partition = keys.birthdays(tenant, program_code, today.month)
             days = [today.day]

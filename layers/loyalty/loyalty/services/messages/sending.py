@@ -40,7 +40,8 @@ from loyalty.services.config import ProgramLoader
 from loyalty.services.messages.senders import Outgoing, Sender, TryLater, Undeliverable, senders
 from loyalty.services.messages.settings import MessageSettingsService
 from loyalty.services.messages.templates import USABLE
-from loyalty.services.sweeps import send_all
+from loyalty.services.program_jobs import JobMark, Progress, release_waiting
+from loyalty.services.queues import send_all
 from loyalty.settings import get_settings
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
@@ -48,6 +49,7 @@ from loyalty.store.table import Item, Table, TransactionCancelled, delete, put, 
 
 FINAL = ("sent", "failed", "refused")
 LEASE = timedelta(seconds=60)  # longer than the function's timeout: a live claim is never taken for a dead one
+RELEASE_GRACE = timedelta(minutes=5)  # a release time stays on the program's mark this long after it came
 NAMES = {"#status": "status"}
 
 
@@ -99,6 +101,7 @@ class MessageService:
     clock: Clock
     channels: Callable[[], dict[str, Sender]] = senders
     queue_url: str | None = None
+    _announced: set[tuple[str, str, datetime]] = field(default_factory=set, repr=False)
 
     def enqueue(self, requests: list[MessageRequest]) -> None:
         enqueue(requests, self.queue_url)
@@ -216,6 +219,7 @@ class MessageService:
         operations = [put(record, *_open(found))]
         if record["status"] == "held":
             until = record["heldUntil"]
+            self._announce_hold(request.tenant, request.program_code, datetime.fromisoformat(until))
             operations.append(
                 put(
                     {
@@ -385,9 +389,36 @@ class MessageService:
         self.enqueue(requests)
         return len(requests)
 
-    def release_all(self) -> int:
-        """The schedule: every program's held messages that may go now."""
-        return sum(self.release(tenant, program) for tenant, program in ConfigRepository(self.table).all_programs())
+    def _announce_hold(self, tenant: str, program_code: str, until: datetime) -> None:
+        """Tell the release job (its program's mark) that a message waits until `until`, before the hold is
+        written (a hold that then fails leaves a release with nothing to do). A marketing blast holds many
+        messages until the same time: each process writes that once, not once per message."""
+        known = (tenant, program_code, until)
+        if known in self._announced:
+            return
+        self.table.transact([release_waiting(tenant, program_code, until)])
+        if len(self._announced) > 10_000:  # a long-lived process forgets (announcing again costs one write)
+            self._announced.clear()
+        self._announced.add(known)
+
+
+@dataclass
+class HeldRelease:
+    """The release of held marketing, done a program at a time (services/program_jobs.py): a program is due
+    when a time its mark lists has come (each hold lists its time), and once a day in any case. A time stays
+    listed RELEASE_GRACE after it came, so a hold the index showed late is released by the next run."""
+
+    messages: MessageService
+    name = "release"
+
+    def queue_url(self) -> str:
+        return get_settings().message_queue_url
+
+    def run(self, tenant: str, program_code: str, mark: JobMark) -> Progress:
+        now = self.messages.clock.now()
+        self.messages.release(tenant, program_code)
+        settled = frozenset(t for t in mark.waiting if datetime.fromisoformat(t) <= now - RELEASE_GRACE)
+        return Progress(None, now + timedelta(days=1), released=settled)
 
 
 def _open(found: Item | None) -> tuple[str, dict[str, Any], dict[str, str]]:
