@@ -20,6 +20,7 @@ from tests.integration.test_coupons import APPROVER
 from tests.support import OPERATOR, SHANGHAI, Api, http_event
 
 NOW = datetime.now(SHANGHAI).replace(microsecond=0)
+BASE_TIER = {"code": "base", "name": "普通会员", "order": 1, "base": True, "validity": {"type": "none"}}
 GOLD_OR_TAGGED = {
     "programCode": "DEMO",
     "name": "金卡或高净值",
@@ -76,6 +77,41 @@ def campaign(api: Api, campaign_id: str) -> dict:
     return api.call("GET", f"/v1/admin/campaigns/{campaign_id}", OPERATOR)[1]
 
 
+def test_a_preview_reads_its_tenant_s_members_only_however_many_another_tenant_has(demo, api, pipeline):
+    """Issue 24: a preview scanned the whole table (every tenant's items). It reads the shards of its tenant's
+    member index and each of those members once: 2 members here, 300 in another tenant."""
+    from loyalty.domain.config import KINDS
+    from loyalty.services.config import config_service
+    from loyalty.services.members import member_service
+    from loyalty.domain.members import Registration
+    from loyalty.store.table import dynamodb_client
+
+    program = KINDS["program"].model.model_validate({"code": "BIG", "name": "大品牌", "timeZone": "Asia/Shanghai"})
+    config_service().create("bigbrand", KINDS["program"], None, program)
+    config_service().create("bigbrand", KINDS["tier"], "BIG", KINDS["tier"].model.model_validate(BASE_TIER))
+    members = member_service()
+    for n in range(300):
+        members.register(
+            "bigbrand", "POS", Registration.model_validate({"programCode": "BIG", "phone": f"1390000{n:04d}"})
+        )
+    mine = [register(api, f"1370000000{i}") for i in range(2)]
+    tag(api, mine[0])
+    status, draft = api.call("POST", "/v1/admin/audiences", OPERATOR, body=GOLD_OR_TAGGED)
+    pipeline.drain()  # the registrations' events, before counting
+    calls: list[str] = []
+    dynamodb_client().meta.events.register(
+        "before-call.dynamodb.*",
+        lambda model, params, **_: calls.append(model.name) if model.name in ("Query", "Scan") else None,
+    )
+    api.call("POST", f"/v1/admin/audiences/{draft['audienceId']}/previews", OPERATOR)
+    pipeline.drain()
+    _, previewed = api.call("GET", f"/v1/admin/audiences/{draft['audienceId']}", OPERATOR)
+    preview = previewed["preview"]
+    assert (preview["membersScanned"], preview["matched"], preview["sample"]) == (2, 1, [mine[0]])
+    assert "Scan" not in calls
+    assert calls.count("Query") <= 8 + 2 + 2  # the 8 shards, the 2 members, the program read once or twice
+
+
 def test_a_preview_counts_and_names_who_the_tree_finds_and_enabling_freezes_them(demo, api, pipeline):
     tagged = [register(api, f"1370000000{i}") for i in range(3)]
     others = [register(api, f"1370000001{i}") for i in range(4)]
@@ -91,7 +127,8 @@ def test_a_preview_counts_and_names_who_the_tree_finds_and_enabling_freezes_them
     _, previewed = api.call("GET", path, OPERATOR)
     preview = previewed["preview"]
     assert (preview["status"], preview["matched"], preview["membersScanned"]) == ("done", 3, 7)
-    assert sorted(preview["sample"]) == sorted(tagged) and preview["segmentsDone"] == preview["segments"] == 4
+    assert sorted(preview["sample"]) == sorted(tagged)
+    assert preview["segmentsDone"] == preview["segments"] == 8  # the shards of the tenant's member index
     assert previewed["status"] == "draft" and previewed["count"] is None  # a preview freezes nothing
 
     assert api.call("POST", f"{path}/enable", OPERATOR)[0] == 202

@@ -170,9 +170,6 @@ def test_each_function_reaches_only_its_keys():
                     "dynamodb:BatchGetItem",
                 ]
                 continue
-            if name == "CampaignsFunction" and "dynamodb:Scan" in statement["Action"]:
-                assert statement["Action"] == ["dynamodb:Scan"]  # an audience's scan: read only, D-093
-                continue
             if name == "PublishEventsFunction" and statement["Resource"] != {"Fn::GetAtt": ["LoyaltyTable", "Arn"]}:
                 continue  # the stream's records, not the table's items
             if any(action.startswith("dynamodb:") for action in statement["Action"]):
@@ -330,12 +327,14 @@ def test_the_accrual_may_read_in_batches_and_find_the_promotions():
     assert {"Fn::Sub": "${LoyaltyTable.Arn}/index/GSI2"} in statement["Resource"]
 
 
-def test_the_campaign_function_may_write_a_frozen_list_in_batches_scan_and_schedule_a_launch():
-    """An audience's snapshot writes its members with BatchWriteItem and reads members with a Scan; a batch
-    campaign's launch is a one-time schedule sent as CampaignLaunchRole (D-093, D-094): moto enforces no IAM."""
+def test_the_campaign_function_may_write_a_frozen_list_in_batches_and_schedule_a_launch_but_never_scan():
+    """An audience's snapshot writes its members with BatchWriteItem and reads its tenant's member index, not
+    the table (D-111); a batch campaign's launch is a one-time schedule sent as CampaignLaunchRole (D-093,
+    D-094): moto enforces no IAM."""
     statements = _statements(TEMPLATE.resources["CampaignsFunction"])
     actions = {action for statement in statements for action in statement["Action"]}
-    assert {"dynamodb:BatchWriteItem", "dynamodb:Scan", "scheduler:CreateSchedule", "iam:PassRole"} <= actions
+    assert {"dynamodb:BatchWriteItem", "scheduler:CreateSchedule", "iam:PassRole"} <= actions
+    assert "dynamodb:Scan" not in actions
     launch = TEMPLATE.resources["CampaignLaunchRole"]["Properties"]
     assert launch["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "scheduler.amazonaws.com"}
 

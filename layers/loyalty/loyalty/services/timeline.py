@@ -35,10 +35,12 @@ def activity(
 
 def registration(tenant: str, member_id: str, channel: str, at: datetime, store_code: str | None) -> dict:
     """The 注册 entry, which is also the member's place in the registrations index (the operators' member
-    list, D-082): an item written once and never changed, so indexing it costs nothing later."""
+    list, D-082) and in the tenant's member index (walks over the tenant's members, D-111): an item written
+    once and never changed, so indexing it costs nothing later."""
     entry = activity(tenant, member_id, REGISTER, channel, at, storeCode=store_code)
     item = entry["Put"]["Item"]
     item.update(keys.registration_index(tenant, member_id, at, item["activityId"]), memberId=member_id)
+    item.update(keys.member_index_entry(tenant, member_id))
     return entry
 
 

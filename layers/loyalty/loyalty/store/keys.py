@@ -239,6 +239,24 @@ def registration_index(tenant: str, member_id: str, registered_at: datetime, act
     return {"GSI2PK": registrations(tenant, moment.strftime("%Y-%m")), "GSI2SK": sort_key}
 
 
+MEMBER_SHARDS = 8  # a tenant's member index spreads over this many partitions, read in parallel
+
+
+def members_index(tenant: str, shard: int) -> str:
+    """GSI1 partition of one shard of a tenant's members (GSI1SK = member id): what a walk over a tenant's
+    members reads (an audience's scan, the reconciliation), so its cost is the tenant's members, never the
+    table's. The entry is the member's 注册 timeline item, written once."""
+    return f"T#{tenant}#MEMBERS#{shard}"
+
+
+def member_shard(member_id: str) -> int:
+    return int(hashlib.sha256(member_id.encode()).hexdigest()[16:24], 16) % MEMBER_SHARDS
+
+
+def member_index_entry(tenant: str, member_id: str) -> dict[str, str]:
+    return {"GSI1PK": members_index(tenant, member_shard(member_id)), "GSI1SK": member_id}
+
+
 def registration_key(tenant: str, sort_key: str) -> tuple[str, str]:
     """The table key of the 注册 entry a registrations index entry is (for a page's start key)."""
     moment, member_id, activity_id = sort_key.split("#")

@@ -194,6 +194,13 @@ class MemberRepository:
             raise
         return True
 
+    def index_page(
+        self, tenant: str, shard: int, limit: int, start: dict[str, Any] | None
+    ) -> tuple[list[str], dict[str, Any] | None]:
+        """One page of one shard of the tenant's member index: member ids, and where the next page starts."""
+        entries, more = self.table.query_index("GSI1", keys.members_index(tenant, shard), limit=limit, start=start)
+        return [entry["memberId"] for entry in entries], more
+
     def items(self, tenant: str, member_id: str) -> list[Item]:
         """Profile, accounts and identities: one query, since their sort keys share the MEMBER prefix."""
         items = self.table.query_prefix(keys.member(tenant, member_id), keys.MEMBER_SK).items

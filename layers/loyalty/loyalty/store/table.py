@@ -35,6 +35,7 @@ SHARED_INDEX_PARTITIONS = frozenset({"PROGRAMS"})
 INDEX_KEYS = ("GSI1PK", "GSI2PK")
 
 _scope: ContextVar[str | None] = ContextVar("loyalty_tenant_scope", default=None)
+_meter: ContextVar[list[Decimal] | None] = ContextVar("loyalty_read_meter", default=None)
 
 
 class TenantIsolationError(RuntimeError):
@@ -49,6 +50,31 @@ def tenant_scope(tenant: str) -> Iterator[None]:
         yield
     finally:
         _scope.reset(token)
+
+
+@contextmanager
+def metered() -> Iterator[list[Decimal]]:
+    """The read units of every read inside, as DynamoDB reports them (one element, summed): an audience's
+    scan shows what it cost."""
+    units = [Decimal(0)]
+    token = _meter.set(units)
+    try:
+        yield units
+    finally:
+        _meter.reset(token)
+
+
+def _metering(request: dict[str, Any]) -> dict[str, Any]:
+    if _meter.get() is not None:
+        request["ReturnConsumedCapacity"] = "TOTAL"
+    return request
+
+
+def _count(response: dict[str, Any]) -> dict[str, Any]:
+    units = _meter.get()
+    if units is not None:
+        units[0] += Decimal(str((response.get("ConsumedCapacity") or {}).get("CapacityUnits", 0)))
+    return response
 
 
 def guard_partition(partition: str, *, written_index: bool = False) -> None:
@@ -142,8 +168,12 @@ class Table:
 
     def get(self, pk: str, sk: str, *, consistent: bool = True) -> Item | None:
         guard_partition(pk)
-        response = self.client.get_item(
-            TableName=self.name, Key=to_attributes({"PK": pk, "SK": sk}), ConsistentRead=consistent
+        response = _count(
+            self.client.get_item(
+                **_metering(
+                    {"TableName": self.name, "Key": to_attributes({"PK": pk, "SK": sk}), "ConsistentRead": consistent}
+                )
+            )
         )
         return from_attributes(response["Item"]) if "Item" in response else None
 
@@ -209,7 +239,7 @@ class Table:
         }
         if cursor:
             request["ExclusiveStartKey"] = to_attributes({"PK": pk, "SK": decode_cursor(cursor, prefix)})
-        response = self.client.query(**request)
+        response = _count(self.client.query(**_metering(request)))
         items = [from_attributes(item) for item in response.get("Items", [])]
         last = response.get("LastEvaluatedKey")
         return Page(items, encode_cursor(from_attributes(last)["SK"]) if last else None)
@@ -267,15 +297,15 @@ class Table:
                 request["ExpressionAttributeNames"] = filter_by[2]
         if start:
             request["ExclusiveStartKey"] = start
-        response = self.client.query(**request)
+        response = _count(self.client.query(**_metering(request)))
         return [from_attributes(item) for item in response.get("Items", [])], response.get("LastEvaluatedKey")
 
     def scan(
         self, condition: str, values: Item, projection: str, *, segment: int = 0, segments: int = 1
     ) -> Iterator[Item]:
         """Every item of one segment of the whole table that meets `condition`, page by page. Only the
-        nightly reconciliation reads the table this way; everything else reads by key (or, an audience's
-        scan, a page per queue message: scan_page)."""
+        nightly reconciliation and the migrations read the table this way; everything else reads by key or by
+        an index of its tenant (a walk over a tenant's members reads keys.members_index)."""
         start: dict[str, Any] | None = None
         while True:
             items, start, _ = self.scan_page(
@@ -310,8 +340,7 @@ class Table:
         projection: str | None = None,
     ) -> tuple[list[Item], dict[str, Any] | None, Decimal]:
         """One page of one segment of a parallel scan: the items among the next `limit` read that meet
-        `condition`, where the next page starts (None at the segment's end), and the read units it took.
-        An audience's scan reads members this way, a page per queue message (services/campaigns/audiences.py)."""
+        `condition`, where the next page starts (None at the segment's end), and the read units it took."""
         if _scope.get() is not None:
             raise TenantIsolationError("a scan reads every tenant")
         request: dict[str, Any] = {

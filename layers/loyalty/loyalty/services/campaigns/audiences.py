@@ -2,18 +2,18 @@
 enable it, which freezes it: a snapshot of the member ids it finds then, kept with its time and count, that
 batch campaigns reach. Copying makes a new draft; an enabled audience no longer changes (D-093).
 
-A preview and a snapshot are the same scan: a parallel Scan of the table whose segments travel through the
-campaign queue, one page per message, each segment's next page sent by the page before. A page reads the
-member summary items (profile, accounts, tags) of the page's members, evaluates the tree (reading a
-member's timeline or another audience's list only when a condition needs it) and, in one transaction,
-writes its marker and adds its counts to the run: a page delivered twice counts once. The snapshot's
+A preview and a snapshot are the same scan: the shards of the tenant's member index (keys.members_index,
+never the whole table, D-111) read in parallel through the campaign queue, one page per message, each
+shard's next page sent by the page before. A page reads the summary items (profile, accounts, tags) of its
+members, one query each, evaluates the tree (reading a member's timeline or another audience's list only
+when a condition needs it) and, in one transaction, writes its marker and adds its counts to the run: a
+page delivered twice counts once. What it costs grows with the tenant's members, whatever the others hold. The snapshot's
 members are written as items (one per member, idempotent) into shards that batch runs read in parallel.
 """
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from contextlib import suppress
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -53,12 +53,13 @@ from loyalty.store.table import (
     Table,
     TransactionCancelled,
     delete,
+    metered,
     put,
     update,
 )
 
-SEGMENTS = 4  # parallel scan segments: workers reading at once
-SCAN_LIMIT = 1000  # items a scan page reads (before its filter): well within a worker's timeout
+SEGMENTS = keys.MEMBER_SHARDS  # the member index's shards, read at once: each is a scan's "segment"
+SCAN_LIMIT = 100  # members a scan page reads (a query each): well within a worker's timeout
 SAMPLE = 20
 AudienceStatus = Literal["draft", "freezing", "frozen"]
 
@@ -258,17 +259,9 @@ class AudienceService:
         if audience is None or run is None:
             return 0
         definition = AudienceInput.model_validate(audience["audience"])
-        prefix = keys.member(page.tenant, "")
-        items, more, units = self.table.scan_page(
-            "begins_with(PK, :members) AND begins_with(SK, :summary)",
-            {":members": prefix, ":summary": keys.MEMBER_SK},
-            segment=page.segment,
-            segments=page.segments,
-            limit=SCAN_LIMIT,
-            start=page.start,
-        )
-        found = self._evaluate(page, definition, items, more, datetime.fromisoformat(run["at"]))
-        scanned, matched = found
+        with metered() as units:
+            member_ids, more = self.members.index_page(page.tenant, page.segment, SCAN_LIMIT, page.start)
+            scanned, matched = self._evaluate(page, definition, member_ids, datetime.fromisoformat(run["at"]))
         if run["kind"] == "snapshot":
             self.table.put_many(
                 [
@@ -285,7 +278,7 @@ class AudienceService:
                 get_settings().campaign_queue_url,
                 [ScanPage(**{**asdict(page), "page": page.page + 1, "start": more}).message()],
             )
-        counts = {":scanned": scanned, ":matched": len(matched), ":units": units}
+        counts = {":scanned": scanned, ":matched": len(matched), ":units": units[0]}
         adds = "ADD membersScanned :scanned, matched :matched, readUnits :units"
         if not more:
             counts[":one"] = 1
@@ -330,29 +323,18 @@ class AudienceService:
         return len(matched)
 
     def _evaluate(
-        self, page: ScanPage, definition: AudienceInput, items: list[Item], more: dict | None, at: datetime
+        self, page: ScanPage, definition: AudienceInput, member_ids: list[str], at: datetime
     ) -> tuple[int, list[str]]:
-        """(members of the program read, ids of those who match). A member whose items a page boundary cut
-        (the page starts or ends inside their partition) is read whole with one query."""
-        by_member: dict[str, list[Item]] = defaultdict(list)
-        for item in items:
-            by_member[item["PK"]].append(item)
-        cut = set()
-        if more:
-            cut.add(more["PK"]["S"])
-        if page.start:
-            cut.add(page.start["PK"]["S"])
+        """(members of the program read, ids of those who match): each member's summary items in one query."""
         program = self.programs.load(page.tenant, definition.program_code)
-        prefix = keys.member(page.tenant, "")
         scanned, matched = 0, []
-        for pk, summary in by_member.items():
-            profile = next((i for i in summary if i["SK"] == keys.MEMBER_SK), None)
-            member_id = pk[len(prefix) :]
-            if profile is None or "#" in member_id or profile.get("programCode") != definition.program_code:
-                continue
-            if pk in cut:
+        for member_id in member_ids:
+            try:
                 summary = self.members.items(page.tenant, member_id)
-            summary = sorted(summary, key=lambda i: i["SK"])
+            except NotFound:  # an index entry that outlived its member
+                continue
+            if summary[0].get("programCode") != definition.program_code:
+                continue
             scanned += 1
             facts = MemberFacts(
                 at,
