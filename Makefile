@@ -69,8 +69,9 @@ $(SWAGGER_UI)/swagger-ui-bundle.js:
 	touch $@
 
 ENGINE ?= moto
-run: $(VENV)/.installed $(SWAGGER_UI)/swagger-ui-bundle.js $(if $(filter dynamodb-local,$(ENGINE)),$(DDB_LOCAL_READY)) ## start the local stack on http://127.0.0.1:3000 with the demo tenant (ENGINE=dynamodb-local: DynamoDB on DynamoDB Local)
-	LOYALTY_DYNAMODB_LOCAL=$(DDB_LOCAL) $(PY) -m infra.local --engine $(ENGINE)
+KEEP ?=
+run: $(VENV)/.installed $(SWAGGER_UI)/swagger-ui-bundle.js $(if $(filter dynamodb-local,$(ENGINE)),$(DDB_LOCAL_READY)) ## start the local stack on http://127.0.0.1:3000 with the demo tenant (ENGINE=dynamodb-local: DynamoDB on DynamoDB Local; KEEP=1: keep the table between runs)
+	LOYALTY_DYNAMODB_LOCAL=$(DDB_LOCAL) $(PY) -m infra.local --engine $(ENGINE) $(if $(KEEP),--keep-data .local/table-$(ENGINE).jsonl.gz)
 
 test: $(VENV)/.installed $(TOOLS)/.installed $(CHECKOV)/.installed $(DDB_LOCAL_READY) $(SWAGGER_UI)/swagger-ui-bundle.js .local/chromium.ready lint ## lint, then every test
 	$(CHECKOV)/bin/checkov -f template.yaml --config-file .checkov.yaml

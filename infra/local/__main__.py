@@ -22,6 +22,12 @@ def main() -> None:
     parser.add_argument("--template", type=Path, default=ROOT / "template.yaml")
     parser.add_argument("--no-seed", action="store_true", help="start empty, without the demo tenant")
     parser.add_argument(
+        "--keep-data",
+        type=Path,
+        metavar="FILE",
+        help="keep the table in FILE between runs: loaded (and migrated) at start when it exists, written at stop",
+    )
+    parser.add_argument(
         "--engine",
         choices=["moto", "dynamodb-local"],
         default="moto",
@@ -30,7 +36,8 @@ def main() -> None:
     args = parser.parse_args()
 
     stack = LocalStack(args.template.resolve(), args.host, args.port, engine=args.engine)
-    info = stack.start(seed=not args.no_seed)
+    earlier = json.loads(args.state_file.read_text()) if args.keep_data and args.state_file.exists() else None
+    info = stack.start(seed=not args.no_seed, data=args.keep_data, earlier=earlier)
     write_atomically(args.state_file, json.dumps(info, indent=2, ensure_ascii=False))
     print(f"Loyalty local stack on {info['baseUrl']}  (API docs: {info['docsUrl']}, OpenAPI: {info['openapiUrl']})")
     print(f"DynamoDB engine: {info['engine']} at {info['dynamodbEndpoint']}")
@@ -44,6 +51,9 @@ def main() -> None:
     schedules = ", ".join(info["schedules"]) or "none"
     print(f"Schedules (POST {info['baseUrl']}/_local/schedules/<name> runs one now): {schedules}")
     print(f"What messages sent (SMS, email, webhooks): GET {info['outboxUrl']}")
+    print(f"The clock (POST to move it forward): {info['baseUrl']}/_local/clock; migrations: /_local/migrations")
+    if args.keep_data:
+        print(f"The table is kept in {args.keep_data} when the stack stops.")
     print(f"Written to {args.state_file}. Ctrl-C stops.", flush=True)
 
     stopped = threading.Event()

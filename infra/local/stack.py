@@ -104,8 +104,15 @@ class LocalStack:
         self.scheduler: Any = None
         self._server: Any = None
         self.webhooks: list[dict[str, Any]] = []  # what the demo program's webhook sent here (/_local/webhook)
+        self.data: Path | None = None  # where the table is kept between runs, if it is
+        self.table_name = ""
 
-    def start(self, seed: bool = True) -> dict[str, Any]:
+    def start(
+        self, seed: bool = True, data: Path | None = None, earlier: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """`data`: the file of an earlier run's table (kept when the stack stops): loaded, and the migrations
+        that run has not had started; `earlier` is that run's state file (its demo keys still open the
+        loaded table). Without it the table starts fresh, seeded, with every migration marked done."""
         resolver = provision(self.template, self.emulator.client)
         specs = self.template.functions()
         configure_environment(specs, resolver, self.emulator.endpoint, self.layer_dirs, self.emulator.dynamodb_endpoint)
@@ -152,11 +159,25 @@ class LocalStack:
         key_ids: dict[str, str] = {}
         tenant = program = None
         base = f"http://{self.host}:{self.port}"
-        if seed:
-            from infra.local.seed import PROGRAM, TENANT, seed_demo_messages, seed_demo_tenant
+        table = resolver.ref(next(iter(self.template.of_type("AWS::DynamoDB::Table"))))
+        self.data, self.table_name = data, table
+        from loyalty.services.migrations.runner import migration_runner
 
-            (keys, key_ids), tenant, program = seed_demo_tenant(), TENANT, PROGRAM
-            seed_demo_messages(f"{base}/_local/webhook")
+        if data is not None and data.exists():
+            from infra.local.data import load
+
+            load(self.emulator.client("dynamodb"), table, data)
+            migration_runner().start_pending()  # what this code brings forward, through its queue
+            earlier = earlier or {}
+            keys, key_ids = earlier.get("apiKeys", {}), earlier.get("apiKeyIds", {})
+            tenant, program = earlier.get("tenant"), earlier.get("programCode")
+        else:
+            migration_runner().baseline()  # a table this code created holds nothing older
+            if seed:
+                from infra.local.seed import PROGRAM, TENANT, seed_demo_messages, seed_demo_tenant
+
+                (keys, key_ids), tenant, program = seed_demo_tenant(), TENANT, PROGRAM
+                seed_demo_messages(f"{base}/_local/webhook")
         return {
             "baseUrl": base,
             "openapiUrl": f"{base}/openapi.json",
@@ -169,7 +190,7 @@ class LocalStack:
             "programCode": program,
             "apiKeys": keys,
             "apiKeyIds": key_ids,
-            "tableName": resolver.ref(next(iter(self.template.of_type("AWS::DynamoDB::Table")))),
+            "tableName": table,
             "queues": {name: resolver.physical[name]["Ref"] for name in self.template.of_type("AWS::SQS::Queue")},
             "eventBus": next((resolver.ref(n) for n in self.template.of_type("AWS::Events::EventBus")), None),
             "schedules": sorted(self.scheduler.schedules),
@@ -183,6 +204,10 @@ class LocalStack:
             self.scheduler.stop()
         if self._server:
             self._server.shutdown()
+        if self.data is not None:  # kept for the next run (make run KEEP=1)
+            from infra.local.data import save
+
+            save(self.emulator.client("dynamodb"), self.table_name, self.data)
         self.emulator.stop()
         if self._dynamodb_local:
             self._dynamodb_local.terminate()
@@ -211,6 +236,13 @@ class LocalStack:
             return 200, "application/json", json.dumps({"schedule": name, "result": result}, default=str).encode()
         if path == "/_local/clock" and method in ("GET", "POST"):
             return local_clock(body if method == "POST" else None)
+        if path == "/_local/migrations" and method in ("GET", "POST"):
+            from loyalty.services.migrations.runner import migration_runner
+
+            runner = migration_runner()
+            running = runner.start_pending() if method == "POST" else None
+            answer = {"running": running, "migrations": runner.status()}
+            return 200, "application/json", json.dumps(answer, default=str).encode()
         if path == "/_local/health":
             return 200, "application/json", b'{"status":"ok"}'
         if path == "/_local/webhook" and method == "POST":

@@ -87,8 +87,9 @@ def start_stack(tmp: Path, *extra: str) -> Iterator[Stack]:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    earlier = state.stat().st_mtime_ns if state.exists() else None  # a stack started on an earlier run's state
     deadline = time.monotonic() + 180  # a fresh clone on a busy 2-core machine starts slowly
-    while not state.exists():
+    while not state.exists() or state.stat().st_mtime_ns == earlier:
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             raise RuntimeError("the local stack did not start:\n" + (tmp / "stack.log").read_text()[-4000:])

@@ -81,9 +81,9 @@ def test_a_preview_reads_its_tenant_s_members_only_however_many_another_tenant_h
     """Issue 24: a preview scanned the whole table (every tenant's items). It reads the shards of its tenant's
     member index and each of those members once: 2 members here, 300 in another tenant."""
     from loyalty.domain.config import KINDS
+    from loyalty.domain.members import Registration
     from loyalty.services.config import config_service
     from loyalty.services.members import member_service
-    from loyalty.domain.members import Registration
     from loyalty.store.table import dynamodb_client
 
     program = KINDS["program"].model.model_validate({"code": "BIG", "name": "大品牌", "timeZone": "Asia/Shanghai"})
@@ -97,6 +97,7 @@ def test_a_preview_reads_its_tenant_s_members_only_however_many_another_tenant_h
     mine = [register(api, f"1370000000{i}") for i in range(2)]
     tag(api, mine[0])
     status, draft = api.call("POST", "/v1/admin/audiences", OPERATOR, body=GOLD_OR_TAGGED)
+    assert status == 201, draft
     pipeline.drain()  # the registrations' events, before counting
     calls: list[str] = []
     dynamodb_client().meta.events.register(

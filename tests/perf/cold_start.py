@@ -72,6 +72,8 @@ SAMPLE_EVENTS = {  # the request each function's first invocation handles
     "IssueCouponsFunction": "issue_coupons.json",
     "RunBulkJobsFunction": "run_bulk_jobs.json",
     "MessagesFunction": "messages_create_template.json",
+    "CampaignsFunction": "campaigns_member_registered.json",
+    "MigrationsFunction": "migrations_page.json",
 }
 LIBRARIES = [  # (module whose presence after the import shows the function uses it, what loading it costs)
     ("pydantic", "import pydantic"),

@@ -44,8 +44,14 @@ def cloudformation() -> dict:
     return json.loads(result.stdout)
 
 
+CUSTOM = {"MigrationsOnDeploy"}  # moto runs a custom resource's function in Docker, which this machine has not
+
+
 def _for_moto(template: dict) -> dict:
-    """moto resolves `Ref` of an event bus to its object, not its name; `GetAtt Name` is the same value."""
+    """moto resolves `Ref` of an event bus to its object, not its name; `GetAtt Name` is the same value. The
+    custom resources are left out (CUSTOM): test_migrations.py checks what the deploy asks of its function."""
+    resources = {name: r for name, r in template["Resources"].items() if name not in CUSTOM}
+    template = {**template, "Resources": resources}
     buses = {name for name, r in template["Resources"].items() if r["Type"] == "AWS::Events::EventBus"}
 
     def swap(node: object) -> object:
@@ -111,10 +117,10 @@ def test_the_transformed_template_creates_every_resource_on_moto(cloudformation,
 
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     skipped = set() if customised else set(CONDITIONAL)
-    assert set(resources) - set(created) == unsupported | skipped
+    assert set(resources) - set(created) == unsupported | skipped | CUSTOM
     types = {r["Type"] for r in resources.values()}
     assert {"AWS::Lambda::Function", "AWS::DynamoDB::Table", "AWS::Lambda::EventSourceMapping"} <= types
-    assert sum(r["Type"] == "AWS::Lambda::Function" for r in resources.values()) == 20
+    assert sum(r["Type"] == "AWS::Lambda::Function" for r in resources.values()) == 21
     assert schedules == {
         "expiry-sweep-hourly",
         "tier-sweep-hourly",
@@ -122,11 +128,11 @@ def test_the_transformed_template_creates_every_resource_on_moto(cloudformation,
         "campaign-days-hourly",
         "messages-release-held",
     }
-    assert len(alarms) == 20 + 10 + 2  # every function, every dead-letter queue, reconciliation, held orders
+    assert len(alarms) == 21 + 11 + 2  # every function, every dead-letter queue, reconciliation, held orders
     assert [s["Endpoint"] for s in subscribers] == (["oncall@example.com"] if customised else [])
     if customised:  # the queues are under the key (moto's table ignores SSESpecification: test_template.py)
         assert queue_key == key
-        assert len(key_users) == 20
+        assert len(key_users) == 21
 
 
 def _resolve(node: object, created: dict[str, str]) -> object:

@@ -598,3 +598,17 @@ def message_stats_shard(key: str) -> int:
 def message_days(tenant: str, program_code: str) -> str:
     """The days whose daily notifications were planned (SK = the day), so the schedule plans each once."""
     return f"T#{tenant}#MSGDAYS#{program_code}"
+
+
+# --- migrations (platform-wide, not a tenant's: D-112) ------------------------------------------------------
+
+MIGRATIONS = "MIGRATIONS"  # the run state of every migration, SK = its id
+
+
+def migration_pages(migration_id: str, run_id: str) -> str:
+    """The markers of the pages a run of a migration counted."""
+    return f"MIGRATION#{migration_id}#{run_id}"
+
+
+def migration_page_sk(segment: int, page: int) -> str:
+    return f"PAGE#{segment:02d}#{page:06d}"

@@ -6,9 +6,10 @@ A preview and a snapshot are the same scan: the shards of the tenant's member in
 never the whole table, D-111) read in parallel through the campaign queue, one page per message, each
 shard's next page sent by the page before. A page reads the summary items (profile, accounts, tags) of its
 members, one query each, evaluates the tree (reading a member's timeline or another audience's list only
-when a condition needs it) and, in one transaction, writes its marker and adds its counts to the run: a
-page delivered twice counts once. What it costs grows with the tenant's members, whatever the others hold. The snapshot's
-members are written as items (one per member, idempotent) into shards that batch runs read in parallel.
+when a condition needs it) and, in one transaction, writes its marker and adds its counts to the run: a page
+delivered twice counts once. What it costs grows with the tenant's members, whatever the others hold. The
+snapshot's members are written as items (one per member, idempotent) into shards that batch runs read in
+parallel.
 """
 
 from __future__ import annotations

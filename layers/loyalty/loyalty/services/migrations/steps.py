@@ -1,0 +1,197 @@
+"""The migrations, in the order they run (D-112). Each brings one stored item forward, idempotently: an item
+already in the current shape is left alone, and every write is conditioned on what was read, so a write of
+the running code meanwhile wins and the step says it changed nothing. Add a migration at the end, with a
+later id, and name it in template.yaml's MigrationsOnDeploy (a test checks both lists agree).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from loyalty.clock import Clock
+from loyalty.domain.members import new_card_number
+from loyalty.ids import ulid_bound
+from loyalty.services.migrations.runner import Migration
+from loyalty.store import keys
+from loyalty.store.table import Item, Table, TransactionCancelled, put, update
+
+ATTEMPTS = 3
+_PROFILES = ("SK = :profile AND begins_with(PK, :tenant)", {":profile": keys.MEMBER_SK, ":tenant": "T#"})
+_KINDS = {name: kind for kind, name in keys.ENDS.items()}  # EXPIRES -> LOT, COUPON_ENDS -> COUPON, ...
+
+
+def _member_of(profile: Item) -> tuple[str, str]:
+    """(tenant, member id) of a profile item (`T#<tenant>#M#<id>`)."""
+    _, tenant, _, member_id = profile["PK"].split("#", 3)
+    return tenant, member_id
+
+
+def ends_index(table: Table, item: Item, clock: Clock) -> bool:
+    """An item in a day's partition of what ends (`...#<program>#<day>#<shard>`) moves to its program's
+    partition of the shard, the day first in its sort key (D-109)."""
+    old_pk, old_sk = item["GSI1PK"], item["GSI1SK"]
+    parts = old_pk.split("#")
+    if len(parts) != 6 or parts[2] not in _KINDS:
+        return False  # already in the current shape
+    _, tenant, name, program, day, shard = parts
+    new = {":pk": keys.ends_index(tenant, program, _KINDS[name], int(shard)), ":sk": f"{day}#{old_sk}"}
+    try:
+        table.transact(
+            [
+                update(
+                    item["PK"],
+                    item["SK"],
+                    "SET GSI1PK = :pk, GSI1SK = :sk",
+                    {**new, ":oldPk": old_pk, ":oldSk": old_sk},
+                    "GSI1PK = :oldPk AND GSI1SK = :oldSk",
+                )
+            ]
+        )
+    except TransactionCancelled:
+        return False  # moved by the running code meanwhile
+    return True
+
+
+def member_list_entries(table: Table, profile: Item, clock: Clock) -> bool:
+    """A member without a 注册 entry gets one (the member list, D-082, and the member index, D-111); one that
+    has it without the index keys gets them."""
+    tenant, member_id = _member_of(profile)
+    registered = datetime.fromisoformat(profile["registeredAt"])
+    pk, at = keys.member(tenant, member_id), keys.ACTIVITY_PREFIX + keys.stamp(registered)
+    found = [i for i in table.query_prefix(pk, at, consistent=True).items if i.get("type") == "register"]
+    if found:
+        entry = found[0]
+        if "GSI1PK" in entry and "GSI2PK" in entry:
+            return False
+        index = {
+            **keys.registration_index(tenant, member_id, registered, entry["activityId"]),
+            **keys.member_index_entry(tenant, member_id),
+        }
+        sets = ", ".join(f"{name} = :{name}" for name in index)
+        values = {f":{name}": value for name, value in index.items()} | {":m": member_id}
+        table.transact([update(pk, entry["SK"], f"SET {sets}, memberId = :m", values, "attribute_exists(PK)")])
+        return True
+    activity_id = ulid_bound(int(registered.timestamp() * 1000), upper=False)  # the same on every run
+    entry = {
+        "PK": pk,
+        "SK": keys.activity_sk(registered, activity_id),
+        "activityId": activity_id,
+        "type": "register",
+        "source": "migration",
+        "channel": profile.get("channel", "unknown"),
+        "occurredAt": registered.isoformat(),
+        "memberId": member_id,
+        **({"storeCode": profile["storeCode"]} if profile.get("storeCode") else {}),
+        **keys.registration_index(tenant, member_id, registered, activity_id),
+        **keys.member_index_entry(tenant, member_id),
+    }
+    try:
+        table.transact([put(entry, "attribute_not_exists(PK)")])
+    except TransactionCancelled:
+        return False
+    return True
+
+
+def card_numbers(table: Table, profile: Item, clock: Clock) -> bool:
+    """A member without a card number (会员卡号) gets one, with its guard; a number taken is drawn again."""
+    tenant, member_id = _member_of(profile)
+    for _ in range(ATTEMPTS):
+        card = new_card_number()
+        guard = {"PK": keys.card_guard(tenant, card), "SK": keys.GUARD_SK, "memberId": member_id}
+        try:
+            table.transact(
+                [
+                    update(
+                        profile["PK"],
+                        keys.MEMBER_SK,
+                        "SET cardNo = :card",
+                        {":card": card},
+                        "attribute_exists(PK) AND attribute_not_exists(cardNo)",
+                    ),
+                    put(guard, "attribute_not_exists(PK)"),
+                ]
+            )
+            return True
+        except TransactionCancelled as cancelled:
+            if cancelled.failed(0):
+                return False  # the member has one now, or is gone
+    raise RuntimeError("no free card number was drawn")
+
+
+def spend_metrics(table: Table, profile: Item, clock: Clock) -> bool:
+    """A member whose earlier orders are not in their spend metrics (D-076) gets them from their sales:
+    the accrued orders' paid amounts (实收), count, first and last times, and what processed returns gave
+    back. Written on condition that no accrual wrote metrics meanwhile (it would have counted one order)."""
+    tenant, member_id = _member_of(profile)
+    sales, start = [], None
+    while True:
+        items, start = table.query_index(
+            "GSI2", keys.member_sales(tenant, member_id), limit=500, start=start, pk_attribute="GSI2PK"
+        )
+        sales += items
+        if not start:
+            break
+    orders = [s for s in sales if s["SK"] == keys.ORDER_SK and s.get("status") == "accrued"]
+    if not orders:
+        return False
+    times = [datetime.fromisoformat(o["submission"]["orderedAt"]).astimezone(UTC).isoformat() for o in orders]
+    returned = sum(
+        (Decimal(str(s.get("returnedAmount", 0))) for s in sales if s["SK"] == keys.RETURN_SK),
+        Decimal(0),
+    )
+    gross = sum((Decimal(str(line["paid"])) for o in orders for line in o["submission"]["lines"]), Decimal(0))
+    metrics = {
+        ":gross": gross,
+        ":orders": len(orders),
+        ":returned": returned,
+        ":first": min(times),
+        ":last": max(times),
+    }
+    try:
+        table.transact(
+            [
+                update(
+                    profile["PK"],
+                    keys.MEMBER_SK,
+                    "SET grossSpend = :gross, orderCount = :orders, returnedAmount = :returned,"
+                    " firstPurchaseAt = :first, lastPurchaseAt = :last",
+                    metrics,
+                    "attribute_exists(PK) AND attribute_not_exists(orderCount) AND attribute_not_exists(grossSpend)",
+                )
+            ]
+        )
+    except TransactionCancelled:
+        return False
+    return True
+
+
+MIGRATIONS = (
+    Migration(
+        "001-ends-index",
+        "Index items of what ends by the day move to their program's shard, sorted by day (D-109)",
+        "begins_with(GSI1PK, :tenant) AND (contains(GSI1PK, :lots) OR contains(GSI1PK, :ends))",
+        {":tenant": "T#", ":lots": "#EXPIRES#", ":ends": "_ENDS#"},
+        ends_index,
+    ),
+    Migration(
+        "002-member-list-entries",
+        "Members without a 注册 entry get one; entries without the member index's keys get them (D-111)",
+        *_PROFILES,
+        member_list_entries,
+    ),
+    Migration(
+        "003-card-numbers",
+        "Members without a card number get one (D-074)",
+        _PROFILES[0] + " AND attribute_not_exists(cardNo)",
+        _PROFILES[1],
+        card_numbers,
+    ),
+    Migration(
+        "004-spend-metrics",
+        "Members whose orders predate the spend metrics get them from their accrued orders and returns (D-076)",
+        _PROFILES[0] + " AND attribute_not_exists(orderCount)",
+        _PROFILES[1],
+        spend_metrics,
+    ),
+)
