@@ -9,12 +9,15 @@ returns the item on ReturnValuesOnConditionCheckFailure (D-053).
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 import socket
 
 # B404: starts the engine, our own command line
 import subprocess  # nosec B404
+import sys
 import time
 from pathlib import Path
 
@@ -31,6 +34,13 @@ def installed(where: Path) -> bool:
     return (where / "DynamoDBLocal.jar").exists() and shutil.which("java") is not None
 
 
+def die_with_parent() -> None:
+    """In a child about to run a program: the kernel kills it when its parent dies (Linux's
+    PR_SET_PDEATHSIG), so an engine or a stack never outlives a test run that was killed or crashed."""
+    if sys.platform == "linux":
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
 def start(where: Path, host: str = "127.0.0.1") -> tuple[subprocess.Popen, str]:
     """The engine in memory on a free port, one database whatever the credentials and region (-sharedDb);
     returns the process and its endpoint once it answers."""
@@ -42,7 +52,10 @@ def start(where: Path, host: str = "127.0.0.1") -> tuple[subprocess.Popen, str]:
     command = ["java", f"-Djava.library.path={where / 'DynamoDBLocal_lib'}", "-jar", str(where / "DynamoDBLocal.jar")]
     # B603: our own command line
     process = subprocess.Popen(  # noqa: S603  # nosec B603
-        [*command, "-inMemory", "-sharedDb", "-port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [*command, "-inMemory", "-sharedDb", "-port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=die_with_parent,  # a JVM must not outlive what started it
     )
     endpoint = f"http://{host}:{port}"
     client = boto3.client(

@@ -139,34 +139,35 @@ PROGRAM_STRUCTURE: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-def seed_demo_tenant() -> tuple[dict[str, str], dict[str, str]]:
-    """Create the demo configuration and return fresh API keys by name (shown once, never stored plain), and
-    their key ids (what a submitter names as the approver)."""
+def seed_demo_tenant(tenant: str = TENANT) -> tuple[dict[str, str], dict[str, str]]:
+    """Create the demo configuration (for `tenant`: the local stack makes more tenants like the demo, one per
+    end-to-end test module, POST /_local/tenants) and return fresh API keys by name (shown once, never stored
+    plain), and their key ids (what a submitter names as the approver)."""
     config = config_service()
     for kind_name, data in MASTER_DATA:
         kind = KINDS[kind_name]
-        config.create(TENANT, kind, None, kind.model.model_validate(data))
+        config.create(tenant, kind, None, kind.model.model_validate(data))
         for member in GROUP_MEMBERS.get((kind_name, data["code"]), []):
-            config.add_member(TENANT, kind_name, data["code"], member)
+            config.add_member(tenant, kind_name, data["code"], member)
         if kind.enableable:
-            config.enable(TENANT, kind, data["code"])
+            config.enable(tenant, kind, data["code"])
     config.create(
-        TENANT,
+        tenant,
         KINDS["program"],
         None,
         KINDS["program"].model.model_validate({"code": PROGRAM, "name": "品牌会员计划", "timeZone": "Asia/Shanghai"}),
     )
     for kind_name, data in PROGRAM_STRUCTURE:
         kind = KINDS[kind_name]
-        config.create(TENANT, kind, PROGRAM, kind.model.model_validate(data))
-    seed_demo_coupon_rule()
-    seed_demo_audience()
+        config.create(tenant, kind, PROGRAM, kind.model.model_validate(data))
+    seed_demo_coupon_rule(tenant)
+    seed_demo_audience(tenant)
     keys = api_key_service()
     issued = {
-        "operator": keys.issue(TENANT, "operator", "operator", "demo operator"),
-        "approver": keys.issue(TENANT, "operator", "operator", "demo approver"),  # approves what "operator" submits
-        "pos": keys.issue(TENANT, "channel", "POS", "demo POS"),
-        "miniProgram": keys.issue(TENANT, "channel", "MINI_PROGRAM", "demo mini-program"),
+        "operator": keys.issue(tenant, "operator", "operator", "demo operator"),
+        "approver": keys.issue(tenant, "operator", "operator", "demo approver"),  # approves what "operator" submits
+        "pos": keys.issue(tenant, "channel", "POS", "demo POS"),
+        "miniProgram": keys.issue(tenant, "channel", "MINI_PROGRAM", "demo mini-program"),
     }
     return {name: key for name, (key, _) in issued.items()}, {name: who.key_id for name, (_, who) in issued.items()}
 
@@ -185,7 +186,7 @@ DEMO_COUPON_RULE = {
 }
 
 
-def seed_demo_audience() -> str:
+def seed_demo_audience(tenant: str = TENANT) -> str:
     """A draft audience (群组, §10.3): gold members or those tagged high-value, who have not bought in 90
     days; an operator previews and enables it, then runs a batch campaign to it."""
     from loyalty.domain.audiences import AudienceInput
@@ -200,18 +201,18 @@ def seed_demo_audience() -> str:
     audience = AudienceInput.model_validate(
         {"programCode": PROGRAM, "name": "90 天未购的高价值会员", "condition": condition}
     )
-    return audience_service().create(TENANT, audience, "demo-operator").audience_id
+    return audience_service().create(tenant, audience, "demo-operator").audience_id
 
 
-def seed_demo_coupon_rule() -> str:
+def seed_demo_coupon_rule(tenant: str = TENANT) -> str:
     """A listed public-claim coupon rule (§9.1 sample), drafted and approved by two demo operators."""
     from loyalty.domain.coupons import CouponRuleInput
     from loyalty.services.coupon_rules import Decision, Submission, coupon_rule_service
 
     rules = coupon_rule_service()
-    rule_id = rules.create(TENANT, CouponRuleInput.model_validate(DEMO_COUPON_RULE), "demo-operator").rule_id
-    rules.submit(TENANT, rule_id, Submission(approver="demo-approver"), "demo-operator")
-    rules.approve(TENANT, rule_id, Decision(comment="demo"), "demo-approver")
+    rule_id = rules.create(tenant, CouponRuleInput.model_validate(DEMO_COUPON_RULE), "demo-operator").rule_id
+    rules.submit(tenant, rule_id, Submission(approver="demo-approver"), "demo-operator")
+    rules.approve(tenant, rule_id, Decision(comment="demo"), "demo-approver")
     return rule_id
 
 
@@ -265,7 +266,7 @@ DEMO_TEMPLATES = [
 ]
 
 
-def seed_demo_messages(webhook_url: str) -> None:
+def seed_demo_messages(webhook_url: str, tenant: str = TENANT) -> None:
     """消息中心 of the demo program (§11): SMS, email and webhook templates (the marketing one approved), the
     emulator's verified email sender, and the notifications switched on: points earned and expiring in 7
     days, coupon issued, tier changed (email). The webhook goes to the local stack's receiver."""
@@ -279,10 +280,10 @@ def seed_demo_messages(webhook_url: str) -> None:
     boto3.client("ses").verify_email_identity(EmailAddress=DEMO_EMAIL_FROM)
     templates = template_service()
     for template in DEMO_TEMPLATES:
-        created = templates.create(TENANT, TemplateInput.model_validate({"programCode": PROGRAM, **template}), "demo")
+        created = templates.create(tenant, TemplateInput.model_validate({"programCode": PROGRAM, **template}), "demo")
         if created.status == "draft":
-            templates.submit(TENANT, PROGRAM, template["code"], Submission(approver="demo-approver"), "demo-operator")
-            templates.approve(TENANT, PROGRAM, template["code"], Decision(comment="demo"), "demo-approver")
+            templates.submit(tenant, PROGRAM, template["code"], Submission(approver="demo-approver"), "demo-operator")
+            templates.approve(tenant, PROGRAM, template["code"], Decision(comment="demo"), "demo-approver")
     settings = {
         "emailFrom": DEMO_EMAIL_FROM,
         "webhook": {"url": webhook_url, "secret": DEMO_WEBHOOK_SECRET},
@@ -293,4 +294,4 @@ def seed_demo_messages(webhook_url: str) -> None:
             "tierChanged": {"templateCode": "tier-changed"},
         },
     }
-    message_settings_service().replace(TENANT, PROGRAM, MessageSettingsInput.model_validate(settings), "demo-operator")
+    message_settings_service().replace(tenant, PROGRAM, MessageSettingsInput.model_validate(settings), "demo-operator")

@@ -236,6 +236,8 @@ class LocalStack:
             return 200, "application/json", json.dumps({"schedule": name, "result": result}, default=str).encode()
         if path == "/_local/clock" and method in ("GET", "POST"):
             return local_clock(body if method == "POST" else None)
+        if path == "/_local/tenants" and method == "POST":
+            return self._new_tenant(body)
         if path == "/_local/migrations" and method in ("GET", "POST"):
             from loyalty.services.migrations.runner import migration_runner
 
@@ -251,6 +253,29 @@ class LocalStack:
         if path == "/_local/outbox" and method == "GET":
             return 200, "application/json", json.dumps(self.outbox(), ensure_ascii=False).encode()
         return None
+
+    def _new_tenant(self, body: bytes) -> tuple[int, str, bytes]:
+        """`POST /_local/tenants {"tenant": "acme"}`: another tenant seeded like the demo (its program DEMO, its
+        own keys), for trying several brands on one stack; the end-to-end suite makes one per module."""
+        import re
+
+        from infra.local.seed import PROGRAM, seed_demo_messages, seed_demo_tenant
+        from loyalty.domain.errors import Conflict
+
+        try:
+            tenant = json.loads(body or b"{}").get("tenant", "")
+        except (ValueError, AttributeError):
+            tenant = ""
+        if not re.fullmatch(r"[a-z][a-z0-9-]{1,31}", tenant or ""):
+            message = {"message": 'send {"tenant": "<2 to 32 lower-case letters, digits and dashes>"}'}
+            return 422, "application/json", json.dumps(message).encode()
+        try:
+            keys, key_ids = seed_demo_tenant(tenant)
+        except Conflict:
+            return 409, "application/json", json.dumps({"message": f"tenant {tenant} exists"}).encode()
+        seed_demo_messages(f"http://{self.host}:{self.port}/_local/webhook", tenant)
+        made = {"tenant": tenant, "programCode": PROGRAM, "apiKeys": keys, "apiKeyIds": key_ids}
+        return 201, "application/json", json.dumps(made).encode()
 
     def outbox(self) -> dict[str, list[dict[str, Any]]]:
         """What the messages "sent": SMS and email as the emulator recorded them (SNS, SES), and what the

@@ -1,8 +1,14 @@
-"""Start the local stack as a user would (`python -m infra.local`) and find it through its state file."""
+"""Start the local stack as a user would (`python -m infra.local`) and find it through its state file.
+
+One stack per engine for the whole session (of each test worker), started when a module first asks for it,
+and a tenant of its own for each module (POST /_local/tenants: seeded like the demo, with its own keys), so
+modules share no members, phones or counts, and the suite pays for two stack starts, not two per module.
+Times come from the stack's clock (`Stack.now`), which a module may move forward (POST /_local/clock)."""
 
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import os
 import subprocess
@@ -10,7 +16,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +32,25 @@ class Stack:
         self.info = info
         self.base = info["baseUrl"]
         self.pid = pid
+
+    def now(self) -> datetime:
+        """The stack's time (its clock may have been moved forward)."""
+        status, clock = self.request("GET", "/_local/clock")
+        assert status == 200, clock
+        return datetime.fromisoformat(clock["now"])
+
+    def move_clock(self, **body: Any) -> datetime:
+        """`advance="P1D"` or `to="<time with offset>"`; returns the new time. Schedules due in the jump fire
+        on the scheduler's next tick (within a second)."""
+        status, clock = self.request("POST", "/_local/clock", body)
+        assert status == 200, clock
+        return datetime.fromisoformat(clock["now"])
+
+    def with_tenant(self, tenant: str) -> Stack:
+        """The same stack, with a new tenant seeded like the demo: its keys in `info`."""
+        status, made = self.request("POST", "/_local/tenants", {"tenant": tenant})
+        assert status == 201, made
+        return Stack({**self.info, **made}, self.pid)
 
     def request(
         self, method: str, path: str, body: Any = None, key: str | None = None, headers: dict[str, str] | None = None
@@ -86,6 +112,7 @@ def start_stack(tmp: Path, *extra: str) -> Iterator[Stack]:
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        preexec_fn=dynamodb_local.die_with_parent,  # a killed test run leaves no stack
     )
     earlier = state.stat().st_mtime_ns if state.exists() else None  # a stack started on an earlier run's state
     deadline = time.monotonic() + 180  # a fresh clone on a busy 2-core machine starts slowly
@@ -106,12 +133,39 @@ def start_stack(tmp: Path, *extra: str) -> Iterator[Stack]:
         log.close()
 
 
+@pytest.fixture(scope="session")
+def stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Stack]]:
+    """The stack of an engine as `make run` starts it (`--engine`), started when first asked for and kept
+    for the session; all are stopped at its end. `moves_clock=True` gives another, whose clock the modules
+    that move time share: the shared stacks keep the real time, so no module's dates depend on another's."""
+    started: dict[tuple[str, bool], Stack] = {}
+    running: list[Iterator[Stack]] = []
+
+    def of(engine: str, moves_clock: bool = False) -> Stack:
+        if (engine, moves_clock) not in started:
+            if engine == "dynamodb-local" and not dynamodb_local.installed(dynamodb_local.home()):
+                if os.environ.get("LOYALTY_DYNAMODB_LOCAL"):  # `make test` installed it: missing is a failure
+                    pytest.fail(f"DynamoDB Local is not installed at {dynamodb_local.home()}")
+                pytest.skip("DynamoDB Local is not installed; `make test` installs it")
+            process = start_stack(tmp_path_factory.mktemp(f"stack-{engine}"), "--engine", engine)
+            started[engine, moves_clock] = next(process)
+            running.append(process)
+        return started[engine, moves_clock]
+
+    yield of
+    for process in running:
+        next(process, None)
+
+
+_tenants = itertools.count(1)
+
+
+def module_tenant(request: pytest.FixtureRequest) -> str:
+    name = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_").replace("_", "-")
+    return f"{name[:24]}-{next(_tenants)}"
+
+
 @pytest.fixture(scope="module", params=["moto", "dynamodb-local"])
-def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The stack as `make run` starts it, once per DynamoDB engine (`--engine`): the suite runs on both."""
-    engine = request.param
-    if engine == "dynamodb-local" and not dynamodb_local.installed(dynamodb_local.home()):
-        if os.environ.get("LOYALTY_DYNAMODB_LOCAL"):  # `make test` installed it: missing is a failure
-            pytest.fail(f"DynamoDB Local is not installed at {dynamodb_local.home()}")
-        pytest.skip("DynamoDB Local is not installed; `make test` installs it")
-    yield from start_stack(tmp_path_factory.mktemp(f"stack-{engine}"), "--engine", engine)
+def stack(request: pytest.FixtureRequest, stacks: Callable[..., Stack]) -> Stack:
+    """The session's stack of each DynamoDB engine (the suite runs on both), with the module's own tenant."""
+    return stacks(request.param).with_tenant(module_tenant(request))

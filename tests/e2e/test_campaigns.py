@@ -86,7 +86,7 @@ def test_a_welcome_gift_is_given_once_even_when_the_registration_is_retried(stac
 
 def test_a_first_purchase_coupon_comes_with_the_first_order_and_not_the_second(stack):
     operators, pos = Operators(stack), KeepAlive(stack.base, stack.info["apiKeys"]["pos"])
-    _, rules = operators.operator.json("GET", "/v1/admin/coupon-rules")
+    rules = operators.operator.json("GET", "/v1/admin/coupon-rules")[1]["items"]
     rule_id = next(r["ruleId"] for r in rules if r["status"] == "listed")  # the demo's 满100减20
     campaign_id = operators.run(
         campaign("首购送券", {"type": "firstPurchase"}, [{"type": "issueCoupon", "ruleId": rule_id}])
@@ -95,12 +95,14 @@ def test_a_first_purchase_coupon_comes_with_the_first_order_and_not_the_second(s
         _, member = pos.json("POST", "/v1/members", {"programCode": "DEMO", "phone": "13200132002"})
         engine = stack.info["engine"]
         assert pos.json("POST", "/v1/orders", sale(f"fp-1-{engine}", "120", {"id": member["id"]}))[0] == 202
-        coupons = wait_for(lambda: pos.json("GET", f"/v1/members/{member['id']}/coupons")[1], lambda c: len(c) == 1)
+        coupons = wait_for(
+            lambda: pos.json("GET", f"/v1/members/{member['id']}/coupons")[1]["items"], lambda c: len(c) == 1
+        )
         assert [c["ruleId"] for c in coupons] == [rule_id]
         assert pos.json("POST", "/v1/orders", sale(f"fp-2-{engine}", "120", {"id": member["id"]}))[0] == 202
         wait_for(lambda: pos.json("GET", f"/v1/orders/fp-2-{engine}")[1]["status"], lambda s: s == "accrued")
         assert wait_for(lambda: points(pos, member["id"]), lambda p: p == 240) == 240
-        assert len(pos.json("GET", f"/v1/members/{member['id']}/coupons")[1]) == 1
+        assert len(pos.json("GET", f"/v1/members/{member['id']}/coupons")[1]["items"]) == 1
         _, touched = operators.operator.json("GET", f"/v1/admin/members/{member['id']}/campaigns")
         assert [(p["campaignId"], p["effects"][0]["ruleId"]) for p in touched["items"]] == [(campaign_id, rule_id)]
     finally:

@@ -104,7 +104,7 @@ def test_a_spend_rule_lifts_a_member_whose_points_do_not(stack):
     assert pos.json("POST", "/v1/orders", sale("cc-spend-2", "100", {"id": member["id"]}, code))[0] == 202
     tier = wait_for(lambda: pos.json("GET", path)[1]["tier"], lambda t: t["code"] == "vip")
     assert tier["code"] == "vip"
-    _, history = pos.json("GET", f"{path}/tiers")
+    history = pos.json("GET", f"{path}/tiers")[1]["items"]
     assert (history[-1]["type"], history[-1]["tierRuleCode"]) == ("UPGRADE", "vip-spend")
 
 

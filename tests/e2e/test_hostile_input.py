@@ -5,21 +5,20 @@ business times out of range, an order of a trillion."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
-from tests.e2e.conftest import KeepAlive, start_stack
+from tests.e2e.conftest import KeepAlive, module_tenant
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-stack")]
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeepAlive]:
-    """The refusals happen before any engine is reached: one stack on the default engine is enough."""
-    for stack in start_stack(tmp_path_factory.mktemp("hostile")):
-        yield KeepAlive(stack.base, stack.info["apiKeys"]["pos"])
+def client(stacks, request) -> KeepAlive:
+    """The refusals happen before any engine is reached: the default engine's stack is enough."""
+    stack = stacks("moto").with_tenant(module_tenant(request))
+    return KeepAlive(stack.base, stack.info["apiKeys"]["pos"])
 
 
 def post(client: KeepAlive, path: str, body: str, content_type: str = "application/json") -> tuple[int, dict]:
@@ -113,7 +112,9 @@ def test_an_order_of_a_trillion_is_refused_and_the_number_stays_free(client):
         "orderNo": "trillion",
         "member": {"id": member["id"]},
         "storeCode": "SH001",
-        "orderedAt": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
+        "orderedAt": (
+            datetime.fromisoformat(client.json("GET", "/_local/clock")[1]["now"]) - timedelta(days=1)
+        ).isoformat(),
         "lines": [line],
     }
     status, problem = post(client, "/v1/orders", json.dumps(order))

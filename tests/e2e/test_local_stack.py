@@ -148,7 +148,7 @@ def test_an_order_posted_over_http_earns_its_points(stack):
 
 def test_a_member_claims_validates_and_redeems_a_coupon_over_http(stack):
     keys = stack.info["apiKeys"]
-    _, rules = stack.request("GET", "/v1/admin/coupon-rules", key=keys["operator"])
+    rules = stack.request("GET", "/v1/admin/coupon-rules", key=keys["operator"])[1]["items"]
     rule = next(r for r in rules if r["rule"]["name"] == "满100减20" and r["status"] == "listed")
     _, member = stack.request("POST", "/v1/members", {"programCode": "DEMO", "phone": "13700137999"}, keys["pos"])
     status, coupon = stack.request(
@@ -164,7 +164,7 @@ def test_a_member_claims_validates_and_redeems_a_coupon_over_http(stack):
         200,
         redeemed,
     )
-    _, mine = stack.request("GET", f"/v1/members/{member['id']}/coupons", key=keys["pos"])
+    mine = stack.request("GET", f"/v1/members/{member['id']}/coupons", key=keys["pos"])[1]["items"]
     assert [(c["code"], c["status"]) for c in mine] == [(coupon["code"], "used")]
 
 
@@ -184,7 +184,7 @@ def test_an_upgrade_a_keyed_spend_and_a_return_over_http(stack):
         "gold",
         {"points": (1000, 1000), "growth": (1, 1)},
     )
-    _, history = stack.request("GET", f"{path}/tiers", key=key)
+    history = stack.request("GET", f"{path}/tiers", key=key)[1]["items"]
     assert [(t["code"], t["type"], t["status"]) for t in history] == [
         ("base", "BASE", "invalid"),
         ("gold", "UPGRADE", "valid"),

@@ -30,7 +30,8 @@ def stopped(pid: int) -> None:
 
 
 def as_an_earlier_version_left_it(kept: Path, member_id: str) -> None:
-    lines = [json.loads(line) for line in gzip.open(kept, "rt", encoding="utf-8")]
+    with gzip.open(kept, "rt", encoding="utf-8") as kept_lines:
+        lines = [json.loads(line) for line in kept_lines]
     edited = []
     for item in lines:
         if item["PK"]["S"] == "MIGRATIONS" and item["SK"]["S"] == "003-card-numbers":

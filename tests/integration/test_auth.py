@@ -76,7 +76,7 @@ def test_no_route_gives_another_tenant_any_of_this_tenants_data(demo, api, pipel
     _, member = api.call("POST", "/v1/members", POS, body={"programCode": "DEMO", "phone": "13800138000"})
     assert api.call("POST", "/v1/orders", POS, body=order_body("T1", 300))[0] == 202
     pipeline.drain()
-    _, rules = api.call("GET", "/v1/admin/coupon-rules", OPERATOR)
+    rules = api.call("GET", "/v1/admin/coupon-rules", OPERATOR)[1]["items"]
     _, coupon = api.call("POST", f"/v1/members/{member['id']}/coupons", POS, body={"ruleId": rules[0]["ruleId"]})
     secrets = [member["id"], "13800138000", coupon["code"], rules[0]["ruleId"], "T1"]
 

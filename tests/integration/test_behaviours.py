@@ -92,5 +92,5 @@ def test_a_decrease_rule_takes_points_first_in_first_out_and_never_more_than_the
     query = {"type": "BEHAVIOUR_DECREASE"}
     [record] = api.call("GET", f"/v1/members/{member['id']}/point-records", POS, query=query)[1]["items"]
     assert record["change"] == -15 and [r["points"] for r in record["relations"]] == [10, 5]  # the older lot first
-    _, lots = api.call("GET", f"/v1/members/{member['id']}/lots", POS)
+    lots = api.call("GET", f"/v1/members/{member['id']}/lots", POS)[1]["items"]
     assert [lot["remaining"] for lot in lots] == [5]

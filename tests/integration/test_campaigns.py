@@ -78,7 +78,7 @@ def test_a_campaign_goes_through_its_named_approver_and_every_step_is_logged(dem
     assert (ended["status"], ended["endedReason"]) == ("ended", "operator")
     status, problem = api.call("POST", f"{path}/resume", OPERATOR)
     assert (status, problem["code"]) == (409, "CAMPAIGN_STATUS")
-    _, log = api.call("GET", f"{path}/log", OPERATOR)
+    log = api.call("GET", f"{path}/log", OPERATOR)[1]["items"]
     assert [e["action"] for e in log] == [
         "submitted", "rejected", "submitted", "approved", "paused", "resumed", "ended",
     ]  # fmt: skip
@@ -163,7 +163,7 @@ def test_a_first_purchase_coupon_comes_with_the_first_order_only(demo, api, pipe
     pipeline.drain()
     assert api.call("POST", "/v1/orders", POS, body=order_body("o-2", 300))[0] == 202
     pipeline.drain()
-    _, coupons = api.call("GET", f"/v1/members/{member_id}/coupons", POS)
+    coupons = api.call("GET", f"/v1/members/{member_id}/coupons", POS)[1]["items"]
     assert [c["ruleId"] for c in coupons] == [rule_id]
     _, member = api.call("GET", f"/v1/members/{member_id}", POS)
     assert [t["code"] for t in member["tags"]] == ["newcomer"]
@@ -201,7 +201,7 @@ def test_a_budget_that_runs_out_ends_the_campaign_and_says_so(demo, api, pipelin
     assert sorted(points(api, m) for m in members) == [0, 100, 100]
     view = results(api, campaign_id)
     assert (view["status"], view["endedReason"], view["results"]["remainingCount"]) == ("ended", "budgetSpent", 0)
-    _, log = api.call("GET", f"/v1/admin/campaigns/{campaign_id}/log", OPERATOR)
+    log = api.call("GET", f"/v1/admin/campaigns/{campaign_id}/log", OPERATOR)[1]["items"]
     assert (log[-1]["action"], log[-1]["by"], log[-1]["comment"]) == ("ended", "system", "the budget is spent")
 
 
@@ -576,7 +576,7 @@ def test_a_coupon_a_campaign_gave_counts_when_redeemed_and_a_redemption_can_trig
     thanks_id = running(api, thanks)
     member_id = register(api, "13800138000")
     pipeline.drain()
-    _, (coupon,) = api.call("GET", f"/v1/members/{member_id}/coupons", POS)
+    (coupon,) = api.call("GET", f"/v1/members/{member_id}/coupons", POS)[1]["items"]
     assert redeem(api, [coupon["code"]], "1000")[0] == 201
     (redeemed,) = [e for e in captured_events.drain() if e["detail-type"] == "CouponRedeemed"]
     assert (redeemed["detail"]["memberId"], redeemed["detail"]["campaignId"]) == (member_id, gift_id)
@@ -657,7 +657,7 @@ def test_a_coupon_given_for_an_order_is_taken_back_when_the_order_is_returned_in
     assert api.call("POST", "/v1/orders", POS, body=order_body("tb-1", 300, quantity=2))[0] == 202
     assert api.call("POST", "/v1/orders", POS, body=order_body("tb-2", 300))[0] == 202
     pipeline.drain()
-    _, coupons = api.call("GET", f"/v1/members/{member_id}/coupons", POS)
+    coupons = api.call("GET", f"/v1/members/{member_id}/coupons", POS)[1]["items"]
     assert len(coupons) == 4  # two per order
     _, touched = api.call("GET", f"/v1/admin/members/{member_id}/campaigns", OPERATOR, query={"limit": "10"})
     by_order = {
@@ -680,7 +680,7 @@ def test_a_coupon_given_for_an_order_is_taken_back_when_the_order_is_returned_in
     assert coupon_status(api, member_id, used) == "used"  # redeemed before the return: it stays
     kept = by_order[(f"order:{order_1}", keeps["name"])]
     assert coupon_status(api, member_id, kept) == "issued"  # that campaign does not take its coupons back
-    _, revoked = api.call("GET", f"/v1/members/{member_id}/coupons", POS, query={"status": "revoked"})
+    revoked = api.call("GET", f"/v1/members/{member_id}/coupons", POS, query={"status": "revoked"})[1]["items"]
     assert [c["code"] for c in revoked] == [taken]
     _, touched = api.call("GET", f"/v1/admin/members/{member_id}/campaigns", OPERATOR, query={"limit": "10"})
     flags = {p["effects"][0]["code"]: p["effects"][0].get("takenBack") for p in touched["items"]}
@@ -688,7 +688,7 @@ def test_a_coupon_given_for_an_order_is_taken_back_when_the_order_is_returned_in
 
 
 def coupon_status(api: Api, member_id: str, code: str) -> str:
-    _, coupons = api.call("GET", f"/v1/members/{member_id}/coupons", POS)
+    coupons = api.call("GET", f"/v1/members/{member_id}/coupons", POS)[1]["items"]
     return str(next(c["status"] for c in coupons if c["code"] == code))
 
 

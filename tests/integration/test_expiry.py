@@ -45,7 +45,7 @@ def test_an_expired_lot_is_not_spendable_even_before_the_sweep(member, api):
 def test_the_balance_shown_is_the_balance_that_can_be_spent_before_the_sweep(member, api):
     """300 of the 800 are past their expiry, unswept: the member sees 500 available, 300 expired, one lot."""
     assert account(api, member["id"]) == (800, 500, 300)
-    _, lots = api.call("GET", f"/v1/members/{member['id']}/lots", POS, query={"pointGroup": "points"})
+    lots = api.call("GET", f"/v1/members/{member['id']}/lots", POS, query={"pointGroup": "points"})[1]["items"]
     assert [lot["remaining"] for lot in lots] == [500]
     body = {"pointGroupCode": "points", "points": 500, "purpose": "gift"}
     assert api.call("POST", f"/v1/members/{member['id']}/redemptions", POS, body=body)[0] == 201  # all of it
@@ -59,7 +59,7 @@ def test_the_sweep_expires_what_remains_of_expired_lots_once(member, api, pipeli
     assert account(api, member["id"]) == (800, 500, 300)  # cumulative unchanged, available down, expired up
     _, records = api.call("GET", f"/v1/members/{member['id']}/point-records", POS, query={"type": "EXPIRY"})
     assert sorted((r["pointGroupCode"], r["change"]) for r in records["items"]) == [("growth", -1), ("points", -300)]
-    _, lots = api.call("GET", f"/v1/members/{member['id']}/lots", POS, query={"pointGroup": "points"})
+    lots = api.call("GET", f"/v1/members/{member['id']}/lots", POS, query={"pointGroup": "points"})[1]["items"]
     assert [lot["remaining"] for lot in lots] == [500]
     # Again, and by the schedule: nothing more
     sweep(api)

@@ -143,7 +143,7 @@ def scenario(api: Api, pipeline: Pipeline) -> tuple[list[str], str]:
     returned_at = datetime.now(SHANGHAI).replace(microsecond=0).isoformat()
     back = {"returnNo": "R0", "originalOrderNo": "O0B", "returnedAt": returned_at, "wholeOrder": True}
     assert call(api, "POST", "/v1/returns", POS, back, key="R0")[0] in (200, 202)
-    _, rules = call(api, "GET", "/v1/admin/coupon-rules", OPERATOR)
+    rules = call(api, "GET", "/v1/admin/coupon-rules", OPERATOR)[1]["items"]
     rule = rules[0]["ruleId"]
     codes = []
     for n, member in enumerate(members):
@@ -162,7 +162,7 @@ def summary(api: Api, members: list[str], rule: str) -> dict[str, Any]:
         _, view = call(api, "GET", f"/v1/members/{member}", POS)
         accounts = {a["pointGroupCode"]: (a["cumulative"], a["available"], a["expired"]) for a in view["accounts"]}
         _, records = call(api, "GET", f"/v1/members/{member}/point-records", POS)
-        _, coupons = call(api, "GET", f"/v1/members/{member}/coupons", POS)
+        coupons = call(api, "GET", f"/v1/members/{member}/coupons", POS)[1]["items"]
         kinds = Counter((r["type"], r["pointGroupCode"]) for r in records["items"])
         state[f"member {n}"] = (view["tier"]["code"], accounts, dict(kinds), sorted(c["status"] for c in coupons))
     _, board = call(api, "GET", f"/v1/admin/coupon-rules/{rule}/dashboard", OPERATOR)
@@ -252,7 +252,7 @@ def test_a_spend_and_a_claim_whose_answers_were_lost_happen_once(demo, api, pipe
     _, view = api.call("GET", f"/v1/members/{member['id']}", POS)
     available = next(a["available"] for a in view["accounts"] if a["pointGroupCode"] == "points")
     assert (spent[0] == spent[1], available) == (True, 500 - 120)
-    _, rules = api.call("GET", "/v1/admin/coupon-rules", OPERATOR)
+    rules = api.call("GET", "/v1/admin/coupon-rules", OPERATOR)[1]["items"]
     claim = (f"/v1/members/{member['id']}/coupons", {"ruleId": rules[0]["ruleId"]}, {"Idempotency-Key": "claim-once"})
     codes = []
     for _ in range(2):

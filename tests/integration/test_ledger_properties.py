@@ -115,7 +115,7 @@ class Ledger(RuleBasedStateMachine):
             cursor = page["nextCursor"]
             if not cursor:
                 break
-        _, lots = self.api.call("GET", f"/v1/members/{self.member}/lots", POS)
+        lots = self.api.call("GET", f"/v1/members/{self.member}/lots", POS)[1]["items"]
         for account in view["accounts"]:
             group = account["pointGroupCode"]
             mine = [

@@ -35,7 +35,7 @@ def test_an_operator_raises_and_lowers_a_tier_with_a_reason(member, api):
     assert (view["tier"]["code"], view["tier"]["recordId"]) == ("gold", record["recordId"])
     status, down = change(api, member["id"], tierCode="base", reason="误操作更正")
     assert (status, down["type"], down.get("validUntil")) == (201, "DOWNGRADE", None)
-    _, history = api.call("GET", f"/v1/members/{member['id']}/tiers", POS)
+    history = api.call("GET", f"/v1/members/{member['id']}/tiers", POS)[1]["items"]
     assert [(r["code"], r["change"], r["status"]) for r in history] == [
         ("base", "automatic", "invalid"),
         ("gold", "manual", "invalid"),

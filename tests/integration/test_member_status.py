@@ -37,7 +37,7 @@ def test_a_frozen_member_neither_earns_spends_nor_claims_until_unfrozen(member, 
     assert (status, problem["code"]) == (409, "MEMBER_FROZEN")
     status, problem = api.call("POST", "/v1/orders", POS, body=order_body("S-2", 100))
     assert (status, problem["code"]) == (409, "MEMBER_FROZEN")
-    _, rules = api.call("GET", "/v1/admin/coupon-rules", OPERATOR)
+    rules = api.call("GET", "/v1/admin/coupon-rules", OPERATOR)[1]["items"]
     status, problem = api.call("POST", f"/v1/members/{mid}/coupons", POS, body={"ruleId": rules[0]["ruleId"]})
     assert (status, problem["code"]) == (409, "MEMBER_FROZEN")
     behaviour = {"behaviourType": "checkIn", "behaviourId": "f-1", "occurredAt": order_body("x", 1)["orderedAt"]}

@@ -60,8 +60,8 @@ def test_the_base_tier_record_is_the_valid_one(demo, api):
     assert status == 201
     status, records = api.call("GET", f"/v1/members/{member['id']}/tiers", POS)
     assert status == 200
-    assert [(r["code"], r["type"], r["status"]) for r in records] == [("base", "BASE", "valid")]
-    assert records[0]["recordId"] == member["tier"]["recordId"]
+    assert [(r["code"], r["type"], r["status"]) for r in records["items"]] == [("base", "BASE", "valid")]
+    assert records["items"][0]["recordId"] == member["tier"]["recordId"] and records["nextCursor"] is None
 
 
 def test_a_second_registration_with_the_same_phone_is_409_naming_the_member_and_writes_nothing(demo, api):

@@ -38,7 +38,7 @@ def test_a_business_template_is_usable_once_written_and_a_bad_variable_is_named(
     changed = {**EARNED, "body": "您获得{{points}}积分"}
     status, replaced = api.call("PUT", f"{BASE}/points-earned", OPERATOR, body=changed)
     assert (status, replaced["version"], replaced["status"]) == (200, 2, "active")
-    assert [t["template"]["code"] for t in api.call("GET", BASE, OPERATOR)[1]] == ["points-earned"]
+    assert [t["template"]["code"] for t in api.call("GET", BASE, OPERATOR)[1]["items"]] == ["points-earned"]
     assert api.call("DELETE", f"{BASE}/points-earned", OPERATOR)[0] == 204
     status, problem = api.call("GET", f"{BASE}/points-earned", OPERATOR)
     assert (status, problem["code"]) == (404, "TEMPLATE_NOT_FOUND")
@@ -59,7 +59,7 @@ def test_a_marketing_template_goes_through_its_named_approver_and_back_to_draft_
     assert (status, approved["status"], approved["approvalStatus"]) == (200, "approved", "approved")
     _, again = api.call("PUT", path, OPERATOR, body={**WIN_BACK, "body": "送您{{couponName}}"})
     assert (again["status"], again["approvalStatus"], again.get("approver")) == ("draft", "none", None)
-    assert [e["action"] for e in api.call("GET", f"{path}/log", OPERATOR)[1]] == ["submitted", "approved"]
+    assert [e["action"] for e in api.call("GET", f"{path}/log", OPERATOR)[1]["items"]] == ["submitted", "approved"]
 
 
 def test_the_sample_event_creates_a_template(demo, api):

@@ -446,12 +446,14 @@ def test_points_expiring_in_n_days_are_told_once_per_member_with_the_total_acros
         api.call("POST", "/v1/orders", POS, body=order_body(f"EXP-{number}", amount, member={"phone": phone}))
     pipeline.drain()
     outbox.calls.clear()
-    _, lots = api.call("GET", f"/v1/members/{members['13900139010']}/lots", POS, query={"pointGroup": "points"})
+    lots = api.call("GET", f"/v1/members/{members['13900139010']}/lots", POS, query={"pointGroup": "points"})[1][
+        "items"
+    ]
     expiry_day = datetime.fromisoformat(lots[0]["expiresAt"]).astimezone(SHANGHAI).date()
     assert {datetime.fromisoformat(lot["expiresAt"]).astimezone(SHANGHAI).date() for lot in lots} == {expiry_day}
     totals = {}
     for phone, member_id in members.items():
-        _, open_lots = api.call("GET", f"/v1/members/{member_id}/lots", POS, query={"pointGroup": "points"})
+        open_lots = api.call("GET", f"/v1/members/{member_id}/lots", POS, query={"pointGroup": "points"})[1]["items"]
         totals[phone] = sum(lot["remaining"] for lot in open_lots)
 
     monkeypatch.setattr(daily, "PAGE", 1)  # every lot a page: a member's lots straddle pages

@@ -87,7 +87,7 @@ def test_eight_orders_give_cumulative_and_available_8600(member, api, pipeline):
         assert api.call("POST", "/v1/orders", POS, body=order(f"o-{n}", str(amount)))[0] == 202
     pipeline.drain()
     assert accounts(api, member["id"])["points"] == (8600, 8600, 0)
-    _, lots = api.call("GET", f"/v1/members/{member['id']}/lots", POS, query={"pointGroup": "points"})
+    lots = api.call("GET", f"/v1/members/{member['id']}/lots", POS, query={"pointGroup": "points"})[1]["items"]
     assert sum(lot["remaining"] for lot in lots) == 8600 and len(lots) == 8
 
 
@@ -139,7 +139,7 @@ def test_reaching_1000_qualifying_points_upgrades_base_straight_to_gold(member, 
     _, view = api.call("GET", f"/v1/members/{member['id']}", POS)
     assert (view["tier"]["code"], view["tier"]["type"]) == ("gold", "upgrade")
     assert view["tier"]["validUntil"] is not None
-    _, tiers = api.call("GET", f"/v1/members/{member['id']}/tiers", POS)
+    tiers = api.call("GET", f"/v1/members/{member['id']}/tiers", POS)[1]["items"]
     assert [(t["code"], t["type"], t["status"]) for t in tiers] == [
         ("base", "BASE", "invalid"),
         ("gold", "UPGRADE", "valid"),

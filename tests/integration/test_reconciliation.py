@@ -33,7 +33,7 @@ def history(demo, api: Api, pipeline) -> dict[str, str]:
     }
     assert api.call("POST", "/v1/returns", POS, body=back)[0] == 202
     pipeline.drain()
-    _, rules = api.call("GET", "/v1/admin/coupon-rules", OPERATOR)
+    rules = api.call("GET", "/v1/admin/coupon-rules", OPERATOR)[1]["items"]
     rule_id = rules[0]["ruleId"]
     status, coupon = api.call("POST", f"/v1/members/{member['id']}/coupons", POS, body={"ruleId": rule_id})
     assert status == 201, coupon

@@ -48,7 +48,7 @@ def points(api: Api, member_id: str) -> tuple[int, int, int]:
 
 
 def lots(api: Api, member_id: str) -> list[tuple[str, int]]:
-    _, found = api.call("GET", f"/v1/members/{member_id}/lots", POS, query={"pointGroup": "points"})
+    found = api.call("GET", f"/v1/members/{member_id}/lots", POS, query={"pointGroup": "points"})[1]["items"]
     return [(lot["expiresAt"][:10], lot["remaining"]) for lot in found]
 
 

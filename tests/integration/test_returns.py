@@ -50,7 +50,7 @@ def test_a_full_return_reverses_500_points_and_1_growth(member, api, pipeline):
     assert reversals == [("growth", -1), ("points", -500)]
     _, earned = api.call("GET", f"/v1/members/{member['id']}/point-records", POS, query={"type": "TRANSACTION"})
     assert {r["pointGroupCode"]: r["remaining"] for r in earned["items"]} == {"points": 0, "growth": 0}  # 500 -> 0
-    assert api.call("GET", f"/v1/members/{member['id']}/lots", POS)[1] == []
+    assert api.call("GET", f"/v1/members/{member['id']}/lots", POS)[1]["items"] == []
 
 
 def test_partial_returns_floor_and_the_last_reverses_what_is_left(member, api, pipeline):
@@ -89,7 +89,7 @@ def test_spent_points_are_taken_from_other_lots_then_owed_and_paid_off_by_the_ne
     post_order(api, "o3", 600)
     pipeline.drain()
     assert accounts(api, member["id"])["points"] == (700, 150, 0)
-    _, lots = api.call("GET", f"/v1/members/{member['id']}/lots", POS, query={"pointGroup": "points"})
+    lots = api.call("GET", f"/v1/members/{member['id']}/lots", POS, query={"pointGroup": "points"})[1]["items"]
     assert [lot["remaining"] for lot in lots] == [150]
 
 
@@ -111,7 +111,7 @@ def test_points_that_paid_the_order_come_back_with_their_source_expiry(member, a
     assert accounts(api, member["id"])["points"] == (800, 800, 0)
     [given] = records(api, member["id"], "REDEEM_CANCEL_RETURN")
     assert given["change"] == 300
-    _, lots = api.call("GET", f"/v1/members/{member['id']}/lots", POS, query={"pointGroup": "points"})
+    lots = api.call("GET", f"/v1/members/{member['id']}/lots", POS, query={"pointGroup": "points"})[1]["items"]
     assert [(lot["remaining"], lot["expiresAt"]) for lot in lots] == [(800, spent["relations"][0]["expiresAt"])]
     status, problem = api.call(
         "POST",
@@ -215,7 +215,7 @@ def test_used_points_whose_lot_has_expired_come_back_until_the_end_of_the_day_af
     assert given["change"] == 300
     assert [r["points"] for r in given["relations"]] == [300]
     assert given["relations"][0]["expiresAt"][:10] == (later + timedelta(days=1)).date().isoformat()
-    _, lots = api.call("GET", f"/v1/members/{member['id']}/lots", POS, query={"pointGroup": "points"})
+    lots = api.call("GET", f"/v1/members/{member['id']}/lots", POS, query={"pointGroup": "points"})[1]["items"]
     assert (300, (later + timedelta(days=1)).date().isoformat()) in [
         (lot["remaining"], lot["expiresAt"][:10]) for lot in lots
     ]

@@ -35,7 +35,7 @@ def test_spend_and_visits_lift_a_member_where_points_do_not(member, api, pipelin
     api.call("POST", "/v1/orders", POS, body=order_body("S-1", 200))  # 200 points: below silver's 300
     pipeline.drain()
     assert tier(api, member["id"])["code"] == "silver"
-    _, history = api.call("GET", f"/v1/members/{member['id']}/tiers", POS)
+    history = api.call("GET", f"/v1/members/{member['id']}/tiers", POS)[1]["items"]
     assert history[-1]["tierRuleCode"] == "silver-spend"
     api.call("POST", "/v1/orders", POS, body=order_body("S-2", 10))
     pipeline.drain()

@@ -83,7 +83,7 @@ def test_a_gold_member_keeps_gold_then_drops_to_base_a_year_without_points(demo,
     # Exactly one valid tier record, and the history reads base, upgrade, retention, downgrade
     status, history = api.call("GET", f"/v1/members/{member['id']}/tiers", POS)
     assert status == 200
-    assert [(r["type"], r["code"], r["status"], r.get("tierRuleCode")) for r in history] == [
+    assert [(r["type"], r["code"], r["status"], r.get("tierRuleCode")) for r in history["items"]] == [
         ("BASE", "base", "invalid", None),
         ("UPGRADE", "gold", "invalid", "gold"),  # reached by the rule 金卡会员条件 (code gold, 1000)
         ("RETENTION", "gold", "invalid", "gold"),

@@ -133,7 +133,7 @@ def run(resolver: Resolver) -> tuple[dict[str, Meter], list[str], float]:
     )
     bench.quiet(lambda: api.call("POST", "/v1/orders", POS, body=order_body("old", 300, days_ago=366)))
     bench.settle_pipeline()
-    _, rules = api.call("GET", "/v1/admin/coupon-rules", OPERATOR)
+    rules = api.call("GET", "/v1/admin/coupon-rules", OPERATOR)[1]["items"]
     rule_id = rules[0]["ruleId"]  # the demo's listed 满100减20
     bench.quiet(lambda: api.call("POST", f"/v1/members/{mid}/coupons", POS, body={"ruleId": rule_id}))
     _, coupon = bench.measure(

@@ -52,7 +52,7 @@ class Traffic:
         """The demo 满100减20 rule with enough stock that every claim of the run succeeds."""
         operator = self.keys["operator"]
         _, rules, _ = self.client.timed("GET", "/v1/admin/coupon-rules", operator)
-        rule_id = str(next(r["ruleId"] for r in rules if r["status"] == "listed"))
+        rule_id = str(next(r["ruleId"] for r in rules["items"] if r["status"] == "listed"))
         restock = {"quantity": 1_000_000, "reason": "soak benchmark"}
         status, _, _ = self.client.timed("POST", f"/v1/admin/coupon-rules/{rule_id}/restocks", operator, restock)
         assert status == 201, status

@@ -3,7 +3,7 @@ so a function imports the annotation and not another function's routes and servi
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Header, Path
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 
 ULID_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{26}$"
 
@@ -13,3 +13,7 @@ IdempotencyKey = Annotated[
     str | None,
     Header(alias="idempotency-key", max_length=200, description="Retries with the same key get the first answer"),
 ]
+# Every list pages the same way: at most `limit` items, and `nextCursor` while there are more (D-113).
+Limit = Annotated[int, Query(ge=1, le=100)]
+Cursor = Annotated[str | None, Query(min_length=1, max_length=500)]
+

@@ -151,3 +151,9 @@ class LotView(View):
     effective_at: datetime
     expires_at: datetime
     order_id: str | None = None
+
+
+
+class LotPage(View):
+    items: list[LotView]
+    next_cursor: str | None = None

@@ -392,6 +392,11 @@ class TierRecordView(View):
     created_at: datetime
 
 
+class TierRecordPage(View):
+    items: list[TierRecordView]
+    next_cursor: str | None = None
+
+
 MemberStatus = Literal["active", "frozen", "cancelled", "erased"]
 
 

@@ -20,7 +20,7 @@ from loyalty.domain.errors import Forbidden, InvalidInput, NotFound
 from loyalty.domain.validity import CamelModel, View
 from loyalty.ids import new_ulid
 from loyalty.store import keys
-from loyalty.store.table import Item, Table, TransactionCancelled, put, update
+from loyalty.store.table import Item, Page, Table, TransactionCancelled, put, update
 
 
 class Submission(CamelModel):
@@ -174,6 +174,6 @@ def step(
         raise
 
 
-def log_items(table: Table, pk: str) -> list[Item]:
-    """The subject's log entries, oldest first (they share its partition)."""
-    return table.query_prefix(pk, keys.log_sk("")).items
+def log_page(table: Table, pk: str, limit: int, cursor: str | None) -> Page:
+    """A page of the subject's log entries, oldest first (they share its partition)."""
+    return table.query_prefix(pk, keys.log_sk(""), limit=limit, cursor=cursor)

@@ -52,6 +52,11 @@ class RuleView(Approvable):
     rule: CouponRuleInput
 
 
+class RulePage(View):
+    items: list[RuleView]
+    next_cursor: str | None = None
+
+
 class LogEntry(View):
     at: datetime
     by: str
@@ -59,6 +64,11 @@ class LogEntry(View):
     comment: str | None = None
     quantity: int | None = None
     cost: Decimal | None = None
+
+
+class LogPage(View):
+    items: list[LogEntry]
+    next_cursor: str | None = None
 
 
 class Dashboard(View):
@@ -257,15 +267,15 @@ class CouponRuleService:
     def get(self, tenant: str, rule_id: str) -> RuleView:
         return _view(self._item(tenant, rule_id))
 
-    def list_page(self, tenant: str, limit: int, cursor: dict[str, Any] | None) -> tuple[list[RuleView], dict | None]:
-        items, more = self.table.query_index("GSI1", keys.coupon_rules_index(tenant), limit=limit, start=cursor)
-        return [_view(item) for item in items], more
+    def list_page(self, tenant: str, limit: int, cursor: str | None) -> RulePage:
+        """The tenant's coupon rules, oldest first (by id), a page at a time."""
+        page = self.table.index_page("GSI1", keys.coupon_rules_index(tenant), limit, cursor)
+        return RulePage(items=[_view(item) for item in page.items], next_cursor=page.next_cursor)
 
-    def log(self, tenant: str, rule_id: str) -> list[LogEntry]:
+    def log(self, tenant: str, rule_id: str, limit: int = 100, cursor: str | None = None) -> LogPage:
         self._item(tenant, rule_id)
-        return [
-            LogEntry.model_validate(item) for item in approval.log_items(self.table, keys.coupon_rule(tenant, rule_id))
-        ]
+        page = approval.log_page(self.table, keys.coupon_rule(tenant, rule_id), limit, cursor)
+        return LogPage(items=[LogEntry.model_validate(item) for item in page.items], next_cursor=page.next_cursor)
 
     def dashboard(self, tenant: str, rule_id: str) -> Dashboard:
         rule = self._item(tenant, rule_id)

@@ -40,7 +40,7 @@ from loyalty.settings import get_settings
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
 from loyalty.store.requests import RequestKey
-from loyalty.store.table import Item, Table, TransactionCancelled, put, update
+from loyalty.store.table import Item, Page, Table, TransactionCancelled, put, update
 
 ATTEMPTS = 3
 
@@ -508,8 +508,9 @@ class CouponVerifier:
         )
         logger.info("coupon redemption undone", extra={"code": coupon["code"], "reason": why})
 
-    def settlements(self, tenant: str, rule_id: str, day: str) -> list[Item]:
-        return self.table.query_prefix(keys.settlement(tenant, rule_id, day), "").items
+    def settlements(self, tenant: str, rule_id: str, day: str, limit: int = 100, cursor: str | None = None) -> Page:
+        """A page of one day's redemptions of a rule (结算数据)."""
+        return self.table.query_prefix(keys.settlement(tenant, rule_id, day), "", limit=limit, cursor=cursor)
 
 
 def _redeemed_on(coupon: Item, order_no: str) -> bool:

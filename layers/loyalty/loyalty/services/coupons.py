@@ -88,6 +88,11 @@ class CouponView(View):
     points_record_id: str | None = Field(default=None, description="The 积分兑换优惠券 record that paid for it")
 
 
+class CouponPage(View):
+    items: list[CouponView]
+    next_cursor: str | None = None
+
+
 class TransferParty(View):
     """Who gave or received, as the record shows them (the spec's 转赠记录): name and masked phone."""
 
@@ -108,6 +113,11 @@ class TransferView(View):
     ends_at: datetime
     accepted_at: datetime | None = None
     log: list[dict[str, str]]
+
+
+class TransferPage(View):
+    items: list[TransferView]
+    next_cursor: str | None = None
 
 
 @dataclass
@@ -370,18 +380,15 @@ class CouponService:
             raise NotFound("no coupon with this code", code="COUPON_NOT_FOUND", field="code")
         return found
 
-    def of_member(self, tenant: str, member_id: str, status: str | None, limit: int = 100) -> list[CouponView]:
-        """A member's coupons (by status, newest last), from the owner index; 404 for a member this tenant
-        does not have, as every member route answers (not an empty list)."""
+    def of_member(
+        self, tenant: str, member_id: str, status: str | None, limit: int = 100, cursor: str | None = None
+    ) -> CouponPage:
+        """A member's coupons (by status, newest last), from the owner index, a page at a time; 404 for a
+        member this tenant does not have, as every member route answers (not an empty list)."""
         self.members.profile(tenant, member_id)
-        items, _ = self.table.query_index(
-            "GSI2",
-            keys.member_coupons(tenant, member_id),
-            limit=limit,
-            pk_attribute="GSI2PK",
-            sk_prefix=("GSI2SK", f"{status}#") if status else None,
-        )
-        return [coupon_view(item) for item in items]
+        index = keys.member_coupons(tenant, member_id)
+        page = self.table.index_page("GSI2", index, limit, cursor, sk_prefix=f"{status}#" if status else "")
+        return CouponPage(items=[coupon_view(item) for item in page.items], next_cursor=page.next_cursor)
 
     # --- transfer (转赠) -------------------------------------------------------------------------------
 
@@ -524,10 +531,12 @@ class CouponService:
             ) from None
         return self.get(tenant, code)
 
-    def transfers(self, tenant: str, code: str) -> list[TransferView]:
+    def transfers(self, tenant: str, code: str, limit: int = 100, cursor: str | None = None) -> TransferPage:
         self.item(tenant, code)
-        items = self.table.query_prefix(keys.coupon(tenant, code), keys.transfer_sk("")).items
-        return [TransferView.model_validate(item) for item in items]
+        page = self.table.query_prefix(keys.coupon(tenant, code), keys.transfer_sk(""), limit=limit, cursor=cursor)
+        return TransferPage(
+            items=[TransferView.model_validate(item) for item in page.items], next_cursor=page.next_cursor
+        )
 
 
 def _take_stock(

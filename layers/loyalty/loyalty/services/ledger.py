@@ -7,7 +7,7 @@ from datetime import datetime
 
 from loyalty.clock import Clock, SystemClock
 from loyalty.domain.errors import InvalidInput
-from loyalty.domain.ledger import LotView, PointRecordPage, PointRecordView, RecordType
+from loyalty.domain.ledger import LotPage, LotView, PointRecordPage, PointRecordView, RecordType
 from loyalty.ids import ulid_bound
 from loyalty.store.ledger_repo import LedgerRepository
 from loyalty.store.member_repo import MemberRepository
@@ -52,12 +52,16 @@ class LedgerService:
         ]
         return PointRecordPage(items=items, next_cursor=page.next_cursor)
 
-    def open_lots(self, tenant: str, member_id: str, point_group: str | None) -> list[LotView]:
-        """The lots that can still be spent: one past its expiry is expired, swept or not (D-051)."""
+    def open_lots(
+        self, tenant: str, member_id: str, point_group: str | None, limit: int = 100, cursor: str | None = None
+    ) -> LotPage:
+        """The lots that can still be spent, a page at a time: one past its expiry is expired, swept or not
+        (D-051). Of every group, a page may hold fewer than `limit` and still a cursor (expired lots read)."""
         self.members.items(tenant, member_id)
         now = self.clock.now()
-        lots = self.ledger.open_lots(tenant, member_id, point_group)
-        return [LotView.model_validate(lot) for lot in lots if datetime.fromisoformat(lot["expiresAt"]) >= now]
+        page = self.ledger.lots_page(tenant, member_id, point_group, now, limit, cursor)
+        lots = [LotView.model_validate(lot) for lot in page.items if datetime.fromisoformat(lot["expiresAt"]) >= now]
+        return LotPage(items=lots, next_cursor=page.next_cursor)
 
 
 def ledger_service(table: Table | None = None, clock: Clock | None = None) -> LedgerService:

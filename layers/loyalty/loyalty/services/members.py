@@ -31,6 +31,7 @@ from loyalty.domain.members import (
     TaggedMember,
     TaggedMemberPage,
     TierProgressView,
+    TierRecordPage,
     TierRecordView,
     TierTargetView,
     TierView,
@@ -436,13 +437,17 @@ class MemberService:
             return TierRecordView.model_validate({**change.new_record, "status": "valid"})
         raise Conflict("the member's tier kept changing; retry", code="CONCURRENT_UPDATE")
 
-    def tier_history(self, tenant: str, member_id: str) -> list[TierRecordView]:
-        """Oldest first: base, then each upgrade, retention or downgrade."""
+    def tier_history(
+        self, tenant: str, member_id: str, limit: int = 100, cursor: str | None = None
+    ) -> TierRecordPage:
+        """Oldest first: base, then each upgrade, retention or downgrade, a page at a time."""
         current = self.members.items(tenant, member_id)[0]["tier"]["recordId"]  # 404 for an unknown member
-        return [
+        page = self.members.tier_history(tenant, member_id, limit, cursor)
+        records = [
             TierRecordView.model_validate({**record, "status": "valid" if record["recordId"] == current else "invalid"})
-            for record in self.members.tier_history(tenant, member_id)
+            for record in page.items
         ]
+        return TierRecordPage(items=records, next_cursor=page.next_cursor)
 
     def find_by_phone(self, tenant: str, phone: str) -> MemberView:
         return self.get(tenant, self.members.id_by_phone(tenant, phone))

@@ -142,6 +142,13 @@ def mark_key(tenant: str, program_code: str, job: str) -> tuple[str, str]:
     return keys.program_jobs(tenant, program_code), job
 
 
+def due_now(tenant: str, program_code: str, job: str, now: datetime) -> dict:
+    """The transaction entry that makes a program's job due at the next run (a daily campaign approved, the
+    message settings changed: today's work is planned again, its own markers keeping each part once)."""
+    pk, sk = mark_key(tenant, program_code, job)
+    return update(pk, sk, "SET nextDueAt = :now", {":now": now.isoformat()})
+
+
 def release_waiting(tenant: str, program_code: str, moment: datetime) -> dict:
     """The transaction entry that tells the release job a held message waits until `moment`."""
     pk, sk = mark_key(tenant, program_code, "release")

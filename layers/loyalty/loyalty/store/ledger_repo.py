@@ -318,3 +318,15 @@ class LedgerRepository:
     def open_lots(self, tenant: str, member_id: str, point_group: str | None = None) -> list[Item]:
         prefix = keys.LOT_PREFIX + (f"{point_group}#" if point_group else "")
         return self.table.query_all(keys.member(tenant, member_id), prefix)
+
+    def lots_page(
+        self, tenant: str, member_id: str, point_group: str | None, after: datetime, limit: int, cursor: str | None
+    ) -> Page:
+        """A page of the member's open lots in FIFO order; of one point group, only those that end `after` (a
+        lot's sort key starts with its expiry), else every group's, which the caller filters."""
+        pk = keys.member(tenant, member_id)
+        if point_group is None:
+            return self.table.query_prefix(pk, keys.LOT_PREFIX, limit=limit, cursor=cursor)
+        prefix = f"{keys.LOT_PREFIX}{point_group}#"
+        between = (prefix + keys.stamp(after), prefix + "~")
+        return self.table.query_prefix(pk, prefix, limit=limit, cursor=cursor, between=between)

@@ -221,8 +221,11 @@ class MemberRepository:
         lots = self.table.query_all(keys.member(tenant, member_id), prefix, before=f"{prefix}{keys.stamp(now)}")
         return sum(int(lot["remaining"]) for lot in lots)
 
-    def tier_history(self, tenant: str, member_id: str) -> list[Item]:
-        return self.table.query_prefix(keys.member(tenant, member_id), keys.tier_record_sk("")).items
+    def tier_history(self, tenant: str, member_id: str, limit: int, cursor: str | None) -> Page:
+        """A page of the member's tier records, oldest first."""
+        return self.table.query_prefix(
+            keys.member(tenant, member_id), keys.tier_record_sk(""), limit=limit, cursor=cursor
+        )
 
     def id_by_phone(self, tenant: str, phone: str) -> str:
         guard = self.table.get(keys.phone_guard(tenant, phone), keys.GUARD_SK)

@@ -155,6 +155,26 @@ def decode_cursor(cursor: str, prefix: str) -> str:
     return sort_key
 
 
+def encode_position(last: dict[str, Any], sort_attribute: str) -> str:
+    """The cursor of an index page: where it stopped (the index sort key and the table key of the last item)."""
+    values = [last[sort_attribute]["S"], last["PK"]["S"], last["SK"]["S"]]
+    return base64.urlsafe_b64encode(json.dumps({"at": values}).encode()).decode().rstrip("=")
+
+
+def decode_position(cursor: str, partition: str, prefix: str = "") -> tuple[str, str, str]:
+    """(index sort key, PK, SK) a page of `partition` resumes after; a cursor that is not one this API issued
+    for that partition's tenant (and sort-key prefix) is refused, never followed."""
+    try:
+        position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["at"]
+        sort_key, pk, sk = position
+    except (ValueError, KeyError, TypeError) as error:
+        raise InvalidInput("the cursor is not one this API issued", code="INVALID_CURSOR", field="cursor") from error
+    tenant = "#".join(partition.split("#")[:2]) + "#"  # T#<tenant>#
+    if not all(isinstance(v, str) for v in position) or not pk.startswith(tenant) or not sort_key.startswith(prefix):
+        raise InvalidInput("the cursor belongs to another listing", code="INVALID_CURSOR", field="cursor")
+    return sort_key, pk, sk
+
+
 class Table:
     """The one table. Keys are PK/SK strings that always start with the tenant (see keys.py)."""
 
@@ -299,6 +319,34 @@ class Table:
             request["ExclusiveStartKey"] = start
         response = _count(self.client.query(**_metering(request)))
         return [from_attributes(item) for item in response.get("Items", [])], response.get("LastEvaluatedKey")
+
+    def index_page(
+        self,
+        index: str,
+        pk: str,
+        limit: int,
+        cursor: str | None,
+        *,
+        sk_prefix: str = "",
+        newest_first: bool = False,
+    ) -> Page:
+        """One page of a GSI partition (of the sort keys starting with `sk_prefix`) with the API's opaque,
+        tenant-checked cursor: every listing read from an index pages the same way."""
+        pk_attribute, sk_attribute = f"{index}PK", f"{index}SK"
+        start = None
+        if cursor:
+            sort_key, item_pk, item_sk = decode_position(cursor, pk, sk_prefix)
+            start = to_attributes({pk_attribute: pk, sk_attribute: sort_key, "PK": item_pk, "SK": item_sk})
+        items, more = self.query_index(
+            index,
+            pk,
+            limit=limit,
+            start=start,
+            pk_attribute=pk_attribute,
+            sk_prefix=(sk_attribute, sk_prefix) if sk_prefix else None,
+            newest_first=newest_first,
+        )
+        return Page(items, encode_position(more, sk_attribute) if more else None)
 
     def scan(
         self, condition: str, values: Item, projection: str, *, segment: int = 0, segments: int = 1

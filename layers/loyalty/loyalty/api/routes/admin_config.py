@@ -8,9 +8,10 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from pydantic import BaseModel, Field, create_model
 
+from loyalty.api.params import Cursor, Limit
 from loyalty.api.problems import responses
 from loyalty.api.resolver import idempotency_key, principal
 from loyalty.domain.config import CODE_PATTERN, KINDS, Kind
@@ -20,8 +21,6 @@ from loyalty.store.config_repo import Stored
 
 router = Router()
 CodePath = Annotated[str, Path(pattern=CODE_PATTERN)]
-Limit = Annotated[int, Query(ge=1, le=100)]
-Cursor = Annotated[str | None, Query(min_length=1, max_length=500)]
 
 
 @lru_cache(maxsize=1)

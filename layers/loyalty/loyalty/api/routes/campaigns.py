@@ -8,14 +8,14 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
-from loyalty.api.params import MemberId
+from loyalty.api.params import Cursor, Limit, MemberId
 from loyalty.api.problems import responses
 from loyalty.api.resolver import principal
 from loyalty.domain.campaigns import CampaignInput
 from loyalty.domain.config import CODE_PATTERN
 from loyalty.services.approval import Decision, Submission
 from loyalty.services.campaigns.admin import (
-    CampaignLogEntry,
+    CampaignLogPage,
     CampaignPage,
     CampaignService,
     CampaignView,
@@ -28,8 +28,6 @@ from loyalty.services.campaigns.daily import DayRunAccepted, DayRunRequest
 
 router = Router()
 CampaignId = Annotated[str, Path(pattern=r"^HD[0-9]{10,}$", description="HD + yyyyMM + 4 digits")]
-Limit = Annotated[int, Query(ge=1, le=100)]
-Cursor = Annotated[str | None, Query(min_length=1, max_length=500)]
 
 
 @lru_cache(maxsize=1)
@@ -211,8 +209,8 @@ def campaign_report(
 
 
 @_get("/v1/admin/campaigns/<campaignId>/log", "getCampaignLog", "Every step of the campaign, oldest first")
-def campaign_log(campaignId: CampaignId) -> list[CampaignLogEntry]:
-    return service().log(principal(router).tenant, campaignId)
+def campaign_log(campaignId: CampaignId, limit: Limit = 50, cursor: Cursor = None) -> CampaignLogPage:
+    return service().log(principal(router).tenant, campaignId, limit, cursor)
 
 
 @_get(

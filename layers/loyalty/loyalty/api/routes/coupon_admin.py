@@ -3,37 +3,45 @@ members (one, or a CSV through the queue), lookups, the dashboard and settlement
 
 import datetime as dt
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
-from loyalty.api.params import ULID_PATTERN, CouponCode, IdempotencyKey
+from loyalty.api.params import ULID_PATTERN, CouponCode, Cursor, IdempotencyKey, Limit
 from loyalty.api.problems import responses
 from loyalty.api.resolver import principal
 from loyalty.domain.coupons import CouponRuleInput
 from loyalty.domain.errors import InvalidInput
+from loyalty.domain.validity import View
 from loyalty.services.coupon_batches import CouponBatchService, JobReport, JobRequest, coupon_batch_service
 from loyalty.services.coupon_rules import (
     CouponRuleService,
     Dashboard,
     Decision,
-    LogEntry,
+    LogPage,
     Restock,
+    RulePage,
     RuleView,
     Submission,
     coupon_rule_service,
 )
 from loyalty.services.coupon_verification import CouponVerifier, coupon_verifier
-from loyalty.services.coupons import CouponService, CouponView, IssueRequest, TransferView, coupon_service
+from loyalty.services.coupons import CouponPage, CouponService, CouponView, IssueRequest, TransferPage, coupon_service
 from loyalty.services.idempotency import run_once
-from loyalty.store.table import Item
 
 router = Router()
 RuleId = Annotated[str, Path(pattern=r"^[0-9]{13}$", description="yyyyMMdd + 5 digits")]
 JobId = Annotated[str, Path(pattern=ULID_PATTERN)]
 Status = Literal["issued", "used", "expired", "transferring"]
+
+
+class SettlementPage(View):
+    """One day's redemptions of a rule (结算数据), as they were written: code, store, order, amounts."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None = None
 
 
 @lru_cache(maxsize=1)
@@ -80,10 +88,9 @@ def create_rule(body: Annotated[CouponRuleInput, Body()]) -> RuleView:
     return rules().create(caller.tenant, body, caller.key_id)
 
 
-@_get("/v1/admin/coupon-rules", "listCouponRules", "Every coupon rule of the tenant, oldest first")
-def list_rules(limit: Annotated[int, Query(ge=1, le=200)] = 100) -> list[RuleView]:
-    found, _ = rules().list_page(principal(router).tenant, limit, None)
-    return found
+@_get("/v1/admin/coupon-rules", "listCouponRules", "Every coupon rule of the tenant, oldest first, paged")
+def list_rules(limit: Limit = 50, cursor: Cursor = None) -> RulePage:
+    return rules().list_page(principal(router).tenant, limit, cursor)
 
 
 @_get("/v1/admin/coupon-rules/<ruleId>", "getCouponRule", "A coupon rule with its status and approval")
@@ -164,8 +171,8 @@ def restock_rule(ruleId: RuleId, body: Annotated[Restock, Body()], idempotency_k
 
 
 @_get("/v1/admin/coupon-rules/<ruleId>/log", "getCouponRuleLog", "审核记录 and 增发记录: every step, oldest first")
-def rule_log(ruleId: RuleId) -> list[LogEntry]:
-    return rules().log(principal(router).tenant, ruleId)
+def rule_log(ruleId: RuleId, limit: Limit = 50, cursor: Cursor = None) -> LogPage:
+    return rules().log(principal(router).tenant, ruleId, limit, cursor)
 
 
 @_get("/v1/admin/coupon-rules/<ruleId>/dashboard", "getCouponDashboard", "数据分析: stock, claims, uses, ROI")
@@ -174,9 +181,15 @@ def dashboard(ruleId: RuleId) -> Dashboard:
 
 
 @_get("/v1/admin/coupon-rules/<ruleId>/settlements", "listCouponSettlements", "结算数据: one day's redemptions")
-def settlements(ruleId: RuleId, date: Annotated[dt.date, Query(description="Day in the program's zone")]) -> list[dict]:
-    items: list[Item] = verifier().settlements(principal(router).tenant, ruleId, date.isoformat())
-    return [{k: v for k, v in item.items() if k not in ("PK", "SK")} for item in items]
+def settlements(
+    ruleId: RuleId,
+    date: Annotated[dt.date, Query(description="Day in the program's zone")],
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> SettlementPage:
+    page = verifier().settlements(principal(router).tenant, ruleId, date.isoformat(), limit, cursor)
+    items = [{k: v for k, v in item.items() if k not in ("PK", "SK")} for item in page.items]
+    return SettlementPage(items=items, next_cursor=page.next_cursor)
 
 
 # --- issuing ------------------------------------------------------------------------------------------
@@ -235,14 +248,16 @@ def find_coupons(
     member_id: Annotated[str | None, Query(alias="memberId", pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")] = None,
     phone: Annotated[str | None, Query(min_length=1, max_length=30)] = None,
     status: Annotated[Status | None, Query()] = None,
-) -> list[CouponView]:
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> CouponPage:
     tenant = principal(router).tenant
     if (member_id is None) == (phone is None):
         raise InvalidInput("give memberId or phone", code="MEMBER_REFERENCE", field="memberId")
     owner = coupons().member_id(tenant, IssueRequest(member_id=member_id, phone=phone))
-    return coupons().of_member(tenant, owner, status)
+    return coupons().of_member(tenant, owner, status, limit, cursor)
 
 
 @_get("/v1/admin/coupons/<code>/transfers", "listCouponTransfers", "转赠记录 of a coupon, with their status logs")
-def coupon_transfers(code: CouponCode) -> list[TransferView]:
-    return coupons().transfers(principal(router).tenant, code)
+def coupon_transfers(code: CouponCode, limit: Limit = 50, cursor: Cursor = None) -> TransferPage:
+    return coupons().transfers(principal(router).tenant, code, limit, cursor)

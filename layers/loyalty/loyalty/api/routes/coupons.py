@@ -6,12 +6,13 @@ from typing import Annotated, Literal
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
-from loyalty.api.params import ULID_PATTERN, CouponCode, IdempotencyKey, MemberId
+from loyalty.api.params import ULID_PATTERN, CouponCode, Cursor, IdempotencyKey, Limit, MemberId
 from loyalty.api.problems import responses
 from loyalty.api.resolver import principal
 from loyalty.services.coupons import (
     AcceptRequest,
     ClaimRequest,
+    CouponPage,
     CouponService,
     CouponView,
     TransferStarted,
@@ -82,8 +83,10 @@ def exchange_points(
 def member_coupons(
     memberId: MemberId,
     status: Annotated[Literal["issued", "used", "expired", "transferring", "revoked"] | None, Query()] = None,
-) -> list[CouponView]:
-    return service().of_member(principal(router).tenant, memberId, status)
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> CouponPage:
+    return service().of_member(principal(router).tenant, memberId, status, limit, cursor)
 
 
 @router.post(

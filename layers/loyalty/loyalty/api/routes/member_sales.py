@@ -5,9 +5,9 @@ from functools import lru_cache
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from loyalty.api.params import IdempotencyKey, MemberId
+from loyalty.api.params import Cursor, IdempotencyKey, Limit, MemberId
 from loyalty.api.problems import responses
 from loyalty.api.resolver import principal
 from loyalty.domain.orders import OrderAttachment, OrderView, SalePage
@@ -15,8 +15,6 @@ from loyalty.services.idempotency import run_once
 from loyalty.services.sales import SalesService, sales_service
 
 router = Router()
-Limit = Annotated[int, Query(ge=1, le=100)]
-Cursor = Annotated[str | None, Query(min_length=1, max_length=500)]
 
 
 @lru_cache(maxsize=1)

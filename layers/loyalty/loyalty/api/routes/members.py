@@ -9,12 +9,12 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 
-from loyalty.api.params import IdempotencyKey, MemberId
+from loyalty.api.params import Cursor, IdempotencyKey, Limit, MemberId
 from loyalty.api.problems import responses
 from loyalty.api.resolver import principal
 from loyalty.domain.config import CODE_PATTERN
 from loyalty.domain.errors import InvalidInput
-from loyalty.domain.ledger import LotView, PointRecordPage, RecordType
+from loyalty.domain.ledger import LotPage, PointRecordPage, RecordType
 from loyalty.domain.members import (
     CARD_PATTERN,
     PHONE_PATTERN,
@@ -32,6 +32,7 @@ from loyalty.domain.members import (
     ProfileChangePage,
     StatusChange,
     TaggedMemberPage,
+    TierRecordPage,
     TierRecordView,
     normalize_phone,
     valid_card_number,
@@ -260,8 +261,6 @@ def detach_member_tag(memberId: MemberId, tagCode: TagCode) -> MemberView:
     return service().detach_tag(principal(router).tenant, memberId, tagCode)
 
 
-Limit = Annotated[int, Query(ge=1, le=100)]
-Cursor = Annotated[str | None, Query(min_length=1, max_length=500)]
 
 
 @router.post(
@@ -493,9 +492,12 @@ def list_point_records(
     summary="The member's open earning lots, in the order they are spent",
 )
 def list_open_lots(
-    memberId: MemberId, point_group: Annotated[str | None, Query(alias="pointGroup", pattern=CODE_PATTERN)] = None
-) -> list[LotView]:
-    return ledger().open_lots(principal(router).tenant, memberId, point_group)
+    memberId: MemberId,
+    point_group: Annotated[str | None, Query(alias="pointGroup", pattern=CODE_PATTERN)] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> LotPage:
+    return ledger().open_lots(principal(router).tenant, memberId, point_group, limit, cursor)
 
 
 @router.get(
@@ -505,5 +507,5 @@ def list_open_lots(
     responses=responses(),
     summary="The member's tier history, oldest first; one entry is valid",
 )
-def list_tier_history(memberId: MemberId) -> list[TierRecordView]:
-    return service().tier_history(principal(router).tenant, memberId)
+def list_tier_history(memberId: MemberId, limit: Limit = 50, cursor: Cursor = None) -> TierRecordPage:
+    return service().tier_history(principal(router).tenant, memberId, limit, cursor)

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
-from loyalty.api.params import MemberId
+from loyalty.api.params import Cursor, Limit, MemberId
 from loyalty.api.problems import responses
 from loyalty.api.resolver import principal
 from loyalty.domain.config import CODE_PATTERN
@@ -27,13 +27,17 @@ from loyalty.services.messages.records import (
     message_records,
 )
 from loyalty.services.messages.settings import MessageSettingsService, MessageSettingsView, message_settings_service
-from loyalty.services.messages.templates import TemplateLogEntry, TemplateService, TemplateView, template_service
+from loyalty.services.messages.templates import (
+    TemplateLogPage,
+    TemplatePage,
+    TemplateService,
+    TemplateView,
+    template_service,
+)
 
 router = Router()
 Code = Annotated[str, Path(pattern=CODE_PATTERN)]
 BASE = "/v1/admin/programs/<programCode>/message-templates"
-Limit = Annotated[int, Query(ge=1, le=100)]
-Cursor = Annotated[str | None, Query(min_length=1, max_length=500)]
 
 
 @lru_cache(maxsize=1)
@@ -72,8 +76,8 @@ def create_template(programCode: Code, body: Annotated[TemplateInput, Body()]) -
 
 
 @_route("get", BASE, "listMessageTemplates", "A program's templates, by code")
-def list_templates(programCode: Code) -> list[TemplateView]:
-    return service().of_program(principal(router).tenant, programCode)
+def list_templates(programCode: Code, limit: Limit = 50, cursor: Cursor = None) -> TemplatePage:
+    return service().of_program(principal(router).tenant, programCode, limit, cursor)
 
 
 @_route("get", f"{BASE}/<code>", "getMessageTemplate", "A template, its status and the variables it names")
@@ -111,8 +115,8 @@ def reject_template(programCode: Code, code: Code, body: Annotated[Decision, Bod
 
 
 @_route("get", f"{BASE}/<code>/log", "getMessageTemplateLog", "Every approval step, oldest first")
-def template_log(programCode: Code, code: Code) -> list[TemplateLogEntry]:
-    return service().log(principal(router).tenant, programCode, code)
+def template_log(programCode: Code, code: Code, limit: Limit = 50, cursor: Cursor = None) -> TemplateLogPage:
+    return service().log(principal(router).tenant, programCode, code, limit, cursor)
 
 
 @_route(

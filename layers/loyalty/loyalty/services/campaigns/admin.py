@@ -40,6 +40,7 @@ from loyalty.services.approval import Approvable, Decision, LogEntryDraft, Submi
 from loyalty.services.campaigns import guards
 from loyalty.services.campaigns.audiences import named_audience
 from loyalty.services.config import ProgramLoader
+from loyalty.services.program_jobs import due_now
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository, count_ref
 from loyalty.store.table import (
@@ -175,6 +176,11 @@ class CampaignLogEntry(View):
     by: str
     action: Literal["submitted", "approved", "rejected", "paused", "resumed", "ended"]
     comment: str | None = None
+
+
+class CampaignLogPage(View):
+    items: list[CampaignLogEntry]
+    next_cursor: str | None = None
 
 
 OCCASIONS = ("registration", "order", "accrual", "daily", "batch", "tierChange", "behaviour", "couponRedeemed")
@@ -329,8 +335,14 @@ class CampaignService:
         )
         self._check_effects(tenant, campaign, approving=True)  # a coupon rule delisted since the draft was written
         budget = guards.budget_items(current, campaign.limits.budget)
-        extra = [put(item, "attribute_not_exists(PK)") for item in budget]
+        extra = [put(item, "attribute_not_exists(PK)") for item in budget] + self._today(tenant, campaign)
         return self._step(tenant, campaign_id, **move.as_step(), extra=extra)
+
+    def _today(self, tenant: str, campaign: CampaignInput) -> list[dict]:
+        """A campaign run by the day runs today too: its program's campaign-days job is due at the next run."""
+        if occasion_of(campaign) != "daily":
+            return []
+        return [due_now(tenant, campaign.program_code, "campaignDays", self.clock.now())]
 
     def reject(self, tenant: str, campaign_id: str, decision: Decision, by: str) -> CampaignView:
         current = self._item(tenant, campaign_id)
@@ -454,10 +466,11 @@ class CampaignService:
             items=[ParticipationView.model_validate(item) for item in page.items], next_cursor=page.next_cursor
         )
 
-    def log(self, tenant: str, campaign_id: str) -> list[CampaignLogEntry]:
+    def log(self, tenant: str, campaign_id: str, limit: int = 100, cursor: str | None = None) -> CampaignLogPage:
         self._item(tenant, campaign_id)
-        entries = approval.log_items(self.table, keys.campaign(tenant, campaign_id))
-        return [CampaignLogEntry.model_validate(item) for item in entries]
+        page = approval.log_page(self.table, keys.campaign(tenant, campaign_id), limit, cursor)
+        items = [CampaignLogEntry.model_validate(item) for item in page.items]
+        return CampaignLogPage(items=items, next_cursor=page.next_cursor)
 
     # --- helpers --------------------------------------------------------------------------------------
 
@@ -509,6 +522,7 @@ class CampaignService:
                 expression += ", GSI2PK = :on, GSI2SK = :id"
                 values = {**values, ":on": keys.campaigns_on(tenant, campaign.program_code, occasion_of(campaign))}
                 values[":id"] = campaign_id
+                extra = [*(extra or []), *self._today(tenant, campaign)]
             # pausing or resuming what has ended by its window changes nothing: say so
             if window_open and self._effective(tenant, current)[0] == "ended":
                 raise Conflict("the campaign has ended", code="CAMPAIGN_STATUS", campaignStatus="ended")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from contextlib import suppress
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, ClassVar
 
@@ -109,7 +109,9 @@ class DailyRuns:
         whose window has ended leave the index of running ones."""
         program, now = self.engine.programs.load(tenant, program_code), self.engine.clock.now()
         today = now.astimezone(program.zone).date()
-        days, more = days_to_do(mark, today, today)
+        # today again when it was done: a campaign approved since runs today (the run markers keep each once)
+        since = replace(mark, through=min(mark.through, today - timedelta(days=1))) if mark.through else mark
+        days, more = days_to_do(since, today, today)
         for day in days:
             self.plan(tenant, program_code, day, marked=True)
         if days and not more:
@@ -152,6 +154,7 @@ class DailyRuns:
                     continue  # an earlier hour ran this day
                 runs.append(run)
             pages += _pages(tenant, program, item["campaignId"], campaign, day)
+        pages = [page for page in pages if self._entries(page, limit=1)[0]]  # a message only for what holds someone
         send_all(get_settings().campaign_queue_url, [page.message() for page in pages])
         for run in runs:  # marked once its pages are queued: a failure before this is retried by the schedule
             with suppress(TransactionCancelled):
@@ -168,16 +171,7 @@ class DailyRuns:
             return []
         campaign = CampaignInput.model_validate(item["campaign"])
         day = date.fromisoformat(page.day)
-        if page.index == "GSI1":
-            prefix = ("GSI1SK", page.low) if page.low else None
-            entries, more = engine.table.query_index(
-                "GSI1", page.partition, limit=PAGE, start=page.start, sk_prefix=prefix
-            )
-        else:
-            between = ("GSI2SK", page.low, page.high)
-            entries, more = engine.table.query_index(
-                "GSI2", page.partition, limit=PAGE, start=page.start, pk_attribute="GSI2PK", sk_between=between
-            )
+        entries, more = self._entries(page, PAGE)
         at = max(datetime.combine(day, time(0), program.zone), campaign.window(program.zone)[0])
         trigger = campaign.trigger
         assert isinstance(trigger, DAILY)  # nosec B101: only daily campaigns plan day pages
@@ -186,6 +180,17 @@ class DailyRuns:
         if more:
             send_all(get_settings().campaign_queue_url, [page.next(more).message()])
         return outcomes
+
+    def _entries(self, page: DayPage, limit: int) -> tuple[list[Item], dict[str, Any] | None]:
+        """One page of the page's index partition (a birthday day or month, a registrations range)."""
+        table = self.engine.table
+        if page.index == "GSI1":
+            prefix = ("GSI1SK", page.low) if page.low else None
+            return table.query_index("GSI1", page.partition, limit=limit, start=page.start, sk_prefix=prefix)
+        between = ("GSI2SK", page.low, page.high)
+        return table.query_index(
+            "GSI2", page.partition, limit=limit, start=page.start, pk_attribute="GSI2PK", sk_between=between
+        )
 
     def _member(
         self,

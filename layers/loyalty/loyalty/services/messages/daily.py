@@ -75,15 +75,15 @@ class DailyNotifications:
 
     def run(self, tenant: str, program_code: str, mark: JobMark) -> Progress:
         """The schedule's run for one program (services/program_jobs.py): its day's pages, once, from its
-        morning; due again at the next morning (or this one, when it has not come yet)."""
+        morning; due again at the next morning (or this one, when it has not come yet), or when its settings
+        change."""
         program = self.messages.programs.load(tenant, program_code)
         settings = self.messages.settings.load(tenant, program_code)
         morning = _morning(settings)
         now = self.messages.clock.now().astimezone(program.zone)
         if now.time().replace(tzinfo=None) < morning:
             return Progress(mark.through, datetime.combine(now.date(), morning, program.zone))
-        if mark.through is None or mark.through < now.date():
-            self._plan(tenant, program_code, settings, now)
+        self._plan(tenant, program_code, settings, now)  # once a day: the day's marker (settings changed: again)
         return Progress(now.date(), next_local(now, program.zone, morning))
 
     def plan(self, tenant: str, program_code: str, today: date | None = None) -> int:

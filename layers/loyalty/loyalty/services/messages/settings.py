@@ -15,6 +15,7 @@ from loyalty.domain.errors import Conflict, InvalidInput
 from loyalty.domain.messages import MessageSettingsInput, Notification, PointsNotification
 from loyalty.domain.validity import View
 from loyalty.services.config import ProgramLoader
+from loyalty.services.program_jobs import due_now
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
 from loyalty.store.table import Item, Table, TransactionCancelled, put
@@ -97,7 +98,12 @@ class MessageSettingsService:
         seen = (current or {}).get("version")
         condition = "attribute_not_exists(PK)" if seen is None else "version = :seen"
         try:
-            self.table.transact([put(item, condition, {":seen": seen} if seen is not None else None)])
+            self.table.transact(
+                [
+                    put(item, condition, {":seen": seen} if seen is not None else None),
+                    due_now(tenant, program_code, "notifications", self.clock.now()),  # today's, if newly on
+                ]
+            )
         except TransactionCancelled:
             raise Conflict("the settings changed meanwhile; retry", code="CONCURRENT_UPDATE") from None
         return _view(program_code, item)

@@ -34,11 +34,21 @@ class TemplateView(Approvable):
     template: TemplateInput
 
 
+class TemplatePage(View):
+    items: list[TemplateView]
+    next_cursor: str | None = None
+
+
 class TemplateLogEntry(View):
     at: datetime
     by: str
     action: Literal["submitted", "approved", "rejected"]
     comment: str | None = None
+
+
+class TemplateLogPage(View):
+    items: list[TemplateLogEntry]
+    next_cursor: str | None = None
 
 
 @dataclass
@@ -131,21 +141,19 @@ class TemplateService:
     def get(self, tenant: str, program_code: str, code: str) -> TemplateView:
         return _view(self._item(tenant, program_code, code))
 
-    def of_program(self, tenant: str, program_code: str) -> list[TemplateView]:
-        """A program's templates by code (a program has tens, not thousands)."""
+    def of_program(self, tenant: str, program_code: str, limit: int = 100, cursor: str | None = None) -> TemplatePage:
+        """A program's templates by code, a page at a time."""
         self.programs.load(tenant, program_code)
-        found, start = [], None
-        while True:
-            index = keys.message_templates(tenant, program_code)
-            items, start = self.table.query_index("GSI1", index, limit=100, start=start)
-            found += [_view(item) for item in items]
-            if not start:
-                return found
+        page = self.table.index_page("GSI1", keys.message_templates(tenant, program_code), limit, cursor)
+        return TemplatePage(items=[_view(item) for item in page.items], next_cursor=page.next_cursor)
 
-    def log(self, tenant: str, program_code: str, code: str) -> list[TemplateLogEntry]:
+    def log(
+        self, tenant: str, program_code: str, code: str, limit: int = 100, cursor: str | None = None
+    ) -> TemplateLogPage:
         self._item(tenant, program_code, code)
-        entries = approval.log_items(self.table, keys.message_template(tenant, program_code, code))
-        return [TemplateLogEntry.model_validate(item) for item in entries]
+        page = approval.log_page(self.table, keys.message_template(tenant, program_code, code), limit, cursor)
+        items = [TemplateLogEntry.model_validate(item) for item in page.items]
+        return TemplateLogPage(items=items, next_cursor=page.next_cursor)
 
     def _item(self, tenant: str, program_code: str, code: str) -> Item:
         item = self.table.get(keys.message_template(tenant, program_code, code), keys.TEMPLATE_SK)
