@@ -372,6 +372,41 @@ def test_a_lapsed_transfer_returns_to_the_giver_in_the_sweep(member, api):
     assert status == 409 and problem["code"] == "TRANSFER_NOT_OPEN"
 
 
+def test_a_lapsed_transfer_is_the_giver_s_coupon_the_moment_its_period_ends_before_any_sweep(member, api):
+    """Issue 24: a transfer stayed `transferring` until the next sweep: the friend could not accept it, the
+    giver could not redeem it, and reading the coupon did not show it back. It ends when its period ends;
+    the write that meets it records it (and the sweep, later, finds nothing to do)."""
+    from loyalty import clock
+
+    rule_id = listed_rule(api, transfer={"allowed": True, "claimHours": 1}, threshold=None)
+    code = claim(api, member, rule_id)[1]["code"]
+    first = api.call("POST", f"/v1/members/{member}/coupons/{code}/transfers", POS)[1]["transferId"]
+    clock.advance(timedelta(minutes=59))
+    assert api.call("GET", f"/v1/admin/coupons/{code}", OPERATOR)[1]["status"] == "transferring"
+    clock.advance(timedelta(minutes=2))  # the hour has passed: no sweep has run
+    _, back = api.call("GET", f"/v1/admin/coupons/{code}", OPERATOR)
+    assert (back["status"], back["ownerId"], back["transferEndsAt"]) == ("issued", member, None)
+    issued = api.call("GET", f"/v1/members/{member}/coupons", POS, query={"status": "issued"})[1]
+    assert [c["code"] for c in issued["items"]] == [code] and issued["nextCursor"] is None
+    assert api.call("GET", f"/v1/members/{member}/coupons", POS, query={"status": "transferring"})[1]["items"] == []
+    friend = register(api, "13900139000")
+    accept = f"/v1/coupons/{code}/transfers/{first}/accept"
+    status, problem = api.call("POST", accept, POS, body={"memberId": friend})
+    assert (status, problem["code"]) == (409, "TRANSFER_NOT_OPEN")
+    # The giver gives it again: the lapse is recorded by that write, then the new transfer starts
+    status, again = api.call("POST", f"/v1/members/{member}/coupons/{code}/transfers", POS)
+    assert status == 201, again
+    transfers = api.call("GET", f"/v1/admin/coupons/{code}/transfers", OPERATOR)[1]["items"]
+    assert {t["transferId"]: t["status"] for t in transfers} == {first: "returned", again["transferId"]: "pending"}
+    # ...which lapses too; the giver redeems it at the till, without a sweep in between
+    clock.advance(timedelta(hours=1, minutes=1))
+    status, redeemed = redeem(api, [code], "100")
+    assert status == 201, redeemed
+    assert api.call("GET", f"/v1/admin/coupons/{code}", OPERATOR)[1]["status"] == "used"
+    transfers = api.call("GET", f"/v1/admin/coupons/{code}/transfers", OPERATOR)[1]["items"]
+    assert [t["status"] for t in transfers] == ["returned", "returned"]
+
+
 def test_coupons_past_their_validity_expire_in_the_sweep_and_are_refused_before_it(member, api):
     rule_id = listed_rule(api, validity={"type": "afterReceipt", "days": 1}, threshold=None)
     code = claim(api, member, rule_id)[1]["code"]

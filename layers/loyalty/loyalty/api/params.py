@@ -16,4 +16,3 @@ IdempotencyKey = Annotated[
 # Every list pages the same way: at most `limit` items, and `nextCursor` while there are more (D-113).
 Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(min_length=1, max_length=500)]
-

@@ -466,3 +466,19 @@ def roi(totals: Totals) -> Decimal | None:
     if totals.discount_total == 0:
         return None
     return (totals.order_total / totals.discount_total).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def lapsed(coupon: dict[str, Any], now: datetime) -> bool:
+    """A transfer whose friend-claim period has passed (转赠超时): the coupon is the giver's again from that
+    moment, whether or not the sweep has recorded it yet (D-114)."""
+    ends = (coupon.get("transfer") or {}).get("endsAt")
+    return coupon.get("status") == "transferring" and ends is not None and datetime.fromisoformat(ends) < now
+
+
+def as_of(coupon: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A stored coupon as it stands at `now`: a lapsed transfer is over, the coupon issued to the giver (or
+    expired, if its validity ended too). Reads show this; writes record the lapse first (CouponService)."""
+    if not lapsed(coupon, now):
+        return coupon
+    status = "issued" if datetime.fromisoformat(coupon["validUntil"]) >= now else "expired"
+    return {**{k: v for k, v in coupon.items() if k != "transfer"}, "status": status}

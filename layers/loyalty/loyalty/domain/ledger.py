@@ -153,7 +153,6 @@ class LotView(View):
     order_id: str | None = None
 
 
-
 class LotPage(View):
     items: list[LotView]
     next_cursor: str | None = None

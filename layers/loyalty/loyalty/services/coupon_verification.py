@@ -25,8 +25,10 @@ from loyalty.domain.coupons import (
     CouponTerms,
     Reason,
     Verdict,
+    as_of,
     check,
     check_time,
+    lapsed,
     window_on_return,
 )
 from loyalty.domain.errors import Conflict, NotFound
@@ -35,6 +37,7 @@ from loyalty.ids import new_ulid
 from loyalty.observability import logger
 from loyalty.services import events
 from loyalty.services.config import CatalogLoader, ProgramLoader
+from loyalty.services.coupons import lapse_transfer
 from loyalty.services.sweeps import PAGE, Bucket, enqueue
 from loyalty.settings import get_settings
 from loyalty.store import keys
@@ -95,14 +98,20 @@ class CouponVerifier:
     clock: Clock
 
     def validate(self, tenant: str, order: CouponOrder) -> ValidationResult:
-        coupons = self._coupons(tenant, order.codes)
-        verdicts = self._verdicts(tenant, order, coupons, check_time(order, self.clock.now()))
+        now = self.clock.now()
+        coupons = {code: as_of(c, now) if c else None for code, c in self._coupons(tenant, order.codes).items()}
+        verdicts = self._verdicts(tenant, order, coupons, check_time(order, now))
         return _result(verdicts)
 
     def redeem(self, tenant: str, channel: str, request: RedeemRequest) -> tuple[RedemptionResult, bool]:
         """(result, created): False when this order had redeemed these codes before (nothing written)."""
         for _ in range(ATTEMPTS):
             coupons = self._coupons(tenant, request.codes)
+            if any(c and lapsed(c, self.clock.now()) for c in coupons.values()):  # the giver's again: record it
+                for coupon in coupons.values():
+                    if coupon:
+                        lapse_transfer(self.table, self.programs, tenant, coupon, self.clock.now())
+                coupons = self._coupons(tenant, request.codes)
             earlier = _earlier_redemption(coupons, request, channel)
             if earlier:
                 return earlier, False
@@ -222,53 +231,8 @@ class CouponVerifier:
         return True
 
     def _lapse(self, tenant: str, coupon: Item, now: datetime) -> bool:
-        """An unclaimed transfer returns to the giver (转赠中 -> 已下发), or ends expired if its validity has."""
-        transfer = coupon.get("transfer")
-        if coupon["status"] != "transferring" or not transfer or datetime.fromisoformat(transfer["endsAt"]) >= now:
-            return False
-        program = self.programs.load(tenant, coupon["programCode"])
-        until = datetime.fromisoformat(coupon["validUntil"])
-        status = "issued" if until >= now else "expired"
-        values: dict[str, Any] = {
-            ":new": status,
-            ":transferring": "transferring",
-            ":id": transfer["transferId"],
-            ":now": now.isoformat(),
-            ":osk": keys.coupon_owner_sk(coupon["GSI2SK"], status),
-        }
-        if status == "issued":
-            expression = "SET #status = :new, GSI2SK = :osk, GSI1PK = :gpk, GSI1SK = :gsk REMOVE transfer"
-            index = keys.coupon_expiry_index(
-                tenant, coupon["programCode"], coupon["code"], until.astimezone(program.zone)
-            )
-            values.update({":gpk": index["GSI1PK"], ":gsk": index["GSI1SK"]})
-        else:
-            expression = "SET #status = :new, GSI2SK = :osk, expiredAt = :now REMOVE transfer, GSI1PK, GSI1SK"
-        line = {"at": now.isoformat(), "scene": "转赠超时退回", "status": f"transferring=>{status}"}
-        try:
-            self.table.transact(
-                [
-                    update(
-                        coupon["PK"],
-                        keys.COUPON_SK,
-                        expression,
-                        values,
-                        "#status = :transferring AND transfer.transferId = :id AND transfer.endsAt < :now",
-                        {"#status": "status"},
-                    ),
-                    update(
-                        coupon["PK"],
-                        keys.transfer_sk(transfer["transferId"]),
-                        "SET #status = :returned, #log = list_append(#log, :line)",
-                        {":returned": "returned", ":line": [line]},
-                        None,
-                        {"#status": "status", "#log": "log"},
-                    ),
-                ]
-            )
-        except TransactionCancelled:
-            return False  # accepted at the last moment
-        return True
+        """An unclaimed transfer returns to the giver (the sweep records what reads already show)."""
+        return lapse_transfer(self.table, self.programs, tenant, coupon, now)
 
     # --- helpers ----------------------------------------------------------------------------------------
 

@@ -18,7 +18,16 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from loyalty.clock import Clock, SystemClock
-from loyalty.domain.coupons import CouponRuleInput, CouponTerms, new_code, period_labels, split, window_at_issue
+from loyalty.domain.coupons import (
+    CouponRuleInput,
+    CouponTerms,
+    as_of,
+    lapsed,
+    new_code,
+    period_labels,
+    split,
+    window_at_issue,
+)
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
 from loyalty.domain.members import inactive_member, mask_phone
 from loyalty.domain.validity import CamelModel, View
@@ -372,7 +381,15 @@ class CouponService:
     # --- reading --------------------------------------------------------------------------------------
 
     def get(self, tenant: str, code: str) -> CouponView:
-        return coupon_view(self.item(tenant, code))
+        return coupon_view(self.item(tenant, code), self.clock.now())
+
+    def current(self, tenant: str, code: str) -> Item:
+        """The stored coupon, a lapsed transfer recorded first (a write acts on what the coupon is now)."""
+        coupon = self.item(tenant, code)
+        if lapsed(coupon, now := self.clock.now()):
+            lapse_transfer(self.table, self.programs, tenant, coupon, now)
+            coupon = self.item(tenant, code)
+        return coupon
 
     def item(self, tenant: str, code: str) -> Item:
         found = self.table.get(keys.coupon(tenant, code), keys.COUPON_SK)
@@ -386,15 +403,35 @@ class CouponService:
         """A member's coupons (by status, newest last), from the owner index, a page at a time; 404 for a
         member this tenant does not have, as every member route answers (not an empty list)."""
         self.members.profile(tenant, member_id)
-        index = keys.member_coupons(tenant, member_id)
+        index, now = keys.member_coupons(tenant, member_id), self.clock.now()
+        if status == "issued":  # and those a lapsed transfer gave back, which the index still files as transferring
+            return self._issued(index, limit, cursor, now)
         page = self.table.index_page("GSI2", index, limit, cursor, sk_prefix=f"{status}#" if status else "")
-        return CouponPage(items=[coupon_view(item) for item in page.items], next_cursor=page.next_cursor)
+        views = [coupon_view(item, now) for item in page.items]
+        if status == "transferring":
+            views = [view for view in views if view.status == "transferring"]
+        return CouponPage(items=views, next_cursor=page.next_cursor)
+
+    def _issued(self, index: str, limit: int, cursor: str | None, now: datetime) -> CouponPage:
+        """The issued coupons, then the lapsed transfers: two ranges of the index, one cursor over both
+        (`lapsed:` names the second)."""
+        inner = cursor.removeprefix("lapsed:") if cursor else None
+        if not (cursor or "").startswith("lapsed:"):
+            page = self.table.index_page("GSI2", index, limit, inner, sk_prefix="issued#")
+            if page.next_cursor:
+                return CouponPage(items=[coupon_view(i, now) for i in page.items], next_cursor=page.next_cursor)
+            found, inner = [coupon_view(i, now) for i in page.items], None
+        else:
+            found = []
+        rest = self.table.index_page("GSI2", index, max(limit - len(found), 1), inner, sk_prefix="transferring#")
+        found += [view for view in (coupon_view(i, now) for i in rest.items) if view.status == "issued"]
+        return CouponPage(items=found, next_cursor=f"lapsed:{rest.next_cursor}" if rest.next_cursor else None)
 
     # --- transfer (转赠) -------------------------------------------------------------------------------
 
     def start_transfer(self, tenant: str, member_id: str, code: str) -> TransferStarted:
         """已下发 -> 转赠中: the coupon waits for a friend until the rule's friend-claim period lapses."""
-        coupon = self.item(tenant, code)
+        coupon = self.current(tenant, code)
         terms = CouponTerms.model_validate(coupon["terms"])
         if not terms.transfer.allowed:
             raise Conflict("this coupon cannot be given away", code="NOT_TRANSFERABLE", field="code")
@@ -653,7 +690,9 @@ def _party(profile: Item) -> dict[str, str]:
     return {k: v for k, v in party.items() if v}
 
 
-def coupon_view(item: Item) -> CouponView:
+def coupon_view(item: Item, now: datetime | None = None) -> CouponView:
+    """What the coupon is (at `now`: a lapsed transfer shows as over, D-114)."""
+    item = as_of(item, now) if now else item
     return CouponView.model_validate({**item, "transferEndsAt": (item.get("transfer") or {}).get("endsAt")})
 
 
@@ -673,3 +712,53 @@ def coupon_service(table: Table | None = None, clock: Clock | None = None) -> Co
 def _ends_values(index: dict[str, str]) -> dict[str, str]:
     """A coupon's place in an index of what ends (keys.coupon_expiry_index) as expression values."""
     return {":gpk": index["GSI1PK"], ":gsk": index["GSI1SK"]}
+
+
+def lapse_transfer(table: Table, programs: ProgramLoader, tenant: str, coupon: Item, now: datetime) -> bool:
+    """Record a lapsed transfer (转赠中 -> 已下发, or expired if the coupon's validity has ended too), on condition
+    that it is still that transfer, pending and past its period: what reads already show (D-114). False when
+    there was nothing to record (not lapsed, or recorded meanwhile)."""
+    if not lapsed(coupon, now):
+        return False
+    transfer = coupon["transfer"]
+    program = programs.load(tenant, coupon["programCode"])
+    until = datetime.fromisoformat(coupon["validUntil"])
+    status = "issued" if until >= now else "expired"
+    values: dict[str, Any] = {
+        ":new": status,
+        ":transferring": "transferring",
+        ":id": transfer["transferId"],
+        ":now": now.isoformat(),
+        ":osk": keys.coupon_owner_sk(coupon["GSI2SK"], status),
+    }
+    if status == "issued":
+        expression = "SET #status = :new, GSI2SK = :osk, GSI1PK = :gpk, GSI1SK = :gsk REMOVE transfer"
+        index = keys.coupon_expiry_index(tenant, coupon["programCode"], coupon["code"], until.astimezone(program.zone))
+        values.update({":gpk": index["GSI1PK"], ":gsk": index["GSI1SK"]})
+    else:
+        expression = "SET #status = :new, GSI2SK = :osk, expiredAt = :now REMOVE transfer, GSI1PK, GSI1SK"
+    line = {"at": now.isoformat(), "scene": "转赠超时退回", "status": f"transferring=>{status}"}
+    try:
+        table.transact(
+            [
+                update(
+                    coupon["PK"],
+                    keys.COUPON_SK,
+                    expression,
+                    values,
+                    "#status = :transferring AND transfer.transferId = :id AND transfer.endsAt < :now",
+                    {"#status": "status"},
+                ),
+                update(
+                    coupon["PK"],
+                    keys.transfer_sk(transfer["transferId"]),
+                    "SET #status = :returned, #log = list_append(#log, :line)",
+                    {":returned": "returned", ":line": [line]},
+                    None,
+                    {"#status": "status", "#log": "log"},
+                ),
+            ]
+        )
+    except TransactionCancelled:
+        return False  # accepted at the last moment
+    return True

@@ -437,9 +437,7 @@ class MemberService:
             return TierRecordView.model_validate({**change.new_record, "status": "valid"})
         raise Conflict("the member's tier kept changing; retry", code="CONCURRENT_UPDATE")
 
-    def tier_history(
-        self, tenant: str, member_id: str, limit: int = 100, cursor: str | None = None
-    ) -> TierRecordPage:
+    def tier_history(self, tenant: str, member_id: str, limit: int = 100, cursor: str | None = None) -> TierRecordPage:
         """Oldest first: base, then each upgrade, retention or downgrade, a page at a time."""
         current = self.members.items(tenant, member_id)[0]["tier"]["recordId"]  # 404 for an unknown member
         page = self.members.tier_history(tenant, member_id, limit, cursor)

@@ -261,8 +261,6 @@ def detach_member_tag(memberId: MemberId, tagCode: TagCode) -> MemberView:
     return service().detach_tag(principal(router).tenant, memberId, tagCode)
 
 
-
-
 @router.post(
     "/v1/admin/members/<memberId>/notes",
     operation_id="addMemberNote",
