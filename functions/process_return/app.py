@@ -1,5 +1,6 @@
 """Returns: POST /v1/returns stores one and announces it; the return queue (fed by ReturnReceivedRule)
-processes it once its order has accrued (until then the message fails and is retried)."""
+processes it once its order has accrued (until then it waits on the order, whose accrual announces it
+again: D-115)."""
 
 import json
 

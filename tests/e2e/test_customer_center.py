@@ -140,3 +140,43 @@ def test_a_sale_before_registering_is_attached_and_accrues_once(stack):
     assert pos.json("POST", "/v1/returns", returned)[1]["status"] == "unattached"
     again = {**returned, "returnNo": "cc-walk-in-r3"}
     assert pos.json("POST", "/v1/returns", again)[1]["code"] == "NOTHING_TO_RETURN"
+
+
+def test_a_return_is_applied_seconds_after_its_order_accrues_whichever_arrives_first(stack):
+    """Issue 24 (D-115): a return that was picked up before its order's accrual waited a queue redelivery
+    (~61 s), while the member could spend the returned order's points. The order accrued, then its return;
+    then orders and their returns posted back to back."""
+    pos, _ = clients(stack)
+    engine = "1" if stack.info["engine"] == "moto" else "2"
+    _, member = pos.json("POST", "/v1/members", {"programCode": "DEMO", "phone": f"1310013100{engine}"})
+
+    def points() -> int:
+        view = pos.json("GET", f"/v1/members/{member['id']}")[1]
+        return next(a["available"] for a in view["accounts"] if a["pointGroupCode"] == "points")
+
+    def returned(number: str, order_no: str) -> dict:
+        at = datetime.now(UTC).replace(microsecond=0).isoformat()
+        return {"returnNo": number, "originalOrderNo": order_no, "wholeOrder": True, "returnedAt": at}
+
+    assert pos.json("POST", "/v1/orders", sale(f"rt-first-{engine}", "300", {"id": member["id"]}))[0] == 202
+    assert wait_for(points, lambda p: p == 300) == 300
+    started = time.monotonic()
+    assert pos.json("POST", "/v1/returns", returned(f"rt-r1-{engine}", f"rt-first-{engine}"))[0] == 202
+    assert wait_for(points, lambda p: p == 0, seconds=10) == 0 and time.monotonic() - started < 10
+
+    # The return posted right behind its order, three times: whichever the stack reads first, the return is
+    # applied within seconds (the return-first path is forced in tests/integration/test_returns.py)
+    for n in range(3):
+        order_no = f"rt-next-{engine}-{n}"
+        started = time.monotonic()
+        assert pos.json("POST", "/v1/orders", sale(order_no, "200", {"id": member["id"]}))[0] == 202
+        assert pos.json("POST", "/v1/returns", returned(f"rt-r-{engine}-{n}", order_no))[0] == 202
+        expected = n + 2
+        assert wait_for(lambda: records(pos, member["id"]), lambda c, e=expected: c == e, seconds=10) == expected
+        assert points() == 0 and time.monotonic() - started < 10
+
+
+def records(pos: KeepAlive, member_id: str) -> int:
+    """How many return reversals of points the member's ledger holds."""
+    path = f"/v1/members/{member_id}/point-records?type=RETURN_REVERSAL&pointGroup=points"
+    return len(pos.json("GET", path)[1]["items"])

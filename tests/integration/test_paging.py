@@ -62,8 +62,8 @@ def test_every_list_route_pages_with_a_cursor_and_says_when_there_is_more():
 @pytest.fixture
 def history(demo, api: Api, pipeline) -> dict[str, str]:
     """Two or more of each thing a list shows: members, orders, lots and records, coupons,
-    tier records, notes, profile changes, tags, campaigns and their log, templates, rules and their log (the
-demo's rule is not transferable: its transfers are an empty list here, test_coupons.py pages them)."""
+        tier records, notes, profile changes, tags, campaigns and their log, templates, rules and their log (the
+    demo's rule is not transferable: its transfers are an empty list here, test_coupons.py pages them)."""
     members = []
     for n in range(3):
         status, member = api.call("POST", "/v1/members", POS, body={"programCode": "DEMO", "phone": f"1380013800{n}"})
@@ -133,7 +133,7 @@ QUERIES = {  # what a route needs besides its path (and the day of the settlemen
 
 def test_a_page_of_one_at_a_time_gives_what_one_large_page_gives_and_a_forged_cursor_is_422(history, api):
     walked: dict[str, int] = {}
-    for path, operation in list_routes():
+    for path, _ in list_routes():
         if path in TOTALS or "{jobId}" in path:
             continue
         key = POS if path.startswith("/v1/members") else OPERATOR

@@ -122,22 +122,38 @@ def test_points_that_paid_the_order_come_back_with_their_source_expiry(member, a
     assert status == 409 and problem["code"] == "ORDER_ALREADY_PAID"
 
 
-def test_a_return_before_its_order_accrued_waits_and_a_replay_changes_nothing(member, api, pipeline, aws):
-    from loyalty.services.accrual import RetryLater
+def test_a_return_before_its_order_accrued_waits_on_the_order_and_comes_with_the_accrual(member, api, pipeline):
+    """Issue 24: the return's message failed and came back after a queue redelivery (~61 s), and for that
+    minute the member could spend the points of a returned order. It waits on the order instead; the accrual
+    announces it again in its own transaction, so the pipeline's first pass applies both, with no message
+    redelivered; a replay changes nothing."""
     from loyalty.services.returns import return_service
+    from loyalty.store import keys
     from loyalty.store.table import Table
 
     post_order(api, "o1", 500)
     post_return(api, "r1", "o1", wholeOrder=True)
     stored = Table().get("T#demo#RETURN#POS#r1", "RETURN")
     service = return_service()
-    with pytest.raises(RetryLater):  # the order is still received, not accrued: the message is retried later
-        service.process("demo", stored)
-    pipeline.drain()  # the accrual runs (and the queued return, whichever comes first)
-    for _ in range(3):
-        service.process("demo", stored)
+    assert service.process("demo", stored) is False  # the order is received, not accrued: it waits on it
+    assert service.process("demo", stored) is False  # delivered twice: listed twice, applied once
+    order = Table().get(keys.order("demo", "POS", "o1"), keys.ORDER_SK)
+    assert order is not None and [r["returnNo"] for r in order["waitingReturns"]] == ["r1", "r1"]
+    pipeline.drain()  # the accrual runs, announces the return again, and it is applied: no redelivery waited
     assert accounts(api, member["id"]) == {"points": (0, 0, 0), "growth": (0, 0, 0)}
+    order = Table().get(keys.order("demo", "POS", "o1"), keys.ORDER_SK)
+    assert order is not None and order["status"] == "accrued" and "waitingReturns" not in order
+    for _ in range(3):
+        assert service.process("demo", stored) is False
     assert len(records(api, member["id"], "RETURN_REVERSAL")) == 2
+
+
+def test_a_return_after_its_order_accrued_is_applied_at_once(member, api, pipeline):
+    post_order(api, "o1", 500)
+    pipeline.drain()
+    post_return(api, "r1", "o1", wholeOrder=True)
+    pipeline.drain()
+    assert accounts(api, member["id"]) == {"points": (0, 0, 0), "growth": (0, 0, 0)}
 
 
 def test_a_return_lowers_the_accumulator_but_never_the_tier(member, api, pipeline):

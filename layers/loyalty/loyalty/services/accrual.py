@@ -188,13 +188,17 @@ class AccrualService:
             if release
             else {":from": RECEIVED}
         )
+        waiting, waited = _waiting_returns(tenant, order, now)
+        write.outbox += waiting
         write.guard = update(
             keys.order(tenant, order["channel"], order["orderNo"]),
             keys.ORDER_SK,
             "SET #status = :accrued, accruedAt = :now, earned = :earned, earnedRecords = :records"
-            + (REVIEWED if release else ""),
+            + (REVIEWED if release else "")
+            + (" REMOVE waitingReturns" if waiting else ""),
             {
                 **reviewed,
+                **waited,
                 ":accrued": ACCRUED,
                 ":now": now.isoformat(),
                 ":earned": [
@@ -221,12 +225,17 @@ class AccrualService:
                     for r in write.records
                 ],
             },
-            "#status = :from",
+            "#status = :from AND "
+            + ("size(waitingReturns) = :waiting" if waiting else "attribute_not_exists(waitingReturns)"),
             {"#status": "status"},
         )
         try:
             self.ledger.write(write)
         except Conflict as conflict:
+            seen = conflict.guarded or {}
+            if conflict.already_applied and seen.get("status") == reviewed[":from"]:
+                # a return arrived first and waits for this accrual: announced again in its transaction
+                return self.accrue(tenant, {**order, "waitingReturns": seen.get("waitingReturns", [])}, release)
             if conflict.already_applied:
                 logger.info("order already accrued or held", extra={"order_id": order["orderId"]})
                 return False
@@ -449,6 +458,15 @@ def _earning_items(
             {"ruleCode": rule.code},
         ),
     )
+
+
+def _waiting_returns(tenant: str, order: dict[str, Any], now: datetime) -> tuple[list[dict], dict[str, Any]]:
+    """The returns that arrived before the order accrued (services/returns.py): announced again with the
+    accrual (ReturnReceived in its outbox), so each is applied seconds after it, not a queue redelivery
+    later; and the guard's value that the order still holds exactly those."""
+    waiting = order.get("waitingReturns", [])
+    announced = [events.outbox_entry(tenant, events.DomainEvent("ReturnReceived", {"return": r}), now) for r in waiting]
+    return announced, ({":waiting": len(waiting)} if waiting else {})
 
 
 def _order_points(

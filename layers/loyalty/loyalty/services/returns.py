@@ -10,7 +10,8 @@ rule sends to the return queue. Processing traces back through the original orde
   to a new lot ending the day after the return where the source has expired;
 - the tier accumulator drops by the reversed qualifying points, with no tier evaluation.
 
-A return that arrives before its order has accrued waits: the message is retried until it has. All of one
+A return that arrives before its order has accrued waits on the order, and the accrual announces it again
+in its own transaction, so it is applied seconds after the accrual (D-115). All of one
 return commits in one transaction whose first entry marks the return processed, so a redelivered message
 changes nothing; the order's running totals are guarded by a version, so two returns of one order queue up.
 """
@@ -29,11 +30,13 @@ from loyalty.domain.ledger import BalanceDelta, RecordType, delta
 from loyalty.domain.returns import ReturnAccepted, ReturnSubmission, points_to_reverse, share_to_give_back
 from loyalty.domain.validity import within_window
 from loyalty.ids import new_ulid
+from loyalty.observability import logger
 from loyalty.services import events
 from loyalty.services.accrual import RetryLater
 from loyalty.services.config import ProgramLoader
 from loyalty.services.coupon_verification import CouponVerifier, coupon_verifier
-from loyalty.services.orders import ACCRUED, REJECTED, UNATTACHED
+from loyalty.services.orders import ACCRUED, HELD, REJECTED, UNATTACHED
+from loyalty.services.orders import RECEIVED as RECEIVED_ORDER
 from loyalty.services.orders import fingerprint as request_fingerprint
 from loyalty.services.redemption import end_of_validity_day_after
 from loyalty.settings import get_settings
@@ -143,6 +146,10 @@ class ReturnService:
         """Apply a ReturnReceived return; False when it had been applied before."""
         for _ in range(ATTEMPTS):
             order = self.orders.get(tenant, ret["channel"], ret["originalOrderNo"])
+            if order is not None and order["status"] in (RECEIVED_ORDER, HELD):
+                if self._wait(tenant, ret, order):
+                    return False  # its order's accrual announces it again
+                continue  # accrued meanwhile: read it again
             if order is None or order["status"] != ACCRUED:
                 raise RetryLater(f"order {ret['originalOrderNo']} has not accrued yet")
             try:
@@ -154,6 +161,28 @@ class ReturnService:
                     self._coupons_back(tenant, ret, order, applied_before=True)
                     return False
         raise RetryLater(f"member {ret['memberId']} kept changing while processing return {ret['returnNo']}")
+
+    def _wait(self, tenant: str, ret: Item, order: Item) -> bool:
+        """A return that arrived before its order accrued waits on the order: the accrual (or the release of
+        a held order) announces it again in its own transaction (services/accrual.py), seconds later. False
+        when the order accrued meanwhile (then it is applied now)."""
+        try:
+            self.table.transact(
+                [
+                    update(
+                        keys.order(tenant, order["channel"], order["orderNo"]),
+                        keys.ORDER_SK,
+                        "SET waitingReturns = list_append(if_not_exists(waitingReturns, :none), :ret)",
+                        {":none": [], ":ret": [ret], ":received": RECEIVED_ORDER, ":held": HELD},
+                        "#status IN (:received, :held)",
+                        {"#status": "status"},
+                    )
+                ]
+            )
+        except TransactionCancelled:
+            return False
+        logger.info("return waits for its order's accrual", extra={"return_no": ret["returnNo"]})
+        return True
 
     def _coupons_back(self, tenant: str, ret: Item, order: Item, applied_before: bool) -> None:
         """退单返券 once the whole order has come back (also on a redelivery, in case the first stopped here)."""

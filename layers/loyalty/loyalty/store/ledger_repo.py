@@ -102,6 +102,7 @@ class Conflict(Exception):
         short: bool = False,
         failed_extras: tuple[int, ...] = (),
         extra_items: tuple[Item | None, ...] = (),
+        guarded: Item | None = None,
     ) -> None:
         super().__init__("already applied" if already_applied else "short" if short else "changed meanwhile")
         self.already_applied = already_applied
@@ -109,6 +110,7 @@ class Conflict(Exception):
         self.inactive: str | None = None  # the member's status, when a frozen or cancelled member refused it
         self.failed_extras = failed_extras  # positions in `extra` whose conditions failed
         self.extra_items = extra_items  # what each `extra` entry found, where its condition failed
+        self.guarded = guarded  # what the guard's item held, where the guard failed
 
 
 def _one_outbox_entry(entries: list[dict]) -> list[dict]:
@@ -190,6 +192,7 @@ class LedgerRepository:
                 short=short,
                 failed_extras=failed_extras,
                 extra_items=tuple(cancelled.items[first_extra : first_extra + len(change.extra)]),
+                guarded=cancelled.items[0] if change.guard is not None else None,
             ) from None
 
     @staticmethod
