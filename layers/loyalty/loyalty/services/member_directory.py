@@ -138,9 +138,13 @@ class MemberDirectory:
 
     def _opened(self, tenant: str, program_code: str | None) -> datetime:
         """When the earliest of the tenant's programs (or the one asked for) was created."""
-        programs, _ = self.config.list_page(tenant, KINDS["program"], None, 100, None)
-        created = [datetime.fromisoformat(p.created_at) for p in programs if program_code in (None, p.item.code)]
-        return min(created, default=self.clock.now())
+        created: list[datetime] = []
+        cursor = None
+        while True:  # every program, not the first page of them
+            programs, cursor = self.config.list_page(tenant, KINDS["program"], None, 100, cursor)
+            created += [datetime.fromisoformat(p.created_at) for p in programs if program_code in (None, p.item.code)]
+            if not cursor:
+                return min(created, default=self.clock.now())
 
 
 def _page(profiles: list[Item], cursor: str | None) -> MemberSummaryPage:
