@@ -1,25 +1,46 @@
-"""The nightly reconciliation: the schedule checks every member's points and every coupon rule's stock
-and reports what does not add up (logs and the ReconciliationDifferences metric). It never writes."""
+"""The nightly reconciliation (D-116): the schedule starts a walk over the programs (a page of them, then a
+program per message, services/program_jobs.py); a program's run queues the first page of each shard of its
+tenant's member index; a page reconciles its members and counts their coupons by rule; the last page checks
+the program's coupon rules. Differences are logged and counted in the ReconciliationDifferences metric, which
+has an alarm. It writes nothing but its own run state."""
 
+import json
 from functools import lru_cache
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loyalty.observability import logger, metrics
-from loyalty.services.reconciliation import Reconciler, reconciler
+from loyalty.services.program_jobs import ProgramJobs, program_jobs
+from loyalty.services.reconciliation import NightlyReconciliation, ReconcilePage, nightly_reconciliation
+
+processor = BatchProcessor(event_type=EventType.SQS)
 
 
 @lru_cache(maxsize=1)
-def service() -> Reconciler:
-    return reconciler()
+def nightly() -> NightlyReconciliation:
+    return nightly_reconciliation()
+
+
+@lru_cache(maxsize=1)
+def jobs() -> ProgramJobs:
+    return program_jobs(nightly().table, nightly().clock)
+
+
+def record_handler(record: SQSRecord) -> None:
+    message = json.loads(record.body)
+    if jobs().handles(nightly(), message):
+        return
+    differences = nightly().page(ReconcilePage.from_body(message))
+    metrics.add_metric(name="ReconciliationDifferences", unit=MetricUnit.Count, value=len(differences))
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
-def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    """A schedule's event runs the whole table; `segment`/`segments` in the event split it across runs."""
-    report = service().run(segment=int(event.get("segment", 0)), segments=int(event.get("segments", 1)))
-    metrics.add_metric(name="ReconciliationDifferences", unit=MetricUnit.Count, value=len(report.differences))
-    metrics.add_metric(name="ReconciledMembers", unit=MetricUnit.Count, value=report.members)
-    return report.as_dict()
+def lambda_handler(event: dict, context: LambdaContext) -> Any:
+    if "Records" in event:
+        return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return {"planned": jobs().start(nightly())}

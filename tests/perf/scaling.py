@@ -4,14 +4,18 @@
 - a flash claim: 5,000 claims of one rule from 16 threads, and the largest share of the writes that lands on
   one partition key, as writes per second on that key if the claims came at 5,000 per second;
 - an audience's snapshot: 10,000 members (each with the items a member of some months holds), read by the
-  parallel scan's pages one after another in one worker: members read per second, and read units per
-  10,000 members.
+  member index's pages one after another in one worker: members read per second, and read units per
+  10,000 members; then the same with 100,000 members of other tenants in the table (it must not grow);
+- an hourly run of the expiry sweep over 1, 100 and 1,000 programs (20 a tenant): the schedule's own
+  invocation, the messages queued, the invocations and their largest count of DynamoDB calls, the seconds
+  of all of them in one worker; and the same hour run again (nothing is due).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -122,10 +126,11 @@ def flash_claim(endpoint: str, claims: int = 5000, members: int = 1000) -> tuple
     return done, int(done / seconds), hook.meter.writes_by_key
 
 
-def _members(client: Any, table: str, count: int) -> int:
-    """`count` members of DEMO as a member of some months is stored: the profile, two accounts, a tag for one
-    in ten, the 注册 entry, two lots and two records (items the scan reads but filters out). Returns how
-    many hold the tag."""
+def _members(client: Any, table: str, count: int, tenant: str = "demo", full: bool = True) -> int:
+    """`count` members of the tenant's DEMO as a member of some months is stored: the profile, two accounts,
+    a tag for one in ten, the 注册 entry (in the member index), two lots and two records; `full=False`: the
+    profile and the 注册 entry only (another tenant's members, there to be left alone). Returns how many
+    hold the tag."""
     from loyalty.ids import new_ulid
     from loyalty.store import keys
     from loyalty.store.table import to_attributes
@@ -133,33 +138,45 @@ def _members(client: Any, table: str, count: int) -> int:
     now = datetime.now(UTC)
     items: list[dict[str, Any]] = []
     for n in range(count):
-        member_id, pk = new_ulid(), ""
-        pk = keys.member("demo", member_id)
+        member_id = new_ulid()
+        pk = keys.member(tenant, member_id)
         at = (now - timedelta(days=n % 400)).isoformat()
+        profile = {
+            "PK": pk, "SK": keys.MEMBER_SK, "memberId": member_id, "programCode": "DEMO", "status": "active",
+            "phone": f"139{n:08d}", "name": "会员", "registeredAt": at, "version": 1, "cardNo": f"{n:012d}",
+            "channel": "POS", "storeCode": "SH001", "tier": {"code": "base", "name": "普通会员"},
+            "gender": "female" if n % 2 else "male", "grossSpend": 1200, "lastPurchaseAt": at,
+        }  # fmt: skip
+        registered = {
+            "PK": pk, "SK": keys.activity_sk(now, new_ulid()), "type": "register", "channel": "POS",
+            "memberId": member_id, **keys.member_index_entry(tenant, member_id),
+        }  # fmt: skip
+        items += [profile, registered]
+        if not full:
+            continue
         items += [
-            {"PK": pk, "SK": keys.MEMBER_SK, "memberId": member_id, "programCode": "DEMO", "status": "active",
-             "phone": f"139{n:08d}", "name": "会员", "registeredAt": at, "version": 1, "cardNo": f"{n:012d}",
-             "channel": "POS", "storeCode": "SH001", "tier": {"code": "base", "name": "普通会员"},
-             "gender": "female" if n % 2 else "male", "grossSpend": 1200, "lastPurchaseAt": at},
             *[{"PK": pk, "SK": keys.account_sk(group), "pointGroupCode": group, "available": n % 1000,
                "cumulative": n % 1000} for group in ("points", "growth")],
-            {"PK": pk, "SK": keys.activity_sk(now, new_ulid()), "type": "register", "channel": "POS"},
             *[{"PK": pk, "SK": f"{keys.LOT_PREFIX}points#{i}", "points": 10, "remaining": 10} for i in range(2)],
             *[{"PK": pk, "SK": keys.record_sk(new_ulid()), "type": "TRANSACTION", "change": 10} for _ in range(2)],
         ]  # fmt: skip
         if n % 10 == 0:
             items.append({"PK": pk, "SK": keys.member_tag_sk("high-value"), "tagCode": "high-value"})
     requests = [{"PutRequest": {"Item": to_attributes(item)}} for item in items]
-    for start in range(0, len(requests), 25):
-        request = {table: requests[start : start + 25]}
+
+    def write(batch: list[dict[str, Any]]) -> None:
+        request = {table: batch}
         while request:
             request = client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(write, [requests[start : start + 25] for start in range(0, len(requests), 25)]))
     return (count + 9) // 10
 
 
-def audience_scan(endpoint: str, count: int = 10_000) -> tuple[int, int, float, Decimal, int]:
-    """Freeze an audience of the tag over `count` members: (members read, matched, seconds, read units,
-    pages)."""
+def audience_scan(endpoint: str, count: int = 10_000, others: int = 0) -> tuple[int, int, float, Decimal, int]:
+    """Freeze an audience of the tag over `count` members of the demo tenant, with `others` members of ten
+    other tenants in the table: (members read, matched, seconds, read units, pages)."""
     import loyalty.services.campaigns.audiences as audiences_module
     from infra.local.seed import seed_demo_tenant
     from loyalty.domain.audiences import AudienceInput
@@ -169,6 +186,8 @@ def audience_scan(endpoint: str, count: int = 10_000) -> tuple[int, int, float, 
     reset_process_state()
     seed_demo_tenant()
     tagged = _members(client, name, count)
+    for tenant in range(10 if others else 0):
+        _members(client, name, others // 10, tenant=f"other{tenant}", full=False)
     pages: list[Any] = []
     audiences_module.send_all = lambda url, bodies: pages.extend(bodies)  # type: ignore[assignment]
     service = audiences_module.audience_service()
@@ -183,6 +202,55 @@ def audience_scan(endpoint: str, count: int = 10_000) -> tuple[int, int, float, 
     frozen = service.get("demo", audience.audience_id)
     assert frozen.snapshot is not None and frozen.count == tagged, (frozen.count, tagged)
     return frozen.snapshot.members_scanned, tagged, seconds, frozen.snapshot.read_units, read
+
+
+def hourly_planning(endpoint: str, programs: int) -> dict[str, Any]:
+    """The hourly expiry run over `programs` programs, 20 a tenant, every message worked in one worker: the
+    schedule's invocation (ms), messages queued, invocations, the largest invocation's DynamoDB calls,
+    seconds in all; and the messages of the same hour's next run."""
+    from loyalty.domain.config import KINDS
+    from loyalty.services import program_jobs, sweeps
+    from loyalty.services.config import config_service
+    from loyalty.services.expiry import expiry_service
+    from loyalty.store.table import dynamodb_client
+
+    name, _ = fresh_table(endpoint)
+    os.environ["TABLE_NAME"] = name
+    reset_process_state()
+    config = config_service()
+    for n in range(programs):
+        body = {"code": f"P{n % 20:02d}", "name": "计划", "timeZone": "Asia/Shanghai"}
+        config.create(f"brand{n // 20}", KINDS["program"], None, KINDS["program"].model.model_validate(body))
+    queued: list[str] = []
+    for module in (program_jobs, sweeps):
+        module.send_all = lambda url, bodies: queued.extend(bodies)  # type: ignore[assignment]
+    hook = CostHook()
+    hook.attach(dynamodb_client())
+    service = expiry_service()
+    jobs = program_jobs.program_jobs(service.table, service.clock)
+
+    def hour() -> dict[str, Any]:
+        queued.clear()
+        started = time.perf_counter()
+        jobs.start(service)
+        schedule_ms = (time.perf_counter() - started) * 1000
+        invocations, largest, messages = 0, 0, 1
+        while queued:
+            body = queued.pop(0)
+            hook.meter = Meter()
+            before = len(queued)
+            if not jobs.handles(service, json.loads(body)):
+                service.sweep(sweeps.Bucket.from_message(body))
+            invocations += 1
+            messages += len(queued) - before
+            largest = max(largest, sum(hook.meter.calls.values()))
+            hook.meter.pending.clear()
+        seconds = time.perf_counter() - started
+        return {"schedule_ms": schedule_ms, "messages": messages, "invocations": invocations, "largest": largest,
+                "seconds": seconds}  # fmt: skip
+
+    first = hour()
+    return {**first, "again": hour()["messages"]}
 
 
 def run() -> list[str]:
@@ -211,15 +279,30 @@ def run() -> list[str]:
             f"| {done:,} | {rate} | {sum(writes.values()):,} | `{key.split('#', 2)[2]}` | {most:,} | {share:.1%} | "
             f"{most / done * 5000:.0f} |",
         ]
-        members, matched, seconds, units, pages = audience_scan(endpoint)
         rows += [
             "",
-            "| members | matched | scan pages | seconds, one worker | members/s per worker | read units | "
-            "per 10,000 members |",
-            "|---|---|---|---|---|---|---|",
-            f"| {members:,} | {matched:,} | {pages} | {seconds:.1f} | {members / seconds:.0f} | {units} | "
-            f"{units * 10_000 / members:.0f} |",
+            "| members | others' members in the table | matched | scan pages | seconds, one worker | "
+            "members/s per worker | read units | per 10,000 members |",
+            "|---|---|---|---|---|---|---|---|",
         ]
+        for others in (0, 100_000):
+            members, matched, seconds, units, pages = audience_scan(endpoint, others=others)
+            rows.append(
+                f"| {members:,} | {others:,} | {matched:,} | {pages} | {seconds:.1f} | {members / seconds:.0f} | "
+                f"{units} | {units * 10_000 / members:.0f} |"
+            )
+        rows += [
+            "",
+            "| programs | schedule's invocation, ms | messages queued | invocations | largest invocation, "
+            "DynamoDB calls | seconds, one worker | the same hour again: messages |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for programs in (1, 100, 1000):
+            run_ = hourly_planning(endpoint, programs)
+            rows.append(
+                f"| {programs:,} | {run_['schedule_ms']:.0f} | {run_['messages']:,} | {run_['invocations']:,} | "
+                f"{run_['largest']} | {run_['seconds']:.1f} | {run_['again']} |"
+            )
         return rows
     finally:
         process.terminate()

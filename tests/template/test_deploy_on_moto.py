@@ -128,7 +128,7 @@ def test_the_transformed_template_creates_every_resource_on_moto(cloudformation,
         "campaign-days-hourly",
         "messages-release-held",
     }
-    assert len(alarms) == 21 + 11 + 2  # every function, every dead-letter queue, reconciliation, held orders
+    assert len(alarms) == 21 + 12 + 2  # every function, every dead-letter queue, reconciliation, held orders
     assert [s["Endpoint"] for s in subscribers] == (["oncall@example.com"] if customised else [])
     if customised:  # the queues are under the key (moto's table ignores SSESpecification: test_template.py)
         assert queue_key == key

@@ -162,14 +162,6 @@ def test_each_function_reaches_only_its_keys():
     policies = {name: _statements(r) for name, r in TEMPLATE.of_type("AWS::Serverless::Function").items()}
     for name, statements in policies.items():
         for statement in statements:
-            if name == "ReconcileFunction":  # a Scan has no leading key: it reads everything, writes nothing
-                assert statement["Action"] == [
-                    "dynamodb:Scan",
-                    "dynamodb:Query",
-                    "dynamodb:GetItem",
-                    "dynamodb:BatchGetItem",
-                ]
-                continue
             if name == "MigrationsFunction" and statement["Action"] == ["dynamodb:Scan"]:
                 continue  # a migration reads every stored item once (D-112); what it writes is scoped below
             if name == "PublishEventsFunction" and statement["Resource"] != {"Fn::GetAtt": ["LoyaltyTable", "Arn"]}:
@@ -182,6 +174,7 @@ def test_each_function_reaches_only_its_keys():
                     "CampaignsFunction": ["T#*", "PROGRAMS"],  # the daily schedule reads every program
                     "MessagesFunction": ["T#*", "PROGRAMS"],  # the release schedule reads every program
                     "TierSweepFunction": ["T#*", "PROGRAMS"],
+                    "ReconcileFunction": ["T#*", "PROGRAMS"],  # a page of programs, then their members
                     "MigrationsFunction": ["T#*", "MIGRATIONS", "MIGRATION#*"],  # its own run state besides
                 }
                 assert leading == expected.get(name, ["T#*"]), name
@@ -191,7 +184,13 @@ def test_each_function_reaches_only_its_keys():
 
 def test_functions_that_walk_the_programs_read_a_page_of_job_marks_in_one_call():
     """A page of programs reads its programs' job marks with BatchGetItem (D-109)."""
-    for name in ("ExpirySweepFunction", "TierSweepFunction", "CampaignsFunction", "MessagesFunction"):
+    for name in (
+        "ExpirySweepFunction",
+        "TierSweepFunction",
+        "CampaignsFunction",
+        "MessagesFunction",
+        "ReconcileFunction",
+    ):
         statements = _statements(TEMPLATE.resources[name])
         (table,) = [s for s in statements if "dynamodb:Query" in s["Action"]]
         assert {"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"} <= set(table["Action"]), name
@@ -223,7 +222,7 @@ def test_what_holds_money_or_lost_messages_survives_a_stack_delete():
     assert table["Properties"]["DeletionProtectionEnabled"] is True
     assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
     dead_letters = [name for name in TEMPLATE.of_type("AWS::SQS::Queue") if "DeadLetter" in name]
-    assert len(dead_letters) == 11
+    assert len(dead_letters) == 12
     assert all(
         (resources[n]["DeletionPolicy"], resources[n]["UpdateReplacePolicy"]) == ("Retain",) * 2 for n in dead_letters
     )
@@ -266,7 +265,7 @@ def test_throttling_and_concurrency_are_parameters_of_the_stack():
         for event in function["Properties"].get("Events", {}).values()
         if event["Type"] == "SQS"
     ]
-    assert len(sources) == 9
+    assert len(sources) == 10
     assert all(s["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "QueueMaximumConcurrency"}} for s in sources)
 
 

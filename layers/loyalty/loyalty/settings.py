@@ -18,6 +18,7 @@ class Settings:
     campaign_queue_url: str
     message_queue_url: str  # message requests (notifications, campaign messages) to the sender
     migration_queue_url: str  # the pages of a migration's walk over the table (D-112)
+    reconcile_queue_url: str  # the pages of the nightly reconciliation's walk over a program's members (D-116)
     campaign_queue_arn: str  # the target of a batch campaign's one-time launch schedule
     launch_role_arn: str  # the role EventBridge Scheduler takes to send that launch
     idempotency_ttl_seconds: int
@@ -36,6 +37,7 @@ def get_settings() -> Settings:
         campaign_queue_url=os.environ.get("CAMPAIGN_QUEUE_URL", ""),
         message_queue_url=os.environ.get("MESSAGE_QUEUE_URL", ""),
         migration_queue_url=os.environ.get("MIGRATION_QUEUE_URL", ""),
+        reconcile_queue_url=os.environ.get("RECONCILE_QUEUE_URL", ""),
         campaign_queue_arn=os.environ.get("CAMPAIGN_QUEUE_ARN", ""),
         launch_role_arn=os.environ.get("LAUNCH_ROLE_ARN", ""),
         idempotency_ttl_seconds=int(os.environ.get("IDEMPOTENCY_TTL_SECONDS", "86400")),

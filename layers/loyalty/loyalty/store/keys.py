@@ -600,6 +600,18 @@ def message_days(tenant: str, program_code: str) -> str:
     return f"T#{tenant}#MSGDAYS#{program_code}"
 
 
+# --- reconciliation -----------------------------------------------------------------------------------------
+
+
+def reconciliation(tenant: str, program_code: str) -> str:
+    """A program's nightly reconciliation runs (SK = RUN#<day>), their coupon counts per rule and page markers."""
+    return f"T#{tenant}#RECONCILE#{program_code}"
+
+
+def reconcile_run_sk(run: str, rest: str = "") -> str:
+    return f"RUN#{run}" + (f"#{rest}" if rest else "")
+
+
 # --- migrations (platform-wide, not a tenant's: D-112) ------------------------------------------------------
 
 MIGRATIONS = "MIGRATIONS"  # the run state of every migration, SK = its id
