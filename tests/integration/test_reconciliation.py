@@ -97,7 +97,8 @@ def test_a_lost_lot_and_a_negative_debt_are_reported(history, api, pipeline):
         TableName=get_settings().table_name, Key={"PK": {"S": pk}, "SK": {"S": lot["SK"]}}
     )
     edit(pk, keys.account_sk("points"), "SET debt = :d", {":d": {"N": "-1"}})
-    found = {(d["group"], d["check"]): (d["expected"], d["found"]) for d in reconcile_nightly(api, pipeline)["differences"]}
+    report = reconcile_nightly(api, pipeline)
+    found = {(d["group"], d["check"]): (d["expected"], d["found"]) for d in report["differences"]}
     assert found == {
         ("growth", "available=lots-debt"): (0, lot["remaining"]),
         ("points", "available=lots-debt"): (381, 380),

@@ -26,7 +26,7 @@ import boto3
 from infra.local.template import REGION, Resolver
 from tests.conftest import Pipeline
 from tests.perf.cost import CostHook, Meter
-from tests.support import OPERATOR, POS, SHANGHAI, SNACK_DOUBLE, Api, emulated_account, order_body
+from tests.support import OPERATOR, POS, SHANGHAI, SNACK_DOUBLE, Api, emulated_account, load_event, order_body
 
 HEADER = (
     "| operation | round trips (service:API count) | items read | items written | read units | write units "
@@ -144,14 +144,15 @@ def run(resolver: Resolver) -> tuple[dict[str, Meter], list[str], float]:
     bench.measure("validate a coupon", lambda: api.call("POST", "/v1/coupons/validate", POS, body=presented))
     bench.measure("redeem a coupon", lambda: api.call("POST", "/v1/coupons/redemptions", POS, body=presented))
     bench.measure(
-        "plan a day's expiry (1 program: 72 buckets)",
+        "plan a day's expiry (operator: 24 buckets)",
         lambda: api.call("POST", "/v1/admin/programs/DEMO/expiry-sweeps", OPERATOR, body={}),
     )
     bench.measure(
         "get a member (2 groups, one lot past its expiry unswept)",
         lambda: api.call("GET", f"/v1/members/{mid}", POS),
     )
-    bench.measure("sweep the 72 buckets (2 expiring lots)", lambda: bench.poll("ExpirySweepFunction"))
+    bench.measure("sweep the 24 buckets (2 expiring lots)", lambda: bench.poll("ExpirySweepFunction"))
+    scheduled_run(bench)
     bench.measure("get a member (2 groups, after the sweep)", lambda: api.call("GET", f"/v1/members/{mid}", POS))
     bench.quiet(lambda: api.call("POST", "/v1/admin/programs/DEMO/point-rules", OPERATOR, body=SNACK_DOUBLE))
     sys.modules["lambda_AccruePointsFunction_app"].service.cache_clear()  # a new sandbox sees the new rule
@@ -164,7 +165,7 @@ def run(resolver: Resolver) -> tuple[dict[str, Meter], list[str], float]:
     )
     product_group(bench)
     bench.measure(
-        "plan a day's tier sweep (operator: 24 buckets)",
+        "plan a day's tier sweep (operator: 8 buckets)",
         lambda: api.call("POST", "/v1/admin/programs/DEMO/tier-sweeps", OPERATOR, body={}),
     )
     from loyalty.clock import FixedClock
@@ -180,6 +181,7 @@ def run(resolver: Resolver) -> tuple[dict[str, Meter], list[str], float]:
     non_member_sale(bench)
     held_orders(bench)
     customer_center(bench, mid)
+    pages(bench, mid)
     campaigns(bench)
     return bench.rows, own_overhead(bench, mid, presented), bench.rate
 
@@ -303,6 +305,30 @@ def message_templates(bench: Bench, approver: dict) -> None:
     )
 
 
+def scheduled_run(bench: Bench) -> None:
+    """The hourly expiry run of one program (D-109): the schedule's invocation, the programs page, the
+    program's run (24 probes: a bucket message only for what holds something), and the same hour again."""
+    function = bench.api.functions["ExpirySweepFunction"]
+    bench.measure("hourly expiry: the schedule's invocation (1 message)", lambda: function.invoke(load_event(
+        "expiry_sweep_schedule.json")))  # fmt: skip
+    bench.measure("hourly expiry: a page of programs and each program's run", lambda: bench.poll("ExpirySweepFunction"))
+    bench.quiet(lambda: function.invoke(load_event("expiry_sweep_schedule.json")))
+    bench.measure("hourly expiry, the same hour again (a page, nothing due)", lambda: bench.poll("ExpirySweepFunction"))
+
+
+def pages(bench: Bench, mid: str) -> None:
+    """A page of each list issue 24 found capped (D-113)."""
+    api = bench.api
+    bench.measure("a page of a member's coupons", lambda: api.call("GET", f"/v1/members/{mid}/coupons", POS))
+    bench.measure("a page of coupon rules", lambda: api.call("GET", "/v1/admin/coupon-rules", OPERATOR))
+    bench.measure("a page of a member's open lots", lambda: api.call("GET", f"/v1/members/{mid}/lots", POS))
+    bench.measure("a page of a member's tier history", lambda: api.call("GET", f"/v1/members/{mid}/tiers", POS))
+    bench.measure(
+        "a page of coupons found by phone",
+        lambda: api.call("GET", "/v1/admin/coupons", OPERATOR, query={"phone": "13800138000"}),
+    )
+
+
 def batch_campaign(bench: Bench, base: dict, approver: dict) -> None:
     """An audience frozen by its scan, and a batch campaign run to it: the scan of the bench table (its cost
     grows with the table; docs/performance.md §4 has it per 10,000 members) and a run to one member."""
@@ -316,8 +342,8 @@ def batch_campaign(bench: Bench, base: dict, approver: dict) -> None:
     body = {"programCode": "DEMO", "name": "群发", "condition": {"attribute": "tags", "values": ["bench-batch"]}}
     _, audience = bench.quiet(lambda: api.call("POST", "/v1/admin/audiences", OPERATOR, body=body))
     path = f"/v1/admin/audiences/{audience['audienceId']}"
-    bench.measure("enable an audience (4 scan segments queued)", lambda: api.call("POST", f"{path}/enable", OPERATOR))
-    bench.measure("audience scan of the bench table (4 segment pages)", lambda: bench.poll("CampaignsFunction"))
+    bench.measure("enable an audience (8 shard pages queued)", lambda: api.call("POST", f"{path}/enable", OPERATOR))
+    bench.measure("audience scan of the tenant's members (8 shard pages)", lambda: bench.poll("CampaignsFunction"))
     batch = {**base, "name": "群发 100 积分", "kind": "batch", "audienceId": audience["audienceId"]}
     del batch["trigger"]
     _, draft = bench.quiet(lambda: api.call("POST", "/v1/admin/campaigns", OPERATOR, body=batch))
