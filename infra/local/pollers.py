@@ -13,7 +13,7 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from infra.local.runtime import LocalFunction
+from infra.local.runtime import IDLE_SECONDS, LocalFunction, activity
 from infra.local.template import REGION, QueueSource, StreamSource
 from loyalty.observability import logger
 
@@ -26,7 +26,7 @@ class QueuePoller:
         sqs: Any,
         queue_url: str,
         queue_arn: str,
-        idle_seconds: float = 0.2,
+        idle_seconds: float = IDLE_SECONDS,
     ) -> None:
         self.source, self.function, self.sqs = source, function, sqs
         self.queue_url, self.queue_arn = queue_url, queue_arn
@@ -69,13 +69,14 @@ class QueuePoller:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            seen = activity.generation
             try:
                 received = self.poll_once()
             except Exception:
                 logger.exception("poller error", extra={"queue": self.source.queue})
                 received = 0
             if not received:
-                self._stop.wait(self.idle_seconds)
+                activity.wait(seen, self.idle_seconds)
 
     def _record(self, message: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -131,7 +132,7 @@ class StreamPoller:
         stream_arn: str,
         sqs: Any = None,
         on_failure_url: str | None = None,
-        idle_seconds: float = 0.2,
+        idle_seconds: float = IDLE_SECONDS,
     ) -> None:
         self.source, self.function, self.streams = source, function, streams
         self.stream_arn, self.sqs, self.on_failure_url = stream_arn, sqs, on_failure_url
@@ -207,13 +208,14 @@ class StreamPoller:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            seen = activity.generation
             try:
                 read = self.poll_once()
             except Exception:
                 logger.exception("stream poller error", extra={"table": self.source.table})
                 read = 0
             if not read:
-                self._stop.wait(self.idle_seconds)
+                activity.wait(seen, self.idle_seconds)
 
     def _record(self, record: dict[str, Any]) -> dict[str, Any]:
         dynamodb = dict(record["dynamodb"])

@@ -19,6 +19,31 @@ from infra.local.template import ACCOUNT, REGION, Function, Resolver
 _invocation_lock = threading.Lock()
 
 
+class Activity:
+    """Whether anything ran since a poller last looked. Pollers that find nothing sleep on it until the next
+    invocation (anything invoked may have queued messages or written stream records) or IDLE_SECONDS: an idle
+    stack costs next to nothing (two stacks of the end-to-end suite idled a core between them), a busy one is
+    not slowed."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self.generation = 0
+
+    def touch(self) -> None:
+        with self._changed:
+            self.generation += 1
+            self._changed.notify_all()
+
+    def wait(self, seen: int, timeout: float) -> None:
+        """Until something ran after `seen` (a generation read before looking), or `timeout` seconds."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.generation != seen, timeout)
+
+
+activity = Activity()
+IDLE_SECONDS = 2.0  # the longest a poller sleeps with nothing run: what it takes to see a message sent from outside
+
+
 @dataclass
 class LambdaContext:
     function_name: str
@@ -46,17 +71,20 @@ class LocalFunction:
     def invoke(self, event: dict) -> Any:
         """One invocation at a time across the whole stack, so handlers never interleave (as separate
         Lambda sandboxes would not share memory)."""
-        with _invocation_lock:
-            os.environ["AWS_LAMBDA_FUNCTION_NAME"] = self.name
-            handler = self._load()
-            context = LambdaContext(
-                self.name,
-                512,
-                f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.name}",
-                str(uuid.uuid4()),
-                time.monotonic() + self.spec.timeout,
-            )
-            return handler(event, context)
+        try:
+            with _invocation_lock:
+                os.environ["AWS_LAMBDA_FUNCTION_NAME"] = self.name
+                handler = self._load()
+                context = LambdaContext(
+                    self.name,
+                    512,
+                    f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.name}",
+                    str(uuid.uuid4()),
+                    time.monotonic() + self.spec.timeout,
+                )
+                return handler(event, context)
+        finally:
+            activity.touch()
 
     def _load(self) -> Callable[[dict, Any], Any]:
         if self._handler is None:
