@@ -91,7 +91,7 @@ class DayRunRequest(CamelModel):
 class DayRunAccepted(CamelModel):
     campaign_id: str
     date: dt.date
-    pages: int = Field(description="Index pages queued (one per partition read; more follow as they are read)")
+    pages: int = Field(description="Index pages queued (one per partition that holds someone; more follow as read)")
 
 
 @dataclass
