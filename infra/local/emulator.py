@@ -27,6 +27,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.test import Client
 
 from infra.local import moto_bounds
+from infra.local.runtime import ring
 from infra.local.template import ACCOUNT, REGION, Resolver, Template
 
 
@@ -47,6 +48,29 @@ class _OneAtATime:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         with self.lock:
             return list(self.app(environ, start_response))  # the whole answer is made under the lock
+
+
+TABLE_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+QUEUE_SENDS = {"SendMessage", "SendMessageBatch", "ChangeMessageVisibility"}
+
+
+def _note_work(model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    """Before a call of this process: what its success may give a poller to do (D-117)."""
+    service, operation = model.service_model.service_name, model.name
+    if service == "dynamodb" and operation in TABLE_WRITES:
+        context["loyalty_rings"] = "streams"
+    elif service == "sqs" and operation in QUEUE_SENDS:
+        context["loyalty_rings"] = "queue:" + str(params.get("QueueUrl", "")).rsplit("/", 1)[-1]
+    elif service == "events" and operation == "PutEvents":
+        context["loyalty_rings"] = "queues"  # a rule may deliver to any queue
+
+
+def _ring_for_work(context: dict[str, Any], **_: Any) -> None:
+    """After it: ring the doorbell of the poller concerned, which looks now rather than at its next idle
+    timeout. Whichever engine answered (the emulator, DynamoDB Local)."""
+    rings = context.get("loyalty_rings")
+    if rings:
+        ring(None if rings == "queues" else rings)
 
 
 class Emulator:
@@ -72,6 +96,8 @@ class Emulator:
         # Every botocore session made from now on asks this first (moto's own in-process mock is hooked in
         # the same way); a request for another endpoint (DynamoDB Local, AWS) goes on as usual.
         BUILTIN_HANDLERS.append(("before-send", self._answer_in_process))
+        BUILTIN_HANDLERS.append(("before-parameter-build", _note_work))
+        BUILTIN_HANDLERS.append(("after-call", _ring_for_work))
         return self
 
     def stop(self) -> None:

@@ -13,7 +13,7 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from infra.local.runtime import IDLE_SECONDS, LocalFunction, activity
+from infra.local.runtime import IDLE_SECONDS, LocalFunction, doorbell
 from infra.local.template import REGION, QueueSource, StreamSource
 from loyalty.observability import logger
 
@@ -68,15 +68,16 @@ class QueuePoller:
         return len(messages)
 
     def _run(self) -> None:
+        bell = doorbell("queue:" + self.queue_url.rsplit("/", 1)[-1])
         while not self._stop.is_set():
-            seen = activity.generation
+            seen = bell.generation
             try:
                 received = self.poll_once()
             except Exception:
                 logger.exception("poller error", extra={"queue": self.source.queue})
                 received = 0
             if not received:
-                activity.wait(seen, self.idle_seconds)
+                bell.wait(seen, self.idle_seconds)
 
     def _record(self, message: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -207,15 +208,16 @@ class StreamPoller:
         return min(positions) if positions else None
 
     def _run(self) -> None:
+        bell = doorbell("streams")
         while not self._stop.is_set():
-            seen = activity.generation
+            seen = bell.generation
             try:
                 read = self.poll_once()
             except Exception:
                 logger.exception("stream poller error", extra={"table": self.source.table})
                 read = 0
             if not read:
-                activity.wait(seen, self.idle_seconds)
+                bell.wait(seen, self.idle_seconds)
 
     def _record(self, record: dict[str, Any]) -> dict[str, Any]:
         dynamodb = dict(record["dynamodb"])

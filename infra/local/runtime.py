@@ -19,29 +19,48 @@ from infra.local.template import ACCOUNT, REGION, Function, Resolver
 _invocation_lock = threading.Lock()
 
 
-class Activity:
-    """Whether anything ran since a poller last looked. Pollers that find nothing sleep on it until the next
-    invocation (anything invoked may have queued messages or written stream records) or IDLE_SECONDS: an idle
-    stack costs next to nothing (two stacks of the end-to-end suite idled a core between them), a busy one is
-    not slowed."""
+class Doorbell:
+    """A poller sleeps on its doorbell while its source is empty, until something may have put work there
+    (a message sent to its queue, a write to the table its stream follows: the emulator's hook rings it) or
+    IDLE_SECONDS pass. An idle stack costs next to nothing, and a busy one does not have every poller look at
+    every queue after every call (D-117)."""
 
     def __init__(self) -> None:
-        self._changed = threading.Condition()
+        self._rung = threading.Condition()
         self.generation = 0
 
-    def touch(self) -> None:
-        with self._changed:
+    def ring(self) -> None:
+        with self._rung:
             self.generation += 1
-            self._changed.notify_all()
+            self._rung.notify_all()
 
     def wait(self, seen: int, timeout: float) -> None:
-        """Until something ran after `seen` (a generation read before looking), or `timeout` seconds."""
-        with self._changed:
-            self._changed.wait_for(lambda: self.generation != seen, timeout)
+        """Until it rang after `seen` (a generation read before looking), or `timeout` seconds."""
+        with self._rung:
+            self._rung.wait_for(lambda: self.generation != seen, timeout)
 
 
-activity = Activity()
-IDLE_SECONDS = 2.0  # the longest a poller sleeps with nothing run: what it takes to see a message sent from outside
+_doorbells: dict[str, Doorbell] = {}
+_doorbells_lock = threading.Lock()
+
+
+def doorbell(name: str) -> Doorbell:
+    """The doorbell of a source: `queue:<name>`, or `streams` (every table stream)."""
+    with _doorbells_lock:
+        return _doorbells.setdefault(name, Doorbell())
+
+
+def ring(name: str | None = None) -> None:
+    """Ring one source's doorbell, or every queue's (`None`: an event bus may deliver to any of them)."""
+    with _doorbells_lock:
+        rung = [_doorbells[name]] if name in _doorbells else [] if name else [
+            bell for key, bell in _doorbells.items() if key.startswith("queue:")
+        ]  # fmt: skip
+    for bell in rung:
+        bell.ring()
+
+
+IDLE_SECONDS = 2.0  # the longest a poller sleeps unrung: how late it sees a message sent from another process
 
 
 @dataclass
@@ -71,20 +90,17 @@ class LocalFunction:
     def invoke(self, event: dict) -> Any:
         """One invocation at a time across the whole stack, so handlers never interleave (as separate
         Lambda sandboxes would not share memory)."""
-        try:
-            with _invocation_lock:
-                os.environ["AWS_LAMBDA_FUNCTION_NAME"] = self.name
-                handler = self._load()
-                context = LambdaContext(
-                    self.name,
-                    512,
-                    f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.name}",
-                    str(uuid.uuid4()),
-                    time.monotonic() + self.spec.timeout,
-                )
-                return handler(event, context)
-        finally:
-            activity.touch()
+        with _invocation_lock:
+            os.environ["AWS_LAMBDA_FUNCTION_NAME"] = self.name
+            handler = self._load()
+            context = LambdaContext(
+                self.name,
+                512,
+                f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.name}",
+                str(uuid.uuid4()),
+                time.monotonic() + self.spec.timeout,
+            )
+            return handler(event, context)
 
     def _load(self) -> Callable[[dict, Any], Any]:
         if self._handler is None:

@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from infra.local.runtime import LocalFunction, activity
+from infra.local.runtime import LocalFunction
 from infra.local.template import ACCOUNT, REGION, ScheduleSource
 from loyalty.clock import SystemClock
 from loyalty.observability import logger
@@ -157,7 +157,6 @@ class OneTimeSchedules:
                 url = self.sqs.get_queue_url(QueueName=target["Arn"].rsplit(":", 1)[1])["QueueUrl"]
                 self.sqs.send_message(QueueUrl=url, MessageBody=target.get("Input", "{}"))
             self.fired.add((group, name))
-            activity.touch()  # a message queued outside any invocation: the pollers look now
             if schedule.get("ActionAfterCompletion") == "DELETE":
                 self.scheduler.delete_schedule(Name=name, GroupName=group)
             fired += 1
