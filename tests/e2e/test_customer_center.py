@@ -148,7 +148,7 @@ def test_a_return_is_applied_seconds_after_its_order_accrues_whichever_arrives_f
     then orders and their returns posted back to back."""
     pos, _ = clients(stack)
     engine = "1" if stack.info["engine"] == "moto" else "2"
-    _, member = pos.json("POST", "/v1/members", {"programCode": "DEMO", "phone": f"1310013100{engine}"})
+    _, member = pos.json("POST", "/v1/members", {"programCode": "DEMO", "phone": f"1310013109{engine}"})
 
     def points() -> int:
         view = pos.json("GET", f"/v1/members/{member['id']}")[1]
