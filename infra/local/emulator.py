@@ -50,6 +50,7 @@ class _OneAtATime:
             return list(self.app(environ, start_response))  # the whole answer is made under the lock
 
 
+bus_routes: list[tuple[frozenset[str] | None, list[str]]] = []  # (detail types a rule takes, its queues)
 TABLE_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 QUEUE_SENDS = {"SendMessage", "SendMessageBatch", "ChangeMessageVisibility"}
 
@@ -61,16 +62,19 @@ def _note_work(model: Any, params: dict[str, Any], context: dict[str, Any], **_:
         context["loyalty_rings"] = "streams"
     elif service == "sqs" and operation in QUEUE_SENDS:
         context["loyalty_rings"] = "queue:" + str(params.get("QueueUrl", "")).rsplit("/", 1)[-1]
-    elif service == "events" and operation == "PutEvents":
-        context["loyalty_rings"] = "queues"  # a rule may deliver to any queue
+    elif service == "events" and operation == "PutEvents":  # the queues the rules send these events to
+        kinds = {entry.get("DetailType") for entry in params.get("Entries", [])}
+        context["loyalty_rings"] = [
+            f"queue:{queue}" for types, queues in bus_routes if types is None or types & kinds for queue in queues
+        ]
 
 
 def _ring_for_work(context: dict[str, Any], **_: Any) -> None:
     """After it: ring the doorbell of the poller concerned, which looks now rather than at its next idle
     timeout. Whichever engine answered (the emulator, DynamoDB Local)."""
     rings = context.get("loyalty_rings")
-    if rings:
-        ring(None if rings == "queues" else rings)
+    for name in [rings] if isinstance(rings, str) else rings or []:
+        ring(name)
 
 
 class Emulator:
@@ -166,6 +170,7 @@ def provision(template: Template, client: Callable[[str], Any]) -> Resolver:
         arn = events.create_event_bus(Name=bus)["EventBusArn"]
         physical[name] = {"Ref": bus, "Name": bus, "Arn": arn}
 
+    bus_routes.clear()  # this account's rules (the tests provision one account after another)
     for name, resource in template.of_type("AWS::Events::Rule").items():
         props = resource["Properties"]
         bus = resolver(props.get("EventBusName", "default"))
@@ -178,6 +183,9 @@ def provision(template: Template, client: Callable[[str], Any]) -> Resolver:
         targets = [{"Id": t["Id"], "Arn": resolver(t["Arn"])} for t in props.get("Targets", [])]
         if targets:
             events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
+            detail_types = (resolver(props.get("EventPattern")) or {}).get("detail-type")
+            queues = [t["Arn"].rsplit(":", 1)[-1] for t in targets if t["Arn"].startswith("arn:aws:sqs:")]
+            bus_routes.append((frozenset(detail_types) if detail_types else None, queues))
         physical[name] = {"Ref": name, "Arn": arn}
 
     for name in template.of_type("AWS::IAM::Role"):  # named, not created: moto enforces no IAM

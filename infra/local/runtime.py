@@ -50,13 +50,11 @@ def doorbell(name: str) -> Doorbell:
         return _doorbells.setdefault(name, Doorbell())
 
 
-def ring(name: str | None = None) -> None:
-    """Ring one source's doorbell, or every queue's (`None`: an event bus may deliver to any of them)."""
+def ring(name: str) -> None:
+    """Ring a source's doorbell, if a poller listens at it."""
     with _doorbells_lock:
-        rung = [_doorbells[name]] if name in _doorbells else [] if name else [
-            bell for key, bell in _doorbells.items() if key.startswith("queue:")
-        ]  # fmt: skip
-    for bell in rung:
+        bell = _doorbells.get(name)
+    if bell is not None:
         bell.ring()
 
 
