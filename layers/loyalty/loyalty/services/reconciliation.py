@@ -172,11 +172,12 @@ class NightlyReconciliation:
         """Start the program's run of the day: its state, and the first page of each shard."""
         now, zone = self.clock.now(), self.programs.load(tenant, program_code).zone
         run_id = now.astimezone(zone).date().isoformat()
+        shards = [s for s in range(keys.MEMBER_SHARDS) if self.members.index_page(tenant, s, 1, None)[0]]
         state = {
             "PK": keys.reconciliation(tenant, program_code),
             "SK": keys.reconcile_run_sk(run_id),
             "status": "running",
-            "shards": keys.MEMBER_SHARDS,
+            "shards": len(shards),  # those that hold a member: an empty one is no message
             "shardsDone": 0,
             "members": 0,
             "differences": 0,
@@ -185,8 +186,9 @@ class NightlyReconciliation:
         }
         try:
             self.table.transact([put(state, "attribute_not_exists(PK)")])
-            pages = [ReconcilePage(tenant, program_code, run_id, s) for s in range(keys.MEMBER_SHARDS)]
-            send_all(self.queue_url(), [page.message() for page in pages])
+            send_all(self.queue_url(), [ReconcilePage(tenant, program_code, run_id, s).message() for s in shards])
+            if not shards:  # no member: the rules are checked at once
+                self._finish(ReconcilePage(tenant, program_code, run_id, 0))
         except TransactionCancelled:
             pass  # this day's run was started (a delivery again): its pages are on their way
         return Progress(now.astimezone(zone).date(), next_local(now, zone, RUN_AT))
