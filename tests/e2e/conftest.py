@@ -165,7 +165,17 @@ def module_tenant(request: pytest.FixtureRequest) -> str:
     return f"{name[:24]}-{next(_tenants)}"
 
 
-@pytest.fixture(scope="module", params=["moto", "dynamodb-local"])
+def on_engine(engine: str) -> Any:
+    """A fixture parameter for an engine, with the xdist group of that engine: each engine's stacks live in one
+    test worker, so the two engines' modules run side by side on two cores (`--dist loadgroup`)."""
+    return pytest.param(engine, marks=pytest.mark.xdist_group(f"e2e-{engine}"))
+
+
+ENGINES = [on_engine("moto"), on_engine("dynamodb-local")]
+ON_MOTO = pytest.mark.xdist_group("e2e-moto")  # a module that runs on the default engine only
+
+
+@pytest.fixture(scope="module", params=ENGINES)
 def stack(request: pytest.FixtureRequest, stacks: Callable[..., Stack]) -> Stack:
     """The session's stack of each DynamoDB engine (the suite runs on both), with the module's own tenant."""
     return stacks(request.param).with_tenant(module_tenant(request))

@@ -19,7 +19,7 @@ from tests.e2e.conftest import KeepAlive
 from tests.e2e.test_customer_center import sale
 from tests.e2e.test_local_stack import wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-stack")]
+pytestmark = pytest.mark.e2e
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 

@@ -13,7 +13,7 @@ import pytest
 from tests.e2e.conftest import KeepAlive
 from tests.e2e.test_local_stack import wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-stack")]
+pytestmark = pytest.mark.e2e
 
 
 def sale(order_no: str, amount: str, member: dict | None, program: str = "DEMO") -> dict:

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tests.e2e.conftest import KeepAlive, module_tenant
+from tests.e2e.conftest import ON_MOTO, KeepAlive, module_tenant
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-stack")]
+pytestmark = [pytest.mark.e2e, ON_MOTO]
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from tests.e2e.test_campaigns import Operators, campaign
 from tests.e2e.test_customer_center import sale
 from tests.e2e.test_local_stack import wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-stack")]
+pytestmark = pytest.mark.e2e
 SETTINGS = "/v1/admin/programs/DEMO/message-settings"
 
 

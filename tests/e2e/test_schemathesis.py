@@ -22,7 +22,18 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from tests.e2e.conftest import Stack, module_tenant, on_engine
 from tests.support import ROOT
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module", params=[on_engine("dynamodb-local")])
+def stack(request: pytest.FixtureRequest, stacks) -> Stack:
+    """DynamoDB Local only (D-118): what is checked here is the HTTP layer against its document, which does not
+    change with the engine, except where the engine refuses an item; DynamoDB Local refuses what DynamoDB does."""
+    return stacks(request.param).with_tenant(module_tenant(request))
+
 
 # An audience's condition is a recursive tree of a dozen kinds of leaf: the coverage phase's cases for it run
 # to thousands per operation (about 3,300 for POST alone, 4.5 minutes). Its operations get the examples and

@@ -17,14 +17,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.e2e.conftest import KeepAlive, Stack, module_tenant
+from tests.e2e.conftest import ENGINES, KeepAlive, Stack, module_tenant
 from tests.e2e.test_local_stack import wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-stack")]
+pytestmark = pytest.mark.e2e
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-@pytest.fixture(scope="module", params=["moto", "dynamodb-local"])
+@pytest.fixture(scope="module", params=ENGINES)
 def stack(request: pytest.FixtureRequest, stacks) -> Stack:
     return stacks(request.param, moves_clock=True).with_tenant(module_tenant(request))
 
