@@ -284,6 +284,9 @@ class Product(ConfigItem):
     EXAMPLES: ClassVar[list[dict[str, Any]]] = [{"code": "TD0001", "name": "咸味薯条", "categoryCode": "SNACK"}]
 
     category_code: str | None = Field(default=None, pattern=CODE_PATTERN)
+    sold_by_weight: bool = Field(
+        default=False, description="称重商品: an order line may sell a fractional quantity of it (2.35 kg)"
+    )
 
 
 class PaymentMethod(ConfigItem):

@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import AwareDatetime, Field, model_validator
 
 from loyalty.domain.config import CODE_PATTERN
+from loyalty.domain.errors import InvalidInput
 from loyalty.domain.members import CARD_PATTERN, PHONE_PATTERN, ChannelIdentity
 from loyalty.domain.validity import CamelModel, View, invalid_field
 
@@ -100,6 +101,35 @@ class OrderSubmission(CamelModel):
         if len(numbers) != len(set(numbers)):
             raise invalid_field("OrderSubmission", "lines", "line numbers must be distinct", numbers)
         return self
+
+    def check_money(self) -> None:
+        """Points only for money paid (issue 25): a line pays at most what it costs, earns on at most what it paid,
+        and the tenders, when listed, add up to what the lines paid. One code per rule, on the field at fault."""
+        for index, line in enumerate(self.lines):
+            if line.paid > line.receivable:
+                raise InvalidInput(
+                    f"line {line.line_no} paid {line.paid}, more than its receivable {line.receivable}",
+                    code="PAID_OVER_RECEIVABLE",
+                    field=f"lines/{index}/paid",
+                )
+            if line.points_amount is not None and line.points_amount > line.paid:
+                raise InvalidInput(
+                    f"line {line.line_no} earns on {line.points_amount}, more than it paid ({line.paid})",
+                    code="POINTS_AMOUNT_OVER_PAID",
+                    field=f"lines/{index}/pointsAmount",
+                )
+        paid = sum((line.paid for line in self.lines), Decimal(0))
+        tendered = sum((payment.amount for payment in self.payments), Decimal(0))
+        if self.payments and tendered != paid:
+            raise InvalidInput(
+                f"the payments add up to {tendered}, the lines paid {paid}",
+                code="PAYMENTS_NOT_EQUAL_TO_PAID",
+                field="payments",
+            )
+
+    def fractional_lines(self) -> list[tuple[int, OrderLine]]:
+        """The lines (with their index) whose quantity is not whole: only a product sold by weight may."""
+        return [(index, line) for index, line in enumerate(self.lines) if line.quantity != line.quantity.to_integral()]
 
     def amount(self) -> Decimal:
         """What the order is worth for the amount ceiling: the larger of its paid and its points amounts."""

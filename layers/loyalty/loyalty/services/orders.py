@@ -54,6 +54,7 @@ class OrderService:
             return _answer_repeat(existing, digest, key)
         now = self.clock.now()
         within_window(submission.ordered_at, now, timedelta(days=get_settings().business_time_past_days), "orderedAt")
+        submission.check_money()
         program = self.programs.load(tenant, submission.program_code).program  # 404 for an unknown program
         ceiling, amount = program.max_order_amount, submission.amount()
         if ceiling is not None and amount > ceiling:
@@ -131,6 +132,16 @@ class OrderService:
             self.config.get(tenant, KINDS["store"], None, submission.store_code)
         except NotFound:
             raise InvalidInput(f"no store {submission.store_code!r}", code="UNKNOWN_STORE", field="storeCode") from None
+        if fractional := submission.fractional_lines():  # rare: only these lines' products are read
+            by_weight = self.config.get_many(tenant, KINDS["product"], None, [line.sku for _, line in fractional])
+            for index, line in fractional:
+                product = by_weight.get(line.sku)
+                if product is None or not getattr(product.item, "sold_by_weight", False):
+                    raise InvalidInput(
+                        f"line {line.line_no} sells {line.quantity} of {line.sku}, which is not sold by weight",
+                        code="FRACTIONAL_QUANTITY",
+                        field=f"lines/{index}/quantity",
+                    )
         known = self.catalogs.load(tenant).payment_methods
         for index, payment in enumerate(submission.payments):
             if payment.method_code not in known:
