@@ -25,7 +25,7 @@ os.environ.update(
 
 from infra.local import moto_bounds
 from infra.local.template import REGION, Resolver
-from tests.support import TEMPLATE, Api, emulated_account
+from tests.support import TEMPLATE, Api, emulated_account, operator_keys_on_record
 
 moto_bounds.install()  # the moto the local stack runs on (D-046)
 
@@ -51,7 +51,10 @@ def demo(aws: Resolver) -> dict[str, str]:
     """The demo tenant of the local stack (spec social-hub §4.2, §4.3, §8.1 samples); returns its API keys."""
     from infra.local.seed import seed_demo_tenant
 
-    return seed_demo_tenant()[0]
+    issued = seed_demo_tenant()[0]
+    for tenant in ("demo", "other"):
+        operator_keys_on_record(tenant)
+    return issued
 
 
 @pytest.fixture

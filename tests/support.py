@@ -150,6 +150,30 @@ def principal(tenant: str = "demo", role: str = "channel", channel: str = "POS")
     }
 
 
+def operator_keys_on_record(tenant: str = "demo") -> None:
+    """The test principals' key ids as active operator keys of the tenant (an approver must be one, D-120):
+    tests call routes with a principal, not through the authorizer, so no key was issued for them."""
+    from loyalty.store import keys
+    from loyalty.store.table import Table
+
+    Table().put_many(
+        [
+            {
+                "PK": keys.api_keys(tenant),
+                "SK": keys.api_key_record_sk(key_id),
+                "keyId": key_id,
+                "name": "test operator",
+                "role": "operator",
+                "channel": "operator",
+                "status": "active",
+                "createdAt": "2026-01-01T00:00:00+00:00",
+                "secrets": {},
+            }
+            for key_id in ("01TESTKEY00000000000000000", "01APPROVERKEY0000000000000", "01BENCHAPPROVER00000000000")
+        ]
+    )
+
+
 POS = principal()
 MINI = principal(channel="MINI_PROGRAM")
 OPERATOR = principal(role="operator")

@@ -8,6 +8,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -21,12 +22,37 @@ NO_CONTENT = (204, 304)  # answers that carry no body (RFC 9110 §6.4.1)
 Extra = Callable[[str, str, bytes, dict[str, str]], tuple[int, str, bytes] | None]  # local-only routes (docs, ...)
 
 
+@dataclass
+class Authorizer:
+    """An HTTP API's Lambda authorizer: its function, the headers that identify a caller, and how long an
+    answer is cached per identity (`ReauthorizeEvery`), on the stack's clock: a revoked key works that long
+    at most, here as on AWS, and moving the clock past it ends it (D-120)."""
+
+    function: LocalFunction
+    identity: list[str]
+    cache_seconds: int = 0
+    now: Callable[[], float] = time.time
+    answers: dict[tuple[str, ...], tuple[float, dict[str, Any]]] = field(default_factory=dict)
+
+    def authorize(self, event: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+        identity = tuple(headers[name] for name in self.identity)
+        cached = self.answers.get(identity)
+        if cached and cached[0] > self.now():
+            return cached[1]
+        answer = self.function.invoke(_authorizer_event(event))
+        if self.cache_seconds:
+            if len(self.answers) >= 10_000:  # bounded: the oldest answer goes first
+                self.answers.pop(next(iter(self.answers)))
+            self.answers[identity] = (self.now() + self.cache_seconds, answer)
+        return answer
+
+
 class Gateway:
     def __init__(
         self,
         routes: list[Route],
         functions: dict[str, LocalFunction],
-        authorizers: dict[str, tuple[LocalFunction, list[str]]],
+        authorizers: dict[str, Authorizer],
         extra: Extra | None = None,
     ) -> None:
         self.routes = sorted(routes, key=lambda route: route.specificity)
@@ -40,9 +66,9 @@ class Gateway:
         url = urlsplit(target)
         path = unquote(url.path)
         if self.extra:
-            answer = self.extra(method, path, body, headers)
-            if answer:
-                status, content_type, payload = answer
+            local = self.extra(method, path, body, headers)
+            if local:
+                status, content_type, payload = local
                 return status, {"content-type": content_type}, payload
         if len(body) > MAX_PAYLOAD_BYTES:
             return _message(413, "Request Entity Too Large")
@@ -52,13 +78,13 @@ class Gateway:
         route, path_parameters = matched
         event = _event(route, method, path, url.query, headers, body, path_parameters)
         if route.authorizer:
-            function, identity = self.authorizers[route.authorizer]
-            if any(not headers.get(name) for name in identity):
+            authorizer = self.authorizers[route.authorizer]
+            if any(not headers.get(name) for name in authorizer.identity):
                 return _message(401, "Unauthorized")
-            answer = function.invoke(_authorizer_event(event))
-            if not answer.get("isAuthorized"):
+            decision = authorizer.authorize(event, headers)
+            if not decision.get("isAuthorized"):
                 return _message(403, "Forbidden")
-            event["requestContext"]["authorizer"] = {"lambda": answer.get("context", {})}
+            event["requestContext"]["authorizer"] = {"lambda": decision.get("context", {})}
         result = self.functions[route.function].invoke(event)
         return _response(result)
 

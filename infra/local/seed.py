@@ -160,8 +160,6 @@ def seed_demo_tenant(tenant: str = TENANT) -> tuple[dict[str, str], dict[str, st
     for kind_name, data in PROGRAM_STRUCTURE:
         kind = KINDS[kind_name]
         config.create(tenant, kind, PROGRAM, kind.model.model_validate(data))
-    seed_demo_coupon_rule(tenant)
-    seed_demo_audience(tenant)
     keys = api_key_service()
     issued = {
         "operator": keys.issue(tenant, "operator", "operator", "demo operator"),
@@ -169,6 +167,8 @@ def seed_demo_tenant(tenant: str = TENANT) -> tuple[dict[str, str], dict[str, st
         "pos": keys.issue(tenant, "channel", "POS", "demo POS"),
         "miniProgram": keys.issue(tenant, "channel", "MINI_PROGRAM", "demo mini-program"),
     }
+    seed_demo_coupon_rule(tenant, issued["operator"][1].key_id, issued["approver"][1].key_id)
+    seed_demo_audience(tenant)
     return {name: key for name, (key, _) in issued.items()}, {name: who.key_id for name, (_, who) in issued.items()}
 
 
@@ -204,15 +204,15 @@ def seed_demo_audience(tenant: str = TENANT) -> str:
     return audience_service().create(tenant, audience, "demo-operator").audience_id
 
 
-def seed_demo_coupon_rule(tenant: str = TENANT) -> str:
-    """A listed public-claim coupon rule (§9.1 sample), drafted and approved by two demo operators."""
+def seed_demo_coupon_rule(tenant: str, operator: str, approver: str) -> str:
+    """A listed public-claim coupon rule (§9.1 sample), drafted and approved by the two demo operator keys."""
     from loyalty.domain.coupons import CouponRuleInput
     from loyalty.services.coupon_rules import Decision, Submission, coupon_rule_service
 
     rules = coupon_rule_service()
-    rule_id = rules.create(tenant, CouponRuleInput.model_validate(DEMO_COUPON_RULE), "demo-operator").rule_id
-    rules.submit(tenant, rule_id, Submission(approver="demo-approver"), "demo-operator")
-    rules.approve(tenant, rule_id, Decision(comment="demo"), "demo-approver")
+    rule_id = rules.create(tenant, CouponRuleInput.model_validate(DEMO_COUPON_RULE), operator).rule_id
+    rules.submit(tenant, rule_id, Submission(approver=approver), operator)
+    rules.approve(tenant, rule_id, Decision(comment="demo"), approver)
     return rule_id
 
 

@@ -13,7 +13,7 @@ from pydantic import AwareDatetime
 
 from infra.local import dynamodb_local
 from infra.local.emulator import Emulator, provision
-from infra.local.gateway import Gateway, serve
+from infra.local.gateway import Authorizer, Gateway, serve
 from infra.local.runtime import LocalFunction, configure_environment
 from infra.local.template import Template
 
@@ -122,8 +122,15 @@ class LocalStack:
 
         functions = {spec.logical_id: LocalFunction(spec) for spec in specs}
         routes = [route for spec in specs for route in spec.routes]
+        from loyalty.clock import SystemClock
+
         authorizers = {
-            name: (functions[self.template.authorizer_function(name)], self.template.identity_headers(name))
+            name: Authorizer(
+                functions[self.template.authorizer_function(name)],
+                self.template.identity_headers(name),
+                self.template.reauthorize_seconds(name),
+                lambda: SystemClock().now().timestamp(),  # the stack's clock: moving it ends cached answers
+            )
             for name in {route.authorizer for route in routes if route.authorizer}
         }
         sqs, streams = self.emulator.client("sqs"), self.emulator.client("dynamodbstreams")

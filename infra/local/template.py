@@ -189,6 +189,16 @@ class Template:
                 return spec["FunctionArn"]["Fn::GetAtt"][0]
         raise KeyError(f"no authorizer {name}")
 
+    def reauthorize_seconds(self, name: str) -> int:
+        """How long API Gateway caches an authorizer's answer per identity (`ReauthorizeEvery`, a number or a
+        parameter's default; 0: no cache)."""
+        for api in self.of_type("AWS::Serverless::HttpApi").values():
+            spec = api["Properties"].get("Auth", {}).get("Authorizers", {}).get(name)
+            if spec:
+                every = spec.get("Identity", {}).get("ReauthorizeEvery", 0)
+                return int(self.parameters[every["Ref"]] if isinstance(every, dict) else every)
+        return 0
+
     def identity_headers(self, name: str) -> list[str]:
         for api in self.of_type("AWS::Serverless::HttpApi").values():
             spec = api["Properties"].get("Auth", {}).get("Authorizers", {}).get(name)

@@ -20,3 +20,21 @@ def test_a_channel_key_needs_its_channel(aws):
         main(["--tenant", "acme", "--role", "channel", "--name", "tills"])
     with pytest.raises(SystemExit):
         main(["--tenant", "bad tenant", "--role", "operator", "--name", "x"])
+
+
+def test_the_platform_lists_rotates_and_revokes_a_tenants_keys(aws, api, capsys):
+    key = main(["--tenant", "acme", "--role", "channel", "--channel", "POS", "--name", "tills"])
+    event = load_event("authorizer.json")
+    event["headers"] = {"authorization": f"Bearer {key}"}
+    key_id = api.functions["AuthorizerFunction"].invoke(event)["context"]["keyId"]
+    listed = main(["--tenant", "acme", "--list"])
+    assert key_id in listed and "active" in listed and key not in capsys.readouterr().out.replace(key, "", 1)
+    new = main(["--tenant", "acme", "--rotate", key_id, "--grace-hours", "0"])
+    assert api.functions["AuthorizerFunction"].invoke(event)["isAuthorized"] is False  # no grace
+    event["headers"] = {"authorization": f"Bearer {new}"}
+    assert api.functions["AuthorizerFunction"].invoke(event)["isAuthorized"] is True
+    main(["--tenant", "acme", "--revoke", key_id])
+    assert api.functions["AuthorizerFunction"].invoke(event)["isAuthorized"] is False
+    assert "revoked" in main(["--tenant", "acme", "--list"])
+    with pytest.raises(SystemExit):
+        main(["--tenant", "acme", "--rotate", key_id, "--grace-hours", "721"])

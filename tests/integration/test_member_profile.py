@@ -29,6 +29,9 @@ def test_a_change_needs_the_version_it_was_based_on(member, api):
     assert (status, view["version"], headers["etag"]) == (200, 1, '"1"')
     status, problem, _ = patch(api, member["id"], {"name": "张三丰"}, None)
     assert (status, problem["code"]) == (428, "PRECONDITION_REQUIRED")
+    # "*" names no version and a weak tag never matches strongly (issue 25): neither may change the profile
+    assert patch(api, member["id"], {"name": "x"}, "*")[1]["code"] == "PRECONDITION_REQUIRED"
+    assert patch(api, member["id"], {"name": "x"}, 'W/"1"')[1]["code"] == "VERSION_MISMATCH"
     status, view, headers = patch(api, member["id"], {"name": "张三丰", "email": "zs@example.com"}, '"1"')
     assert (status, view["name"], view["email"], headers["etag"]) == (200, "张三丰", "zs@example.com", '"2"')
     # another client still holding version 1 is refused, and nothing of its change is written
@@ -108,4 +111,4 @@ def test_a_retry_under_its_key_gets_the_first_answer_and_an_erased_member_cannot
     status, problem, _ = patch(api, member["id"], {"nickname": "x"}, '"2"')
     assert (status, problem["code"]) == (409, "MEMBER_NOT_ACTIVE")
     unknown = "/v1/members/01HZZZZZZZZZZZZZZZZZZZZZZZ"
-    assert api.call("PATCH", unknown, POS, body={}, headers={"if-match": "*"})[0] == 404
+    assert api.call("PATCH", unknown, POS, body={}, headers={"if-match": '"1"'})[0] == 404

@@ -37,8 +37,10 @@ HEADER = (
 class Bench:
     def __init__(self, resolver: Resolver) -> None:
         from infra.local.seed import seed_demo_tenant
+        from tests.support import operator_keys_on_record
 
         seed_demo_tenant()
+        operator_keys_on_record()
         self.resolver = resolver
         self.api = Api()
         self.pipeline = Pipeline(resolver, self.api)

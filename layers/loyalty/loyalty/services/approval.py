@@ -95,9 +95,15 @@ class Move:
         }
 
 
-def submitting(submission: Submission, by: str) -> Move:
-    """提交审批: a draft to the approver it names, who is not the submitter."""
+def submitting(table: Table, tenant: str, submission: Submission, by: str) -> Move:
+    """提交审批: a draft to the approver it names, who is not the submitter and is an active operator key of
+    the tenant (anyone else could never approve it, and the subject would stay pending for good)."""
     check_submission(submission, by)
+    approver = table.get(keys.api_keys(tenant), keys.api_key_record_sk(submission.approver), consistent=False)
+    if approver is None or approver.get("role") != "operator" or approver.get("status") != "active":
+        raise InvalidInput(
+            "the approver is no active operator key of this tenant", code="UNKNOWN_APPROVER", field="approver"
+        )
     return Move(
         "draft",
         "SET #status = :pending, approvalStatus = :pending, approver = :approver, submittedBy = :by"

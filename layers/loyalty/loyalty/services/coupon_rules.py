@@ -182,7 +182,7 @@ class CouponRuleService:
     # --- approval -------------------------------------------------------------------------------------
 
     def submit(self, tenant: str, rule_id: str, submission: Submission, by: str) -> RuleView:
-        return self._step(tenant, rule_id, **approval.submitting(submission, by).as_step())
+        return self._step(tenant, rule_id, **approval.submitting(self.table, tenant, submission, by).as_step())
 
     def approve(self, tenant: str, rule_id: str, decision: Decision, by: str) -> RuleView:
         """审批通过: the rule is listed and its stock shards are created, in the same transaction."""

@@ -171,7 +171,7 @@ class MemberService:
     ) -> MemberView:
         """Apply a merge patch to the profile if it is still the version the caller read (412 if not, 428
         without If-Match). Nothing changes, nothing is written; else one transaction (D-073)."""
-        if not if_match:
+        if not if_match or if_match.strip() == "*":  # "*" names no version: it would protect nothing
             raise PreconditionRequired(
                 "send If-Match with the ETag of the member you read", code="PRECONDITION_REQUIRED", field="If-Match"
             )
@@ -179,7 +179,7 @@ class MemberService:
         if profile["status"] not in ("active", "frozen"):
             raise Conflict(f"the member is {profile['status']}", code="MEMBER_NOT_ACTIVE")
         version = int(profile.get("version", 1))
-        if if_match.strip() != "*" and if_match.strip().removeprefix("W/").strip('"') != str(version):
+        if if_match.strip().strip('"') != str(version):  # strong comparison (RFC 9110 §13.1.1): W/"3" is no match
             raise PreconditionFailed(
                 f"the member changed meanwhile: it is at version {version}",
                 code="VERSION_MISMATCH",

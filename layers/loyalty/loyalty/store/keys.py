@@ -296,7 +296,25 @@ def idempotency(tenant: str) -> str:
 
 
 def api_key(key_hash: str) -> str:
+    """A key issued before D-120 (no tenant in it): its global digest item."""
     return f"APIKEY#{key_hash}"
+
+
+def api_key_secret(tenant: str, key_hash: str) -> str:
+    """A key's secret, by its digest, inside its tenant (D-120)."""
+    return f"T#{tenant}#APIKEY#{key_hash}"
+
+
+def api_keys(tenant: str) -> str:
+    """The tenant's key records and the actions on them."""
+    return f"T#{tenant}#APIKEYS"
+
+
+API_KEY_RECORD_PREFIX = "KEY#"
+
+
+def api_key_record_sk(key_id: str) -> str:
+    return f"{API_KEY_RECORD_PREFIX}{key_id}"
 
 
 API_KEY_SK = "APIKEY"

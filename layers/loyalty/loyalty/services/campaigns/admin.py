@@ -43,6 +43,7 @@ from loyalty.services.config import ProgramLoader
 from loyalty.services.program_jobs import due_now
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository, count_ref
+from loyalty.store.member_repo import MemberRepository
 from loyalty.store.table import (
     Item,
     Table,
@@ -323,7 +324,7 @@ class CampaignService:
     # --- approval and running ---------------------------------------------------------------------------
 
     def submit(self, tenant: str, campaign_id: str, submission: Submission, by: str) -> CampaignView:
-        return self._step(tenant, campaign_id, **approval.submitting(submission, by).as_step())
+        return self._step(tenant, campaign_id, **approval.submitting(self.table, tenant, submission, by).as_step())
 
     def approve(self, tenant: str, campaign_id: str, decision: Decision, by: str) -> CampaignView:
         """审批通过: scheduled (running from its start), findable by its events, with its budget item."""
@@ -461,6 +462,7 @@ class CampaignService:
 
     def participations(self, tenant: str, member_id: str, limit: int, cursor: str | None) -> ParticipationPage:
         """营销活动 that touched a member: one entry per campaign and triggering event, with what it gave."""
+        MemberRepository(self.table).profile(tenant, member_id)  # 404 for another tenant's, as every member route
         page = self.table.query_prefix(keys.member(tenant, member_id), "CAMPAIGN#", limit=limit, cursor=cursor)
         return ParticipationPage(
             items=[ParticipationView.model_validate(item) for item in page.items], next_cursor=page.next_cursor

@@ -122,6 +122,7 @@ class MessageRecords:
     def of_member(
         self, tenant: str, member_id: str, filters: MessageFilters, limit: int, cursor: str | None
     ) -> MessageRecordPage:
+        MemberRepository(self.table).profile(tenant, member_id)  # 404 for another tenant's, as every member route
         index = keys.member_messages(tenant, member_id)
         start = None
         if cursor:

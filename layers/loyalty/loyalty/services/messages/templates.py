@@ -128,7 +128,9 @@ class TemplateService:
             raise Conflict("the template changed meanwhile; retry", code="CONCURRENT_UPDATE") from None
 
     def submit(self, tenant: str, program_code: str, code: str, submission: Submission, by: str) -> TemplateView:
-        return self._step(tenant, program_code, code, **approval.submitting(submission, by).as_step())
+        return self._step(
+            tenant, program_code, code, **approval.submitting(self.table, tenant, submission, by).as_step()
+        )
 
     def approve(self, tenant: str, program_code: str, code: str, decision: Decision, by: str) -> TemplateView:
         move = approval.approving(self._item(tenant, program_code, code), decision, by, "approved")

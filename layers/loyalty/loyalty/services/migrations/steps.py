@@ -166,6 +166,43 @@ def spend_metrics(table: Table, profile: Item, clock: Clock) -> bool:
     return True
 
 
+def api_key_records(table: Table, item: Item, clock: Clock) -> bool:
+    """A key issued before D-120 (its global digest item) gets its record and its secret item in its
+    tenant, and its global item then only points there: the tenant's operators can list, rotate and revoke
+    it, and revoking it writes inside the tenant only."""
+    tenant, key_id, hashed = item["tenant"], item["keyId"], item["PK"].removeprefix("APIKEY#")
+    secret = {**item, "PK": keys.api_key_secret(tenant, hashed)}
+    record = {
+        "PK": keys.api_keys(tenant),
+        "SK": keys.api_key_record_sk(key_id),
+        "keyId": key_id,
+        "name": item.get("name", ""),
+        "role": item["role"],
+        "channel": item["channel"],
+        "status": "revoked" if item.get("revokedAt") else "active",
+        "createdAt": item.get("createdAt", clock.now().isoformat()),
+        "secrets": {hashed: "current"},
+        **({"revokedAt": item["revokedAt"]} if item.get("revokedAt") else {}),
+    }
+    try:
+        table.transact(
+            [
+                put(secret, "attribute_not_exists(PK)"),
+                put(record, "attribute_not_exists(PK)"),
+                update(
+                    item["PK"],
+                    item["SK"],
+                    "SET moved = :yes",
+                    {":yes": True},
+                    "attribute_exists(PK) AND attribute_not_exists(moved)",
+                ),
+            ]
+        )
+    except TransactionCancelled:
+        return False  # moved already
+    return True
+
+
 MIGRATIONS = (
     Migration(
         "001-ends-index",
@@ -193,5 +230,12 @@ MIGRATIONS = (
         _PROFILES[0] + " AND attribute_not_exists(orderCount)",
         _PROFILES[1],
         spend_metrics,
+    ),
+    Migration(
+        "005-api-key-records",
+        "API keys issued before their records get one in their tenant, to be listed, rotated and revoked (D-120)",
+        "SK = :key AND begins_with(PK, :global) AND attribute_not_exists(moved)",
+        {":key": keys.API_KEY_SK, ":global": "APIKEY#"},
+        api_key_records,
     ),
 )
