@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -133,28 +133,61 @@ def start_stack(tmp: Path, *extra: str) -> Iterator[Stack]:
         log.close()
 
 
-@pytest.fixture(scope="session")
-def stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Stack]]:
-    """The stack of an engine as `make run` starts it (`--engine`), started when first asked for and kept
-    for the session; all are stopped at its end. `moves_clock=True` gives another, whose clock the modules
-    that move time share: the shared stacks keep the real time, so no module's dates depend on another's."""
-    started: dict[tuple[str, bool], Stack] = {}
-    running: list[Iterator[Stack]] = []
+class Stacks:
+    """The stack of an engine as `make run` starts it (`--engine`), started when first asked for and kept until
+    the engine's modules are done (or the session ends). `moves_clock=True` gives another, whose clock the
+    modules that move time share: the shared stacks keep the real time, so no module's dates depend on
+    another's."""
 
-    def of(engine: str, moves_clock: bool = False) -> Stack:
-        if (engine, moves_clock) not in started:
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self.tmp_path_factory = tmp_path_factory
+        self.started: dict[tuple[str, bool], Stack] = {}
+        self.running: dict[tuple[str, bool], Iterator[Stack]] = {}
+
+    def __call__(self, engine: str, moves_clock: bool = False) -> Stack:
+        if (engine, moves_clock) not in self.started:
             if engine == "dynamodb-local" and not dynamodb_local.installed(dynamodb_local.home()):
                 if os.environ.get("LOYALTY_DYNAMODB_LOCAL"):  # `make test` installed it: missing is a failure
                     pytest.fail(f"DynamoDB Local is not installed at {dynamodb_local.home()}")
                 pytest.skip("DynamoDB Local is not installed; `make test` installs it")
-            process = start_stack(tmp_path_factory.mktemp(f"stack-{engine}"), "--engine", engine)
-            started[engine, moves_clock] = next(process)
-            running.append(process)
-        return started[engine, moves_clock]
+            process = start_stack(self.tmp_path_factory.mktemp(f"stack-{engine}"), "--engine", engine)
+            self.started[engine, moves_clock] = next(process)
+            self.running[engine, moves_clock] = process
+        return self.started[engine, moves_clock]
 
-    yield of
-    for process in running:
-        next(process, None)
+    def stop(self, engine: str | None = None) -> None:
+        """Stop the stacks of an engine (all of them: None)."""
+        for key in [key for key in self.running if engine in (None, key[0])]:
+            self.started.pop(key)
+            next(self.running.pop(key), None)
+
+
+_session: Stacks | None = None
+
+
+@pytest.fixture(scope="session")
+def stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stacks]:
+    global _session
+    _session = Stacks(tmp_path_factory)
+    yield _session
+    _session.stop()
+    _session = None
+
+
+def _engine_group(item: pytest.Item | None) -> str | None:
+    mark = item.get_closest_marker("xdist_group") if item else None
+    name = str(mark.args[0]) if mark and mark.args else ""
+    return name.removeprefix("e2e-") if name in ("e2e-moto", "e2e-dynamodb-local") else None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Under `--dist loadgroup` an engine's modules run in one worker, one after another: after the last of
+    them its stacks stop, so the worker's other tests do not share the two cores with idle stacks (each 5-9%
+    of a core, and DynamoDB Local's JVM)."""
+    engine = _engine_group(item)
+    if _session and getattr(item.config.option, "loadgroup", False) and engine and _engine_group(nextitem) != engine:
+        _session.stop(engine)
 
 
 _tenants = itertools.count(1)
@@ -176,6 +209,6 @@ ON_MOTO = pytest.mark.xdist_group("e2e-moto")  # a module that runs on the defau
 
 
 @pytest.fixture(scope="module", params=ENGINES)
-def stack(request: pytest.FixtureRequest, stacks: Callable[..., Stack]) -> Stack:
+def stack(request: pytest.FixtureRequest, stacks: Stacks) -> Stack:
     """The session's stack of each DynamoDB engine (the suite runs on both), with the module's own tenant."""
     return stacks(request.param).with_tenant(module_tenant(request))
