@@ -266,10 +266,11 @@ DEMO_TEMPLATES = [
 ]
 
 
-def seed_demo_messages(webhook_url: str, tenant: str = TENANT) -> None:
-    """消息中心 of the demo program (§11): SMS, email and webhook templates (the marketing one approved), the
-    emulator's verified email sender, and the notifications switched on: points earned and expiring in 7
-    days, coupon issued, tier changed (email). The webhook goes to the local stack's receiver."""
+def seed_demo_messages(webhook_url: str, key_ids: dict[str, str], tenant: str = TENANT) -> None:
+    """消息中心 of the demo program (§11): SMS, email and webhook templates (the marketing one submitted by the
+    demo operator key and approved by the demo approver key, `key_ids`), the emulator's verified email sender,
+    and the notifications switched on: points earned and expiring in 7 days, coupon issued, tier changed
+    (email). The webhook goes to the local stack's receiver."""
     import boto3
 
     from loyalty.domain.messages import MessageSettingsInput, TemplateInput
@@ -280,10 +281,11 @@ def seed_demo_messages(webhook_url: str, tenant: str = TENANT) -> None:
     boto3.client("ses").verify_email_identity(EmailAddress=DEMO_EMAIL_FROM)
     templates = template_service()
     for template in DEMO_TEMPLATES:
-        created = templates.create(tenant, TemplateInput.model_validate({"programCode": PROGRAM, **template}), "demo")
+        operator, approver = key_ids["operator"], key_ids["approver"]
+        created = templates.create(tenant, TemplateInput.model_validate({"programCode": PROGRAM, **template}), operator)
         if created.status == "draft":
-            templates.submit(tenant, PROGRAM, template["code"], Submission(approver="demo-approver"), "demo-operator")
-            templates.approve(tenant, PROGRAM, template["code"], Decision(comment="demo"), "demo-approver")
+            templates.submit(tenant, PROGRAM, template["code"], Submission(approver=approver), operator)
+            templates.approve(tenant, PROGRAM, template["code"], Decision(comment="demo"), approver)
     settings = {
         "emailFrom": DEMO_EMAIL_FROM,
         "webhook": {"url": webhook_url, "secret": DEMO_WEBHOOK_SECRET},
@@ -294,4 +296,6 @@ def seed_demo_messages(webhook_url: str, tenant: str = TENANT) -> None:
             "tierChanged": {"templateCode": "tier-changed"},
         },
     }
-    message_settings_service().replace(tenant, PROGRAM, MessageSettingsInput.model_validate(settings), "demo-operator")
+    message_settings_service().replace(
+        tenant, PROGRAM, MessageSettingsInput.model_validate(settings), key_ids["operator"]
+    )

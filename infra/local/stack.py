@@ -184,7 +184,7 @@ class LocalStack:
                 from infra.local.seed import PROGRAM, TENANT, seed_demo_messages, seed_demo_tenant
 
                 (keys, key_ids), tenant, program = seed_demo_tenant(), TENANT, PROGRAM
-                seed_demo_messages(f"{base}/_local/webhook")
+                seed_demo_messages(f"{base}/_local/webhook", key_ids)
         return {
             "baseUrl": base,
             "openapiUrl": f"{base}/openapi.json",
@@ -280,7 +280,7 @@ class LocalStack:
             keys, key_ids = seed_demo_tenant(tenant)
         except Conflict:
             return 409, "application/json", json.dumps({"message": f"tenant {tenant} exists"}).encode()
-        seed_demo_messages(f"http://{self.host}:{self.port}/_local/webhook", tenant)
+        seed_demo_messages(f"http://{self.host}:{self.port}/_local/webhook", key_ids, tenant)
         made = {"tenant": tenant, "programCode": PROGRAM, "apiKeys": keys, "apiKeyIds": key_ids}
         return 201, "application/json", json.dumps(made).encode()
 
