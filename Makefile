@@ -88,11 +88,12 @@ lint: $(VENV)/.installed
 openapi: $(VENV)/.installed ## regenerate docs/openapi.json from the code
 	$(PY) -m loyalty.api.openapi > docs/openapi.json.tmp && mv docs/openapi.json.tmp docs/openapi.json
 
-bench: $(VENV)/.installed $(TOOLS)/.installed $(DDB_LOCAL_READY) $(SWAGGER_UI)/swagger-ui-bundle.js ## print cost, cold start, overhead, scaling, the local stack under traffic (docs/performance.md)
+bench: $(VENV)/.installed $(TOOLS)/.installed $(DDB_LOCAL_READY) $(SWAGGER_UI)/swagger-ui-bundle.js ## print cost, cold start, overhead, scaling, the local stack under traffic and through an hourly run of 1,000 programs (docs/performance.md)
 	$(PY) -W ignore -m tests.perf.bench
 	$(PY) -m tests.perf.cold_start
 	LOYALTY_DYNAMODB_LOCAL=$(DDB_LOCAL) $(PY) -W ignore -m tests.perf.scaling
 	$(PY) -m tests.perf.soak --requests 20000
+	$(PY) -m tests.perf.tenants --tenants 50 --programs-per-tenant 20
 
 build: $(VENV)/.installed $(TOOLS)/.installed ## sam build (no Docker needed), then bytecode compiled into the artifact
 	$(TOOLS)/bin/sam build
