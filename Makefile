@@ -93,7 +93,7 @@ bench: $(VENV)/.installed $(TOOLS)/.installed $(DDB_LOCAL_READY) $(SWAGGER_UI)/s
 	$(PY) -m tests.perf.cold_start
 	LOYALTY_DYNAMODB_LOCAL=$(DDB_LOCAL) $(PY) -W ignore -m tests.perf.scaling
 	$(PY) -m tests.perf.soak --requests 20000
-	$(PY) -m tests.perf.tenants --tenants 50 --programs-per-tenant 20
+	$(PY) -m tests.perf.tenants --tenants 50 --programs-per-tenant 20 --minutes 60
 
 build: $(VENV)/.installed $(TOOLS)/.installed ## sam build (no Docker needed), then bytecode compiled into the artifact
 	$(TOOLS)/bin/sam build

@@ -321,11 +321,13 @@ def test_a_transfer_is_accepted_by_a_friend_and_logged(member, api):
     transfers = api.call("GET", f"/v1/admin/coupons/{code}/transfers", OPERATOR)[1]["items"]
     assert [line["status"] for line in transfers[0]["log"]] == ["issued=>transferring", "transferring=>issued"]
     assert transfers[0]["status"] == "accepted" and transfers[0]["receiverId"] == friend
-    # The record shows who gave and who received as the spec's 转赠记录 does: name and masked phone
+    # The record shows who gave and who received as the spec's 转赠记录 does: card number, name, masked phone
+    cards = [api.call("GET", f"/v1/members/{m}", POS)[1]["cardNo"] for m in (member, friend)]
     assert (transfers[0]["giver"], transfers[0]["receiver"]) == (
-        {"name": None, "phone": "138****8000"},
-        {"name": "李四", "phone": "139****9000"},
+        {"cardNo": cards[0], "name": None, "phone": "138****8000"},
+        {"cardNo": cards[1], "name": "李四", "phone": "139****9000"},
     )
+    assert all(cards)
 
 
 def test_a_coupon_that_cannot_be_transferred_is_refused(member, api):

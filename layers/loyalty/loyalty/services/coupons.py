@@ -103,8 +103,9 @@ class CouponPage(View):
 
 
 class TransferParty(View):
-    """Who gave or received, as the record shows them (the spec's 转赠记录): name and masked phone."""
+    """Who gave or received, as the record shows them (the spec's 转赠记录): card number, name, masked phone."""
 
+    card_no: str | None = Field(default=None, description="会员卡号")
     name: str | None = None
     phone: str | None = Field(default=None, description="Masked: 138****8000")
 
@@ -686,7 +687,7 @@ def _unusable(found: Item | None, member_id: str, now: datetime) -> Conflict | N
 
 
 def _party(profile: Item) -> dict[str, str]:
-    party = {"name": profile.get("name"), "phone": mask_phone(profile.get("phone"))}
+    party = {"cardNo": profile.get("cardNo"), "name": profile.get("name"), "phone": mask_phone(profile.get("phone"))}
     return {k: v for k, v in party.items() if v}
 
 

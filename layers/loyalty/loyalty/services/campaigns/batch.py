@@ -15,9 +15,7 @@ itself (`completed`).
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 from contextlib import suppress
 from dataclasses import asdict, dataclass
@@ -29,6 +27,7 @@ from zoneinfo import ZoneInfo
 import boto3
 from pydantic import Field
 
+from loyalty.csv_export import csv_text
 from loyalty.domain.campaigns import CampaignInput, Occasion
 from loyalty.domain.errors import Conflict, DomainError, NotFound
 from loyalty.domain.validity import View
@@ -321,12 +320,8 @@ class BatchRuns:
     def report_csv(self, tenant: str, campaign_id: str, limit: int, cursor: str | None) -> tuple[str, str | None]:
         """The run report as CSV (memberId, outcome, reason, at), a page of rows per call."""
         page = self.results(tenant, campaign_id, limit, cursor)
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["memberId", "outcome", "reason", "at"])
-        for row in page.items:
-            writer.writerow([row.member_id, row.outcome, row.reason or "", row.at.isoformat()])
-        return out.getvalue(), page.next_cursor
+        rows = ([row.member_id, row.outcome, row.reason, row.at.isoformat()] for row in page.items)
+        return csv_text(["memberId", "outcome", "reason", "at"], rows), page.next_cursor
 
 
 def schedule_name(tenant: str, campaign_id: str) -> str:
