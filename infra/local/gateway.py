@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from infra.local.runtime import LocalFunction
+from infra.local.runtime import LocalFunction, ServingRequest
 from infra.local.template import ACCOUNT, Route
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's own limit
@@ -39,7 +39,7 @@ class Authorizer:
         cached = self.answers.get(identity)
         if cached and cached[0] > self.now():
             return cached[1]
-        answer = self.function.invoke(_authorizer_event(event))
+        answer = self.function.invoke(_authorizer_event(event), foreground=True)
         if self.cache_seconds:
             if len(self.answers) >= 10_000:  # bounded: the oldest answer goes first
                 self.answers.pop(next(iter(self.answers)))
@@ -85,7 +85,7 @@ class Gateway:
             if not decision.get("isAuthorized"):
                 return _message(403, "Forbidden")
             event["requestContext"]["authorizer"] = {"lambda": decision.get("context", {})}
-        result = self.functions[route.function].invoke(event)
+        result = self.functions[route.function].invoke(event, foreground=True)
         return _response(result)
 
     def _match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
@@ -188,7 +188,8 @@ def serve(gateway: Gateway, host: str, port: int) -> ThreadingHTTPServer:
             body = self.rfile.read(length) if length else b""
             headers = {k.lower(): v for k, v in self.headers.items()}
             try:
-                status, response_headers, payload = gateway.handle(self.command, self.path, headers, body)
+                with ServingRequest():
+                    status, response_headers, payload = gateway.handle(self.command, self.path, headers, body)
             except Exception as error:  # a handler crash is a 500, as Lambda would report it
                 status, response_headers, payload = _message(500, f"Internal Server Error: {type(error).__name__}")
             self.send_response(status)

@@ -13,7 +13,7 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from infra.local.runtime import IDLE_SECONDS, LocalFunction, doorbell
+from infra.local.runtime import IDLE_SECONDS, LocalFunction, doorbell, serving_requests
 from infra.local.template import REGION, QueueSource, StreamSource
 from loyalty.observability import logger
 
@@ -45,7 +45,7 @@ class QueuePoller:
         # No long polling: the emulator serves one request at a time and a waiting receive would block it.
         messages = self.sqs.receive_message(
             QueueUrl=self.queue_url,
-            MaxNumberOfMessages=min(self.source.batch_size, 10),
+            MaxNumberOfMessages=1 if serving_requests() else min(self.source.batch_size, 10),
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         ).get("Messages", [])

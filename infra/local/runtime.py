@@ -16,7 +16,56 @@ from typing import Any
 
 from infra.local.template import ACCOUNT, REGION, Function, Resolver
 
-_invocation_lock = threading.Lock()
+
+class InvocationLock:
+    """One invocation at a time across the stack, and a request's first: an invocation for an HTTP request
+    (foreground) goes before every background one waiting (a poller's batch, a schedule), so a busy stack's
+    queues slow its API only by the one background invocation running (D-122)."""
+
+    def __init__(self) -> None:
+        self._free = threading.Condition()
+        self._held = False
+        self.foreground_waiting = 0
+
+    def acquire(self, foreground: bool) -> None:
+        with self._free:
+            if foreground:
+                self.foreground_waiting += 1
+                self._free.wait_for(lambda: not self._held)
+                self.foreground_waiting -= 1
+            else:
+                self._free.wait_for(lambda: not self._held and not self.foreground_waiting)
+            self._held = True
+
+    def release(self) -> None:
+        with self._free:
+            self._held = False
+            self._free.notify_all()
+
+
+_invocations = InvocationLock()
+_requests_in_flight = 0
+_requests_lock = threading.Lock()
+
+
+class ServingRequest:
+    """Marks the time an HTTP request is being served (the gateway enters it for each request)."""
+
+    def __enter__(self) -> None:
+        global _requests_in_flight
+        with _requests_lock:
+            _requests_in_flight += 1
+
+    def __exit__(self, *_: object) -> None:
+        global _requests_in_flight
+        with _requests_lock:
+            _requests_in_flight -= 1
+
+
+def serving_requests() -> bool:
+    """Whether an HTTP request is being served: pollers then take one record per invocation (a batch is at
+    most BatchSize records, so fewer is what Lambda may give too) and let the request through sooner."""
+    return _requests_in_flight > 0
 
 
 class Doorbell:
@@ -85,10 +134,11 @@ class LocalFunction:
     def name(self) -> str:
         return self.spec.logical_id
 
-    def invoke(self, event: dict) -> Any:
+    def invoke(self, event: dict, *, foreground: bool = False) -> Any:
         """One invocation at a time across the whole stack, so handlers never interleave (as separate
-        Lambda sandboxes would not share memory)."""
-        with _invocation_lock:
+        Lambda sandboxes would not share memory); `foreground` (an HTTP request's) before background ones."""
+        _invocations.acquire(foreground)
+        try:
             os.environ["AWS_LAMBDA_FUNCTION_NAME"] = self.name
             handler = self._load()
             context = LambdaContext(
@@ -99,6 +149,8 @@ class LocalFunction:
                 time.monotonic() + self.spec.timeout,
             )
             return handler(event, context)
+        finally:
+            _invocations.release()
 
     def _load(self) -> Callable[[dict, Any], Any]:
         if self._handler is None:
