@@ -105,6 +105,8 @@ NOT_IN_THE_DOCUMENT = {
     ("/from", "from comes before to, at most 92 days apart"),
     ("/from", "a date between 2000 and 2099"),
     ("/to", "a date between 2000 and 2099"),
+    # API keys (D-120): a channel key names its channel, an operator key none
+    ("/channel", "a channel key names its channel, an operator key none"),
 }
 
 
