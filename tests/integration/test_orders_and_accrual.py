@@ -259,6 +259,7 @@ def test_a_category_scope_matches_by_the_product_code_alone(member, api, pipelin
     del body["lines"][0]["categoryCode"]
     dessert = {**body["lines"][0], "lineNo": 2, "sku": "IC0600"}  # 甜品: the 1 per 1 offline rule
     body["lines"].append(dessert)
+    body["payments"] = [{"methodCode": "1001", "amount": "240"}]  # the two lines' paid (D-119)
     assert api.call("POST", "/v1/orders", POS, body=body)[0] == 202
     pipeline.drain()
     assert accounts(api, member["id"])["points"] == (360, 360, 0)  # 120 x 2 + 120 x 1
