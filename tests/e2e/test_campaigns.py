@@ -210,7 +210,7 @@ def test_the_birthday_gift_is_given_once_a_year(stack):
         _, member = pos.json("POST", "/v1/members", born)
         for _ in range(2):  # it runs hourly: the day's run happens once
             assert stack.request("POST", "/_local/schedules/campaign-days-hourly")[0] == 200
-        assert wait_for(lambda: points(pos, member["id"]), lambda p: p == 88) == 88
+        assert wait_for(lambda: points(pos, member["id"]), lambda p: p == 88, 90) == 88  # four queue hops, a busy CI
         status, accepted = operators.operator.json("POST", f"/v1/admin/campaigns/{campaign_id}/day-runs", {})
         assert (status, accepted["pages"]) == (202, 1)
         assert wait_for(lambda: points(pos, member["id"]), lambda p: p != 88, seconds=3) == 88

@@ -338,7 +338,16 @@ def test_points_per_yuan_on_a_product_group_stop_at_the_order_and_member_caps(de
     member_id = register(api, "13800138000")
     for number in ("o-1", "o-2", "o-3"):
         body = order_body(number, 300, days_ago=0, member={"id": member_id})  # TD0001: in the group
-        body["lines"].append({**body["lines"][0], "lineNo": 2, "sku": "IC0600", "paid": "100", "receivable": "100"})
+        body["lines"].append(
+            {
+                **body["lines"][0],
+                "lineNo": 2,
+                "sku": "IC0600",
+                "paid": "100",
+                "receivable": "100",
+                "pointsAmount": "100",
+            }
+        )
         assert api.call("POST", "/v1/orders", POS, body=body)[0] == 202
         pipeline.drain()
     _, records = api.call("GET", f"/v1/members/{member_id}/point-records", POS, query={"type": "TRANSACTION_PROMOTION"})

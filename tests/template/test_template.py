@@ -169,17 +169,19 @@ def test_each_function_reaches_only_its_keys():
             if any(action.startswith("dynamodb:") for action in statement["Action"]):
                 leading = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
                 expected = {
-                    "AuthorizerFunction": ["APIKEY#*"],
+                    "AuthorizerFunction": ["APIKEY#*", "T#*#APIKEY#*"],  # keys before D-120, and a tenant's
                     "ExpirySweepFunction": ["T#*", "PROGRAMS"],
                     "CampaignsFunction": ["T#*", "PROGRAMS"],  # the daily schedule reads every program
                     "MessagesFunction": ["T#*", "PROGRAMS"],  # the release schedule reads every program
                     "TierSweepFunction": ["T#*", "PROGRAMS"],
                     "ReconcileFunction": ["T#*", "PROGRAMS"],  # a page of programs, then their members
-                    "MigrationsFunction": ["T#*", "MIGRATIONS", "MIGRATION#*"],  # its own run state besides
+                    # its own run state besides, and the keys issued before D-120 (migration 005)
+                    "MigrationsFunction": ["T#*", "MIGRATIONS", "MIGRATION#*", "APIKEY#*"],
                 }
                 assert leading == expected.get(name, ["T#*"]), name
                 assert "dynamodb:Scan" not in statement["Action"] and "dynamodb:*" not in statement["Action"]
-    assert policies["AuthorizerFunction"][0]["Action"] == ["dynamodb:GetItem"]
+    # the authorizer reads a key's secret and marks the day it was used (D-120), nothing else
+    assert policies["AuthorizerFunction"][0]["Action"] == ["dynamodb:GetItem", "dynamodb:UpdateItem"]
 
 
 def test_functions_that_walk_the_programs_read_a_page_of_job_marks_in_one_call():
