@@ -148,3 +148,31 @@ def test_the_stream_poller_delivers_what_follows_a_cancelled_transaction():
         dynamodb.put_item(TableName="t", Item={"PK": {"S": "c"}})
         poller.poll_once()
     assert recorder.keys == ["a", "c"]
+
+
+def test_a_request_s_invocation_goes_before_waiting_background_ones():
+    """D-122: with a background invocation running and both kinds waiting, the request's goes next."""
+    import threading
+    import time
+
+    from infra.local.runtime import InvocationLock
+
+    lock, order = InvocationLock(), []
+    lock.acquire(foreground=False)  # a poller's invocation is running
+
+    def invoke(name: str, foreground: bool) -> None:
+        lock.acquire(foreground)
+        order.append(name)
+        lock.release()
+
+    background = threading.Thread(target=invoke, args=("background", False))
+    background.start()
+    time.sleep(0.05)  # the poller waits first
+    request = threading.Thread(target=invoke, args=("request", True))
+    request.start()
+    while not lock.foreground_waiting:
+        time.sleep(0.01)
+    lock.release()
+    background.join(5)
+    request.join(5)
+    assert order == ["request", "background"]

@@ -30,7 +30,7 @@ from loyalty.api.principal import Principal, Role
 from loyalty.clock import Clock, SystemClock
 from loyalty.domain.config import CODE_PATTERN
 from loyalty.domain.errors import Conflict, NotFound
-from loyalty.domain.validity import CamelModel, View
+from loyalty.domain.validity import CamelModel, View, invalid_field
 from loyalty.ids import new_ulid
 from loyalty.store import keys
 from loyalty.store.table import Item, Table, TransactionCancelled, put, update
@@ -68,8 +68,6 @@ class KeyRequest(CamelModel):
     @model_validator(mode="after")
     def _channel_for_channel_keys(self) -> KeyRequest:
         if (self.role == "channel") != (self.channel is not None):
-            from loyalty.domain.validity import invalid_field
-
             raise invalid_field("KeyRequest", "channel", "a channel key names its channel, an operator key none", None)
         return self
 
