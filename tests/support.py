@@ -146,31 +146,24 @@ def principal(tenant: str = "demo", role: str = "channel", channel: str = "POS")
         "tenant": tenant,
         "role": role,
         "channel": channel if role == "channel" else "operator",
-        "keyId": "01TESTKEY00000000000000000",
+        "keyId": TEST_OPERATOR_KEY,
     }
+
+
+TEST_OPERATOR_KEY, TEST_APPROVER_KEY = "01TESTKEY00000000000000000", "01APPROVERKEY0000000000000"
 
 
 def operator_keys_on_record(tenant: str = "demo") -> None:
     """The test principals' key ids as active operator keys of the tenant (an approver must be one, D-120):
     tests call routes with a principal, not through the authorizer, so no key was issued for them."""
-    from loyalty.store import keys
+    from loyalty.api.principal import Principal
+    from loyalty.services.auth import key_record
     from loyalty.store.table import Table
 
+    ids = (TEST_OPERATOR_KEY, TEST_APPROVER_KEY, "01BENCHAPPROVER00000000000")
+    created = "2026-01-01T00:00:00+00:00"
     Table().put_many(
-        [
-            {
-                "PK": keys.api_keys(tenant),
-                "SK": keys.api_key_record_sk(key_id),
-                "keyId": key_id,
-                "name": "test operator",
-                "role": "operator",
-                "channel": "operator",
-                "status": "active",
-                "createdAt": "2026-01-01T00:00:00+00:00",
-                "secrets": {},
-            }
-            for key_id in ("01TESTKEY00000000000000000", "01APPROVERKEY0000000000000", "01BENCHAPPROVER00000000000")
-        ]
+        [key_record(Principal(tenant, "operator", "operator", i), "test operator", created, "") for i in ids]
     )
 
 

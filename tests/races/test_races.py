@@ -21,7 +21,7 @@ from loyalty.services.coupon_verification import RedeemRequest, coupon_verifier
 from loyalty.services.coupons import coupon_service
 from loyalty.services.members import member_service
 from loyalty.services.redemption import redemption_service
-from tests.support import operator_keys_on_record
+from tests.support import TEST_APPROVER_KEY, TEST_OPERATOR_KEY, operator_keys_on_record
 
 pytestmark = pytest.mark.xdist_group("dynamodb-local")
 THREADS = 16
@@ -86,7 +86,7 @@ def listed_rule(**changes: Any) -> str:
         }
     )
     operator_keys_on_record()  # an approver is an active operator key of the tenant (D-120)
-    submitter, approver = "01TESTKEY00000000000000000", "01APPROVERKEY0000000000000"
+    submitter, approver = TEST_OPERATOR_KEY, TEST_APPROVER_KEY
     rule_id = rules.create("demo", rule, submitter).rule_id
     rules.submit("demo", rule_id, Submission(approver=approver), submitter)
     rules.approve("demo", rule_id, Decision(comment="ok"), approver)
@@ -323,7 +323,7 @@ def running_campaign(**changes: Any) -> str:
         **changes,
     }
     operator_keys_on_record()  # an approver is an active operator key of the tenant (D-120)
-    submitter, approver = "01TESTKEY00000000000000000", "01APPROVERKEY0000000000000"
+    submitter, approver = TEST_OPERATOR_KEY, TEST_APPROVER_KEY
     campaign_id = campaigns.create("demo", CampaignInput.model_validate(body), submitter).campaign_id
     campaigns.submit("demo", campaign_id, Submission(approver=approver), submitter)
     campaigns.approve("demo", campaign_id, Decision(comment="ok"), approver)

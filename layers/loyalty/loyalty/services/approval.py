@@ -19,6 +19,7 @@ from pydantic import Field
 from loyalty.domain.errors import Forbidden, InvalidInput, NotFound
 from loyalty.domain.validity import CamelModel, View
 from loyalty.ids import new_ulid
+from loyalty.services.auth import active_operator
 from loyalty.store import keys
 from loyalty.store.table import Item, Page, Table, TransactionCancelled, put, update
 
@@ -99,8 +100,7 @@ def submitting(table: Table, tenant: str, submission: Submission, by: str) -> Mo
     """提交审批: a draft to the approver it names, who is not the submitter and is an active operator key of
     the tenant (anyone else could never approve it, and the subject would stay pending for good)."""
     check_submission(submission, by)
-    approver = table.get(keys.api_keys(tenant), keys.api_key_record_sk(submission.approver), consistent=False)
-    if approver is None or approver.get("role") != "operator" or approver.get("status") != "active":
+    if not active_operator(table, tenant, submission.approver):
         raise InvalidInput(
             "the approver is no active operator key of this tenant", code="UNKNOWN_APPROVER", field="approver"
         )

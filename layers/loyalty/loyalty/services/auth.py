@@ -163,20 +163,8 @@ class ApiKeyService:
     def issue_key(self, tenant: str, request: KeyRequest, by: str | None = None) -> IssuedKey:
         now, key_id = self.clock.now(), new_ulid()
         secret, hashed = _new_secret(tenant)
-        channel = request.channel if request.role == "channel" else "operator"
-        principal = Principal(tenant, request.role, channel or "operator", key_id)
-        record = {
-            "PK": keys.api_keys(tenant),
-            "SK": keys.api_key_record_sk(key_id),
-            "keyId": key_id,
-            "name": request.name,
-            "role": request.role,
-            "channel": principal.channel,
-            "status": "active",
-            "createdAt": now.isoformat(),
-            **({"createdBy": by} if by else {}),
-            "secrets": {hashed: CURRENT},
-        }
+        principal = Principal(tenant, request.role, request.channel or "operator", key_id)
+        record = key_record(principal, request.name, now.isoformat(), hashed, **({"createdBy": by} if by else {}))
         self.table.transact(
             [
                 put(_secret_item(principal, hashed, request.name, now), "attribute_not_exists(PK)"),
@@ -188,12 +176,12 @@ class ApiKeyService:
 
     def list_page(self, tenant: str, limit: int, cursor: str | None) -> tuple[list[KeyView], str | None]:
         page = self.table.query_prefix(keys.api_keys(tenant), keys.API_KEY_RECORD_PREFIX, limit=limit, cursor=cursor)
-        current = [(keys.api_key_secret(tenant, _current(r)), keys.API_KEY_SK) for r in page.items if _current(r)]
-        used = self.table.get_many(current, consistent=False) if current else {}
-        views = []
-        for record in page.items:
-            secret = used.get((keys.api_key_secret(tenant, _current(record)), keys.API_KEY_SK), {})
-            views.append(KeyView.model_validate({**record, "lastUsedOn": secret.get("lastUsedOn")}))
+        secrets_at = [(keys.api_key_secret(tenant, _current(record)), keys.API_KEY_SK) for record in page.items]
+        used = self.table.get_many(secrets_at, consistent=False) if secrets_at else {}
+        views = [
+            KeyView.model_validate({**record, "lastUsedOn": used.get(at, {}).get("lastUsedOn")})
+            for record, at in zip(page.items, secrets_at, strict=True)
+        ]
         return views, page.next_cursor
 
     def get(self, tenant: str, key_id: str) -> KeyView:
@@ -214,7 +202,7 @@ class ApiKeyService:
         old = _current(record)
         secret, hashed = _new_secret(tenant)
         ends = (now + timedelta(hours=rotation.grace_hours)).isoformat()
-        in_grace = {d: ends for d, ends in record["secrets"].items() if d != old and _live(ends, now)}
+        in_grace = {d: until for d, until in record["secrets"].items() if d != old and _live(until, now)}
         principal = Principal(tenant, record["role"], record["channel"], key_id)
         try:
             self.table.transact(
@@ -277,16 +265,34 @@ class ApiKeyService:
             raise Conflict("the key is already revoked", code="KEY_REVOKED") from None
         return self.get(tenant, key_id)
 
-    def active_operator(self, tenant: str, key_id: str) -> bool:
-        """Whether this id is an active operator key of the tenant (an approver must be one)."""
-        record = self.table.get(keys.api_keys(tenant), keys.api_key_record_sk(key_id), consistent=False)
-        return record is not None and record["role"] == "operator" and record["status"] == "active"
-
     def _record(self, tenant: str, key_id: str) -> Item:
         record = self.table.get(keys.api_keys(tenant), keys.api_key_record_sk(key_id))
         if record is None:
             raise NotFound(f"no API key {key_id!r}", code="API_KEY_NOT_FOUND")
         return record
+
+
+def key_record(principal: Principal, name: str, created_at: str, current: str, **extra: Any) -> Item:
+    """A key's record in its tenant: who the key is, its status, and its live secrets (`current` the digest
+    of the one in use)."""
+    return {
+        "PK": keys.api_keys(principal.tenant),
+        "SK": keys.api_key_record_sk(principal.key_id),
+        "keyId": principal.key_id,
+        "name": name,
+        "role": principal.role,
+        "channel": principal.channel,
+        "status": "active",
+        "createdAt": created_at,
+        "secrets": {current: CURRENT} if current else {},
+        **extra,
+    }
+
+
+def active_operator(table: Table, tenant: str, key_id: str) -> bool:
+    """Whether this id is an active operator key of the tenant (an approver must be one)."""
+    record = table.get(keys.api_keys(tenant), keys.api_key_record_sk(key_id), consistent=False)
+    return record is not None and record["role"] == "operator" and record["status"] == "active"
 
 
 def _new_secret(tenant: str) -> tuple[str, str]:

@@ -9,9 +9,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from loyalty.api.principal import Principal
 from loyalty.clock import Clock
 from loyalty.domain.members import new_card_number
 from loyalty.ids import ulid_bound
+from loyalty.services.auth import key_record
 from loyalty.services.migrations.runner import Migration
 from loyalty.store import keys
 from loyalty.store.table import Item, Table, TransactionCancelled, put, update
@@ -172,18 +174,9 @@ def api_key_records(table: Table, item: Item, clock: Clock) -> bool:
     it, and revoking it writes inside the tenant only."""
     tenant, key_id, hashed = item["tenant"], item["keyId"], item["PK"].removeprefix("APIKEY#")
     secret = {**item, "PK": keys.api_key_secret(tenant, hashed)}
-    record = {
-        "PK": keys.api_keys(tenant),
-        "SK": keys.api_key_record_sk(key_id),
-        "keyId": key_id,
-        "name": item.get("name", ""),
-        "role": item["role"],
-        "channel": item["channel"],
-        "status": "revoked" if item.get("revokedAt") else "active",
-        "createdAt": item.get("createdAt", clock.now().isoformat()),
-        "secrets": {hashed: "current"},
-        **({"revokedAt": item["revokedAt"]} if item.get("revokedAt") else {}),
-    }
+    revoked = {"status": "revoked", "revokedAt": item["revokedAt"]} if item.get("revokedAt") else {}
+    who = Principal(tenant, item["role"], item["channel"], key_id)
+    record = key_record(who, item.get("name", ""), item.get("createdAt", clock.now().isoformat()), hashed, **revoked)
     try:
         table.transact(
             [
