@@ -8,6 +8,8 @@ from decimal import Decimal
 
 import pytest
 
+from loyalty.store import keys
+from loyalty.store.table import Table
 from tests.support import OPERATOR, POS, SHANGHAI, Api, forget_answers, order_body
 
 APPROVER = {**OPERATOR, "keyId": "01APPROVERKEY0000000000000"}
@@ -328,6 +330,12 @@ def test_a_transfer_is_accepted_by_a_friend_and_logged(member, api):
         {"cardNo": cards[1], "name": "李四", "phone": "139****9000"},
     )
     assert all(cards)
+    # The record keeps the card numbers only: the friend's erasure reaches what it shows (D-123)
+    assert api.call("DELETE", f"/v1/members/{friend}/personal-data", POS)[0] == 200
+    transfers = api.call("GET", f"/v1/admin/coupons/{code}/transfers", OPERATOR)[1]["items"]
+    assert transfers[0]["receiver"] == {"cardNo": cards[1], "name": None, "phone": None}
+    [stored] = Table().query_all(keys.coupon("demo", code), keys.transfer_sk(""))
+    assert (stored["giver"], stored["receiver"]) == ({"cardNo": cards[0]}, {"cardNo": cards[1]})
 
 
 def test_a_coupon_that_cannot_be_transferred_is_refused(member, api):

@@ -13,6 +13,7 @@ from pydantic import Field, field_validator
 
 from loyalty.domain.config import CODE_PATTERN
 from loyalty.domain.errors import Conflict
+from loyalty.domain.personal_data import mask_phone
 from loyalty.domain.validity import CamelModel, ExpiringValidity, View, refused_characters
 
 # Spaces (Unicode's, not control characters: those are refused before), dashes, dots and parentheses.
@@ -63,30 +64,10 @@ def inactive_member(status: str) -> Conflict:
     return Conflict(f"the member is {status}", code="MEMBER_NOT_ACTIVE")
 
 
-PERSONAL_FIELDS = frozenset({"phone", "name", "email", "birthday", "address"})  # masked in change records
-
-
 def name_key(name: str) -> str:
     """A name as the member list matches it: compatibility forms folded, case and white space ignored, so
     "Zhang  San", "zhang san" and full-width letters find the same member (exact, not a text search)."""
     return "".join(unicodedata.normalize("NFKC", name).casefold().split())
-
-
-def masked(field: str, value: Any) -> Any:
-    """How a profile-change record shows a value: personal data masked (138****8000, z***@example.com,
-    张*, a birthday's year hidden, the street line hidden), the rest as it is."""
-    if value is None or field not in PERSONAL_FIELDS:
-        return value
-    if field == "phone":
-        return mask_phone(value)
-    if field == "email":
-        local, _, domain = str(value).partition("@")
-        return f"{local[:1]}***@{domain}"
-    if field == "name":
-        return str(value)[:1] + "*"
-    if field == "birthday":
-        return "****" + str(value)[4:]
-    return {k: ("***" if k == "line" else v) for k, v in dict(value).items()}
 
 
 def merged_address(current: dict[str, Any] | None, patch: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -96,13 +77,6 @@ def merged_address(current: dict[str, Any] | None, patch: dict[str, Any] | None)
     merged = {**(current or {}), **patch}
     kept = {k: v for k, v in merged.items() if v is not None}
     return kept or None
-
-
-def mask_phone(phone: str | None) -> str | None:
-    """138****8000: what a record shows of a member's phone (the first 3 and last 4 digits)."""
-    if not phone:
-        return None
-    return phone[:3] + "*" * max(len(phone) - 7, 0) + phone[-4:] if len(phone) > 7 else "*" * len(phone)
 
 
 class ChannelIdentity(CamelModel):

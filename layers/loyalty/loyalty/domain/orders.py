@@ -32,6 +32,12 @@ class MemberReference(CamelModel):
         return self
 
 
+def naming_member(submission: dict[str, Any], member_id: str) -> dict[str, Any]:
+    """A member's sale as it is kept: it names the member by id. The phone, card number or identity that found
+    the member was only the way to them, and personal data the sale must not keep past an erasure (D-123)."""
+    return {**submission, "member": {"id": member_id}}
+
+
 class OrderLine(CamelModel):
     line_no: int = Field(ge=1, le=10_000)
     sku: str = Field(pattern=CODE_PATTERN, description="Product code (商品编码)")

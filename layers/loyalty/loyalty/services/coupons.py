@@ -29,7 +29,8 @@ from loyalty.domain.coupons import (
     window_at_issue,
 )
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
-from loyalty.domain.members import inactive_member, mask_phone
+from loyalty.domain.members import inactive_member
+from loyalty.domain.personal_data import mask_phone
 from loyalty.domain.validity import CamelModel, View
 from loyalty.ids import new_ulid
 from loyalty.services import events
@@ -248,7 +249,7 @@ class CouponService:
         makes it happen once. Refusals are domain errors with stable codes (OUT_OF_STOCK, CLAIM_LIMIT_REACHED, ...)."""
         if rule["status"] not in ("listed", "delisted"):  # approved once; listed or not, its shards say
             raise Conflict("only listed rules issue coupons", code="RULE_NOT_LISTED", field="ruleId")
-        definition = CouponRuleInput.model_validate(rule["rule"])
+        definition = CouponRuleInput.stored(rule["rule"])
         program = self.programs.load(tenant, definition.program_code)
         now = self.clock.now()
         valid_from, valid_until = window_at_issue(definition.validity, now, program.zone)
@@ -572,9 +573,20 @@ class CouponService:
     def transfers(self, tenant: str, code: str, limit: int = 100, cursor: str | None = None) -> TransferPage:
         self.item(tenant, code)
         page = self.table.query_prefix(keys.coupon(tenant, code), keys.transfer_sk(""), limit=limit, cursor=cursor)
-        return TransferPage(
-            items=[TransferView.model_validate(item) for item in page.items], next_cursor=page.next_cursor
-        )
+        ids = {i[role] for i in page.items for role in ("giverId", "receiverId") if i.get(role)}
+        found = self.table.get_many([(keys.member(tenant, i), keys.MEMBER_SK) for i in sorted(ids)], consistent=False)
+        profiles = {item["memberId"]: item for item in found.values()}
+        items = [
+            TransferView.model_validate(
+                {
+                    **item,
+                    "giver": _shown(item.get("giver"), profiles.get(item["giverId"])),
+                    "receiver": _shown(item.get("receiver"), profiles.get(item.get("receiverId", ""))),
+                }
+            )
+            for item in page.items
+        ]
+        return TransferPage(items=items, next_cursor=page.next_cursor)
 
 
 def _take_stock(
@@ -687,8 +699,17 @@ def _unusable(found: Item | None, member_id: str, now: datetime) -> Conflict | N
 
 
 def _party(profile: Item) -> dict[str, str]:
-    party = {"cardNo": profile.get("cardNo"), "name": profile.get("name"), "phone": mask_phone(profile.get("phone"))}
-    return {k: v for k, v in party.items() if v}
+    """A party as the transfer record keeps it: the card number only; the name and masked phone are the
+    member's as they are when the record is read, so an erasure reaches them (D-123)."""
+    return {"cardNo": profile["cardNo"]} if profile.get("cardNo") else {}
+
+
+def _shown(party: dict[str, Any] | None, profile: Item | None) -> dict[str, Any] | None:
+    """A party as a transfer record shows it: its card number, and the member's name and masked phone now."""
+    if party is None:
+        return None
+    now = {"name": profile.get("name"), "phone": mask_phone(profile.get("phone"))} if profile else {}
+    return {**party, **{k: v for k, v in now.items() if v}}
 
 
 def coupon_view(item: Item, now: datetime | None = None) -> CouponView:

@@ -35,18 +35,18 @@ from loyalty.domain.members import (
     TierRecordView,
     TierTargetView,
     TierView,
-    masked,
     merged_address,
     name_key,
     new_card_number,
 )
+from loyalty.domain.personal_data import masked
 from loyalty.domain.program import ProgramConfig
 from loyalty.domain.tiers import progress
 from loyalty.domain.validity import end_of_validity
 from loyalty.ids import new_ulid
 from loyalty.services import events, timeline
 from loyalty.services.accrual import tier_change
-from loyalty.services.config import ProgramLoader
+from loyalty.services.config import ProgramLoader, open_store
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
 from loyalty.store.ledger_repo import Conflict as WriteConflict
@@ -103,6 +103,9 @@ class MemberService:
         program = self.programs.load(tenant, request.program_code)
         base = program.base_tier()
         now, member_id = self.clock.now(), new_ulid()
+        _plausible_birthday(request.birthday, now)
+        if request.store_code:
+            open_store(self.config, tenant, request.store_code)
         record_id = new_ulid()
         tier = {
             "code": base.code,
@@ -189,6 +192,7 @@ class MemberService:
         given = patch.model_dump(mode="json", by_alias=True, exclude_unset=True)
         self._allowed(tenant, editor, profile, given)
         now = self.clock.now()
+        _plausible_birthday(patch.birthday, now)
         new = dict(given)
         if "address" in given:
             new["address"] = merged_address(profile.get("address"), given["address"])
@@ -256,7 +260,7 @@ class MemberService:
         if free_phone:
             changes.append({"field": "phone", "old": masked("phone", free_phone), "new": None})
         record = _change_record(editor, now, changes, reason)
-        announced = events.DomainEvent(event, {"memberId": member_id, "reason": reason})
+        announced = events.DomainEvent(event, {"memberId": member_id})  # the reason is free text: not on the bus
         try:
             self.members.change_status(
                 StatusUpdate(
@@ -467,17 +471,30 @@ class MemberService:
         return self.get(tenant, self.members.id_by_identity(tenant, channel, identity_type, value))
 
     def erase_personal_data(self, tenant: str, member_id: str) -> MemberView:
-        """Name, phone, email and birthday are blanked (一键删除隐私); points, tiers and ledger stay. Repeatable."""
-        member = self.get(tenant, member_id)
-        if member.phone is not None:
-            # Erased meanwhile by a concurrent request? The outcome is the same.
+        """一键删除隐私 (D-123): the declared personal fields, the channel identities, tags, notes and the
+        personal values of change records go; points, tiers, the ledger and the card number stay. Any status
+        (a cancelled member too); repeatable, and a repeat finishes an erasure cut short."""
+        profile = self.members.profile(tenant, member_id, consistent=True)  # 404 for an unknown member
+        if profile["status"] != "erased":
             now = self.clock.now()
             erased = events.outbox_entry(
                 tenant, events.DomainEvent("MemberPersonalDataErased", {"memberId": member_id}), now
             )
-            with contextlib.suppress(TransactionCancelled):
-                self.members.erase_personal_data(tenant, member_id, member.phone, now, [erased])
+            with contextlib.suppress(TransactionCancelled):  # erased meanwhile by a concurrent request
+                self.members.erase_profile(tenant, member_id, profile.get("phone"), now, [erased])
+        self.members.erase_records(tenant, member_id)
         return self.get(tenant, member_id)
+
+
+def _plausible_birthday(birthday: date | None, now: datetime) -> None:
+    """A birthday is a day of the last 130 years, not one to come (D-127)."""
+    today = now.date()
+    if birthday is not None and not today.replace(year=today.year - 130, day=min(today.day, 28)) <= birthday <= today:
+        raise InvalidInput(
+            "a birthday is a day of the last 130 years, not in the future",
+            code="BIRTHDAY_OUT_OF_RANGE",
+            field="birthday",
+        )
 
 
 def _change_record(editor: Editor, now: datetime, changes: list[dict], reason: str | None = None) -> Item:

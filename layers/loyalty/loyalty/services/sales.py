@@ -19,7 +19,7 @@ from typing import Any
 from loyalty.clock import Clock, SystemClock
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
 from loyalty.domain.members import inactive_member
-from loyalty.domain.orders import OrderAttachment, OrderView, SalePage, SaleView
+from loyalty.domain.orders import OrderAttachment, OrderView, SalePage, SaleView, naming_member
 from loyalty.services import events
 from loyalty.services.config import ProgramLoader
 from loyalty.services.orders import RECEIVED, UNATTACHED
@@ -87,6 +87,7 @@ class SalesService:
             **{k: v for k, v in order.items() if k not in ("PK", "SK", "GSI2PK", "GSI2SK", "fingerprint")},
             "status": RECEIVED,
             "memberId": member_id,
+            "submission": naming_member(submission, member_id),
             "tierCode": profile["tier"]["code"],
             "attachedAt": now.isoformat(),
             "attachedBy": key_id,
@@ -103,7 +104,7 @@ class SalesService:
                         keys.order(tenant, body.channel, body.order_no),
                         keys.ORDER_SK,
                         "SET memberId = :member, tierCode = :tier, #status = :received, attachedAt = :now, "
-                        "attachedBy = :by, attachKey = :key, GSI2PK = :gpk, GSI2SK = :gsk",
+                        "attachedBy = :by, attachKey = :key, GSI2PK = :gpk, GSI2SK = :gsk, submission.#member = :ref",
                         {
                             ":member": member_id,
                             ":tier": attached["tierCode"],
@@ -114,9 +115,10 @@ class SalesService:
                             ":key": digest or "",
                             ":gpk": index["GSI2PK"],
                             ":gsk": index["GSI2SK"],
+                            ":ref": attached["submission"]["member"],
                         },
                         "#status = :unattached AND attribute_not_exists(returnsVersion)",
-                        {"#status": "status"},
+                        {"#status": "status", "#member": "member"},
                     ),
                     check(
                         keys.member(tenant, member_id),

@@ -10,6 +10,7 @@ from typing import Any
 
 from loyalty.domain.config import Ref
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
+from loyalty.domain.personal_data import ERASED_ATTRIBUTES, PERSONAL
 from loyalty.store import keys
 from loyalty.store.config_repo import count_ref
 from loyalty.store.table import Item, Page, Table, TransactionCancelled, check, delete, put, update
@@ -70,6 +71,13 @@ class StatusUpdate:
 def _release_phone(tenant: str, phone: str, member_id: str) -> dict:
     """Free a phone number for another registration: its guard goes, if it is still this member's."""
     return delete(keys.phone_guard(tenant, phone), keys.GUARD_SK, "memberId = :id", {":id": member_id})
+
+
+def _blanked(change: dict[str, Any]) -> dict[str, Any]:
+    """A change record's line with a personal field's values gone (its name stays: that it changed)."""
+    if change.get("field") in PERSONAL and (change.get("old") is not None or change.get("new") is not None):
+        return {**change, "old": None, "new": None}
+    return change
 
 
 def accounts_by_group(items: list[Item]) -> dict[str, Item]:
@@ -334,25 +342,61 @@ class MemberRepository:
             raise NotFound("no member with this channel identity", code="MEMBER_NOT_FOUND")
         return str(guard["memberId"])
 
-    def erase_personal_data(self, tenant: str, member_id: str, phone: str, now: datetime, outbox: list[dict]) -> None:
-        """Blank the profile's personal data and free the phone number, together; the ledger stays."""
+    def erase_profile(self, tenant: str, member_id: str, phone: str | None, now: datetime, outbox: list[dict]) -> None:
+        """Remove the profile's personal fields and the operators' reason (D-123), mark it erased and free its
+        phone number, together; accounts, tiers and the ledger stay. Cancelled if it is erased already."""
         pk = keys.member(tenant, member_id)
+        names = {f"#e{i}": name for i, name in enumerate(ERASED_ATTRIBUTES)} | {"#status": "status"}
+        removes = ", ".join(name for name in names if name != "#status")
         self.table.transact(
             [
                 update(
                     pk,
                     keys.MEMBER_SK,
-                    "REMOVE phone, #name, nameKey, email, birthday, gender SET #status = :erased, erasedAt = :now",
-                    {":erased": "erased", ":now": now.isoformat(), ":phone": phone},
-                    "phone = :phone",
-                    {"#name": "name", "#status": "status"},
+                    f"REMOVE {removes} SET #status = :erased, erasedAt = :now",
+                    {":erased": "erased", ":now": now.isoformat()},
+                    "attribute_exists(PK) AND #status <> :erased",
+                    names,
                 ),
-                _release_phone(tenant, phone, member_id),
+                *([_release_phone(tenant, phone, member_id)] if phone else []),
                 delete(pk, keys.BIRTHDAY_SK),
                 delete(pk, keys.LAST_PURCHASE_SK),  # an erased member is no campaign's to win back
                 *outbox,
             ]
         )
+
+    def erase_records(self, tenant: str, member_id: str) -> None:
+        """What else the member's partition says of the person (D-123): channel identities are unbound and
+        forgotten (their guards and items go: the value is in the item's key), tags detached, notes and the
+        reasons and personal values of change records blanked. Each write stands alone and a repeat finds
+        nothing left, so an erasure cut short is finished by the next."""
+        pk = keys.member(tenant, member_id)
+        for identity in self.table.query_all(pk, keys.IDENTITY_PREFIX):
+            self._forget_identity(tenant, member_id, identity)
+        for tag in self.table.query_all(pk, keys.TAG_PREFIX):
+            self.detach_tag(tenant, member_id, tag["tagCode"])
+        for note in self.table.query_all(pk, keys.NOTE_PREFIX):
+            if note.get("comment"):
+                blank = update(pk, note["SK"], "SET #c = :blank", {":blank": ""}, None, {"#c": "comment"})
+                self.table.transact([blank])
+        for record in self.table.query_all(pk, keys.PROFILE_CHANGE_PREFIX):
+            changes = [_blanked(change) for change in record.get("changes", [])]
+            if changes != record.get("changes", []) or "reason" in record:
+                self.table.transact(
+                    [update(pk, record["SK"], "SET changes = :changes REMOVE reason", {":changes": changes})]
+                )
+
+    def _forget_identity(self, tenant: str, member_id: str, identity: Item) -> None:
+        """The identity's item goes, and its guard with it if the guard is still this member's (an identity
+        unbound earlier may be another member's by now)."""
+        guard = keys.identity_guard(tenant, identity["channel"], identity["type"], identity["value"])
+        item = delete(identity["PK"], identity["SK"])
+        try:
+            self.table.transact([delete(guard, keys.GUARD_SK, "memberId = :id", {":id": member_id}), item])
+        except TransactionCancelled as cancelled:
+            if not cancelled.failed(0):
+                raise
+            self.table.transact([item])
 
     def update_profile(self, change: ProfileUpdate) -> None:
         """The profile's new values, its version moved on, the phone guard moved with a new phone, the change

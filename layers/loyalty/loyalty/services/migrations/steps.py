@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from loyalty.api.principal import Principal
 from loyalty.clock import Clock
 from loyalty.domain.members import new_card_number
+from loyalty.domain.orders import naming_member
+from loyalty.domain.personal_data import masked
 from loyalty.ids import ulid_bound
 from loyalty.services.auth import key_record
 from loyalty.services.migrations.runner import Migration
@@ -196,6 +199,40 @@ def api_key_records(table: Table, item: Item, clock: Clock) -> bool:
     return True
 
 
+def personal_data_out_of_records(table: Table, item: Item, clock: Clock) -> bool:
+    """Records written before D-123 keep no personal data an erasure cannot reach: a member's sale names the
+    member by id only, a coupon transfer its parties by card number only, and a profile-change record shows
+    every declared personal field masked (the masks are idempotent: a masked value stays as it is)."""
+    if item["SK"] == keys.ORDER_SK:
+        old = item["submission"].get("member")
+        new = naming_member(item["submission"], item["memberId"])["member"]
+        if old == new:
+            return False
+        return _replace(table, item, "submission.#m", {"#m": "member"}, old, new)
+    if item["SK"].startswith(keys.transfer_sk("")):
+        changed = False
+        for role in ("giver", "receiver"):
+            party = item.get(role)
+            if party and set(party) - {"cardNo"}:
+                kept = {"cardNo": party["cardNo"]} if party.get("cardNo") else {}
+                changed = _replace(table, item, "#p", {"#p": role}, party, kept) or changed
+        return changed
+    changes = item.get("changes", [])
+    masked_changes = [{k: masked(c["field"], v) if k in ("old", "new") else v for k, v in c.items()} for c in changes]
+    return masked_changes != changes and _replace(table, item, "changes", {}, changes, masked_changes)
+
+
+def _replace(table: Table, item: Item, path: str, names: dict[str, str], old: Any, new: Any) -> bool:
+    """Set one attribute (or map entry) of an item to `new` if it still holds `old`; False if it changed."""
+    condition = f"{path} = :old" if old is not None else f"attribute_not_exists({path})"
+    values = {":new": new, **({":old": old} if old is not None else {})}
+    try:
+        table.transact([update(item["PK"], item["SK"], f"SET {path} = :new", values, condition, names or None)])
+    except TransactionCancelled:
+        return False  # changed by the running code meanwhile
+    return True
+
+
 MIGRATIONS = (
     Migration(
         "001-ends-index",
@@ -230,5 +267,13 @@ MIGRATIONS = (
         "SK = :key AND begins_with(PK, :global) AND attribute_not_exists(moved)",
         {":key": keys.API_KEY_SK, ":global": "APIKEY#"},
         api_key_records,
+    ),
+    Migration(
+        "006-personal-data-out-of-records",
+        "Sales name their member by id, transfers their parties by card number, change records mask personal "
+        "fields (D-123)",
+        "(SK = :order AND attribute_exists(memberId)) OR begins_with(SK, :transfer) OR begins_with(SK, :change)",
+        {":order": keys.ORDER_SK, ":transfer": keys.transfer_sk(""), ":change": keys.PROFILE_CHANGE_PREFIX},
+        personal_data_out_of_records,
     ),
 )
