@@ -189,6 +189,7 @@ def configure_environment(
             "AWS_ACCESS_KEY_ID": "local",
             # B105: the emulator takes any
             "AWS_SECRET_ACCESS_KEY": "local",  # nosec B105
+            "LOYALTY_LOCAL_WEBHOOKS": "1",  # the demo's webhook receiver is the stack's own http (D-124)
         }
     )
     if endpoint:

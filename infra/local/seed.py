@@ -219,6 +219,14 @@ def seed_demo_coupon_rule(tenant: str, operator: str, approver: str) -> str:
 # The local receiver checks signatures with it; the demo's only, on this machine.
 DEMO_WEBHOOK_SECRET = "local-demo-webhook-secret"  # noqa: S105  # nosec B105
 DEMO_EMAIL_FROM = "loyalty@example.com"
+
+
+def email_from(tenant: str) -> str:
+    """The sender address the platform registers for a local tenant: the demo's, or one of the tenant's own
+    (a tenant may not send as another, D-125)."""
+    return DEMO_EMAIL_FROM if tenant == TENANT else f"loyalty@{tenant}.example.com"
+
+
 DEMO_TEMPLATES = [
     {
         "code": "points-earned",
@@ -268,17 +276,16 @@ DEMO_TEMPLATES = [
 
 def seed_demo_messages(webhook_url: str, key_ids: dict[str, str], tenant: str = TENANT) -> None:
     """消息中心 of the demo program (§11): SMS, email and webhook templates (the marketing one submitted by the
-    demo operator key and approved by the demo approver key, `key_ids`), the emulator's verified email sender,
+    demo operator key and approved by the demo approver key, `key_ids`), the tenant's registered email sender,
     and the notifications switched on: points earned and expiring in 7 days, coupon issued, tier changed
     (email). The webhook goes to the local stack's receiver."""
-    import boto3
-
     from loyalty.domain.messages import MessageSettingsInput, TemplateInput
     from loyalty.services.approval import Decision, Submission
+    from loyalty.services.messages.mail_identities import MailIdentities
     from loyalty.services.messages.settings import message_settings_service
     from loyalty.services.messages.templates import template_service
 
-    boto3.client("ses").verify_email_identity(EmailAddress=DEMO_EMAIL_FROM)
+    MailIdentities().register(tenant, email_from(tenant))  # what the platform does for a tenant (infra.mail_senders)
     templates = template_service()
     for template in DEMO_TEMPLATES:
         operator, approver = key_ids["operator"], key_ids["approver"]
@@ -287,7 +294,7 @@ def seed_demo_messages(webhook_url: str, key_ids: dict[str, str], tenant: str = 
             templates.submit(tenant, PROGRAM, template["code"], Submission(approver=approver), operator)
             templates.approve(tenant, PROGRAM, template["code"], Decision(comment="demo"), approver)
     settings = {
-        "emailFrom": DEMO_EMAIL_FROM,
+        "emailFrom": email_from(tenant),
         "webhook": {"url": webhook_url, "secret": DEMO_WEBHOOK_SECRET},
         "notifications": {
             "pointsEarned": {"templateCode": "points-earned", "pointGroupCode": "points"},

@@ -62,13 +62,17 @@ def test_sms_says_try_later_for_throttling_and_outages_and_why_not_otherwise(err
 
 def test_email_from_an_unverified_sender_is_refused_for_good_and_throttling_is_tried_later():
     with pytest.raises(Undeliverable) as raised:
-        SesEmail(Failing(client_error("MessageRejected"))).send(MAIL)
+        SesEmail(lambda tenant: Failing(client_error("MessageRejected"))).send(MAIL)
     assert raised.value.reason == "unverifiedSender"
     with pytest.raises(Undeliverable) as raised:
-        SesEmail(Failing(client_error("InvalidParameterValue"))).send(MAIL)
+        SesEmail(lambda tenant: Failing(client_error("InvalidParameterValue"))).send(MAIL)
     assert raised.value.reason == "invalidAddress"
     with pytest.raises(TryLater):
-        SesEmail(Failing(client_error("Throttling"))).send(MAIL)
+        SesEmail(lambda tenant: Failing(client_error("Throttling"))).send(MAIL)
+    # IAM refuses an identity of another tenant's (D-125): for good, and said so
+    with pytest.raises(Undeliverable) as raised:
+        SesEmail(lambda tenant: Failing(client_error("AccessDeniedException"))).send(MAIL)
+    assert raised.value.reason == "senderNotAllowed"
 
 
 def test_a_webhook_signs_timestamp_dot_body_with_hmac_sha256_and_goes_only_to_https_or_this_machine():
@@ -78,13 +82,13 @@ def test_a_webhook_signs_timestamp_dot_body_with_hmac_sha256_and_goes_only_to_ht
     hook = Outgoing("01JDQ5W8C4M7Q3V2X9Z6K1B0TA", "http://hooks.example.com/x", "x", "business", secret="s" * 16)
     with pytest.raises(Undeliverable) as raised:
         Webhook().send(hook)
-    assert raised.value.reason == "webhookNotHttps"
+    assert raised.value.reason == "webhookUrlRefused"
 
 
 def test_a_webhook_nobody_answers_is_tried_later_after_its_attempts():
     hook = Outgoing("01JDQ5W8C4M7Q3V2X9Z6K1B0TA", "http://127.0.0.1:9/", "x", "business", secret="s" * 16)
     with pytest.raises(TryLater) as raised:
-        Webhook(timeout=0.5, attempts=2, backoff=0.01).send(hook)
+        Webhook(timeout=0.5, attempts=2, backoff=0.01, local=True).send(hook)
     assert raised.value.reason == "webhookUnreachable"
 
 

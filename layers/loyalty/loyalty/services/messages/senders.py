@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
+import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
@@ -25,6 +27,17 @@ from typing import Any, Protocol
 import boto3
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as EndpointUnreachable
+
+from loyalty.services.messages.mail_identities import TenantMail
+from loyalty.services.messages.webhook_target import (
+    Resolver,
+    Target,
+    TargetRefused,
+    address_for,
+    checked_url,
+    system_resolver,
+)
+from loyalty.settings import get_settings
 
 SMS_TYPES = {"business": "Transactional", "marketing": "Promotional"}
 THROTTLED = {"Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException", "InternalError"}
@@ -54,6 +67,7 @@ class Outgoing:
     purpose: str
     subject: str | None = None
     sender: str | None = None  # the email's from-address
+    tenant: str = ""  # whose identity an email goes out under (D-125)
     secret: str | None = None  # the webhook's signing key
     payload: dict[str, Any] | None = None  # what a webhook carries beside the body
 
@@ -82,23 +96,28 @@ class SnsSms:
 
 
 class SesEmail:
-    """SES SendEmail from the program's verified address, as plain UTF-8 text."""
+    """SES v2 SendEmail from the program's address, as plain UTF-8 text, with the client of the message's
+    tenant: a MailSenderRole session tagged with it, so SES sends only from that tenant's identities (D-125)."""
 
-    def __init__(self, client: Any = None) -> None:
-        self.client = client or boto3.client("ses")
+    def __init__(self, clients: Callable[[str], Any]) -> None:
+        self.clients = clients
 
     def send(self, message: Outgoing) -> str:
         try:
-            response = self.client.send_email(
-                Source=message.sender,
+            response = self.clients(message.tenant).send_email(
+                FromEmailAddress=message.sender,
                 Destination={"ToAddresses": [message.recipient]},
-                Message={
-                    "Subject": {"Data": message.subject or "", "Charset": "UTF-8"},
-                    "Body": {"Text": {"Data": message.body, "Charset": "UTF-8"}},
+                Content={
+                    "Simple": {
+                        "Subject": {"Data": message.subject or "", "Charset": "UTF-8"},
+                        "Body": {"Text": {"Data": message.body, "Charset": "UTF-8"}},
+                    }
                 },
             )
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
+            if code in ("AccessDenied", "AccessDeniedException"):
+                raise Undeliverable("senderNotAllowed") from None
             raise _classified(error, "unverifiedSender" if code == "MessageRejected" else "invalidAddress") from None
         except (EndpointUnreachable, HTTPClientError):
             raise TryLater("providerUnreachable") from None
@@ -108,12 +127,31 @@ class SesEmail:
 class Webhook:
     """POST JSON with `X-Loyalty-Signature: sha256=<hex>` over `<timestamp>.<body>` and the message id as
     Idempotency-Key, so a receiver can check who sent it, refuse a replay, and drop a duplicate. Up to
-    `attempts` tries of `timeout` seconds each while the receiver times out or answers 5xx."""
+    `attempts` tries of `timeout` seconds each while the receiver times out or answers 429 or 5xx.
 
-    def __init__(self, timeout: float = 3.0, attempts: int = 3, backoff: float = 0.5) -> None:
+    The target is checked first (webhook_target, D-124): https to a name that resolves to public addresses
+    only, then the connection goes to the address checked, and no redirect is followed. What the send record
+    says is coarse (refused, unavailable, unreachable), never the receiver's exact status."""
+
+    def __init__(
+        self,
+        timeout: float = 3.0,
+        attempts: int = 3,
+        backoff: float = 0.5,
+        local: bool = False,
+        resolve: Resolver = system_resolver,
+    ) -> None:
         self.timeout, self.attempts, self.backoff = timeout, attempts, backoff
+        self.local, self.resolve = local, resolve
 
     def send(self, message: Outgoing) -> str:
+        try:
+            target = checked_url(message.recipient, local=self.local)
+            address = address_for(target, self.resolve)
+        except TargetRefused as refused:
+            raise Undeliverable(refused.reason) from None
+        except OSError:
+            raise TryLater("webhookUnreachable") from None
         body = json.dumps(
             {"messageId": message.message_id, "body": message.body, **(message.payload or {})}, ensure_ascii=False
         ).encode()
@@ -124,24 +162,48 @@ class Webhook:
             SIGNATURE_HEADER: "sha256=" + signature(message.secret or "", stamp, body),
             "Idempotency-Key": message.message_id,
         }
-        if not message.recipient.startswith(("https://", "http://127.0.0.1", "http://localhost")):
-            raise Undeliverable("webhookNotHttps")  # the settings' pattern says so too
         reason = "webhookUnreachable"
         for attempt in range(self.attempts):
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
-            # https, or http to this machine only (checked above and by the settings).
-            request = urllib.request.Request(message.recipient, data=body, headers=headers, method="POST")  # noqa: S310
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:  # nosec B310  # noqa: S310
-                    return str(response.headers.get("X-Message-Id") or message.message_id)
-            except urllib.error.HTTPError as error:
-                if error.code < 500 and error.code != 429:
-                    raise Undeliverable(f"webhookRefused{error.code}") from None
-                reason = f"webhookStatus{error.code}"
-            except (urllib.error.URLError, TimeoutError, OSError):
+                status, provider_id = self._post(target, address, body, headers)
+            except (OSError, http.client.HTTPException):
                 reason = "webhookUnreachable"
+                continue
+            if 200 <= status < 300:
+                return provider_id or message.message_id
+            if status != 429 and status < 500:
+                raise Undeliverable("webhookRefused")  # a 3xx too: no redirect is followed
+            reason = "webhookUnavailable"
         raise TryLater(reason)
+
+    def _post(self, target: Target, address: str, body: bytes, headers: dict[str, str]) -> tuple[int, str | None]:
+        connection: http.client.HTTPConnection
+        if target.scheme == "https":
+            connection = _PinnedHttps(target.host, target.port, address, self.timeout)
+        else:  # the local stack's receiver (checked_url allows it only there)
+            connection = http.client.HTTPConnection(address, target.port, timeout=self.timeout)
+        try:
+            connection.request("POST", target.path, body=body, headers=headers)
+            response = connection.getresponse()
+            response.read(65536)
+            return response.status, response.getheader("X-Message-Id")
+        finally:
+            connection.close()
+
+
+class _PinnedHttps(http.client.HTTPSConnection):
+    """HTTPS to the address checked, with the certificate verified for the host's name (SNI and Host too)."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        self.tls = ssl.create_default_context()
+        super().__init__(host, port, timeout=timeout, context=self.tls)
+        self.address = address
+
+    def connect(self) -> None:
+        raw = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self.tls.wrap_socket(raw, server_hostname=self.host)
 
 
 def retry_delay(receives: int) -> int:
@@ -165,4 +227,9 @@ def _classified(error: ClientError, permanent: str) -> Exception:
 @lru_cache(maxsize=1)
 def senders() -> dict[str, Sender]:
     """One adapter per channel, made once per container."""
-    return {"sms": SnsSms(), "email": SesEmail(), "webhook": Webhook()}
+    settings = get_settings()
+    return {
+        "sms": SnsSms(),
+        "email": SesEmail(TenantMail(settings.mail_sender_role_arn)),
+        "webhook": Webhook(local=settings.local_webhooks),
+    }

@@ -156,7 +156,7 @@ class MessageService:
         record |= _indexes(request.tenant, request.member_id, record)
         if template_item is None:
             return Decision(_refused(record, "templateMissing"))
-        template = TemplateInput.model_validate(template_item["template"])
+        template = TemplateInput.stored(template_item["template"])
         record |= {"templateName": template.name, "channel": template.channel, "purpose": template.purpose}
         if template_item["status"] not in USABLE:
             return Decision(_refused(record, "templateNotApproved"))
@@ -186,6 +186,7 @@ class MessageService:
             purpose=template.purpose,
             subject=subject,
             sender=settings.email_from,
+            tenant=request.tenant,
             secret=settings.webhook.secret if settings.webhook else None,
             payload={
                 "memberId": request.member_id,

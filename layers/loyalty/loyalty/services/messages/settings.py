@@ -15,7 +15,10 @@ from loyalty.domain.errors import Conflict, InvalidInput
 from loyalty.domain.messages import MessageSettingsInput, Notification, PointsNotification
 from loyalty.domain.validity import View
 from loyalty.services.config import ProgramLoader
+from loyalty.services.messages.mail_identities import MailIdentities
+from loyalty.services.messages.webhook_target import TargetRefused, checked_url
 from loyalty.services.program_jobs import due_now
+from loyalty.settings import get_settings
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
 from loyalty.store.table import Item, Table, TransactionCancelled, put
@@ -34,6 +37,7 @@ class MessageSettingsService:
     table: Table
     programs: ProgramLoader
     clock: Clock
+    mail: MailIdentities  # the platform's register of the tenants' sender addresses (D-125)
 
     def get(self, tenant: str, program_code: str) -> MessageSettingsView:
         self.programs.load(tenant, program_code)  # 404 PROGRAM_NOT_FOUND
@@ -42,12 +46,23 @@ class MessageSettingsService:
     def load(self, tenant: str, program_code: str) -> MessageSettingsInput:
         """The settings the sender works with, the webhook secret included."""
         item = self._item(tenant, program_code)
-        return MessageSettingsInput.model_validate(item["settings"]) if item else MessageSettingsInput()
+        return MessageSettingsInput.stored(item["settings"]) if item else MessageSettingsInput()
 
     def replace(self, tenant: str, program_code: str, settings: MessageSettingsInput, by: str) -> MessageSettingsView:
         """Every template a notification names is the program's, its channel has a sender, its point group is
         the program's; a webhook left without a secret keeps the one it had (422 when it had none)."""
         program = self.programs.load(tenant, program_code)
+        if settings.webhook:
+            try:
+                checked_url(settings.webhook.url, local=get_settings().local_webhooks)
+            except TargetRefused as refused:
+                raise InvalidInput(str(refused), code="WEBHOOK_URL_REFUSED", field="webhook/url") from None
+        if settings.email_from and self.mail.owner(settings.email_from) != tenant:
+            raise InvalidInput(
+                "emailFrom must be one of the sender addresses the platform registered for this tenant",
+                code="EMAIL_SENDER_NOT_ALLOWED",
+                field="emailFrom",
+            )
         current = self._item(tenant, program_code, consistent=True)
         if settings.webhook and settings.webhook.secret is None:
             kept = ((current or {}).get("settings") or {}).get("webhook", {}).get("secret")
@@ -114,7 +129,7 @@ class MessageSettingsService:
 
 
 def _view(program_code: str, item: Item | None) -> MessageSettingsView:
-    settings = MessageSettingsInput.model_validate(item["settings"]) if item else MessageSettingsInput()
+    settings = MessageSettingsInput.stored(item["settings"]) if item else MessageSettingsInput()
     shown = settings.model_dump(mode="json", by_alias=True)
     if settings.webhook:
         shown["webhook"] = {"url": settings.webhook.url}
@@ -125,4 +140,6 @@ def _view(program_code: str, item: Item | None) -> MessageSettingsView:
 
 def message_settings_service(table: Table | None = None, clock: Clock | None = None) -> MessageSettingsService:
     table = table or Table()
-    return MessageSettingsService(table, ProgramLoader(ConfigRepository(table)), clock or SystemClock())
+    return MessageSettingsService(
+        table, ProgramLoader(ConfigRepository(table)), clock or SystemClock(), MailIdentities()
+    )
