@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from loyalty.api.consumer import in_tenant_scope
 from loyalty.observability import logger, metrics
 from loyalty.services.accrual import AccrualService, accrual_service
 
@@ -38,10 +39,13 @@ def record_handler(record: SQSRecord) -> None:
     service().accrue(detail["tenant"], detail["order"])
 
 
+scoped_records = in_tenant_scope(record_handler)  # each record in its tenant's scope (D-126)
+
+
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def accrue(event: dict, context: LambdaContext) -> dict:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return process_partial_response(event=event, record_handler=scoped_records, processor=processor, context=context)
 
 
 def lambda_handler(event: dict, context: LambdaContext) -> Any:

@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from loyalty.api.consumer import in_tenant_scope
 from loyalty.observability import logger, metrics
 from loyalty.services.campaigns.audiences import ScanPage
 from loyalty.services.campaigns.batch import BatchPage, BatchRuns, batch_runs
@@ -78,10 +79,13 @@ def record_handler(record: SQSRecord) -> None:
     engine().on_event(detail["tenant"], message["detail-type"], detail)
 
 
+scoped_records = in_tenant_scope(record_handler)  # each record in its tenant's scope (D-126)
+
+
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def on_events(event: dict, context: LambdaContext) -> dict:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return process_partial_response(event=event, record_handler=scoped_records, processor=processor, context=context)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from loyalty.api.consumer import in_tenant_scope
 from loyalty.observability import logger
 from loyalty.services.coupon_batches import CouponBatchService, coupon_batch_service
 
@@ -24,6 +25,9 @@ def record_handler(record: SQSRecord) -> None:
     logger.info("coupon chunk issued", extra={"rows": done})
 
 
+scoped_records = in_tenant_scope(record_handler)  # each record in its tenant's scope (D-126)
+
+
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return process_partial_response(event=event, record_handler=scoped_records, processor=processor, context=context)

@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from loyalty.api.consumer import in_tenant_scope
 from loyalty.observability import logger, metrics
 from loyalty.services.messages.daily import DailyNotifications, NotificationPage
 from loyalty.services.messages.notifications import Notifier
@@ -97,10 +98,13 @@ def record_handler(record: SQSRecord) -> None:
         raise
 
 
+scoped_records = in_tenant_scope(record_handler)  # each record in its tenant's scope (D-126)
+
+
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def on_queue(event: dict, context: LambdaContext) -> dict:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return process_partial_response(event=event, record_handler=scoped_records, processor=processor, context=context)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -5,6 +5,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from loyalty.api.consumer import in_tenant_scope, stream_records
 from loyalty.observability import logger
 from loyalty.services.events import publish_stored
 
@@ -17,4 +18,9 @@ def record_handler(record: DynamoDBRecord) -> None:
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return process_partial_response(
+        event=event,
+        record_handler=in_tenant_scope(record_handler, stream_records),
+        processor=processor,
+        context=context,
+    )

@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from loyalty.api.consumer import in_tenant_scope
 from loyalty.observability import logger, metrics
 from loyalty.services.program_jobs import ProgramJobs, program_jobs
 from loyalty.services.reconciliation import NightlyReconciliation, ReconcilePage, nightly_reconciliation
@@ -38,11 +39,14 @@ def record_handler(record: SQSRecord) -> None:
     metrics.add_metric(name="ReconciliationDifferences", unit=MetricUnit.Count, value=len(differences))
 
 
+scoped_records = in_tenant_scope(record_handler)  # each record in its tenant's scope (D-126)
+
+
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context: LambdaContext) -> Any:
     if "Records" in event:
         return process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
+            event=event, record_handler=scoped_records, processor=processor, context=context
         )
     return {"planned": jobs().start(nightly())}

@@ -1,10 +1,16 @@
 """The table wrapper's tenant scope (issue 12): inside a tenant's scope, a key of another tenant is refused
-before DynamoDB is called; outside one (queues, sweeps, the reconciliation) nothing is checked."""
+before DynamoDB is called; queue and stream consumers enter the scope of each record's tenant (D-126)."""
 
 from __future__ import annotations
 
-import pytest
+import json
+from typing import Any
 
+import pytest
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from loyalty.api.consumer import UnscopedMessage, in_tenant_scope, stream_records, tenant_of
 from loyalty.store.table import Table, TenantIsolationError, put, tenant_scope, update
 
 
@@ -63,3 +69,47 @@ def test_the_scope_ends_with_its_block_even_on_an_error(table):
         raise ValueError
     table.get("T#other#M#01H", "MEMBER")
     assert table.client.calls == ["get_item"]
+
+
+def _sqs(body: dict) -> Any:
+    return SQSRecord({"messageId": "1", "body": json.dumps(body), "attributes": {}})
+
+
+@pytest.mark.parametrize(
+    ("body", "tenant"),
+    [
+        ({"detail": {"tenant": "acme", "order": {}}, "detail-type": "OrderReceived"}, "acme"),  # a bus event
+        ({"tenant": "acme", "jobId": "j", "rows": []}, "acme"),  # a bulk job's chunk
+        ({"dayPage": {"tenant": "acme", "program": "DEMO"}}, "acme"),  # a wrapped page
+        ({"programDue": {"job": "expiry", "tenant": "acme", "program": "DEMO"}}, "acme"),
+        ({"programsPage": {"job": "expiry", "start": None}}, None),  # the walk over every program
+    ],
+)
+def test_a_consumer_works_each_record_in_the_scope_of_the_tenant_it_names(table, body, tenant):
+    seen = []
+
+    def handler(record: SQSRecord) -> None:
+        seen.append(tenant_of(body))
+        table.get("T#acme#M#1", "MEMBER")
+        if tenant:
+            with pytest.raises(TenantIsolationError):
+                table.get("T#globex#M#1", "MEMBER")
+
+    in_tenant_scope(handler)(_sqs(body))
+    assert seen == [tenant]
+
+
+def test_a_message_that_names_no_tenant_is_refused_not_worked_unscoped(table):
+    with pytest.raises(UnscopedMessage):
+        in_tenant_scope(lambda record: table.get("T#globex#M#1", "MEMBER"))(_sqs({"orphan": {"x": 1}}))
+    assert table.client.calls == []
+
+
+def test_a_stream_record_is_in_the_scope_of_its_items_tenant(table):
+    record = DynamoDBRecord({"dynamodb": {"Keys": {"PK": {"S": "T#acme#OUTBOX#01"}, "SK": {"S": "EVENT"}}}})
+
+    def handler(_: DynamoDBRecord) -> None:
+        with pytest.raises(TenantIsolationError):
+            table.get("T#globex#M#1", "MEMBER")
+
+    in_tenant_scope(handler, stream_records)(record)

@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from loyalty.api.consumer import in_tenant_scope
 from loyalty.clock import Clock
 from loyalty.observability import logger
 from loyalty.services.program_jobs import ProgramJob, program_jobs
@@ -60,7 +61,7 @@ def sweep_handler(routes: str, service: Callable[[], Sweep]) -> Callable[[dict, 
     def work(event: dict, context: LambdaContext) -> Any:
         if "Records" in event:
             return process_partial_response(
-                event=event, record_handler=record_handler, processor=processor, context=context
+                event=event, record_handler=in_tenant_scope(record_handler), processor=processor, context=context
             )
         planned = jobs().start(service())
         logger.info("sweep started", extra={"job": service().name, "messages": planned})
