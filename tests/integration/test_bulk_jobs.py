@@ -124,5 +124,23 @@ def test_stores_from_json_lines(demo, api, pipeline):
     pipeline.drain()
     assert [r["outcome"] for r in rows(api, created["jobId"])] == ["CREATED", "CREATED"]
     assert api.call("GET", "/v1/admin/stores/BJ002", OPERATOR)[1]["status"] == "closed"
-    status, problem = job(api, "/v1/admin/master-data-jobs", {"kind": "store", "format": "jsonl", "data": "[1]"})
-    assert (status, problem["code"]) == (422, "JSONL_LINE")
+    # a line that is no JSON object, one nested 5,000 deep and one with a key twice are their rows' outcomes
+    # (issue 25: the deep one answered 500); the good line beside them is done
+    hostile = "\n".join(["[1]", "[" * 5000 + "]" * 5000, '{"code": "BJ003", "code": "BJ004", "name": "x"}'])
+    good = '{"code": "BJ005", "name": "北京西单店"}'
+    body = {"kind": "store", "format": "jsonl", "data": hostile + "\n" + good}
+    status, created = job(api, "/v1/admin/master-data-jobs", body)
+    assert status == 202, created
+    pipeline.drain()
+    assert [(r["outcome"], (r.get("detail") or "")[:40]) for r in rows(api, created["jobId"])] == [
+        ("INVALID", "line 1 is not a JSON object"),
+        ("INVALID", "line 2 is not JSON: nested deeper than 3"),
+        ("INVALID", "line 3 is not JSON: the key 'code' is gi"),
+        ("CREATED", ""),
+    ]
+    # a CSV cell over the csv module's 131,072-character limit is a 422 naming the line, not a 500
+    data = "code,name\nBJ006," + "x" * 140_000
+    status, problem = job(api, "/v1/admin/master-data-jobs", {"kind": "store", "format": "csv", "data": data})
+    assert (status, problem["code"], problem["field"]) == (422, "CSV_MALFORMED", "/data") and "line 2" in problem[
+        "detail"
+    ]

@@ -12,8 +12,6 @@ so it is written in one transaction with its row's result, under `attribute_not_
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from collections import Counter
@@ -32,6 +30,7 @@ from loyalty.ids import new_ulid
 from loyalty.services.config import ConfigService, config_service
 from loyalty.services.members import Editor, MemberService, member_service
 from loyalty.services.queues import send_all
+from loyalty.services.uploads import csv_records, json_line
 from loyalty.settings import get_settings
 from loyalty.store import keys
 from loyalty.store.config_repo import Stored
@@ -235,6 +234,9 @@ class BulkJobService:
         items: dict[int, ConfigItem] = {}
         results: dict[int, dict[str, Any]] = {}
         for row in rows:
+            if "invalid" in row:  # a line that is no JSON object: its own outcome
+                results[row["row"]] = {"row": row["row"], "outcome": "INVALID", "detail": row["invalid"]}
+                continue
             try:
                 items[row["row"]] = kind.model.model_validate(row["data"])
             except ValidationError as invalid:
@@ -254,6 +256,8 @@ class BulkJobService:
         return [results[row["row"]] for row in rows]
 
     def _group_member_row(self, tenant: str, group_kind: str, row: dict[str, Any]) -> dict[str, Any]:
+        if "invalid" in row:
+            return {"row": row["row"], "outcome": "INVALID", "detail": row["invalid"]}
         column = "storeCode" if group_kind == "storeGroup" else "productCode"
         group, code = row["data"].get("groupCode"), row["data"].get(column)
         if not (isinstance(group, str) and isinstance(code, str)) or not all(map(CODE.fullmatch, (group, code))):
@@ -333,8 +337,8 @@ def _result(item: Item) -> RowResult:
 
 def _member_rows(text: str) -> list[dict[str, Any]]:
     """Rows numbered from 1 (the line after the header); each names a member in the one member column."""
-    reader = csv.DictReader(io.StringIO(text.strip()))
-    columns = [name.strip() for name in reader.fieldnames or [] if name.strip() in MEMBER_COLUMNS]
+    names, reader = csv_records(text, "csv")
+    columns = [name.strip() for name in names if name.strip() in MEMBER_COLUMNS]
     if len(columns) != 1:
         raise InvalidInput("the header must name one of memberId, phone or cardNo", code="CSV_HEADER", field="csv")
     (column,) = columns
@@ -356,17 +360,12 @@ def _data_rows(text: str, fmt: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     if fmt == "jsonl":
         for number, line in enumerate((line for line in text.splitlines() if line.strip()), start=1):
-            try:
-                data = json.loads(line)
-            except ValueError:
-                raise InvalidInput(f"line {number} is not JSON", code="JSONL_LINE", field="data") from None
-            if not isinstance(data, dict):
-                raise InvalidInput(f"line {number} is not a JSON object", code="JSONL_LINE", field="data")
-            rows.append({"row": number, "data": data})
+            data = json_line(line, number)
+            rows.append({"row": number, "data": data} if isinstance(data, dict) else {"row": number, "invalid": data})
             _bounded(rows, "data")
         return _some(rows, "data")
-    reader = csv.DictReader(io.StringIO(text.strip()))
-    if not {"code", "groupCode"} & {name.strip() for name in reader.fieldnames or []}:
+    names, reader = csv_records(text, "data")
+    if not {"code", "groupCode"} & {name.strip() for name in names}:
         raise InvalidInput("the header must name a code (or a groupCode) column", code="CSV_HEADER", field="data")
     for number, raw in enumerate(reader, start=1):
         rows.append({"row": number, "data": {k.strip(): v.strip() for k, v in raw.items() if k and v and v.strip()}})

@@ -7,8 +7,6 @@ issued), under `attribute_not_exists`, so a redelivered chunk skips the rows it 
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from loyalty.domain.validity import CamelModel, View
 from loyalty.ids import new_ulid
 from loyalty.services.coupons import CouponService, coupon_service
 from loyalty.services.queues import send_all
+from loyalty.services.uploads import csv_records
 from loyalty.settings import get_settings
 from loyalty.store import keys
 from loyalty.store.requests import RequestKey
@@ -163,8 +162,8 @@ def _fields(item: dict[str, Any]) -> dict[str, Any]:
 
 def _parse(text: str) -> list[dict[str, Any]]:
     """Rows numbered from 1 (the line after the header); each names a member by memberId or phone."""
-    reader = csv.DictReader(io.StringIO(text.strip()))
-    columns = {name.strip() for name in reader.fieldnames or []}
+    names, reader = csv_records(text, "csv")
+    columns = {name.strip() for name in names}
     if not columns & {"memberId", "phone"}:
         raise InvalidInput("the header must name a memberId or a phone column", code="CSV_HEADER", field="csv")
     rows = []
