@@ -15,9 +15,10 @@ import pytest
 from infra.local.scheduler import OneTimeSchedules
 from infra.local.template import REGION
 from loyalty.store import keys
+from loyalty.store.table import Table
 from tests.integration.test_campaigns import points, register
 from tests.integration.test_coupons import APPROVER
-from tests.support import OPERATOR, SHANGHAI, Api, http_event
+from tests.support import OPERATOR, SHANGHAI, Api, http_event, with_points_budget
 
 NOW = datetime.now(SHANGHAI).replace(microsecond=0)
 BASE_TIER = {"code": "base", "name": "普通会员", "order": 1, "base": True, "validity": {"type": "none"}}
@@ -64,7 +65,7 @@ def frozen_audience(api: Api, pipeline, body: dict) -> dict:
 
 
 def approved(api: Api, body: dict) -> str:
-    status, draft = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=body)
+    status, draft = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=with_points_budget(body))
     assert status == 201, draft
     path = f"/v1/admin/campaigns/{draft['campaignId']}"
     assert api.call("POST", f"{path}/submit", OPERATOR, body={"approver": APPROVER["keyId"]})[0] == 200
@@ -281,17 +282,17 @@ def test_a_scheduled_launch_is_a_one_time_schedule_that_starts_the_run(demo, api
 def test_a_batch_campaign_names_a_frozen_audience_of_its_program(demo, api, pipeline):
     status, draft = api.call("POST", "/v1/admin/audiences", OPERATOR, body=GOLD_OR_TAGGED)
     body = batch_campaign(draft["audienceId"])
-    status, created = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=body)
+    status, created = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=with_points_budget(body))
     assert status == 201, created  # a draft may name an audience still being built
     path = f"/v1/admin/campaigns/{created['campaignId']}"
     api.call("POST", f"{path}/submit", OPERATOR, body={"approver": APPROVER["keyId"]})
     status, problem = api.call("POST", f"{path}/approve", APPROVER, body={"comment": "同意"})
     assert (status, problem["code"], problem["field"]) == (409, "AUDIENCE_NOT_FROZEN", "/audienceId")
     unknown = batch_campaign("01JAAAAAAAAAAAAAAAAAAAAAAA")
-    status, problem = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=unknown)
+    status, problem = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=with_points_budget(unknown))
     assert (status, problem["code"], problem["field"]) == (422, "UNKNOWN_REFERENCE", "/audienceId")
     both = {**body, "trigger": {"type": "registration"}}
-    status, problem = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=both)
+    status, problem = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=with_points_budget(both))
     assert (status, [e["field"] for e in problem["errors"]]) == (422, ["/audienceId"])
 
 
@@ -366,3 +367,42 @@ def test_audiences_are_listed_a_page_at_a_time_oldest_first(demo, api):
     assert seen[-2:] == created and len(seen) == 3  # the demo's draft first
     status, problem = api.call("GET", "/v1/admin/campaigns", OPERATOR, query={"cursor": cursor or "eyJzayI6IjAxIn0"})
     assert (status, problem["code"]) == (422, "INVALID_CURSOR")  # an audience's cursor is not a campaign's
+
+
+def test_a_window_past_the_bounds_is_refused_and_a_stored_one_fails_its_run_not_the_queue(aws, demo, api, pipeline):
+    """Issue 25: a window ending 9999-12-31 was accepted, then crashed every scan into the dead-letter queue and
+    left the audience freezing for good. Now it is 422 at its field; one stored before the bound fails its
+    run with the reason, and the operator returns the audience to draft (or deletes it)."""
+    register(api, "13700000300")
+    far = {"not": {"attribute": "orders", "window": {"from": "2026-01-01", "to": "9999-12-31"}}}
+    body = {**GOLD_OR_TAGGED, "condition": {"all": [GOLD_OR_TAGGED["condition"]["all"][0], far]}}
+    status, problem = api.call("POST", "/v1/admin/audiences", OPERATOR, body=body)
+    assert status == 422 and problem["errors"][0]["field"].endswith("/window/to"), problem
+    status, draft = api.call("POST", "/v1/admin/audiences", OPERATOR, body=GOLD_OR_TAGGED)
+    path = f"/v1/admin/audiences/{draft['audienceId']}"
+    table = Table()
+    item = table.get(keys.audience("demo", draft["audienceId"]), keys.AUDIENCE_SK)
+    item["audience"]["condition"]["all"][1] = far
+    table.put_many([item])  # as stored before the bound: enabling it is refused, not a 500
+    status, problem = api.call("POST", f"{path}/enable", OPERATOR)
+    assert (status, problem["code"]) == (422, "AUDIENCE_INVALID"), problem
+    # stored so while it was being frozen: its scan fails the run, not into the dead-letter queue
+    item["audience"]["condition"]["all"][1] = GOLD_OR_TAGGED["condition"]["all"][1]
+    table.put_many([item])
+    assert api.call("POST", f"{path}/enable", OPERATOR)[0] == 202
+    freezing = table.get(keys.audience("demo", draft["audienceId"]), keys.AUDIENCE_SK)
+    freezing["audience"]["condition"]["all"][1] = far
+    table.put_many([freezing])
+    pipeline.drain()
+
+    _, failed = api.call("GET", path, OPERATOR)
+    assert (failed["status"], (failed.get("snapshot") or {}).get("status")) == ("failed", "failed"), failed
+    assert "9999" in failed["snapshot"]["failure"] or "date" in failed["snapshot"]["failure"]
+    sqs = boto3.client("sqs", region_name=REGION)
+    dead = aws.physical["CampaignEventDeadLetterQueue"]["Ref"]
+    assert sqs.receive_message(QueueUrl=dead).get("Messages", []) == []
+    status, drafted = api.call("POST", f"{path}/draft", OPERATOR)
+    assert (status, drafted["status"]) == (200, "draft")
+    assert api.call("POST", f"{path}/draft", OPERATOR)[1]["code"] == "AUDIENCE_STATUS"  # a draft already
+    assert api.call("PUT", path, OPERATOR, body=GOLD_OR_TAGGED)[0] == 200  # editable again
+    assert api.call("DELETE", path, OPERATOR)[0] == 204

@@ -93,6 +93,13 @@ class MarketingOptIn(CamelModel):
     value: bool
 
 
+class MemberFlag(CamelModel):
+    """An employee (员工) or a test member (测试会员), `value: true`; `false` is everyone who is not (D-131)."""
+
+    attribute: Literal["employee", "testData"]
+    value: bool
+
+
 class AvailablePoints(CamelModel):
     """Available points in a point group, within [min, max]."""
 
@@ -144,6 +151,7 @@ Leaf = Annotated[
         BirthdayMonth,
         Registered,
         MarketingOptIn,
+        MemberFlag,
         AvailablePoints,
         Activity,
         LastPurchase,
@@ -334,6 +342,7 @@ LEAVES: dict[type, Callable[[Any, Facts], bool]] = {
     BirthdayMonth: lambda leaf, f: _birthday_month(f.profile()) in leaf.values,
     Registered: lambda leaf, f: _within(f.profile().get("registeredAt"), leaf.window, f),
     MarketingOptIn: lambda leaf, f: bool(f.profile().get("marketingOptIn")) == leaf.value,
+    MemberFlag: lambda leaf, f: bool(f.profile().get(leaf.attribute)) == leaf.value,
     AvailablePoints: lambda leaf, f: _between(f.available(leaf.point_group_code), leaf.min, leaf.max),
     Activity: _activity,
     LastPurchase: lambda leaf, f: _within(f.profile().get("lastPurchaseAt"), leaf.window, f),

@@ -13,10 +13,10 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import cache
 from types import UnionType
-from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Literal, Self, Union, get_args, get_origin
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
@@ -181,6 +181,64 @@ class CamelModel(BaseModel):
                 raise invalid_field(cls.__name__, key, str(error), value) from None
         return checked
 
+    @classmethod
+    def stored(cls, data: Any) -> Self:
+        """A model read back from the table: as it was written, without the rules added for requests since
+        (D-127), so data accepted before a new rule still loads (a rule for requests: `for_requests(info)`)."""
+        return cls.model_validate(data, context=STORED)
+
+    @model_validator(mode="after")
+    def _bounded_dates(self, info: ValidationInfo) -> Any:
+        """Every date and time a request gives lies in BUSINESS_DAYS (a birthday in BIRTHDAYS): a window ending
+        9999-12-31 or a sweep of 0001-01-01 is 422 at its field, never a crash of date arithmetic later."""
+        model = type(self)
+        if not model.checks_input or not for_requests(info):
+            return self
+        for name, field in model.model_fields.items():
+            low, high = BIRTHDAYS if name in BIRTH_FIELDS else BUSINESS_DAYS
+            for value in _dates(getattr(self, name)):
+                day = value.date() if isinstance(value, datetime) else value
+                if not low <= day <= high:
+                    message = f"a date from {low} to {high}"
+                    raise invalid_field(model.__name__, field.alias or name, message, value)
+        return self
+
+
+STORED = {"stored": True}  # the validation context of what is read back from the table
+
+
+def for_requests(info: ValidationInfo) -> bool:
+    """Whether a rule that only requests must meet applies: not to what was stored before it existed."""
+    return not (info.context or {}).get("stored")
+
+
+# The dates and times the API takes (D-127): business dates of this century, birthdays of the last 130
+# years (the member service also refuses one in the future). Wider values broke date arithmetic downstream.
+BUSINESS_DAYS = (date(2000, 1, 1), date(2099, 12, 31))
+BIRTHDAYS = (date(1890, 1, 1), date(2099, 12, 31))
+BIRTH_FIELDS = frozenset({"birthday"})
+
+
+def _business_day(value: Any) -> Any:
+    day = value.date() if isinstance(value, datetime) else value
+    if not BUSINESS_DAYS[0] <= day <= BUSINESS_DAYS[1]:
+        raise ValueError(f"a date from {BUSINESS_DAYS[0]} to {BUSINESS_DAYS[1]}")
+    return value
+
+
+# For query parameters (request bodies are bounded by CamelModel's validator)
+BusinessDay = Annotated[date, AfterValidator(_business_day)]
+BusinessTime = Annotated[datetime, AfterValidator(_business_day)]
+
+
+def _dates(value: Any) -> list[date]:
+    """The dates and times in a field's value (itself, or the items of a list)."""
+    if isinstance(value, date):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [v for v in value if isinstance(v, date)]
+    return []
+
 
 @cache
 def _wire_fields(model: type[BaseModel]) -> dict[str, tuple[str, bool]]:
@@ -195,9 +253,14 @@ def _wire_fields(model: type[BaseModel]) -> dict[str, tuple[str, bool]]:
 
 
 class View(CamelModel):
-    """Base of response shapes built from stored items: attributes the API does not show are dropped."""
+    """Base of response shapes built from stored items: attributes the API does not show are dropped, and
+    what they embed of a request's shape is read as stored (no rule added for requests since applies)."""
 
     checks_input: ClassVar[bool] = False
+
+    @classmethod
+    def model_validate(cls, obj: Any, *, context: Any = None, **options: Any) -> Self:  # type: ignore[override]
+        return super().model_validate(obj, context={**STORED, **(context or {})}, **options)
 
     model_config = ConfigDict(
         alias_generator=to_camel,

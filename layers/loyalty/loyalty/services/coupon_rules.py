@@ -134,7 +134,7 @@ class CouponRuleService:
 
     def replace(self, tenant: str, rule_id: str, rule: CouponRuleInput) -> RuleView:
         current = self._item(tenant, rule_id)
-        old, new = CouponRuleInput.model_validate(current["rule"]), rule
+        old, new = CouponRuleInput.stored(current["rule"]), rule
         added, removed = changed_refs(_refs(old), _refs(new))
         item = {**current, "rule": _data(rule), "totalStock": rule.total_stock, "version": current["version"] + 1}
         operations = [
@@ -158,12 +158,12 @@ class CouponRuleService:
 
     def copy(self, tenant: str, rule_id: str, by: str) -> RuleView:
         """复制: a new draft with the same terms."""
-        source = CouponRuleInput.model_validate(self._item(tenant, rule_id)["rule"])
+        source = CouponRuleInput.stored(self._item(tenant, rule_id)["rule"])
         return self.create(tenant, source.model_copy(update={"name": source.name[:95] + " (副本)"}), by)
 
     def delete(self, tenant: str, rule_id: str) -> None:
         current = self._item(tenant, rule_id)
-        rule = CouponRuleInput.model_validate(current["rule"])
+        rule = CouponRuleInput.stored(current["rule"])
         operations = [
             delete(
                 current["PK"],

@@ -190,12 +190,12 @@ class ReturnService:
             return
         quantity, returned = _line_quantities(order)
         if not applied_before:
-            returned = _returned_after(order, ReturnSubmission.model_validate(ret["submission"]))
+            returned = _returned_after(order, ReturnSubmission.stored(ret["submission"]))
         if all(returned.get(no, Decimal(0)) >= q for no, q in quantity.items()):
             self.coupons.give_back(tenant, ret["channel"], ret["originalOrderNo"])
 
     def _plan(self, tenant: str, ret: Item, order: Item) -> LedgerWrite:
-        submission = ReturnSubmission.model_validate(ret["submission"])
+        submission = ReturnSubmission.stored(ret["submission"])
         member_id, now = order["memberId"], self.clock.now()
         program = self.programs.load(tenant, order["submission"]["programCode"])
         lines = {line["lineNo"]: line for line in order["submission"]["lines"]}

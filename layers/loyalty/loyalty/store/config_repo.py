@@ -310,7 +310,7 @@ class ConfigRepository:
     def _stored(kind: Kind, record: Item) -> Stored:
         return Stored(
             kind,
-            kind.model.model_validate(record["data"]),
+            kind.model.stored(record["data"]),
             record["version"],
             record.get("status"),
             record["createdAt"],

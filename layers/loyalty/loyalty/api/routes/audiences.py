@@ -122,3 +122,13 @@ def preview_audience(audienceId: AudienceId) -> AudienceView:
 def enable_audience(audienceId: AudienceId) -> AudienceView:
     caller = principal(router)
     return service().enable(caller.tenant, audienceId, caller.key_id)
+
+
+@_post(
+    "/v1/admin/audiences/<audienceId>/draft",
+    "returnAudienceToDraft",
+    "回到草稿: an audience whose enabling failed (its run says why) is an editable draft again",
+    200,
+)
+def return_audience_to_draft(audienceId: AudienceId) -> AudienceView:
+    return service().return_to_draft(principal(router).tenant, audienceId)

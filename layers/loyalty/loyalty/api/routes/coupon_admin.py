@@ -1,7 +1,6 @@
 """Coupon rules and coupons, for operators: the rule's life (draft, approval, listing, 增发), issuing to
 members (one, or a CSV through the queue), lookups, the dashboard and settlement data."""
 
-import datetime as dt
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
@@ -14,7 +13,7 @@ from loyalty.api.problems import responses
 from loyalty.api.resolver import principal
 from loyalty.domain.coupons import CouponRuleInput
 from loyalty.domain.errors import InvalidInput
-from loyalty.domain.validity import View
+from loyalty.domain.validity import BusinessDay, View
 from loyalty.services.coupon_batches import CouponBatchService, JobReport, JobRequest, coupon_batch_service
 from loyalty.services.coupon_rules import (
     CouponRuleService,
@@ -183,7 +182,7 @@ def dashboard(ruleId: RuleId) -> Dashboard:
 @_get("/v1/admin/coupon-rules/<ruleId>/settlements", "listCouponSettlements", "结算数据: one day's redemptions")
 def settlements(
     ruleId: RuleId,
-    date: Annotated[dt.date, Query(description="Day in the program's zone")],
+    date: Annotated[BusinessDay, Query(description="Day in the program's zone")],
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> SettlementPage:

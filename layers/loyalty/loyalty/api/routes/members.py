@@ -1,7 +1,6 @@
 """Members, for channels (and the operator's profile changes): read, look up, change the profile with
 If-Match, bind channel identities (One ID), erase personal data, the profile's change history."""
 
-from datetime import datetime
 from functools import lru_cache
 from typing import Annotated
 
@@ -37,7 +36,7 @@ from loyalty.domain.members import (
     normalize_phone,
     valid_card_number,
 )
-from loyalty.domain.validity import text_pattern
+from loyalty.domain.validity import BusinessTime, text_pattern
 from loyalty.services.idempotency import run_once
 from loyalty.services.ledger import LedgerService, ledger_service
 from loyalty.services.member_directory import MemberDirectory, member_directory
@@ -308,9 +307,9 @@ def list_members(
     store_code: Annotated[str | None, Query(alias="storeCode", pattern=CODE_PATTERN)] = None,
     channel: Code = None,
     registered_from: Annotated[
-        datetime | None, Query(alias="registeredFrom", description="ISO 8601; at or after")
+        BusinessTime | None, Query(alias="registeredFrom", description="ISO 8601; at or after")
     ] = None,
-    registered_to: Annotated[datetime | None, Query(alias="registeredTo", description="ISO 8601; before")] = None,
+    registered_to: Annotated[BusinessTime | None, Query(alias="registeredTo", description="ISO 8601; before")] = None,
     name: Annotated[str | None, Query(min_length=1, max_length=100, pattern=text_pattern(False))] = None,
     phone: Annotated[str | None, Query(min_length=1, max_length=30, pattern=PHONE_PATTERN)] = None,
     card_no: Annotated[str | None, Query(alias="cardNo", pattern=CARD_PATTERN)] = None,
@@ -474,8 +473,10 @@ def list_point_records(
     memberId: MemberId,
     point_group: Annotated[str | None, Query(alias="pointGroup", pattern=CODE_PATTERN)] = None,
     record_type: Annotated[RecordType | None, Query(alias="type")] = None,
-    since: Annotated[datetime | None, Query(description="ISO 8601 with offset; records created at or after")] = None,
-    until: Annotated[datetime | None, Query(description="ISO 8601 with offset; records created before")] = None,
+    since: Annotated[
+        BusinessTime | None, Query(description="ISO 8601 with offset; records created at or after")
+    ] = None,
+    until: Annotated[BusinessTime | None, Query(description="ISO 8601 with offset; records created before")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(min_length=1, max_length=500)] = None,
 ) -> PointRecordPage:

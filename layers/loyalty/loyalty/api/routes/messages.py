@@ -2,7 +2,6 @@
 approved by a named approver first), a program's message settings and notifications, and the send records
 (短信消息, 微信消息) with their counts per template and day."""
 
-from datetime import date, datetime
 from functools import lru_cache
 from typing import Annotated
 
@@ -17,6 +16,7 @@ from loyalty.domain.config import CODE_PATTERN
 from loyalty.domain.errors import InvalidInput
 from loyalty.domain.members import PHONE_PATTERN
 from loyalty.domain.messages import NOTIFICATIONS, MessageSettingsInput, TemplateInput
+from loyalty.domain.validity import BusinessDay, BusinessTime
 from loyalty.services.approval import Decision, Submission
 from loyalty.services.messages.records import (
     MessageFilters,
@@ -153,8 +153,8 @@ def _filters(
     )
 
 
-From = Annotated[datetime | None, Query(alias="from", description="ISO 8601 with offset (default: 7 days ago)")]
-To = Annotated[datetime | None, Query(alias="to", description="ISO 8601 with offset (default: now)")]
+From = Annotated[BusinessTime | None, Query(alias="from", description="ISO 8601 with offset (default: 7 days ago)")]
+To = Annotated[BusinessTime | None, Query(alias="to", description="ISO 8601 with offset (default: now)")]
 Notification = Annotated[str | None, Query(enum=list(NOTIFICATIONS), description="one notification's messages")]
 CampaignFilter = Annotated[str | None, Query(alias="campaignId", pattern=r"^HD[0-9]{10,}$")]
 
@@ -197,7 +197,7 @@ def member_messages(
 @_route("get", "/v1/admin/message-counts", "getMessageCounts", "Sent, failed and refused per template and program day")
 def message_counts(
     program_code: Annotated[str, Query(alias="programCode", pattern=CODE_PATTERN)],
-    since: Annotated[date, Query(alias="from", description="the program's calendar day")],
-    until: Annotated[date, Query(alias="to", description="the program's calendar day, included")],
+    since: Annotated[BusinessDay, Query(alias="from", description="the program's calendar day")],
+    until: Annotated[BusinessDay, Query(alias="to", description="the program's calendar day, included")],
 ) -> list[TemplateDayCount]:
     return records().counts(principal(router).tenant, program_code, since, until)

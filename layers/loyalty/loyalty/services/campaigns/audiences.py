@@ -22,7 +22,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from loyalty.clock import Clock, SystemClock
 from loyalty.domain.audiences import (
@@ -62,7 +62,10 @@ from loyalty.store.table import (
 SEGMENTS = keys.MEMBER_SHARDS  # the member index's shards, read at once: each is a scan's "segment"
 SCAN_LIMIT = 100  # members a scan page reads (a query each): well within a worker's timeout
 SAMPLE = 20
-AudienceStatus = Literal["draft", "freezing", "frozen"]
+AudienceStatus = Literal["draft", "freezing", "frozen", "failed"]
+# What a scan page cannot get past by trying again (a stored condition the code cannot evaluate): the run is
+# marked failed, not retried into the dead-letter queue (D-127)
+NOT_RETRYABLE = (ValueError, TypeError, ArithmeticError, KeyError)
 
 
 class ScanView(View):
@@ -70,7 +73,8 @@ class ScanView(View):
 
     run_id: str
     kind: Literal["preview", "snapshot"]
-    status: Literal["running", "done"]
+    status: Literal["running", "done", "failed"]
+    failure: str | None = Field(default=None, description="Why a failed run stopped")
     started_at: datetime
     finished_at: datetime | None = None
     segments: int
@@ -83,7 +87,10 @@ class ScanView(View):
 
 class AudienceView(View):
     audience_id: str
-    status: AudienceStatus = Field(description="draft (editable), freezing (enabling), frozen (enabled)")
+    status: AudienceStatus = Field(
+        description="draft (editable), freezing (enabling), frozen (enabled), failed (enabling failed: return it "
+        "to draft, or delete it)"
+    )
     version: int
     created_at: datetime
     created_by: str
@@ -161,14 +168,17 @@ class AudienceService:
         return self._view(item)
 
     def delete(self, tenant: str, audience_id: str) -> None:
+        """A draft, or an audience whose enabling failed, may be deleted."""
         current = self._item(tenant, audience_id)
+        condition = "#status IN (:draft, :failed) AND version = :v"
+        values = {**_draft_values(current["version"]), ":failed": "failed"}
         try:
-            self.table.transact([delete(current["PK"], keys.AUDIENCE_SK, *_draft_at(current["version"]))])
+            self.table.transact([delete(current["PK"], keys.AUDIENCE_SK, condition, values, _STATUS)])
         except TransactionCancelled as cancelled:
             raise _not_draft(cancelled.items[0]) from None
 
     def copy(self, tenant: str, audience_id: str, by: str) -> AudienceView:
-        source = AudienceInput.model_validate(self._item(tenant, audience_id)["audience"])
+        source = AudienceInput.stored(self._item(tenant, audience_id)["audience"])
         return self.create(tenant, source.model_copy(update={"name": source.name[:95] + " (副本)"}), by)
 
     # --- scans ----------------------------------------------------------------------------------------
@@ -199,7 +209,12 @@ class AudienceService:
     def enable(self, tenant: str, audience_id: str, by: str) -> AudienceView:
         """启用: freeze who the condition finds now; the audience no longer changes."""
         current = self._item(tenant, audience_id)
-        self._check_references(tenant, AudienceInput.model_validate(current["audience"]), audience_id)
+        try:
+            stored = AudienceInput.model_validate(current["audience"])
+        except ValidationError as error:  # written before a rule it breaks (a date past D-127's bounds)
+            reason = error.errors()[0]["msg"]
+            raise InvalidInput(f"the audience breaks a rule: {reason}; change it", code="AUDIENCE_INVALID") from None
+        self._check_references(tenant, stored, audience_id)
         run = self._start(tenant, audience_id, "snapshot", by)
         try:
             self.table.transact(
@@ -257,12 +272,16 @@ class AudienceService:
             return 0
         audience = self.table.get(pk, keys.AUDIENCE_SK)
         run = self.table.get(pk, keys.scan_run_sk(page.run_id), consistent=False)
-        if audience is None or run is None:
+        if audience is None or run is None or run["status"] == "failed":
             return 0
-        definition = AudienceInput.model_validate(audience["audience"])
         with metered() as units:
             member_ids, more = self.members.index_page(page.tenant, page.segment, SCAN_LIMIT, page.start)
-            scanned, matched = self._evaluate(page, definition, member_ids, datetime.fromisoformat(run["at"]))
+            try:
+                definition = AudienceInput.model_validate(audience["audience"])
+                scanned, matched = self._evaluate(page, definition, member_ids, datetime.fromisoformat(run["at"]))
+            except NOT_RETRYABLE as error:
+                self._fail(page, run, f"{type(error).__name__}: {str(error)[:200]}")
+                return 0
         if run["kind"] == "snapshot":
             self.table.put_many(
                 [
@@ -399,6 +418,59 @@ class AudienceService:
             )
         with suppress(TransactionCancelled):  # the segments' last pages finish it at once: one wins
             self.table.transact(operations)
+
+    def _fail(self, page: ScanPage, run: Item, reason: str) -> None:
+        """The run stops as failed, with why; a snapshot's audience is failed with it (its operator returns
+        it to draft or deletes it). The other segments' pages find the run failed and stop."""
+        pk, now = keys.audience(page.tenant, page.audience_id), self.clock.now().isoformat()
+        operations = [
+            update(
+                pk,
+                keys.scan_run_sk(page.run_id),
+                "SET #status = :failed, failure = :why, finishedAt = :now",
+                {":failed": "failed", ":why": reason, ":now": now, ":running": "running"},
+                "#status = :running",
+                _STATUS,
+            )
+        ]
+        if run["kind"] == "snapshot":
+            operations.append(
+                update(
+                    pk,
+                    keys.AUDIENCE_SK,
+                    "SET #status = :failed, version = version + :one",
+                    {":failed": "failed", ":one": 1, ":freezing": "freezing", ":run": page.run_id},
+                    "#status = :freezing AND #snapshot = :run",
+                    {**_STATUS, "#snapshot": "snapshot"},
+                )
+            )
+        with suppress(TransactionCancelled):  # another segment failed it first
+            self.table.transact(operations)
+        logger.warning("audience scan failed", extra={"audienceId": page.audience_id, "failure": reason})
+
+    def return_to_draft(self, tenant: str, audience_id: str) -> AudienceView:
+        """回到草稿: an audience whose enabling failed becomes an editable draft again."""
+        current = self._item(tenant, audience_id)
+        try:
+            self.table.transact(
+                [
+                    update(
+                        current["PK"],
+                        keys.AUDIENCE_SK,
+                        "SET #status = :draft, version = version + :one REMOVE #snapshot",
+                        {":draft": "draft", ":one": 1, ":failed": "failed", ":v": current["version"]},
+                        "#status = :failed AND version = :v",
+                        {**_STATUS, "#snapshot": "snapshot"},
+                    )
+                ]
+            )
+        except TransactionCancelled:
+            raise Conflict(
+                f"the audience is {current['status']}: only a failed one returns to draft",
+                code="AUDIENCE_STATUS",
+                audienceStatus=current["status"],
+            ) from None
+        return self.get(tenant, audience_id)
 
     # --- reading --------------------------------------------------------------------------------------
 

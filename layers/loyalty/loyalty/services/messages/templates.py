@@ -196,7 +196,7 @@ def _refused(found: Item | None) -> Exception:
 
 
 def _view(item: Item) -> TemplateView:
-    template = TemplateInput.model_validate(item["template"])
+    template = TemplateInput.stored(item["template"])
     named = variables_in(f"{template.subject or ''} {template.body}")
     return TemplateView.model_validate({**item, "variables": named})
 
