@@ -16,7 +16,7 @@ import pytest
 
 from tests.integration.test_coupons import APPROVER
 from tests.integration.test_messages import EARNED, PROMO, approved
-from tests.support import OPERATOR, POS, ROOT, Api, order_body
+from tests.support import OPERATOR, POS, ROOT, Api, order_body, with_points_budget
 
 DOCUMENT = json.loads((ROOT / "docs" / "openapi.json").read_text())
 TOTALS = {  # answers that are totals, not lists: one row per cost center, or per template and day
@@ -109,7 +109,9 @@ def history(demo, api: Api, pipeline) -> dict[str, str]:
     }
     campaigns = []
     for n in range(2):
-        _, draft = api.call("POST", "/v1/admin/campaigns", OPERATOR, body={**campaign, "name": f"入会礼 {n}"})
+        _, draft = api.call(
+            "POST", "/v1/admin/campaigns", OPERATOR, body=with_points_budget({**campaign, "name": f"入会礼 {n}"})
+        )
         path = f"/v1/admin/campaigns/{draft['campaignId']}"
         assert api.call("POST", f"{path}/submit", OPERATOR, body={"approver": APPROVER["keyId"]})[0] == 200
         campaigns.append(draft["campaignId"])
@@ -144,7 +146,7 @@ def test_a_page_of_one_at_a_time_gives_what_one_large_page_gives_and_a_forged_cu
         status, whole = api.call("GET", url, key, query={**query, "limit": "100"})
         assert status == 200, (path, whole)
         assert whole["nextCursor"] is None, path  # fewer than 100 here
-        items, cursor, pages = [], None, 0
+        items, cursor, pages, issued = [], None, 0, []
         while True:
             status, page = api.call(
                 "GET", url, key, query={**query, "limit": "1", **({"cursor": cursor} if cursor else {})}
@@ -153,8 +155,13 @@ def test_a_page_of_one_at_a_time_gives_what_one_large_page_gives_and_a_forged_cu
             items += page["items"]
             pages += 1
             cursor = page["nextCursor"]
+            issued += [cursor] if cursor else []
             if not cursor or pages > 200:
                 break
+        for real in issued[:1]:  # a cursor this API issued, changed to point elsewhere, keeps no seal (D-128)
+            tampered = _tampered(real)
+            status, problem = api.call("GET", url, key, query={**query, "limit": "1", "cursor": tampered})
+            assert (status, problem["code"]) == (422, "INVALID_CURSOR"), (path, problem)
         assert items == whole["items"], path
         walked[path] = len(items)
         if cursor is None and len(items) > 1:  # a cursor of another tenant's partition is never followed
@@ -175,3 +182,13 @@ def test_a_page_of_one_at_a_time_gives_what_one_large_page_gives_and_a_forged_cu
         "/v1/admin/tags/{tagCode}/members",
         "/v1/members/{memberId}/point-records",
     } <= several, sorted(set(walked) - several)
+
+
+def _tampered(cursor: str) -> str:
+    """The cursor with its position moved to another tenant's keys, its seal kept."""
+    payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    if "at" in payload:
+        payload["at"] = [payload["at"][0], "T#other#M#1", payload["at"][2]]
+    else:
+        payload["sk"] = payload["sk"][:-1] + ("0" if payload["sk"][-1:] != "0" else "1")
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")

@@ -23,6 +23,9 @@ class Settings:
     launch_role_arn: str  # the role EventBridge Scheduler takes to send that launch
     idempotency_ttl_seconds: int
     business_time_past_days: int  # how old an order, return or behaviour may be when it arrives (D-059)
+    mail_sender_role_arn: str = ""  # the role an email is sent under, in a session tagged with its tenant (D-125)
+    cursor_secret: str = ""  # the HMAC key of list cursors (D-128), from a generated secret
+    local_webhooks: bool = False  # webhooks may POST plain http to this machine: the local stack only (D-124)
 
 
 @lru_cache(maxsize=1)
@@ -42,4 +45,7 @@ def get_settings() -> Settings:
         launch_role_arn=os.environ.get("LAUNCH_ROLE_ARN", ""),
         idempotency_ttl_seconds=int(os.environ.get("IDEMPOTENCY_TTL_SECONDS", "86400")),
         business_time_past_days=int(os.environ.get("BUSINESS_TIME_PAST_DAYS", "400")),
+        mail_sender_role_arn=os.environ.get("MAIL_SENDER_ROLE_ARN", ""),
+        cursor_secret=os.environ.get("CURSOR_SECRET", ""),
+        local_webhooks=os.environ.get("LOYALTY_LOCAL_WEBHOOKS") == "1",
     )

@@ -10,6 +10,8 @@ standard AWS_ENDPOINT_URL setting, so the same code runs on AWS untouched.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -141,14 +143,14 @@ class Page:
 
 
 def encode_cursor(sort_key: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"sk": sort_key}).encode()).decode().rstrip("=")
+    return _sealed({"sk": sort_key})
 
 
 def decode_cursor(cursor: str, prefix: str) -> str:
     """The sort key a page resumes after; a cursor from another listing is refused, never followed."""
     try:
-        sort_key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["sk"]
-    except (ValueError, KeyError, TypeError) as error:
+        sort_key = _opened(cursor)["sk"]
+    except (KeyError, TypeError) as error:
         raise InvalidInput("the cursor is not one this API issued", code="INVALID_CURSOR", field="cursor") from error
     if not isinstance(sort_key, str) or not sort_key.startswith(prefix):
         raise InvalidInput("the cursor belongs to another listing", code="INVALID_CURSOR", field="cursor")
@@ -157,15 +159,14 @@ def decode_cursor(cursor: str, prefix: str) -> str:
 
 def encode_position(last: dict[str, Any], sort_attribute: str) -> str:
     """The cursor of an index page: where it stopped (the index sort key and the table key of the last item)."""
-    values = [last[sort_attribute]["S"], last["PK"]["S"], last["SK"]["S"]]
-    return base64.urlsafe_b64encode(json.dumps({"at": values}).encode()).decode().rstrip("=")
+    return _sealed({"at": [last[sort_attribute]["S"], last["PK"]["S"], last["SK"]["S"]]})
 
 
 def decode_position(cursor: str, partition: str, prefix: str = "") -> tuple[str, str, str]:
     """(index sort key, PK, SK) a page of `partition` resumes after; a cursor that is not one this API issued
     for that partition's tenant (and sort-key prefix) is refused, never followed."""
     try:
-        position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["at"]
+        position = _opened(cursor)["at"]
         sort_key, pk, sk = position
     except (ValueError, KeyError, TypeError) as error:
         raise InvalidInput("the cursor is not one this API issued", code="INVALID_CURSOR", field="cursor") from error
@@ -173,6 +174,38 @@ def decode_position(cursor: str, partition: str, prefix: str = "") -> tuple[str,
     if not all(isinstance(v, str) for v in position) or not pk.startswith(tenant) or not sort_key.startswith(prefix):
         raise InvalidInput("the cursor belongs to another listing", code="INVALID_CURSOR", field="cursor")
     return sort_key, pk, sk
+
+
+def _sealed(payload: dict[str, Any]) -> str:
+    """A cursor: where a page stopped, with an HMAC over it and the caller's tenant (D-128), so a cursor that
+    was changed, made up, or issued to another tenant is refused, never followed."""
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return base64.urlsafe_b64encode(json.dumps({**payload, "mac": _mac(body)}).encode()).decode().rstrip("=")
+
+
+def _opened(cursor: str) -> dict[str, Any]:
+    """A cursor's payload, if its seal is this deployment's for this tenant; else 422 INVALID_CURSOR."""
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        mac = payload.pop("mac")
+        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+        sealed = isinstance(mac, str) and hmac.compare_digest(mac, _mac(body))
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise InvalidInput("the cursor is not one this API issued", code="INVALID_CURSOR", field="cursor") from error
+    if not sealed:
+        raise InvalidInput("the cursor is not one this API issued", code="INVALID_CURSOR", field="cursor")
+    return dict(payload)
+
+
+def _mac(body: str) -> str:
+    key = (get_settings().cursor_secret or _LOCAL_CURSOR_KEY).encode()
+    signed = ((_scope.get() or "") + body).encode()
+    return base64.urlsafe_b64encode(hmac.new(key, signed, hashlib.sha256).digest()[:16]).decode().rstrip("=")
+
+
+# Where no secret is configured (tests, the local stack): the template always sets CURSOR_SECRET from a
+# generated Secrets Manager secret, so a deployment never seals with this.
+_LOCAL_CURSOR_KEY = "local-cursor-key"
 
 
 class Table:
@@ -198,22 +231,20 @@ class Table:
         return from_attributes(response["Item"]) if "Item" in response else None
 
     def get_many(self, keys: list[tuple[str, str]], *, consistent: bool = True) -> dict[tuple[str, str], Item]:
-        """Up to 100 items by key in one round trip (retrying what DynamoDB leaves unprocessed)."""
+        """Items by key, 100 per round trip (retrying what DynamoDB leaves unprocessed)."""
         for pk, _ in keys:
             guard_partition(pk)
         found: dict[tuple[str, str], Item] = {}
-        request: dict[str, Any] = {
-            self.name: {
-                "Keys": [to_attributes({"PK": pk, "SK": sk}) for pk, sk in dict.fromkeys(keys)],
-                "ConsistentRead": consistent,
-            }
-        }
-        while request and request[self.name]["Keys"]:
-            response = self.client.batch_get_item(RequestItems=request)
-            for raw in response.get("Responses", {}).get(self.name, []):
-                item = from_attributes(raw)
-                found[(item["PK"], item["SK"])] = item
-            request = response.get("UnprocessedKeys") or {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 100):
+            chunk = [to_attributes({"PK": pk, "SK": sk}) for pk, sk in unique[start : start + 100]]
+            request: dict[str, Any] = {self.name: {"Keys": chunk, "ConsistentRead": consistent}}
+            while request and request[self.name]["Keys"]:
+                response = self.client.batch_get_item(RequestItems=request)
+                for raw in response.get("Responses", {}).get(self.name, []):
+                    item = from_attributes(raw)
+                    found[(item["PK"], item["SK"])] = item
+                request = response.get("UnprocessedKeys") or {}
         return found
 
     def put_many(self, items: list[Item]) -> None:
