@@ -233,3 +233,13 @@ SNACK_DOUBLE = {  # a point rule on a product category: 2 points per yuan on 小
     "productScope": {"categoryCodes": ["SNACK"]},
     "validity": {"type": "fixedPeriod", "days": 365},
 }
+
+
+def with_points_budget(campaign: dict[str, Any], points: int = 10_000_000) -> dict[str, Any]:
+    """A campaign that gives points has a points budget (issue 25); a test that is not about the budget gets
+    one it cannot spend. A budget the test set is kept."""
+    gives = any(e.get("type") in ("grantPoints", "orderPoints") for e in campaign.get("effects", []))
+    limits = campaign.get("limits", {})
+    if not gives or limits.get("budget", {}).get("points") is not None:
+        return campaign
+    return {**campaign, "limits": {**limits, "budget": {**limits.get("budget", {}), "points": points}}}

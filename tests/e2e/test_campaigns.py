@@ -18,6 +18,7 @@ from loyalty.services.campaigns.promotions import PROMOTIONS_CACHE_SECONDS
 from tests.e2e.conftest import KeepAlive
 from tests.e2e.test_customer_center import sale
 from tests.e2e.test_local_stack import wait_for
+from tests.support import with_points_budget
 
 pytestmark = pytest.mark.e2e
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -43,7 +44,7 @@ class Operators:
         self.approver_id = stack.info["apiKeyIds"]["approver"]
 
     def run(self, body: dict, expect: str = "running") -> str:
-        status, draft = self.operator.json("POST", "/v1/admin/campaigns", body)
+        status, draft = self.operator.json("POST", "/v1/admin/campaigns", with_points_budget(body))
         assert status == 201, draft
         path = f"/v1/admin/campaigns/{draft['campaignId']}"
         assert self.operator.json("POST", f"{path}/submit", {"approver": self.approver_id})[0] == 200

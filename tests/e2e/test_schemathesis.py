@@ -63,6 +63,7 @@ NOT_IN_THE_DOCUMENT = {
     ("/programCode", "the program in the body differs from the one in the path"),
     ("/lines", "give lines, or wholeOrder true without lines"),
     ("/limits", "a points budget needs a points effect"),
+    ("/limits", "a campaign that gives points needs a points budget"),
     ("/effects", "at most one grantPoints or orderPoints effect"),
     ("/effects", "an orderPoints campaign has no other effect"),
     ("/trigger", "orderPoints are given for a purchase"),

@@ -19,6 +19,7 @@ import pytest
 
 from tests.e2e.conftest import ENGINES, KeepAlive, Stack, module_tenant
 from tests.e2e.test_local_stack import wait_for
+from tests.support import with_points_budget
 
 pytestmark = pytest.mark.e2e
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -63,7 +64,7 @@ def tier(pos: KeepAlive, member_id: str) -> tuple[str, str]:
 
 def running(stack: Stack, body: dict) -> str:
     _, operator, approver = clients(stack)
-    status, draft = operator.json("POST", "/v1/admin/campaigns", body)
+    status, draft = operator.json("POST", "/v1/admin/campaigns", with_points_budget(body))
     assert status == 201, draft
     path = f"/v1/admin/campaigns/{draft['campaignId']}"
     assert operator.json("POST", f"{path}/submit", {"approver": stack.info["apiKeyIds"]["approver"]})[0] == 200

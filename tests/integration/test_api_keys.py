@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from loyalty import clock
 from tests.integration.test_campaigns import WELCOME
-from tests.support import OPERATOR, OTHER_TENANT_OPERATOR, POS, load_event
+from tests.support import OPERATOR, OTHER_TENANT_OPERATOR, POS, load_event, with_points_budget
 
 
 def authorize(api, secret: str) -> dict | None:
@@ -89,7 +89,7 @@ def test_keys_of_another_tenant_are_out_of_reach_and_channels_manage_none(demo, 
 
 
 def test_an_approver_must_be_an_active_operator_key_of_the_tenant(demo, api):
-    _, draft = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=WELCOME)
+    _, draft = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=with_points_budget(WELCOME))
     path = f"/v1/admin/campaigns/{draft['campaignId']}/submit"
     _, channel_key = api.call(
         "POST", "/v1/admin/api-keys", OPERATOR, body={"name": "t", "role": "channel", "channel": "POS"}

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from tests.integration.test_coupons import APPROVER, listed_rule
-from tests.support import OPERATOR, POS, SHANGHAI, Api, load_event, order_body
+from tests.support import OPERATOR, POS, SHANGHAI, Api, load_event, order_body, with_points_budget
 
 NOW = datetime.now(SHANGHAI).replace(microsecond=0)
 WELCOME = {
@@ -26,7 +26,7 @@ WELCOME = {
 
 
 def running(api: Api, campaign: dict, expect: str = "running") -> str:
-    status, draft = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=campaign)
+    status, draft = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=with_points_budget(campaign))
     assert status == 201, draft
     campaign_id = draft["campaignId"]
     path = f"/v1/admin/campaigns/{campaign_id}"
@@ -54,7 +54,7 @@ def results(api: Api, campaign_id: str) -> dict:
 
 
 def test_a_campaign_goes_through_its_named_approver_and_every_step_is_logged(demo, api):
-    status, draft = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=WELCOME)
+    status, draft = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=with_points_budget(WELCOME))
     assert status == 201 and draft["status"] == "draft" and draft["campaignId"].startswith(f"HD{NOW:%Y%m}")
     path = f"/v1/admin/campaigns/{draft['campaignId']}"
     status, problem = api.call("POST", f"{path}/submit", OPERATOR, body={"approver": OPERATOR["keyId"]})
@@ -62,13 +62,13 @@ def test_a_campaign_goes_through_its_named_approver_and_every_step_is_logged(dem
     api.call("POST", f"{path}/submit", OPERATOR, body={"approver": APPROVER["keyId"]})
     status, problem = api.call("POST", f"{path}/approve", OPERATOR, body={})
     assert (status, problem["code"]) == (403, "NOT_THE_APPROVER")
-    status, problem = api.call("PUT", path, OPERATOR, body=WELCOME)
+    status, problem = api.call("PUT", path, OPERATOR, body=with_points_budget(WELCOME))
     assert (status, problem["code"], problem["campaignStatus"]) == (409, "CAMPAIGN_STATUS", "pending")
     status, problem = api.call("POST", f"{path}/reject", APPROVER, body={})
     assert (status, problem["code"]) == (422, "COMMENT_REQUIRED")
     _, rejected = api.call("POST", f"{path}/reject", APPROVER, body={"comment": "预算太高"})
     assert (rejected["status"], rejected["approvalStatus"]) == ("draft", "rejected")
-    assert api.call("PUT", path, OPERATOR, body={**WELCOME, "name": "入会礼 100 积分"})[0] == 200
+    assert api.call("PUT", path, OPERATOR, body=with_points_budget({**WELCOME, "name": "入会礼 100 积分"}))[0] == 200
     api.call("POST", f"{path}/submit", OPERATOR, body={"approver": APPROVER["keyId"]})
     _, approved = api.call("POST", f"{path}/approve", APPROVER, body={"comment": "同意"})
     assert approved["status"] == "running" and approved["results"]["participations"] == 0
@@ -109,7 +109,7 @@ def test_a_campaign_goes_through_its_named_approver_and_every_step_is_logged(dem
     ],
 )
 def test_bad_references_and_shapes_are_refused_with_a_pointer(demo, api, change, status, code, field):
-    answer, problem = api.call("POST", "/v1/admin/campaigns", OPERATOR, body={**WELCOME, **change})
+    answer, problem = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=with_points_budget({**WELCOME, **change}))
     assert (answer, problem["code"]) == (status, code), problem
     pointers = [problem.get("field", "")] + [e.get("field", "") for e in problem.get("errors", [])]
     assert any(p.lstrip("/").startswith(field) for p in pointers if p), problem
@@ -120,7 +120,7 @@ def test_an_effect_on_a_coupon_rule_that_is_not_listed_is_409(demo, api):
 
     _, draft_rule = api.call("POST", "/v1/admin/coupon-rules", OPERATOR, body=RULE)
     body = {**WELCOME, "effects": [{"type": "issueCoupon", "ruleId": draft_rule["ruleId"]}]}
-    status, problem = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=body)
+    status, problem = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=with_points_budget(body))
     assert (status, problem["code"], problem["field"]) == (409, "RULE_NOT_LISTED", "/effects/0/ruleId")
 
 
@@ -406,7 +406,7 @@ def test_a_paused_promotion_gives_nothing_to_orders_accrued_meanwhile(demo, api,
 )  # fmt: skip
 def test_order_points_need_a_purchase_trigger_and_one_kind_of_bonus_alone(demo, api, change, field):
     body = {**double_points_on_the_weekend(), **change}
-    status, problem = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=body)
+    status, problem = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=with_points_budget(body))
     assert (status, problem["code"]) == (422, "VALIDATION_FAILED"), problem
     pointers = [problem.get("field", "")] + [e.get("field", "") for e in problem.get("errors", [])]
     assert any(p.lstrip("/").startswith(field) for p in pointers if p), problem
@@ -602,7 +602,7 @@ def test_a_coupon_a_campaign_gave_counts_when_redeemed_and_a_redemption_can_trig
             for c in costs] == [("marketing", 2, 20, 1, 1)]  # fmt: skip
 
     body = {**thanks, "trigger": {"type": "couponRedeemed", "ruleIds": ["2099010100001"]}}
-    status, problem = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=body)
+    status, problem = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=with_points_budget(body))
     assert (status, problem["code"], problem["field"]) == (422, "UNKNOWN_REFERENCE", "/trigger/ruleIds/0")
 
     # The sale is voided: the redemption is rolled back, and the campaign counts the coupon redeemed no more,
@@ -763,7 +763,7 @@ def test_a_purchase_of_a_product_group_for_an_amount_and_an_audience_condition_d
     assert (view["participations"], view["pointsGranted"], view["tagsAdded"]) == (1, 30, 1)
 
     unknown = {**snack_bonus, "conditions": {"audienceId": "01JAAAAAAAAAAAAAAAAAAAAAAA"}}
-    status, problem = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=unknown)
+    status, problem = api.call("POST", "/v1/admin/campaigns", OPERATOR, body=with_points_budget(unknown))
     assert (status, problem["code"], problem["field"]) == (422, "UNKNOWN_REFERENCE", "/conditions/audienceId")
     status, problem = api.call(
         "POST",
@@ -820,3 +820,37 @@ def test_the_150th_campaign_of_a_kind_fires_once_and_campaigns_past_their_window
     assert indexed() == 29
     assert api.call("POST", f"/v1/admin/campaigns/{paused}/resume", OPERATOR, body={})[0] == 200
     assert indexed() == 30
+
+
+def test_a_test_member_takes_part_outside_results_costs_and_budget_and_employees_can_be_left_out(demo, api, pipeline):
+    """Issue 25 (D-131): `testData` promises a test member is left out of reports; a campaign may leave
+    employees out (or reach only them)."""
+    campaign_id = running(
+        api,
+        {
+            **WELCOME,
+            "name": "下单送40",
+            "trigger": {"type": "purchase"},
+            "effects": [{"type": "grantPoints", "pointGroupCode": "points", "points": 40}],
+            "conditions": {"employees": "exclude"},
+            "limits": {"perMember": {"count": 10}, "budget": {"points": 1000}},
+        },
+    )
+    tester, staff, customer = (register(api, f"1380013810{n}") for n in range(3))
+    for member_id, flag in ((tester, "testData"), (staff, "employee")):
+        path = f"/v1/admin/members/{member_id}"
+        assert api.call("PATCH", path, OPERATOR, body={flag: True}, headers={"if-match": '"1"'})[0] == 200
+    for n, member_id in enumerate((tester, staff, customer)):
+        body = order_body(f"flags-{n}", 100, days_ago=0, member={"id": member_id})
+        assert api.call("POST", "/v1/orders", POS, body=body)[0] == 202
+    pipeline.drain()
+
+    assert (points(api, tester), points(api, staff), points(api, customer)) == (140, 100, 140)
+    results = api.call("GET", f"/v1/admin/campaigns/{campaign_id}", OPERATOR)[1]["results"]
+    assert (results["participations"], results["pointsGranted"], results["remainingPoints"]) == (1, 40, 960)
+    assert (results["testParticipations"], results["testPoints"]) == (1, 40)
+    _, costs = api.call("GET", "/v1/admin/campaign-costs", OPERATOR, query={"programCode": "DEMO"})
+    marketing = next(c for c in costs if c["costCenterCode"] == "marketing")
+    assert (marketing["participations"], marketing["pointsGranted"]) == (1, 40)
+    _, taken = api.call("GET", f"/v1/admin/members/{staff}/campaigns", OPERATOR)
+    assert taken["items"] == []  # the employee was left out

@@ -168,3 +168,32 @@ def test_points_only_for_money_paid_each_rule_its_code_and_nothing_stored(demo, 
     pipeline.drain()
     assert order_status(api, "T-APPLES")["status"] == "accrued"
     assert available(api, member["id"]) == 23  # 1 point a yuan, whole points
+
+
+def test_a_channels_day_past_its_ceiling_holds_its_orders_and_other_channels_earn_on(demo, api, pipeline):
+    """Issue 25 (D-129): beyond one member's day, a channel's day has a ceiling (here 1,200 points, a share of
+    150 on each of its 8 shards), so a till or an integration gone wrong cannot mint points without end."""
+    from tests.support import MINI
+
+    set_program(api, channelDailyPointsCeiling=1200)
+    member_id = api.call("POST", "/v1/members", POS, body={"programCode": "DEMO", "phone": PHONE})[1]["id"]
+    for n in range(12):
+        assert api.call("POST", "/v1/orders", POS, body=order_body(f"CH-{n}", 120))[0] == 202
+    pipeline.drain()
+
+    states = [order_status(api, f"CH-{n}") for n in range(12)]
+    accrued = [s for s in states if s["status"] == "accrued"]
+    held = [s for s in states if s["status"] == "held"]
+    assert 1 <= len(accrued) <= 8 and len(accrued) + len(held) == 12  # one 120-point order per 150 share
+    assert {s["heldReason"] for s in held} == {"CHANNEL_DAILY_POINTS_CEILING"}
+    assert available(api, member_id) == 120 * len(accrued) <= 1200
+    # the mini-program's day is its own
+    assert api.call("POST", "/v1/orders", MINI, body=order_body("MP-1", 120, member={"id": member_id}))[0] == 202
+    pipeline.drain()
+    assert api.call("GET", "/v1/orders/MP-1", MINI)[1]["status"] == "accrued"
+    # an operator releases a held one: it accrues past the ceiling, on the record
+    number = held[0]["orderNo"]
+    status, released = api.call("POST", f"/v1/admin/orders/POS/{number}/release", OPERATOR, body={"note": "核实"})
+    assert status == 200, released
+    pipeline.drain()
+    assert order_status(api, number)["status"] == "accrued"

@@ -21,7 +21,7 @@ from loyalty.services.coupon_verification import RedeemRequest, coupon_verifier
 from loyalty.services.coupons import coupon_service
 from loyalty.services.members import member_service
 from loyalty.services.redemption import redemption_service
-from tests.support import TEST_APPROVER_KEY, TEST_OPERATOR_KEY, operator_keys_on_record
+from tests.support import TEST_APPROVER_KEY, TEST_OPERATOR_KEY, operator_keys_on_record, with_points_budget
 
 pytestmark = pytest.mark.xdist_group("dynamodb-local")
 THREADS = 16
@@ -324,7 +324,9 @@ def running_campaign(**changes: Any) -> str:
     }
     operator_keys_on_record()  # an approver is an active operator key of the tenant (D-120)
     submitter, approver = TEST_OPERATOR_KEY, TEST_APPROVER_KEY
-    campaign_id = campaigns.create("demo", CampaignInput.model_validate(body), submitter).campaign_id
+    campaign_id = campaigns.create(
+        "demo", CampaignInput.model_validate(with_points_budget(body)), submitter
+    ).campaign_id
     campaigns.submit("demo", campaign_id, Submission(approver=approver), submitter)
     campaigns.approve("demo", campaign_id, Decision(comment="ok"), approver)
     return campaign_id

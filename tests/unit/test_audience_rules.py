@@ -67,6 +67,11 @@ def test_and_or_not_over_tier_and_tags():
         ({"attribute": "marketingOptIn", "value": True}, {"marketingOptIn": True}, True),
         ({"attribute": "marketingOptIn", "value": False}, {}, True),  # never answered: not a yes
         ({"attribute": "status", "values": ["frozen"]}, {"status": "frozen"}, True),
+        # employees and test members, to include or leave out (issue 25, D-131)
+        ({"attribute": "employee", "value": True}, {"employee": True}, True),
+        ({"attribute": "employee", "value": False}, {"employee": True}, False),
+        ({"not": {"attribute": "testData", "value": True}}, {"testData": True}, False),
+        ({"not": {"attribute": "testData", "value": True}}, {}, True),
     ],
 )
 def test_profile_conditions(condition, profile, expected):

@@ -36,6 +36,7 @@ BASE = {
     "startsAt": "2026-12-05T00:00:00",
     "endsAt": "2026-12-06T23:59:59",
     "costCenterCode": "marketing",
+    "limits": {"budget": {"points": 100000}},
 }
 
 
@@ -56,6 +57,7 @@ def test_a_window_without_an_offset_is_the_programs_local_time():
         ({"effects": [BASE["effects"][0], BASE["effects"][0]]}, "effects"),
         ({"effects": [{"type": "addTag", "tagCode": "vip"}], "limits": {"budget": {"points": 10}}}, "limits"),
         ({"effects": []}, "effects"),
+        ({"limits": {"budget": {"count": 10}}}, "limits"),  # points without a points budget (issue 25)
     ],
 )
 def test_inconsistent_campaigns_are_refused_on_the_field_at_fault(change, pointer):
@@ -165,7 +167,7 @@ def test_a_birthday_run_reads_the_day_or_on_the_first_the_month_and_29_february_
 def test_a_birthday_campaign_gives_once_a_year_unless_it_says_otherwise():
     body = {**BASE, "trigger": {"type": "birthday"}}
     assert CampaignInput.model_validate(body).limits.per_member.period == "year"
-    limited = {**body, "limits": {"perMember": {"count": 1, "period": "ever"}}}
+    limited = {**body, "limits": {"perMember": {"count": 1, "period": "ever"}, "budget": {"points": 100}}}
     assert CampaignInput.model_validate(limited).limits.per_member.period == "ever"
 
 
@@ -198,3 +200,30 @@ def test_a_budget_split_over_shards_and_summed_back():
     assert (total["remainingPoints"], total["remainingCount"], total["participations"]) == (1001, 10, 3)
     assert (total["skipped"], total["skipped_limit"], total["shardsDone"], total["active"]) == (3, 3, 8, True)
     assert sorted(guards.shard_order(budget)) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("conditions", "profile", "missed"),
+    [
+        ({}, {"employee": True, "testData": True}, None),  # both take part unless a campaign says otherwise
+        ({"employees": "exclude"}, {"employee": True}, "employees"),
+        ({"employees": "only"}, {}, "employees"),
+        ({"employees": "only"}, {"employee": True}, None),
+        ({"testMembers": "exclude"}, {"testData": True}, "testMembers"),
+        ({"testMembers": "only"}, {"testData": False}, "testMembers"),
+    ],
+)
+def test_employees_and_test_members_take_part_as_the_campaign_says(conditions, profile, missed):
+    """Issue 25 (D-131)."""
+    rules = MemberConditions.model_validate(conditions)
+    assert member_misses(rules, {"tier": {"code": "base"}, **profile}, set()) == missed
+
+
+def test_rules_added_for_requests_do_not_refuse_what_was_stored_before_them():
+    """D-127: a campaign written before the points-budget rule and the date bounds still loads from the table
+    (an engine that could not read it would fail every event), while a request with it is refused."""
+    old = {**BASE, "endsAt": "9999-12-31T00:00:00", "limits": {}}
+    with pytest.raises(ValidationError) as refused:
+        CampaignInput.model_validate(old)
+    assert {e["loc"][0] for e in refused.value.errors()} <= {"endsAt", "limits"}
+    assert CampaignInput.stored(old).ends_at.year == 9999

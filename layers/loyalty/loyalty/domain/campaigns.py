@@ -17,12 +17,12 @@ from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, Union
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
 from loyalty.domain.config import CODE_PATTERN
 from loyalty.domain.coupons import period_labels
 from loyalty.domain.redemption import MAX_POINTS
-from loyalty.domain.validity import CamelModel, ExpiringValidity, FixedPeriod, invalid_field
+from loyalty.domain.validity import CamelModel, ExpiringValidity, FixedPeriod, for_requests, invalid_field
 
 CampaignStatus = Literal["draft", "pending", "scheduled", "running", "paused", "ended"]
 LIVE = ("scheduled", "running", "paused")  # approved and not ended: what an end or a pause acts on
@@ -164,6 +164,14 @@ class MemberConditions(CamelModel):
     registration_channels: Codes = Field(default_factory=list, description="registered through one of these")
     audience_id: str | None = Field(
         default=None, pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$", description="in this frozen audience (目标人群)"
+    )
+    employees: Literal["include", "exclude", "only"] = Field(
+        default="include", description="员工: may employees take part (include), not (exclude), or only they"
+    )
+    test_members: Literal["include", "exclude", "only"] = Field(
+        default="include",
+        description="测试会员: whether test members take part; their participations never count in the "
+        "campaign's results, costs or budget (D-131)",
     )
 
 
@@ -338,7 +346,7 @@ class CampaignInput(CamelModel):
     cost_center_code: str = Field(pattern=CODE_PATTERN)
 
     @model_validator(mode="after")
-    def _consistent(self) -> CampaignInput:
+    def _consistent(self, info: ValidationInfo) -> CampaignInput:
         if self.kind == "batch":
             if self.trigger is not None or self.audience_id is None:
                 raise invalid_field("Campaign", "audienceId", "a batch campaign names an audience, not a trigger", None)
@@ -349,6 +357,8 @@ class CampaignInput(CamelModel):
             raise invalid_field("Campaign", "effects", "at most one grantPoints or orderPoints effect", len(grants))
         if self.limits.budget.points is not None and not grants:
             raise invalid_field("Campaign", "limits", "a points budget needs a points effect", None)
+        if grants and self.limits.budget.points is None and for_requests(info):  # points are money (issue 25)
+            raise invalid_field("Campaign", "limits", "a campaign that gives points needs a points budget", None)
         if isinstance(self.trigger, BirthdayTrigger) and "per_member" not in self.limits.model_fields_set:
             self.limits.per_member = PerMemberLimit(count=1, period="year")  # a gift every birthday, not once
         if self.promotion() is not None:
@@ -471,6 +481,12 @@ def member_misses(conditions: MemberConditions, profile: dict[str, Any], tags: s
         return "registrationStore"
     if conditions.registration_channels and profile.get("channel") not in conditions.registration_channels:
         return "registrationChannel"
+    for name, rule, flag in (
+        ("employees", conditions.employees, "employee"),
+        ("testMembers", conditions.test_members, "testData"),
+    ):
+        if (rule == "exclude" and profile.get(flag)) or (rule == "only" and not profile.get(flag)):
+            return name
     return None
 
 

@@ -52,6 +52,14 @@ class Program(ConfigItem):
         description="Points of any one group a member may earn from orders in a day (the program's zone); an "
         "order that would pass it is held for an operator's review, not accrued; null for none",
     )
+    channel_daily_points_ceiling: int | None = Field(
+        default=10_000_000,
+        ge=1,
+        le=100_000_000_000,
+        description="Points of any one group all of one channel's orders may earn in a day (the program's zone): "
+        "a till or an integration that misbehaves is stopped there; an order that would pass it is held for "
+        "review (CHANNEL_DAILY_POINTS_CEILING); null for none",
+    )
     attach_window_days: int = Field(
         default=30,
         ge=0,

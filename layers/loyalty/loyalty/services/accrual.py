@@ -5,13 +5,15 @@ cache. Writes: one transaction whose first entry moves the order from received t
 redelivered or duplicated message adds nothing. The accumulators it read are guarded, so a concurrent
 accrual for the same member makes this one retry rather than decide on stale numbers.
 
-The program's daily points ceiling is a conditional counter in the same transaction (the member's points
-from orders that day): an order that would pass it is held for an operator's review instead (status held,
-a metric, an OrderHeld event); a released order accrues past the ceiling and still counts.
+The program's daily points ceilings are conditional counters in the same transaction (the member's points
+from orders that day, and the channel's, D-129): an order that would pass either is held for an operator's
+review instead (status held, a metric, an OrderHeld event); a released order accrues past them and still
+counts.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
 from contextlib import suppress
@@ -59,6 +61,7 @@ from loyalty.store.member_repo import MemberRepository, accounts_by_group, tags_
 from loyalty.store.table import Item, Table, TransactionCancelled, put, update
 
 DAILY_POINTS_CEILING = "DAILY_POINTS_CEILING"  # the held reason
+CHANNEL_DAILY_POINTS_CEILING = "CHANNEL_DAILY_POINTS_CEILING"  # the channel's day passed its ceiling (D-129)
 REVIEWED = ", reviewedAt = :now, reviewedBy = :by, reviewNote = :note, reviewKey = :key REMOVE GSI1PK, GSI1SK"
 
 
@@ -87,7 +90,7 @@ class AccrualService:
     def accrue(self, tenant: str, order: dict[str, Any], release: Release | None = None) -> bool:
         """Apply an OrderReceived order (or release a held one); False when it had been applied (or held)
         before: nothing written. An order that would pass the daily ceiling is held, not accrued."""
-        submission = OrderSubmission.model_validate(order["submission"])
+        submission = OrderSubmission.stored(order["submission"])
         program = self.programs.load(tenant, submission.program_code)
         promotions = self.promotions.open_for(tenant, program, submission.ordered_at)
         submission, catalog = self._scoped(tenant, submission, program.point_rules.values(), promotions)
@@ -105,6 +108,10 @@ class AccrualService:
         counter = len(write.extra)
         if points:
             write.extra.append(_daily_count(tenant, order["memberId"], now, program, points, ceiling))
+        channel_ceiling = None if release else program.program.channel_daily_points_ceiling
+        channel_counter = len(write.extra)
+        if points:
+            write.extra.append(_channel_count(tenant, order, now, program, points, channel_ceiling))
         occasion = order_occasion(order, submission, profile)
         amount = occasion.amount  # 实收: spend metrics and measures
         member_rules = any(rule.condition != "points" for rule in program.tier_rules.values())
@@ -245,6 +252,8 @@ class AccrualService:
                 return self._hold(tenant, order, dict(points), now, f"MEMBER_{conflict.inactive.upper()}")
             if ceiling is not None and points and counter in conflict.failed_extras:
                 return self._hold(tenant, order, dict(points), now, DAILY_POINTS_CEILING)
+            if channel_ceiling is not None and points and channel_counter in conflict.failed_extras:
+                return self._hold(tenant, order, dict(points), now, CHANNEL_DAILY_POINTS_CEILING)
             raise RetryLater(f"member {order['memberId']} changed while accruing {order['orderId']}") from None
         return True
 
@@ -384,6 +393,36 @@ def _daily_count(
         keys.member(tenant, member_id),
         keys.daily_earning_sk(day.isoformat()),
         f"ADD {added} SET expiration = :ttl",
+        values,
+        condition,
+        names,
+    )
+
+
+def _channel_count(
+    tenant: str,
+    order: dict[str, Any],
+    now: datetime,
+    program: ProgramConfig,
+    points: dict[str, int],
+    ceiling: int | None,
+) -> dict:
+    """Add the order's points to its channel's count for the day, on one of the day's shards (by order id),
+    each holding its share of the ceiling: a shard that would pass its share holds the order (D-129)."""
+    day = now.astimezone(program.zone).date()
+    shard = int(hashlib.sha256(order["orderId"].encode()).hexdigest(), 16) % keys.CHANNEL_EARNING_SHARDS
+    expires = int(datetime.combine(day + timedelta(days=2), datetime.min.time(), program.zone).timestamp())
+    names = {f"#g{i}": group for i, group in enumerate(points)}
+    values: dict[str, Any] = {f":p{i}": total for i, total in enumerate(points.values())} | {":ttl": expires}
+    condition = None
+    if ceiling is not None:
+        share = -(-ceiling // keys.CHANNEL_EARNING_SHARDS)  # rounded up: the shares add up to the ceiling or more
+        values |= {f":r{i}": share - total for i, total in enumerate(points.values())}
+        condition = " AND ".join(f"(attribute_not_exists(#g{i}) OR #g{i} <= :r{i})" for i in range(len(points)))
+    return update(
+        keys.channel_earning(tenant, program.program.code, order["channel"], day.isoformat()),
+        keys.channel_earning_sk(shard),
+        "ADD " + ", ".join(f"#g{i} :p{i}" for i in range(len(points))) + " SET expiration = :ttl",
         values,
         condition,
         names,

@@ -194,6 +194,19 @@ def held_order_sk(held_at: str, channel: str, order_no: str) -> str:
     return f"{held_at}#{channel}#{order_no}"
 
 
+CHANNEL_EARNING_SHARDS = 8  # a busy channel's orders spread their day's count over these items
+
+
+def channel_earning(tenant: str, program: str, channel: str, day: str) -> str:
+    """A channel's points earned in one day of its program (D-129), split over CHANNEL_EARNING_SHARDS items
+    (`channel_earning_sk`), so thousands of tills' orders do not all write one item."""
+    return f"T#{tenant}#CHANNEL_EARNING#{program}#{channel}#{day}"
+
+
+def channel_earning_sk(shard: int) -> str:
+    return f"SHARD#{shard}"
+
+
 def daily_earning_sk(day: str) -> str:
     """In the member's partition: the points the member earned from orders on `day` (program zone), an
     attribute per point group."""

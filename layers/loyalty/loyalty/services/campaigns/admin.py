@@ -72,6 +72,8 @@ class CampaignResults(View):
     sales: Decimal = Field(default=Decimal("0.00"), description="what those orders paid (实收), yuan")
     remaining_points: int | None = Field(default=None, description="of the points budget; none = unlimited")
     remaining_count: int | None = Field(default=None, description="of the participations budget")
+    test_participations: int = Field(default=0, description="of test members: in none of the figures above (D-131)")
+    test_points: int = Field(default=0, description="given to test members, outside the budget and the costs")
 
     @field_validator("sales")
     @classmethod
@@ -219,7 +221,7 @@ def effective_status(item: Item, now: datetime, zone: Any) -> tuple[CampaignStat
     """The status an operator sees: an approved campaign runs within its window and has ended after it."""
     status, reason = item["status"], item.get("endedReason")
     if status in LIVE:
-        starts, ends = CampaignInput.model_validate(item["campaign"]).window(zone)
+        starts, ends = CampaignInput.stored(item["campaign"]).window(zone)
         if now >= ends:
             return "ended", "window"
         if status == "scheduled" and now >= starts:
@@ -275,7 +277,7 @@ class CampaignService:
 
     def replace(self, tenant: str, campaign_id: str, campaign: CampaignInput) -> CampaignView:
         current = self._item(tenant, campaign_id)
-        old = CampaignInput.model_validate(current["campaign"])
+        old = CampaignInput.stored(current["campaign"])
         if campaign.program_code != old.program_code:
             raise InvalidInput("a campaign stays in its program", code="CAMPAIGN_PROGRAM_CHANGED", field="programCode")
         self._check_effects(tenant, campaign)
@@ -300,12 +302,12 @@ class CampaignService:
 
     def copy(self, tenant: str, campaign_id: str, by: str) -> CampaignView:
         """复制: a new draft with the same terms."""
-        source = CampaignInput.model_validate(self._item(tenant, campaign_id)["campaign"])
+        source = CampaignInput.stored(self._item(tenant, campaign_id)["campaign"])
         return self.create(tenant, source.model_copy(update={"name": source.name[:95] + " (副本)"}), by)
 
     def delete(self, tenant: str, campaign_id: str) -> None:
         current = self._item(tenant, campaign_id)
-        campaign = CampaignInput.model_validate(current["campaign"])
+        campaign = CampaignInput.stored(current["campaign"])
         operations = [
             delete(
                 current["PK"],
@@ -329,7 +331,7 @@ class CampaignService:
     def approve(self, tenant: str, campaign_id: str, decision: Decision, by: str) -> CampaignView:
         """审批通过: scheduled (running from its start), findable by its events, with its budget item."""
         current = self._item(tenant, campaign_id)
-        campaign = CampaignInput.model_validate(current["campaign"])
+        campaign = CampaignInput.stored(current["campaign"])
         on = keys.campaigns_on(tenant, campaign.program_code, occasion_of(campaign))
         move = approval.approving(
             current, decision, by, "scheduled", ", GSI2PK = :on, GSI2SK = :id", {":on": on, ":id": campaign_id}
@@ -398,7 +400,7 @@ class CampaignService:
         zone, now, retired = self.programs.load(tenant, program_code).zone, self.clock.now(), 0
         for occasion in OCCASIONS:
             for item in self.running(tenant, program_code, occasion):
-                if now < CampaignInput.model_validate(item["campaign"]).window(zone)[1]:
+                if now < CampaignInput.stored(item["campaign"]).window(zone)[1]:
                     continue
                 with suppress(TransactionCancelled):
                     self.table.transact(
@@ -520,7 +522,7 @@ class CampaignService:
         if window_open or active is not None:
             current = self._item(tenant, campaign_id)
             if relist:
-                campaign = CampaignInput.model_validate(current["campaign"])
+                campaign = CampaignInput.stored(current["campaign"])
                 expression += ", GSI2PK = :on, GSI2SK = :id"
                 values = {**values, ":on": keys.campaigns_on(tenant, campaign.program_code, occasion_of(campaign))}
                 values[":id"] = campaign_id
@@ -550,7 +552,7 @@ class CampaignService:
     @staticmethod
     def _activate(item: Item, active: bool) -> list[dict]:
         """Every shard of the budget active (or not): a participation's guard on any of them sees it."""
-        shards = CampaignInput.model_validate(item["campaign"]).limits.budget.shards
+        shards = CampaignInput.stored(item["campaign"]).limits.budget.shards
         return [
             update(item["PK"], keys.campaign_budget_sk(shard), "SET active = :active", {":active": active})
             for shard in range(shards)
@@ -565,7 +567,7 @@ class CampaignService:
         wanted = {
             i["campaignId"]: [
                 (i["PK"], keys.campaign_budget_sk(shard))
-                for shard in range(CampaignInput.model_validate(i["campaign"]).limits.budget.shards)
+                for shard in range(CampaignInput.stored(i["campaign"]).limits.budget.shards)
             ]
             for i in items
         }

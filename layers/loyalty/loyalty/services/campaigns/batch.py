@@ -138,7 +138,7 @@ class BatchRuns:
         call, answered 409 when the campaign cannot run now."""
         campaigns = self.engine.campaigns
         item = campaigns.item(tenant, campaign_id)
-        campaign = CampaignInput.model_validate(item["campaign"])
+        campaign = CampaignInput.stored(item["campaign"])
         if campaign.kind != "batch":
             raise Conflict(
                 f"campaign {campaign_id} is a {campaign.kind} campaign, not one run to an audience",
@@ -181,7 +181,7 @@ class BatchRuns:
         item = engine.table.get(pk, keys.CAMPAIGN_SK)
         if item is None:
             return 0
-        campaign = CampaignInput.model_validate(item["campaign"])
+        campaign = CampaignInput.stored(item["campaign"])
         zone = engine.programs.load(page.tenant, campaign.program_code).zone
         status, _ = effective_status(item, engine.clock.now(), zone)
         if status == "paused":

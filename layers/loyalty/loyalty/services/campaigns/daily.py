@@ -145,7 +145,7 @@ class DailyRuns:
         for item in self.engine.campaigns.running(tenant, program_code, "daily"):
             if campaign_id is not None and item["campaignId"] != campaign_id:
                 continue
-            campaign = CampaignInput.model_validate(item["campaign"])
+            campaign = CampaignInput.stored(item["campaign"])
             if item["status"] != "scheduled" or not _open_on(campaign, day, program):
                 continue
             if marked:
@@ -169,7 +169,7 @@ class DailyRuns:
         item = engine.table.get(keys.campaign(page.tenant, page.campaign_id), keys.CAMPAIGN_SK)
         if item is None:
             return []
-        campaign = CampaignInput.model_validate(item["campaign"])
+        campaign = CampaignInput.stored(item["campaign"])
         day = date.fromisoformat(page.day)
         entries, more = self._entries(page, PAGE)
         at = max(datetime.combine(day, time(0), program.zone), campaign.window(program.zone)[0])

@@ -135,7 +135,7 @@ class CampaignEngine:
         program = self.programs.load(tenant, detail["programCode"])
         candidates = []
         for item in self.campaigns.running(tenant, program.program.code, occasion.kind):
-            campaign = CampaignInput.model_validate(item["campaign"])
+            campaign = CampaignInput.stored(item["campaign"])
             starts, ends = campaign.window(program.zone)
             if (
                 item["status"] == "scheduled"
@@ -185,7 +185,8 @@ class CampaignEngine:
             )
         if missed:
             return Outcome(campaign_id, f"conditions:{missed}")
-        return Outcome(campaign_id, self.participate(tenant, item, campaign, member_id, occasion, zone, extra))
+        test = bool(profile.get("testData"))
+        return Outcome(campaign_id, self.participate(tenant, item, campaign, member_id, occasion, zone, extra, test))
 
     def _group_paid(self, tenant: str, group: str | None, occasion: Occasion) -> Decimal | None:
         """What the order's lines of a product group paid (实收), None when it has none of them (or no group
@@ -216,7 +217,9 @@ class CampaignEngine:
         occasion: Occasion,
         zone: Any,
         extra: tuple[dict, ...] = (),
+        test: bool = False,
     ) -> str:
+        """A test member's participation (`test`) is recorded as theirs, outside results, costs and budget."""
         campaign_id, now = item["campaignId"], self.clock.now()
         member_pk = keys.member(tenant, member_id)
         marker_sk = keys.participation_sk(campaign_id, occasion.key)
@@ -233,6 +236,7 @@ class CampaignEngine:
             "createdAt": now.isoformat(),
             "pending": follow_ups,
             "effects": [{"type": "grantPoints", "points": grant.points, "recordId": record_id}] if grant else [],
+            **({"testData": True} if test else {}),
         }
         for shard in guards.shard_order(campaign.limits.budget):  # a shard that is spent: the next
             marker["budgetShard"] = shard
@@ -276,6 +280,7 @@ class CampaignEngine:
                 grant.points if grant else 0,
                 occasion.amount if occasion.kind == "order" else None,
                 shard,
+                test=bool(marker.get("testData")),
             ),
             *extra,
         ]
@@ -373,7 +378,7 @@ class CampaignEngine:
             campaign_item = self.table.get(keys.campaign(tenant, item["campaignId"]), keys.CAMPAIGN_SK)
             if campaign_item is None:
                 continue
-            campaign = CampaignInput.model_validate(campaign_item["campaign"])
+            campaign = CampaignInput.stored(campaign_item["campaign"])
             taking_back = {
                 e.rule_id for e in campaign.effects if isinstance(e, IssueCoupon) and e.take_back_on_full_return
             }
@@ -485,7 +490,7 @@ class CampaignEngine:
             for e in effects[len(marker.get("effects", [])) :]
             if "refused" not in e and e["type"] in COUNTED
         )
-        if counts:  # what the follow-ups gave, by kind, in the campaign's results
+        if counts and not marker.get("testData"):  # what the follow-ups gave, by kind, in the campaign's results
             operations.append(
                 update(
                     keys.campaign(tenant, campaign_id),

@@ -73,11 +73,25 @@ def count(member_pk: str, campaign_id: str, limit: PerMemberLimit, at: datetime,
 
 
 def take_budget(
-    tenant: str, campaign_id: str, budget: Budget, points: int, sale: Decimal | None = None, shard: int = 0
+    tenant: str,
+    campaign_id: str,
+    budget: Budget,
+    points: int,
+    sale: Decimal | None = None,
+    shard: int = 0,
+    test: bool = False,
 ) -> dict:
     """One participation and its `points` out of one shard of the budget, while the campaign is active (not
     paused); a participation an order triggered counts the order and what it paid (`sale`) in the campaign's
-    results."""
+    results. A test member's (`test`) is counted apart and draws nothing from the budget (D-131)."""
+    if test:
+        return update(
+            keys.campaign(tenant, campaign_id),
+            keys.campaign_budget_sk(shard),
+            "ADD testParticipations :one, testPoints :points",
+            {":one": 1, ":points": points, ":active": True},
+            "active = :active",
+        )
     values: dict[str, Any] = {":one": 1, ":active": True}
     sets, adds, conditions = [], ["participations :one"], ["active = :active"]
     if points:

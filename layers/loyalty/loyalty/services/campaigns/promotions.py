@@ -81,7 +81,7 @@ class PromotionLoader:
         for item in running_campaigns(self.table, tenant, program_code, "accrual"):
             if item["status"] != "scheduled":  # paused: its budget item says so at once, this in a while
                 continue
-            campaign = CampaignInput.model_validate(item["campaign"])
+            campaign = CampaignInput.stored(item["campaign"])
             effect = campaign.promotion()
             if effect is not None:
                 promotions.append(Promotion(item["campaignId"], campaign, effect))
@@ -178,7 +178,9 @@ class Promotions:
                 guards.count(
                     member_pk, promotion.campaign_id, promotion.campaign.limits.per_member, occasion.at, program.zone
                 ),
-                guards.take_budget(tenant, promotion.campaign_id, limits, points, occasion.amount, shard),
+                guards.take_budget(
+                    tenant, promotion.campaign_id, limits, points, occasion.amount, shard, bool(profile.get("testData"))
+                ),
             ]
             if promotion.effect.max_per_member is not None:
                 writes.append(_add_to_cap(member_pk, cap_key[1], points, so_far))
