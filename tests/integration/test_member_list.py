@@ -26,6 +26,8 @@ def listed(api: Api, **query) -> tuple[list[str], str | None]:
 
 @pytest.fixture
 def members(demo, api: Api) -> dict[str, dict]:
+    store = {"code": "SH002", "name": "上海淮海路店", "type": "offline", "city": "上海"}
+    assert api.call("POST", "/v1/admin/stores", OPERATOR, body=store)[0] == 201  # a registration's store exists
     return {
         "zhang": register(api, "13800000001", name="张三", storeCode="SH001"),
         "li": register(api, "13800000002", name="Li  Si", storeCode="SH002"),

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from loyalty.clock import Clock, SystemClock
 from loyalty.domain.accrual import Catalog
 from loyalty.domain.config import KINDS, ConfigItem, Kind, Program
+from loyalty.domain.errors import Conflict, InvalidInput, NotFound
 from loyalty.domain.program import ProgramConfig
 from loyalty.store import keys
 from loyalty.store.config_repo import ENABLED, ConfigRepository, Stored
@@ -15,6 +16,18 @@ from loyalty.store.table import Table
 
 PROGRAM_CACHE_SECONDS = 30.0
 MEMBERSHIP_CACHE = 100_000  # answers of "is this store (product) in that enabled group": some 20 MB at most
+
+
+def open_store(repository: ConfigRepository, tenant: str, code: str, field: str = "storeCode") -> Stored:
+    """The store a sale, a registration or a coupon redemption names (D-130): 422 UNKNOWN_STORE when the tenant
+    has none, 409 STORE_CLOSED when it is closed (it takes no new business; returns of its sales still do)."""
+    try:
+        store = repository.get(tenant, KINDS["store"], None, code)
+    except NotFound:
+        raise InvalidInput(f"no store {code!r}", code="UNKNOWN_STORE", field=field) from None
+    if getattr(store.item, "status", "open") == "closed":
+        raise Conflict(f"the store {code!r} is closed", code="STORE_CLOSED", field=field)
+    return store
 
 
 @dataclass

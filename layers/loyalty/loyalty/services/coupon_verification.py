@@ -36,7 +36,7 @@ from loyalty.domain.validity import CamelModel, View
 from loyalty.ids import new_ulid
 from loyalty.observability import logger
 from loyalty.services import events
-from loyalty.services.config import CatalogLoader, ProgramLoader
+from loyalty.services.config import CatalogLoader, ProgramLoader, open_store
 from loyalty.services.coupons import lapse_transfer
 from loyalty.services.sweeps import PAGE, Bucket, enqueue
 from loyalty.settings import get_settings
@@ -115,6 +115,7 @@ class CouponVerifier:
             earlier = _earlier_redemption(coupons, request, channel)
             if earlier:
                 return earlier, False
+            open_store(ConfigRepository(self.table), tenant, request.store_code)  # a closed store redeems none
             now = self.clock.now()
             verdicts = self._verdicts(tenant, request, coupons, check_time(request, now))  # as of the sale
             if not all(v.usable for v in verdicts):

@@ -10,6 +10,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -17,11 +18,11 @@ from loyalty.clock import Clock, SystemClock
 from loyalty.domain.config import KINDS
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
 from loyalty.domain.members import inactive_member, normalize_phone
-from loyalty.domain.orders import OrderAccepted, OrderSubmission, OrderView
+from loyalty.domain.orders import OrderAccepted, OrderSubmission, OrderView, naming_member
 from loyalty.domain.validity import within_window
 from loyalty.ids import new_ulid
 from loyalty.services import events
-from loyalty.services.config import CatalogLoader, ProgramLoader
+from loyalty.services.config import CatalogLoader, ProgramLoader, open_store
 from loyalty.settings import get_settings
 from loyalty.store import keys
 from loyalty.store.config_repo import ConfigRepository
@@ -65,7 +66,8 @@ class OrderService:
             )
         member = self._member(tenant, channel, submission)
         self._check_references(tenant, submission)
-        order = {
+        sold = submission.model_dump(mode="json", by_alias=True)
+        order: dict[str, Any] = {
             "orderId": new_ulid(),
             "channel": channel,
             "orderNo": submission.order_no,
@@ -73,11 +75,15 @@ class OrderService:
             "receivedAt": now.isoformat(),
             "fingerprint": digest,
             **({"requestKey": key} if key else {}),
-            "submission": submission.model_dump(mode="json", by_alias=True),
+            "submission": sold,
         }
         outbox = []
         if member:
-            order |= {"memberId": member["memberId"], "tierCode": member["tier"]["code"]}
+            order |= {
+                "memberId": member["memberId"],
+                "tierCode": member["tier"]["code"],
+                "submission": naming_member(sold, member["memberId"]),
+            }
             received = events.DomainEvent(
                 "OrderReceived", {"order": {k: v for k, v in order.items() if k not in ("fingerprint", "requestKey")}}
             )
@@ -128,10 +134,7 @@ class OrderService:
         return profile
 
     def _check_references(self, tenant: str, submission: OrderSubmission) -> None:
-        try:
-            self.config.get(tenant, KINDS["store"], None, submission.store_code)
-        except NotFound:
-            raise InvalidInput(f"no store {submission.store_code!r}", code="UNKNOWN_STORE", field="storeCode") from None
+        open_store(self.config, tenant, submission.store_code)
         if fractional := submission.fractional_lines():  # rare: only these lines' products are read
             by_weight = self.config.get_many(tenant, KINDS["product"], None, [line.sku for _, line in fractional])
             for index, line in fractional:
