@@ -21,6 +21,14 @@ def client(stacks, request) -> KeepAlive:
     return KeepAlive(stack.base, stack.info["apiKeys"]["pos"])
 
 
+# a time past the API's bounds (2000-2099, D-127) is refused by the model; inside them, by the business window
+OUT_OF_RANGE = {"TIME_OUT_OF_RANGE", "VALIDATION_FAILED"}
+
+
+def _pointer(problem: dict) -> str:
+    return str(problem.get("field") or problem["errors"][0]["field"])
+
+
 def post(client: KeepAlive, path: str, body: str, content_type: str = "application/json") -> tuple[int, dict]:
     client.connection.request(
         "POST",
@@ -87,11 +95,11 @@ def test_business_times_outside_their_window_are_422_and_take_nothing(client):
     order = {"programCode": "DEMO", "orderNo": "far-future", "member": {"id": member["id"]}, "storeCode": "SH001"}
     for when in ("9999-12-31T23:59:59+08:00", "1990-01-01T00:00:00+08:00"):
         status, problem = post(client, "/v1/orders", json.dumps({**order, "orderedAt": when, "lines": [line]}))
-        assert (status, problem["code"], problem["field"]) == (422, "TIME_OUT_OF_RANGE", "/orderedAt")
+        assert (status, _pointer(problem)) == (422, "/orderedAt") and problem["code"] in OUT_OF_RANGE
     assert client.json("GET", "/v1/orders/far-future")[0] == 404  # the number is still free
     behaviour = {"behaviourType": "checkIn", "behaviourId": "old-1", "occurredAt": "2000-01-01T09:00:00+08:00"}
     status, problem = post(client, f"/v1/members/{member['id']}/behaviours", json.dumps(behaviour))
-    assert (status, problem["code"], problem["field"]) == (422, "TIME_OUT_OF_RANGE", "/occurredAt")
+    assert (status, _pointer(problem)) == (422, "/occurredAt") and problem["code"] in OUT_OF_RANGE
     returned = {
         "returnNo": "r-future",
         "originalOrderNo": "x",
@@ -99,7 +107,7 @@ def test_business_times_outside_their_window_are_422_and_take_nothing(client):
         "wholeOrder": True,
     }
     status, problem = post(client, "/v1/returns", json.dumps(returned))
-    assert (status, problem["code"], problem["field"]) == (422, "TIME_OUT_OF_RANGE", "/returnedAt")
+    assert (status, _pointer(problem)) == (422, "/returnedAt") and problem["code"] in OUT_OF_RANGE
 
 
 def test_an_order_of_a_trillion_is_refused_and_the_number_stays_free(client):

@@ -64,6 +64,10 @@ NOT_IN_THE_DOCUMENT = {
     ("/lines", "give lines, or wholeOrder true without lines"),
     ("/limits", "a points budget needs a points effect"),
     ("/limits", "a campaign that gives points needs a points budget"),
+    # every date a request gives lies in 2000-2099 (D-127): the README says so; `format: date` cannot
+    ("", "a date from 2000-01-01 to 2099-12-31"),
+    ("", "Value error, a date from 2000-01-01 to 2099-12-31"),
+    ("/validity/fixedDate/day", "month "),  # "month 4 has no day 31": a day that month does not have
     ("/effects", "at most one grantPoints or orderPoints effect"),
     ("/effects", "an orderPoints campaign has no other effect"),
     ("/trigger", "orderPoints are given for a purchase"),

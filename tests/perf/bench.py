@@ -26,7 +26,17 @@ import boto3
 from infra.local.template import REGION, Resolver
 from tests.conftest import Pipeline
 from tests.perf.cost import CostHook, Meter
-from tests.support import OPERATOR, POS, SHANGHAI, SNACK_DOUBLE, Api, emulated_account, load_event, order_body
+from tests.support import (
+    OPERATOR,
+    POS,
+    SHANGHAI,
+    SNACK_DOUBLE,
+    Api,
+    emulated_account,
+    load_event,
+    order_body,
+    with_points_budget,
+)
 
 HEADER = (
     "| operation | round trips (service:API count) | items read | items written | read units | write units "
@@ -183,6 +193,8 @@ def run(resolver: Resolver) -> tuple[dict[str, Meter], list[str], float]:
     non_member_sale(bench)
     held_orders(bench)
     customer_center(bench, mid)
+    erasure(bench)
+    api_keys(bench)
     pages(bench, mid)
     campaigns(bench)
     return bench.rows, own_overhead(bench, mid, presented), bench.rate
@@ -205,7 +217,9 @@ def campaigns(bench: Bench) -> None:
         "endsAt": (now + timedelta(days=30)).isoformat(),
         "costCenterCode": "marketing",
     }
-    _, draft = bench.measure("create a campaign", lambda: api.call("POST", "/v1/admin/campaigns", OPERATOR, body=gift))
+    _, draft = bench.measure(
+        "create a campaign", lambda: api.call("POST", "/v1/admin/campaigns", OPERATOR, body=with_points_budget(gift))
+    )
     path = f"/v1/admin/campaigns/{draft['campaignId']}"
     approver = {**OPERATOR, "keyId": "01BENCHAPPROVER00000000000"}
     bench.quiet(lambda: api.call("POST", f"{path}/submit", OPERATOR, body={"approver": approver["keyId"]}))
@@ -230,7 +244,8 @@ def messages(bench: Bench) -> None:
     from loyalty.services.messages.sending import MessageRequest, message_service
 
     api = bench.api
-    for client in (senders()["sms"].client, senders()["email"].client):  # type: ignore[attr-defined]
+    mail = senders()["email"].clients  # type: ignore[attr-defined]  # a session per tenant (D-125)
+    for client in (senders()["sms"].client, mail.sts, mail("demo")):  # type: ignore[attr-defined]
         bench.hook.attach(client)
     settings = {"notifications": {"pointsEarned": {"templateCode": "points-earned", "pointGroupCode": "points"}}}
     bench.quiet(lambda: api.call("PUT", "/v1/admin/programs/DEMO/message-settings", OPERATOR, body=settings))
@@ -348,7 +363,7 @@ def batch_campaign(bench: Bench, base: dict, approver: dict) -> None:
     bench.measure("audience scan of the tenant's members (8 shard pages)", lambda: bench.poll("CampaignsFunction"))
     batch = {**base, "name": "群发 100 积分", "kind": "batch", "audienceId": audience["audienceId"]}
     del batch["trigger"]
-    _, draft = bench.quiet(lambda: api.call("POST", "/v1/admin/campaigns", OPERATOR, body=batch))
+    _, draft = bench.quiet(lambda: api.call("POST", "/v1/admin/campaigns", OPERATOR, body=with_points_budget(batch)))
     campaign = f"/v1/admin/campaigns/{draft['campaignId']}"
     bench.quiet(lambda: api.call("POST", f"{campaign}/submit", OPERATOR, body={"approver": approver["keyId"]}))
     bench.measure(
@@ -363,7 +378,7 @@ def birthdays(bench: Bench, base: dict, approver: dict) -> None:
     api = bench.api
     today = datetime.now(SHANGHAI).date()
     gift = {**base, "name": "生日礼", "trigger": {"type": "birthday"}, "limits": {}}
-    _, draft = bench.quiet(lambda: api.call("POST", "/v1/admin/campaigns", OPERATOR, body=gift))
+    _, draft = bench.quiet(lambda: api.call("POST", "/v1/admin/campaigns", OPERATOR, body=with_points_budget(gift)))
     path = f"/v1/admin/campaigns/{draft['campaignId']}"
     bench.quiet(lambda: api.call("POST", f"{path}/submit", OPERATOR, body={"approver": approver["keyId"]}))
     bench.quiet(lambda: api.call("POST", f"{path}/approve", approver, body={}))
@@ -390,7 +405,7 @@ def promotions(bench: Bench, base: dict, approver: dict) -> None:
         "effects": [{"type": "orderPoints", "pointGroupCode": "points", "multiplier": "2"}],
         "limits": {"perMember": {"count": 1000}, "budget": {"points": 1_000_000}},
     }
-    _, draft = bench.quiet(lambda: api.call("POST", "/v1/admin/campaigns", OPERATOR, body=double))
+    _, draft = bench.quiet(lambda: api.call("POST", "/v1/admin/campaigns", OPERATOR, body=with_points_budget(double)))
     path = f"/v1/admin/campaigns/{draft['campaignId']}"
     bench.quiet(lambda: api.call("POST", f"{path}/submit", OPERATOR, body={"approver": approver["keyId"]}))
     bench.quiet(lambda: api.call("POST", f"{path}/approve", approver, body={}))
@@ -450,6 +465,38 @@ def customer_center(bench: Bench, mid: str) -> None:
         "list members by name in a store", lambda: api.call("GET", "/v1/admin/members", OPERATOR, query=by_name)
     )
     bulk_jobs(bench)
+
+
+def erasure(bench: Bench) -> None:
+    """Issue 25 (D-123): erasing a member with an identity, a tag, a note and three change records (a profile
+    change, a freeze, an unfreeze), then the same erasure again (a repeat finds nothing left)."""
+    api = bench.api
+    body = {"programCode": "DEMO", "phone": "13712340000", "identity": {"type": "wechatOpenId", "value": "oBench1"}}
+    _, member = bench.quiet(lambda: api.call("POST", "/v1/members", POS, body=body))
+    mid, reason = member["id"], {"reason": "bench"}
+    named = {"name": "赵六"}
+    bench.quiet(lambda: api.call("PATCH", f"/v1/members/{mid}", POS, body=named, headers={"if-match": '"1"'}))
+    bench.quiet(lambda: api.call("PUT", f"/v1/admin/members/{mid}/tags/high-value", OPERATOR))
+    bench.quiet(lambda: api.call("POST", f"/v1/admin/members/{mid}/notes", OPERATOR, body={"comment": "bench"}))
+    bench.quiet(lambda: api.call("POST", f"/v1/admin/members/{mid}/freeze", OPERATOR, body=reason))
+    bench.quiet(lambda: api.call("POST", f"/v1/admin/members/{mid}/unfreeze", OPERATOR, body=reason))
+    erase = f"/v1/members/{mid}/personal-data"
+    bench.measure(
+        "erase a member (1 identity, 1 tag, 1 note, 3 change records)", lambda: api.call("DELETE", erase, POS)
+    )
+    bench.measure("erase an erased member again (nothing left)", lambda: api.call("DELETE", erase, POS))
+
+
+def api_keys(bench: Bench) -> None:
+    """Issue 25 (D-120): a tenant's operator issues, lists, rotates and revokes a key."""
+    api = bench.api
+    body = {"name": "bench till", "role": "channel", "channel": "POS"}
+    _, issued = bench.measure("issue an API key", lambda: api.call("POST", "/v1/admin/api-keys", OPERATOR, body=body))
+    path = f"/v1/admin/api-keys/{issued['keyId']}"
+    bench.measure("list API keys (a page)", lambda: api.call("GET", "/v1/admin/api-keys", OPERATOR))
+    rotation = {"graceHours": 24}
+    bench.measure("rotate an API key", lambda: api.call("POST", f"{path}/rotate", OPERATOR, body=rotation))
+    bench.measure("revoke an API key", lambda: api.call("POST", f"{path}/revoke", OPERATOR))
 
 
 def product_group(bench: Bench) -> None:

@@ -347,7 +347,8 @@ def test_the_message_sender_may_publish_sms_send_email_and_back_off_on_its_own_q
     """moto enforces no IAM: what MessagesFunction calls must be in its role (issue 15)."""
     statements = _statements(TEMPLATE.resources["MessagesFunction"])
     actions = {action for s in statements for action in s["Action"]}
-    assert {"sns:Publish", "ses:SendEmail", "sqs:ChangeMessageVisibility", "sqs:SendMessage"} <= actions
+    assert {"sns:Publish", "sqs:ChangeMessageVisibility", "sqs:SendMessage"} <= actions
+    assert {"sts:AssumeRole", "sts:TagSession", "ses:GetEmailIdentity"} <= actions  # email as its tenant (D-125)
     assert {"dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"} <= actions
     tables = next(s for s in statements if "dynamodb:Query" in s["Action"])["Resource"]
     assert {"Fn::Sub": "${LoyaltyTable.Arn}/index/GSI2"} in tables  # the tenant's records by day
@@ -355,3 +356,33 @@ def test_the_message_sender_may_publish_sms_send_email_and_back_off_on_its_own_q
     assert any(
         s["Resource"] == {"Fn::GetAtt": ["MessageQueue", "Arn"]} and "sqs:SendMessage" in s["Action"] for s in campaigns
     )
+
+
+def test_no_deployed_function_may_send_webhooks_over_plain_http():
+    """D-124: plain http to this machine is the local stack's (its environment sets the flag), never AWS's."""
+    text = (ROOT / "template.yaml").read_text()
+    assert "LOYALTY_LOCAL_WEBHOOKS" not in text
+    assert all("LOYALTY_LOCAL_WEBHOOKS" not in function.environment for function in TEMPLATE.functions())
+
+
+def test_email_goes_out_only_under_a_session_of_its_tenant():
+    """D-125: the messages function may not send email itself; it takes MailSenderRole with a tenant tag, and
+    that role sends only from the SES identities tagged with the same tenant."""
+    roles = TEMPLATE.of_type("AWS::IAM::Role")
+    messages = [s for p in roles["MessagesRole"]["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    assert not any("ses:SendEmail" in s["Action"] for s in messages)
+    sender = roles["MailSenderRole"]["Properties"]
+    [trust] = sender["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"AWS": {"Fn::GetAtt": ["MessagesRole", "Arn"]}}
+    assert trust["Action"] == ["sts:AssumeRole", "sts:TagSession"]
+    [send] = sender["Policies"][0]["PolicyDocument"]["Statement"]
+    assert send["Action"] == ["ses:SendEmail"]
+    assert send["Condition"] == {"StringEquals": {"aws:ResourceTag/tenant": "${aws:PrincipalTag/tenant}"}}
+
+
+def test_cursors_are_sealed_with_a_secret_generated_per_stack():
+    """D-128: the HMAC key comes from a Secrets Manager secret the stack generates, never from the code."""
+    text = (ROOT / "template.yaml").read_text()
+    assert 'CURSOR_SECRET: !Sub "{{resolve:secretsmanager:${CursorSecret}:SecretString}}"' in text
+    secret = TEMPLATE.of_type("AWS::SecretsManager::Secret")["CursorSecret"]["Properties"]
+    assert secret["GenerateSecretString"]["PasswordLength"] >= 32

@@ -23,6 +23,7 @@ from pydantic import Field, WithJsonSchema, field_validator, model_validator
 
 from loyalty.domain.config import CODE_PATTERN
 from loyalty.domain.coupons import period_labels
+from loyalty.domain.members import EMAIL_PATTERN
 from loyalty.domain.validity import CamelModel, invalid_field
 
 # The variables a template may name, and what each renders. The sender fills those its occasion knows.
@@ -244,7 +245,10 @@ class MessageSettingsInput(CamelModel):
         default="+86", pattern=r"^\+[1-9][0-9]{0,3}$", description="put before a phone stored without one"
     )
     email_from: str | None = Field(
-        default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254, description="an SES-verified sender"
+        default=None,
+        pattern=EMAIL_PATTERN,
+        max_length=254,
+        description="a sender the platform registered for the tenant (D-125)",
     )
     webhook: WebhookSettings | None = None
     body_retention_days: int = Field(default=30, ge=1, le=365, description="how long a sent body is kept")
