@@ -46,14 +46,30 @@ def aws() -> Iterator[Resolver]:
         yield resolver
 
 
+_seeded: tuple[dict[str, str], list[dict[str, Any]]] | None = None  # the demo's keys and items, per worker
+
+
 @pytest.fixture
 def demo(aws: Resolver) -> dict[str, str]:
-    """The demo tenant of the local stack (spec social-hub §4.2, §4.3, §8.1 samples); returns its API keys."""
-    from infra.local.seed import seed_demo_tenant
+    """The demo tenant of the local stack (spec social-hub §4.2, §4.3, §8.1 samples); returns its API keys.
+    Seeded once per test worker (1.3 s), then its items written into each test's fresh table (a few batch
+    writes): the seed writes DynamoDB items only, so the two give every test the same tenant."""
+    global _seeded
+    client, table = boto3.client("dynamodb", region_name=REGION), aws.physical["LoyaltyTable"]["Ref"]
+    if _seeded is None:
+        from infra.local.seed import seed_demo_tenant
 
-    issued = seed_demo_tenant()[0]
-    for tenant in ("demo", "other"):
-        operator_keys_on_record(tenant)
+        issued = seed_demo_tenant()[0]
+        for tenant in ("demo", "other"):
+            operator_keys_on_record(tenant)
+        pages = client.get_paginator("scan").paginate(TableName=table)
+        _seeded = issued, [item for page in pages for item in page["Items"]]
+        return issued
+    issued, items = _seeded
+    for start in range(0, len(items), 25):
+        request = {table: [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]}
+        while request:
+            request = client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
     return issued
 
 
