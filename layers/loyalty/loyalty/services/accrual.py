@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -377,25 +377,10 @@ def _purchase(
 def _daily_count(
     tenant: str, member_id: str, now: datetime, program: ProgramConfig, points: dict[str, int], ceiling: int | None
 ) -> dict:
-    """Add the order's points to the member's count for the day, one attribute per point group, in one
-    item; with a ceiling, only if every group stays within it. The count expires (TTL) two days later."""
+    """Add the order's points to the member's count for the day, within the daily ceiling."""
     day = now.astimezone(program.zone).date()
-    expires = int(datetime.combine(day + timedelta(days=2), datetime.min.time(), program.zone).timestamp())
-    names = {f"#g{i}": group for i, group in enumerate(points)}
-    values: dict[str, Any] = {f":p{i}": total for i, total in enumerate(points.values())}
-    values[":ttl"] = expires
-    added = ", ".join(f"#g{i} :p{i}" for i in range(len(points)))
-    condition = None
-    if ceiling is not None:
-        values |= {f":r{i}": ceiling - total for i, total in enumerate(points.values())}
-        condition = " AND ".join(f"(attribute_not_exists(#g{i}) OR #g{i} <= :r{i})" for i in range(len(points)))
-    return update(
-        keys.member(tenant, member_id),
-        keys.daily_earning_sk(day.isoformat()),
-        f"ADD {added} SET expiration = :ttl",
-        values,
-        condition,
-        names,
+    return _day_count(
+        keys.member(tenant, member_id), keys.daily_earning_sk(day.isoformat()), day, program, points, ceiling
     )
 
 
@@ -411,22 +396,25 @@ def _channel_count(
     each holding its share of the ceiling: a shard that would pass its share holds the order (D-129)."""
     day = now.astimezone(program.zone).date()
     shard = int(hashlib.sha256(order["orderId"].encode()).hexdigest(), 16) % keys.CHANNEL_EARNING_SHARDS
+    share = None if ceiling is None else -(-ceiling // keys.CHANNEL_EARNING_SHARDS)  # rounded up: they add up
+    pk = keys.channel_earning(tenant, program.program.code, order["channel"], day.isoformat())
+    return _day_count(pk, keys.channel_earning_sk(shard), day, program, points, share)
+
+
+def _day_count(
+    pk: str, sk: str, day: date, program: ProgramConfig, points: dict[str, int], ceiling: int | None
+) -> dict:
+    """Add points to one day's count item, one attribute per point group; with a ceiling, only if every
+    group stays within it. The count expires (TTL) two days later."""
     expires = int(datetime.combine(day + timedelta(days=2), datetime.min.time(), program.zone).timestamp())
     names = {f"#g{i}": group for i, group in enumerate(points)}
     values: dict[str, Any] = {f":p{i}": total for i, total in enumerate(points.values())} | {":ttl": expires}
+    added = ", ".join(f"#g{i} :p{i}" for i in range(len(points)))
     condition = None
     if ceiling is not None:
-        share = -(-ceiling // keys.CHANNEL_EARNING_SHARDS)  # rounded up: the shares add up to the ceiling or more
-        values |= {f":r{i}": share - total for i, total in enumerate(points.values())}
+        values |= {f":r{i}": ceiling - total for i, total in enumerate(points.values())}
         condition = " AND ".join(f"(attribute_not_exists(#g{i}) OR #g{i} <= :r{i})" for i in range(len(points)))
-    return update(
-        keys.channel_earning(tenant, program.program.code, order["channel"], day.isoformat()),
-        keys.channel_earning_sk(shard),
-        "ADD " + ", ".join(f"#g{i} :p{i}" for i in range(len(points))) + " SET expiration = :ttl",
-        values,
-        condition,
-        names,
-    )
+    return update(pk, sk, f"ADD {added} SET expiration = :ttl", values, condition, names)
 
 
 @dataclass(frozen=True)

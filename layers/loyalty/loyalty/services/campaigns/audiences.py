@@ -389,46 +389,50 @@ class AudienceService:
         if run is None or run["status"] != "running" or run["segmentsDone"] < run["segments"]:
             return
         now = self.clock.now().isoformat()
-        operations = [
-            update(
-                pk,
-                keys.scan_run_sk(page.run_id),
-                "SET #status = :done, finishedAt = :now",
-                {":done": "done", ":now": now, ":running": "running"},
-                "#status = :running",
-                _STATUS,
-            )
-        ]
-        if run["kind"] == "snapshot":
-            operations.append(
-                update(
-                    pk,
-                    keys.AUDIENCE_SK,
-                    "SET #status = :frozen, frozenAt = :now, #count = :count",
-                    {
-                        ":frozen": "frozen",
-                        ":now": now,
-                        ":count": run["matched"],
-                        ":freezing": "freezing",
-                        ":run": page.run_id,
-                    },
-                    "#status = :freezing AND #snapshot = :run",
-                    {**_STATUS, "#count": "count", "#snapshot": "snapshot"},
-                )
-            )
-        with suppress(TransactionCancelled):  # the segments' last pages finish it at once: one wins
-            self.table.transact(operations)
+        self._end_run(
+            page,
+            run,
+            ("#status = :done, finishedAt = :now", {":done": "done", ":now": now}),
+            (
+                "#status = :frozen, frozenAt = :now, #count = :count",
+                {":frozen": "frozen", ":now": now, ":count": run["matched"]},
+            ),
+            {"#count": "count"},
+        )
 
     def _fail(self, page: ScanPage, run: Item, reason: str) -> None:
         """The run stops as failed, with why; a snapshot's audience is failed with it (its operator returns
         it to draft or deletes it). The other segments' pages find the run failed and stop."""
-        pk, now = keys.audience(page.tenant, page.audience_id), self.clock.now().isoformat()
+        now = self.clock.now().isoformat()
+        self._end_run(
+            page,
+            run,
+            (
+                "#status = :failed, failure = :why, finishedAt = :now",
+                {":failed": "failed", ":why": reason, ":now": now},
+            ),
+            ("#status = :failed, version = version + :one", {":failed": "failed", ":one": 1}),
+        )
+        logger.warning("audience scan failed", extra={"audienceId": page.audience_id, "failure": reason})
+
+    def _end_run(
+        self,
+        page: ScanPage,
+        run: Item,
+        run_set: tuple[str, Item],
+        audience_set: tuple[str, Item],
+        audience_names: dict[str, str] | None = None,
+    ) -> None:
+        """The run ends, if it is still running, and a snapshot's audience moves with it, if it is still freezing
+        for this run: one transaction, so the segments' last pages (or a failing one) end it once."""
+        pk = keys.audience(page.tenant, page.audience_id)
+        (run_expression, run_values), (audience_expression, audience_values) = run_set, audience_set
         operations = [
             update(
                 pk,
                 keys.scan_run_sk(page.run_id),
-                "SET #status = :failed, failure = :why, finishedAt = :now",
-                {":failed": "failed", ":why": reason, ":now": now, ":running": "running"},
+                f"SET {run_expression}",
+                {**run_values, ":running": "running"},
                 "#status = :running",
                 _STATUS,
             )
@@ -438,15 +442,14 @@ class AudienceService:
                 update(
                     pk,
                     keys.AUDIENCE_SK,
-                    "SET #status = :failed, version = version + :one",
-                    {":failed": "failed", ":one": 1, ":freezing": "freezing", ":run": page.run_id},
+                    f"SET {audience_expression}",
+                    {**audience_values, ":freezing": "freezing", ":run": page.run_id},
                     "#status = :freezing AND #snapshot = :run",
-                    {**_STATUS, "#snapshot": "snapshot"},
+                    {**_STATUS, "#snapshot": "snapshot", **(audience_names or {})},
                 )
             )
-        with suppress(TransactionCancelled):  # another segment failed it first
+        with suppress(TransactionCancelled):  # ended meanwhile by another segment's page
             self.table.transact(operations)
-        logger.warning("audience scan failed", extra={"audienceId": page.audience_id, "failure": reason})
 
     def return_to_draft(self, tenant: str, audience_id: str) -> AudienceView:
         """回到草稿: an audience whose enabling failed becomes an editable draft again."""
